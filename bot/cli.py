@@ -1,0 +1,93 @@
+"""The ``huaxiang`` entry point.
+
+Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.
+Global options go before the subcommand: ``huaxiang --db x.db import posts.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sqlite3
+import sys
+
+from config import ConfigError, load_settings
+from storage.db import StorageError
+
+import bot.commands
+from bot import __version__
+from bot.context import make_context
+from bot.errors import HuaxiangError
+
+log = logging.getLogger("huaxiang")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="huaxiang",
+        description="画像 huaxiang: find, understand and carefully engage audiences on Chinese social media.",
+    )
+    parser.add_argument("--db", metavar="PATH", help="SQLite database file (default: [database].path, ./huaxiang.db)")
+    parser.add_argument("--config", metavar="PATH", help="campaign config (default: ./huaxiang.toml, then built-in defaults)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--version", action="version", version=f"huaxiang {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(bot.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"bot.commands.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool, level_name: str = "INFO") -> None:
+    from bot.logs import configure_logging
+
+    if quiet:
+        level = logging.WARNING
+    elif verbose >= 2:
+        level = logging.DEBUG
+    elif verbose == 1:
+        level = logging.INFO
+    else:
+        level = logging.getLevelName(level_name)
+    configure_logging(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    ctx = None
+    try:
+        settings = load_settings(args.config)
+        setup_logging(args.verbose, args.quiet, settings.logging.level)
+        if settings.logging.json_file:
+            from bot.logs import add_json_file_handler
+
+            add_json_file_handler(settings.logging.json_file, settings.logging.max_bytes, settings.logging.backups)
+        ctx = make_context(settings, args.db)
+        return int(args.func(args, ctx) or 0)
+    except (ConfigError, HuaxiangError, StorageError) as exc:
+        print(f"huaxiang: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:
+        print(f"huaxiang: error: database problem: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("huaxiang: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

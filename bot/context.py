@@ -1,0 +1,57 @@
+"""What every command gets: settings, the database path, and an open database.
+
+Why a context object instead of globals: the scheduler, the review server and
+tests each run several of these side by side against different files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+from rich.console import Console
+
+from config import Settings
+from storage.db import StorageError, connect
+from bot.errors import HuaxiangError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db_path: Path
+    console: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    _db: sqlite_utils.Database | None = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """Opened on first use so commands that need no database never create one."""
+        if self._db is None:
+            self._db = self.open_db()
+        return self._db
+
+    def open_db(self) -> sqlite_utils.Database:
+        """A fresh connection (one per thread or process)."""
+        try:
+            return connect(self.db_path, busy_timeout_ms=self.settings.database.busy_timeout_ms)
+        except StorageError as exc:
+            raise HuaxiangError(str(exc)) from None
+
+    @property
+    def interactive(self) -> bool:
+        return self.console.is_terminal
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+
+
+def make_context(settings: Settings, db_override: str | None = None) -> Context:
+    path = Path(db_override) if db_override else Path(settings.database.path)
+    return Context(settings=settings, db_path=path)

@@ -1,0 +1,113 @@
+"""Drive an import: read items, upsert in batches, count, report bad lines.
+
+Why batches in transactions: 100,000 posts in one transaction per post would
+take minutes; one transaction per 2,000 keeps memory flat and lets a killed
+import resume by simply running again (upserts are idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from storage.db import transaction, utcnow
+from storage.posts import upsert_posts, upsert_users
+from storage.records import Post, User
+from storage.runs import finish_import_run, start_import_run
+from bot.errors import HuaxiangError
+from bot.imports import BadLine, reader_for
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+
+
+@dataclass
+class ImportSummary:
+    file: str
+    format: str
+    imported: int = 0       # new posts
+    updated: int = 0        # posts already stored whose content changed
+    duplicates: int = 0     # posts already stored unchanged (or repeated in the file)
+    skipped: int = 0        # bad lines
+    users: int = 0          # new users
+    problems: list[BadLine] = field(default_factory=list)
+
+
+def import_file(
+    db: sqlite_utils.Database,
+    path: str | Path,
+    fmt: str = "jsonl",
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    path = Path(path)
+    if not path.is_file():
+        raise HuaxiangError(f"{path}: no such file")
+    reader = reader_for(fmt)
+    summary = ImportSummary(file=str(path), format=fmt)
+    run_id = start_import_run(db, str(path), fmt)
+    posts: list[Post] = []
+    users: list[User] = []
+
+    def flush() -> None:
+        if users:
+            uc = upsert_users(db, users, now=now)
+            summary.users += uc.new
+            users.clear()
+        if posts:
+            pc, uc = upsert_posts(db, posts, now=now)
+            summary.imported += pc.new
+            summary.updated += pc.updated
+            summary.duplicates += pc.unchanged
+            summary.users += uc.new
+            if progress:
+                progress(len(posts))
+            posts.clear()
+
+    now = utcnow()
+    items = reader(path)
+    try:
+        if strict:
+            # All or nothing: one transaction, abandoned at the first bad line.
+            with transaction(db):
+                for item in items:
+                    if isinstance(item, BadLine):
+                        raise HuaxiangError(f"{path}:{item.line}: {item.problem} (--strict: nothing imported)")
+                    (posts if isinstance(item, Post) else users).append(item)
+                    if len(posts) >= BATCH:
+                        flush()
+                flush()
+        else:
+            pending = 0
+            conn = db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    if isinstance(item, BadLine):
+                        summary.skipped += 1
+                        summary.problems.append(item)
+                        log.info("%s:%d: skipped: %s", path, item.line, item.problem)
+                        continue
+                    (posts if isinstance(item, Post) else users).append(item)
+                    pending += 1
+                    if pending >= BATCH:
+                        flush()
+                        conn.execute("COMMIT")
+                        conn.execute("BEGIN IMMEDIATE")
+                        pending = 0
+                flush()
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+    except HuaxiangError:
+        finish_import_run(db, run_id, summary, status="failed")
+        raise
+    finish_import_run(db, run_id, summary, status="ok")
+    return summary

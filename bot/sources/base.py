@@ -1,0 +1,127 @@
+"""The source interface every platform adapter implements.
+
+Why one small interface: the crawler, planner and sender never know which
+platform they talk to. A new platform is one new module in ``bot/sources/``
+named after the platform (``weibo.py``, ``mastodon.py``) that defines
+``SOURCE_CLASS``; ``bot.sources.load_source`` finds it by the config's
+``platform`` value.
+
+Every read returns a ``Page``: parsed records plus the raw payload and an
+opaque cursor for the next page (None at the end). Adapters never touch the
+database.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from config import SourceSettings
+from storage.records import Post, User
+
+
+class SourceError(Exception):
+    """A request failed in a way the crawler should log and count."""
+
+    kind = "error"
+
+
+class BlockedError(SourceError):
+    """The platform is refusing us (418/432/403/429, captcha, login redirect).
+
+    ``kind`` names the signal for the crawl log; ``retry_after`` is seconds
+    when the platform said so.
+    """
+
+    def __init__(self, kind: str, message: str = "", retry_after: float | None = None):
+        super().__init__(message or kind)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class PayloadError(SourceError):
+    """A page came back but could not be understood (truncated JSON, wrong shape)."""
+
+    kind = "bad_payload"
+
+
+class UnsupportedError(SourceError):
+    """This platform has no such operation (e.g. users by tag on RSS)."""
+
+    kind = "unsupported"
+
+
+@dataclass
+class Page:
+    posts: list[Post] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    next_cursor: str | None = None
+    raw: Any = None
+    skipped: int = 0                     # malformed items logged and skipped on this page
+
+
+@dataclass
+class SendResult:
+    """What the platform said about a write. ``remote_id`` is the new comment/post id."""
+
+    ok: bool
+    remote_id: str | None = None
+    error: str | None = None
+    raw: Any = None
+
+
+class Source(ABC):
+    """A platform adapter. ``http`` is the polite client (``bot.http``)."""
+
+    platform: str = ""
+
+    def __init__(self, settings: SourceSettings, http: Any, secrets: dict[str, str | None] | None = None):
+        self.settings = settings
+        self.http = http
+        self.secrets = secrets or {}
+
+    # -- reads ---------------------------------------------------------
+    @abstractmethod
+    def search_posts(self, keyword: str, cursor: str | None = None) -> Page: ...
+
+    @abstractmethod
+    def topic_posts(self, topic: str, cursor: str | None = None) -> Page: ...
+
+    @abstractmethod
+    def group_posts(self, group: str, cursor: str | None = None) -> Page: ...
+
+    def users_by_tag(self, tag: str, cursor: str | None = None) -> Page:
+        raise UnsupportedError(f"{self.platform} cannot list users by tag")
+
+    @abstractmethod
+    def user_profile(self, uid: str) -> User: ...
+
+    @abstractmethod
+    def user_posts(self, uid: str, cursor: str | None = None) -> Page: ...
+
+    def post_comments(self, pid: str, cursor: str | None = None) -> Page:
+        raise UnsupportedError(f"{self.platform} cannot list comments")
+
+    def fetch(self, kind: str, value: str, cursor: str | None = None) -> Page:
+        """Dispatch a configured query kind to the matching read."""
+        if kind == "keyword":
+            return self.search_posts(value, cursor)
+        if kind == "topic":
+            return self.topic_posts(value, cursor)
+        if kind == "group":
+            return self.group_posts(value, cursor)
+        if kind == "tag":
+            return self.users_by_tag(value, cursor)
+        raise UnsupportedError(f"unknown query kind {kind!r}")
+
+    # -- writes (only the sender calls these, only for approved items) --
+    def reply(self, post_pid: str, text: str, idempotency_key: str) -> SendResult:
+        raise UnsupportedError(f"{self.platform} cannot send replies")
+
+    def repost(self, post_pid: str, text: str, idempotency_key: str) -> SendResult:
+        raise UnsupportedError(f"{self.platform} cannot repost")
+
+    def find_own_reply(self, post_pid: str, text: str) -> str | None:
+        """Reconciliation: the id of our comment with this text on the post, if it exists."""
+        raise UnsupportedError(f"{self.platform} cannot look up sent replies")

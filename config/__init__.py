@@ -1,0 +1,20 @@
+"""Settings: schema, defaults, loading and validation. Imports nothing of ours."""
+
+from config.loader import ConfigError, find_config, load_file, load_settings, parse_settings, resolve_secret
+from config.schema import (
+    AnalysisSettings,
+    AudienceSettings,
+    DatabaseSettings,
+    EngagementSettings,
+    QuerySettings,
+    ScheduleSettings,
+    Settings,
+    SourceSettings,
+    TemplateSettings,
+)
+
+__all__ = [
+    "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
+    "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
+    "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
+]

@@ -1,0 +1,197 @@
+"""Load and validate a campaign config.
+
+Why generic: the schema is plain dataclasses, so one walker turns any TOML
+mistake into a single message that names the file, the key path
+(``queries[1].schedule``) and what is wrong, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from config.schema import Settings, SourceSettings
+
+DEFAULT_FILENAME = "huaxiang.toml"
+
+
+class ConfigError(Exception):
+    """A config problem, phrased for the person who wrote the file."""
+
+    def __init__(self, file: str, key: str, problem: str):
+        self.file, self.key, self.problem = file, key, problem
+        where = f"{file}: {key}: " if key else f"{file}: "
+        super().__init__(where + problem)
+
+
+def find_config(explicit: str | os.PathLike | None, cwd: str | os.PathLike | None = None) -> Path | None:
+    """Lookup order: an explicit path, then ./huaxiang.toml, then defaults (None)."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(str(p), "", "config file not found")
+        return p
+    candidate = Path(cwd or ".") / DEFAULT_FILENAME
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(explicit: str | os.PathLike | None = None, cwd: str | os.PathLike | None = None) -> Settings:
+    path = find_config(explicit, cwd)
+    if path is None:
+        return Settings()
+    return load_file(path)
+
+
+def load_file(path: str | os.PathLike) -> Settings:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from None
+    return parse_settings(raw, str(path))
+
+
+def parse_settings(raw: dict[str, Any], file: str = "<config>") -> Settings:
+    settings = _build(Settings, raw, file, "")
+    settings.origin = file
+    _cross_check(settings, file)
+    return settings
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (list,):
+        return f"list of {_type_name(get_args(tp)[0])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if dataclasses.is_dataclass(tp):
+        return "table"
+    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(file, key, f"expected a table, got {type(value).__name__} {value!r}")
+        return _build(tp, value, file, key)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(file, key, f"must be one of {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(file, key, f"expected a list, got {type(value).__name__} {value!r}")
+        return [_convert(item_tp, v, file, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        for option in get_args(tp):
+            try:
+                return _convert(option, value, file, key)
+            except ConfigError:
+                continue
+        raise ConfigError(file, key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - schema uses only the types above
+        return value
+    raise ConfigError(file, key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], file: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            near = ", ".join(sorted(fields))
+            raise ConfigError(file, _join(prefix, key), f"unknown key (known keys here: {near})")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _join(prefix, name)
+        if name in data:
+            value = _convert(hints[name], data[name], file, key)
+            check = f.metadata.get("check")
+            if check is not None:
+                problem = check(value)
+                if problem:
+                    raise ConfigError(file, key, problem)
+            kwargs[name] = value
+        elif f.default is None:
+            raise ConfigError(file, key, "missing required key")
+    return cls(**kwargs)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _cross_check(s: Settings, file: str) -> None:
+    seen: set[str] = set()
+    for i, src in enumerate(s.sources):
+        if src.name in seen:
+            raise ConfigError(file, f"sources[{i}].name", f"duplicate source name {src.name!r}")
+        seen.add(src.name)
+        for attr in ("cookie_file", "token_file"):
+            p = getattr(src, attr)
+            if p and not Path(p).expanduser().is_file():
+                raise ConfigError(file, f"sources[{i}].{attr}", f"secret file {p!r} does not exist")
+    qnames: set[str] = set()
+    for i, q in enumerate(s.queries):
+        if q.name in qnames:
+            raise ConfigError(file, f"queries[{i}].name", f"duplicate query name {q.name!r}")
+        qnames.add(q.name)
+        if q.source not in seen:
+            raise ConfigError(file, f"queries[{i}].source", f"no [[sources]] entry is named {q.source!r}")
+    if s.engagement.send_source and s.engagement.send_source not in seen:
+        raise ConfigError(file, "engagement.send_source", f"no [[sources]] entry is named {s.engagement.send_source!r}")
+    if s.analysis.leaders_share + s.analysis.engaged_share > 1:
+        raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
+
+
+def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["cookie", "token"]) -> str | None:
+    """The cookie or token for a source, from the environment or a file.
+
+    Returns None when the source declares no such secret. Raises ConfigError
+    naming the key when it declares one that cannot be found. The value is
+    never logged or stored; callers hand it straight to the HTTP client.
+    """
+    idx = settings.sources.index(source) if source in settings.sources else 0
+    env_name = getattr(source, f"{kind}_env")
+    file_name = getattr(source, f"{kind}_file")
+    if env_name:
+        value = os.environ.get(env_name)
+        if value:
+            return value.strip()
+        if not file_name:
+            raise ConfigError(settings.origin, f"sources[{idx}].{kind}_env", f"missing secret: environment variable {env_name} is not set")
+    if file_name:
+        p = Path(file_name).expanduser()
+        try:
+            value = p.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: cannot read {file_name!r} ({exc.strerror})") from None
+        if not value:
+            raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: {file_name!r} is empty")
+        return value
+    return None

@@ -1,0 +1,196 @@
+"""The typed settings schema.
+
+Every key a campaign config may contain is a field here, with its default.
+The loader (``config.loader``) validates a TOML document against these
+dataclasses generically, so adding a key is adding a field: the unknown-key,
+wrong-type and missing-key messages come for free.
+
+Field metadata:
+- ``doc``: one line shown in ``huaxiang init``'s annotated example.
+- ``check``: a callable ``(value) -> str | None``; a string is the error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+PLATFORMS = ("weibo", "sandbox", "rss", "mastodon")
+QUERY_KINDS = ("tag", "topic", "group", "keyword")
+SEND_MODES = ("dry-run", "sandbox", "weibo-api", "mastodon", "manual")
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+def check_schedule(value: str) -> str | None:
+    """A schedule is a 5-field crontab line or ``every <N>[smhd]``."""
+    if value == "" or value == "manual":
+        return None
+    if re.fullmatch(r"every\s+\d+\s*[smhd]", value.strip()):
+        return None
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(value)
+    except Exception as exc:  # apscheduler raises ValueError with a reason
+        return f"bad cron expression {value!r} ({exc}); use 5 fields like '*/30 * * * *' or 'every 30m'"
+    return None
+
+
+def check_quiet_hours(value: str) -> str | None:
+    if value == "" or _HHMM.match(value):
+        return None
+    return f"bad quiet hours {value!r}; use 'HH:MM-HH:MM' like '23:00-08:00'"
+
+
+def check_positive(value: float) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value!r}"
+
+
+def check_non_negative(value: float) -> str | None:
+    return None if value >= 0 else f"must be 0 or more, got {value!r}"
+
+
+def check_k(value: str | int) -> str | None:
+    if value == "auto":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+        return None
+    return f"must be 'auto' or a whole number of 2 or more, got {value!r}"
+
+
+def _f(default, doc: str = "", check=None, **kw):
+    meta = {"doc": doc}
+    if check is not None:
+        meta["check"] = check
+    if callable(default) and not isinstance(default, (str, int, float, bool)):
+        return field(default_factory=default, metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class DatabaseSettings:
+    path: str = _f("huaxiang.db", "SQLite file; relative paths are relative to the current folder")
+    busy_timeout_ms: int = _f(30000, "how long a writer waits for another before giving up", check_positive)
+
+
+@dataclass
+class LoggingSettings:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _f("WARNING", "console log level (-v on the command line: INFO, -vv: DEBUG)")
+    json_file: str = _f("", "optional JSON-lines log file (rotated); empty = none")
+    max_bytes: int = _f(10_000_000, "rotate the JSON log at this size", check_positive)
+    backups: int = _f(5, "rotated JSON log files kept", check_non_negative)
+
+
+@dataclass
+class SourceSettings:
+    name: str = _f(None, "your name for this source; queries refer to it")
+    platform: Literal["weibo", "sandbox", "rss", "mastodon"] = _f(None, "weibo | sandbox | rss | mastodon")
+    base_url: str = _f("", "API root, e.g. https://m.weibo.cn or the sandbox's http://127.0.0.1:PORT")
+    cookie_env: str = _f("", "environment variable holding the login cookie")
+    cookie_file: str = _f("", "file (outside the repo) holding the login cookie")
+    token_env: str = _f("", "environment variable holding an API access token (sending)")
+    token_file: str = _f("", "file (outside the repo) holding an API access token")
+    min_interval_s: float = _f(5.0, "at least this many seconds between requests to this host", check_non_negative)
+    jitter_s: float = _f(1.0, "random extra wait up to this many seconds", check_non_negative)
+    timeout_s: float = _f(20.0, "per-request timeout", check_positive)
+    max_retries: int = _f(3, "retries on 5xx and timeouts", check_non_negative)
+    user_agent: str = _f(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+        "User-Agent header",
+    )
+    fetch_authors: bool = _f(True, "also fetch each new author's profile and recent posts")
+    author_pages: int = _f(1, "pages of each author's timeline to fetch", check_non_negative)
+    comment_pages: int = _f(0, "pages of comments to fetch per post (0 = none)", check_non_negative)
+
+
+@dataclass
+class QuerySettings:
+    name: str = _f(None, "your name for this query")
+    source: str = _f(None, "the [[sources]] name to run it against")
+    kind: Literal["tag", "topic", "group", "keyword"] = _f(None, "tag | topic | group | keyword")
+    value: str = _f(None, "the tag, topic (without #), group id/name or keyword")
+    schedule: str = _f("*/30 * * * *", "cron line or 'every 30m'", check_schedule)
+    max_pages: int = _f(5, "page budget per run", check_positive)
+    enabled: bool = _f(True, "set false to keep a query but not run it")
+
+
+@dataclass
+class AudienceSettings:
+    name: str = _f(None, "name of a target audience you care about")
+    seeds: list[str] = _f(list, "seed keywords that define it (kept whole by the tokenizer)")
+    priority: int = _f(1, "higher = planned first", check_non_negative)
+    brand_words: list[str] = _f(list, "brand or product words to keep whole")
+
+
+@dataclass
+class TemplateSettings:
+    name: str = _f(None, "template name (reports group by it)")
+    audience: str = _f("*", "audience name this template is for, or * for any")
+    kind: Literal["reply", "repost", "group_reply"] = _f("reply", "reply | repost | group_reply")
+    variants: list[str] = _f(list, "texts; placeholders {nickname} {topic} {keyword} {audience}")
+
+
+@dataclass
+class EngagementSettings:
+    max_touches_per_user: int = _f(1, "touches per target user per window", check_positive)
+    window_days: int = _f(7, "the window for the per-user cap and repeated text", check_positive)
+    daily_cap: int = _f(30, "actions per sending account per day", check_positive)
+    quiet_hours: str = _f("23:00-08:00", "never schedule inside these hours (local time)", check_quiet_hours)
+    timezone: str = _f("Asia/Shanghai", "time zone for quiet and active hours")
+    min_spacing_s: float = _f(300.0, "minimum seconds between two sends", check_non_negative)
+    spacing_jitter_s: float = _f(120.0, "random extra spacing", check_non_negative)
+    max_post_age_days: int = _f(7, "only engage with posts newer than this", check_positive)
+    deny_keywords: list[str] = _f(list, "never engage with posts containing these")
+    blocklist: list[str] = _f(list, "platform user ids never to engage")
+    max_length: int = _f(140, "draft length limit in characters (Weibo: 140)", check_positive)
+    send_mode: Literal["dry-run", "sandbox", "weibo-api", "mastodon", "manual"] = _f(
+        "dry-run", "dry-run | sandbox | weibo-api | mastodon | manual"
+    )
+    send_source: str = _f("", "the [[sources]] name that sends (needs a token for weibo-api)")
+    templates: list[TemplateSettings] = _f(list, "reply templates")
+
+
+@dataclass
+class AnalysisSettings:
+    k: str | int = _f("auto", "number of audiences, or 'auto'", check_k)
+    min_posts: int = _f(1, "users with fewer posts are not clustered", check_non_negative)
+    leaders_share: float = _f(0.15, "share of an audience tiered as opinion leaders", check_non_negative)
+    engaged_share: float = _f(0.35, "share tiered as engaged prospects", check_non_negative)
+    user_dict: list[str] = _f(list, "extra words for jieba to keep whole")
+
+
+@dataclass
+class ScheduleSettings:
+    analyze: str = _f("0 * * * *", "when `run` re-analyses", check_schedule)
+    plan: str = _f("15 * * * *", "when `run` plans", check_schedule)
+    send: str = _f("*/10 * * * *", "when `run` sends approved actions (only if sending is configured)", check_schedule)
+    misfire_grace_s: int = _f(600, "a job late by less than this still runs", check_positive)
+
+
+@dataclass
+class Settings:
+    database: DatabaseSettings = _f(DatabaseSettings)
+    logging: LoggingSettings = _f(LoggingSettings)
+    sources: list[SourceSettings] = _f(list)
+    queries: list[QuerySettings] = _f(list)
+    audiences: list[AudienceSettings] = _f(list)
+    engagement: EngagementSettings = _f(EngagementSettings)
+    analysis: AnalysisSettings = _f(AnalysisSettings)
+    schedule: ScheduleSettings = _f(ScheduleSettings)
+    # Where the settings came from ("<defaults>" when no file was found);
+    # not a config key, so the loader never reads it from TOML.
+    origin: str = field(default="<defaults>", metadata={"internal": True})
+
+    def source(self, name: str) -> SourceSettings:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def query(self, name: str) -> QuerySettings:
+        for q in self.queries:
+            if q.name == name:
+                return q
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""Pure text and ML: cleaning, jieba, keywords, profiles, audiences. No I/O, no database, no bot."""

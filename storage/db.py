@@ -1,0 +1,134 @@
+"""Opening the database: one SQLite file, WAL, busy timeout, migrations.
+
+Why WAL and a long busy timeout: the scheduler crawls while a person reviews
+the queue in the browser and runs CLI commands, all against the same file.
+WAL lets readers proceed during a write; the timeout makes writers queue
+instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
+
+class StorageError(Exception):
+    """The database cannot be opened or written; the message says why."""
+
+
+def utcnow() -> str:
+    """Current UTC time as ISO 8601, the one time format stored."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def migration_names() -> list[str]:
+    files = resources.files("storage").joinpath("migrations")
+    return sorted(p.name for p in files.iterdir() if p.name.endswith(".sql"))
+
+
+def _read_migration(name: str) -> str:
+    return resources.files("storage").joinpath("migrations").joinpath(name).read_text(encoding="utf-8")
+
+
+def connect(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database and bring its schema up to date.
+
+    Each thread or process opens its own connection; connections are not shared.
+    """
+    path = str(path)
+    if path != ":memory:":
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            raise StorageError(f"{path}: folder {parent} does not exist")
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if path != ":memory:" and mode.lower() != "wal":
+            log.warning("%s: could not switch to WAL (journal_mode=%s)", path, mode)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: cannot open database ({exc})") from None
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        apply_migrations(db)
+    return db
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply forward migrations not yet applied, each in its own transaction."""
+    conn = db.conn
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"not a huaxiang database or damaged ({exc})") from None
+    applied = []
+    for name in migration_names():
+        if name in done:
+            continue
+        sql = _read_migration(name)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # Another process may have migrated while we waited for the lock.
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"migration {name} failed: {exc}") from None
+        applied.append(name)
+        log.debug("applied migration %s", name)
+    return applied
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a script into statements (executescript would commit mid-way)."""
+    statements, buf = [], []
+    for line in sql.splitlines(keepends=True):
+        buf.append(line)
+        text = "".join(buf)
+        if sqlite3.complete_statement(text):
+            if text.strip():
+                statements.append(text)
+            buf = []
+    rest = "".join(buf).strip()
+    if rest and not all(l.strip().startswith("--") or not l.strip() for l in rest.splitlines()):
+        statements.append(rest)
+    return statements
+
+
+class transaction:
+    """``with transaction(db):`` - BEGIN IMMEDIATE ... COMMIT, rollback on error.
+
+    IMMEDIATE takes the write lock up front so a transaction never fails half
+    way with SQLITE_BUSY on upgrade from a read lock.
+    """
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.conn = db.conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")

@@ -1,0 +1,198 @@
+"""Idempotent upserts of users and posts, and the reads that go with them.
+
+Why content hashes: crawling or importing the same data twice must change
+nothing, and a re-crawl must update only what really changed (counts, text
+edits). Each row keeps a hash of its parsed fields; an upsert with the same
+hash is a no-op, so repeated runs leave the file byte-for-byte the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import utcnow
+from storage.records import Post, UpsertCounts, User
+
+_USER_FIELDS = ("name", "bio", "tags", "followers", "following", "posts_count", "verified",
+                "verified_reason", "gender", "location", "profile_url", "avatar_url")
+_POST_FIELDS = ("uid", "kind", "text", "created_at", "topics", "mentions", "reposts", "comments", "likes",
+                "parent_pid", "repost_of", "group_id", "region", "url")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _hash(values: Sequence[Any]) -> str:
+    return hashlib.blake2b(_dumps(list(values)).encode("utf-8"), digest_size=12).hexdigest()
+
+
+def _user_values(u: User) -> dict[str, Any]:
+    return {
+        "name": u.name, "bio": u.bio, "tags": _dumps(list(u.tags or [])), "followers": u.followers,
+        "following": u.following, "posts_count": u.posts_count,
+        "verified": None if u.verified is None else int(bool(u.verified)),
+        "verified_reason": u.verified_reason, "gender": u.gender, "location": u.location,
+        "profile_url": u.profile_url, "avatar_url": u.avatar_url,
+    }
+
+
+def upsert_users(db: sqlite_utils.Database, users: Iterable[User], now: str | None = None) -> UpsertCounts:
+    """Insert new users, update changed ones; fields a payload lacks (None) never
+    overwrite what we already know (a post's author stub carries less than a profile)."""
+    now = now or utcnow()
+    counts = UpsertCounts()
+    conn = db.conn
+    for u in users:
+        vals = _user_values(u)
+        row = conn.execute(
+            "SELECT id, content_hash, " + ", ".join(_USER_FIELDS) + " FROM users WHERE platform = ? AND uid = ?",
+            (u.platform, u.uid),
+        ).fetchone()
+        if row is None:
+            merged = vals
+        else:
+            old = dict(zip(_USER_FIELDS, row[2:]))
+            merged = {k: (vals[k] if vals[k] is not None and not (k == "tags" and vals[k] == "[]") else old[k]) for k in _USER_FIELDS}
+        h = _hash([merged[k] for k in _USER_FIELDS])
+        raw = None if u.raw is None else _dumps(u.raw)
+        fetched = now if u.full_profile else None
+        if row is None:
+            conn.execute(
+                "INSERT INTO users (platform, uid, " + ", ".join(_USER_FIELDS) + ", raw, content_hash, profile_fetched_at, first_seen)"
+                " VALUES (?, ?, " + ", ".join("?" for _ in _USER_FIELDS) + ", ?, ?, ?, ?)",
+                (u.platform, u.uid, *[merged[k] for k in _USER_FIELDS], raw, h, fetched, now),
+            )
+            counts.new += 1
+        elif row[1] != h:
+            sets = ", ".join(f"{k} = ?" for k in _USER_FIELDS)
+            conn.execute(
+                f"UPDATE users SET {sets}, content_hash = ?, raw = COALESCE(?, raw),"
+                " profile_fetched_at = COALESCE(?, profile_fetched_at) WHERE id = ?",
+                (*[merged[k] for k in _USER_FIELDS], h, raw if u.full_profile or raw else None, fetched, row[0]),
+            )
+            counts.updated += 1
+        else:
+            if u.full_profile:
+                conn.execute("UPDATE users SET profile_fetched_at = ? WHERE id = ? AND profile_fetched_at IS NULL", (now, row[0]))
+            counts.unchanged += 1
+    return counts
+
+
+def _post_values(p: Post) -> dict[str, Any]:
+    return {
+        "uid": p.uid, "kind": p.kind, "text": p.text or "", "created_at": p.created_at,
+        "topics": _dumps(list(p.topics or [])), "mentions": _dumps(list(p.mentions or [])),
+        "reposts": p.reposts, "comments": p.comments, "likes": p.likes, "parent_pid": p.parent_pid,
+        "repost_of": p.repost_of, "group_id": p.group_id, "region": p.region, "url": p.url,
+    }
+
+
+def upsert_posts(
+    db: sqlite_utils.Database,
+    posts: Iterable[Post],
+    query: str | None = None,
+    run_id: int | None = None,
+    now: str | None = None,
+) -> tuple[UpsertCounts, UpsertCounts]:
+    """Upsert posts (and their inline authors). Returns (post counts, user counts).
+
+    The caller owns the transaction: wrap a page in ``storage.db.transaction``
+    so a crash never leaves half a page behind.
+    """
+    now = now or utcnow()
+    conn = db.conn
+    pc, uc = UpsertCounts(), UpsertCounts()
+    posts = list(posts)
+    authors = {}
+    for p in posts:
+        if p.author is not None:
+            authors[(p.author.platform, p.author.uid)] = p.author
+    uc += upsert_users(db, authors.values(), now=now)
+    for p in posts:
+        vals = _post_values(p)
+        h = _hash([vals[k] for k in _POST_FIELDS])
+        raw = None if p.raw is None else _dumps(p.raw)
+        stub = conn.execute(
+            "INSERT INTO users (platform, uid, first_seen) VALUES (?, ?, ?) ON CONFLICT (platform, uid) DO NOTHING",
+            (p.platform, p.uid, now),
+        )
+        uc.new += stub.rowcount
+        row = conn.execute("SELECT id, content_hash FROM posts WHERE platform = ? AND pid = ?", (p.platform, p.pid)).fetchone()
+        if row is None:
+            cur = conn.execute(
+                "INSERT INTO posts (platform, pid, user_id, " + ", ".join(_POST_FIELDS) + ", raw, content_hash, first_seen, updated_at)"
+                " VALUES (?, ?, (SELECT id FROM users WHERE platform = ? AND uid = ?), "
+                + ", ".join("?" for _ in _POST_FIELDS) + ", ?, ?, ?, ?)",
+                (p.platform, p.pid, p.platform, p.uid, *[vals[k] for k in _POST_FIELDS], raw, h, now, now),
+            )
+            post_id = cur.lastrowid
+            pc.new += 1
+        else:
+            post_id = row[0]
+            if row[1] != h:
+                sets = ", ".join(f"{k} = ?" for k in _POST_FIELDS)
+                conn.execute(
+                    f"UPDATE posts SET {sets}, raw = COALESCE(?, raw), content_hash = ?, updated_at = ? WHERE id = ?",
+                    (*[vals[k] for k in _POST_FIELDS], raw, h, now, post_id),
+                )
+                pc.updated += 1
+            else:
+                pc.unchanged += 1
+        if p.created_at:
+            conn.execute(
+                "UPDATE users SET last_seen = ? WHERE platform = ? AND uid = ? AND (last_seen IS NULL OR last_seen < ?)",
+                (p.created_at, p.platform, p.uid, p.created_at),
+            )
+        if query:
+            conn.execute(
+                "INSERT INTO post_queries (post_id, query, run_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (post_id, query, run_id),
+            )
+    return pc, uc
+
+
+def known_post_ids(db: sqlite_utils.Database, platform: str, pids: Sequence[str]) -> set[str]:
+    """Which of these platform post ids are already stored (for incremental stops)."""
+    found: set[str] = set()
+    pids = list(pids)
+    for i in range(0, len(pids), 500):
+        chunk = pids[i : i + 500]
+        q = "SELECT pid FROM posts WHERE platform = ? AND pid IN (" + ",".join("?" for _ in chunk) + ")"
+        found.update(r[0] for r in db.conn.execute(q, (platform, *chunk)))
+    return found
+
+
+def search_posts(db: sqlite_utils.Database, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Full-text search over post text; substrings of 3+ characters use the
+    trigram index, shorter ones (common in Chinese: 健身) fall back to LIKE."""
+    cols = "p.id, p.platform, p.pid, p.uid, u.name AS user_name, p.text, p.created_at"
+    if len(text) >= 3:
+        phrase = '"' + text.replace('"', '""') + '"'
+        sql = (f"SELECT {cols} FROM posts_fts f JOIN posts p ON p.id = f.rowid LEFT JOIN users u ON u.id = p.user_id"
+               " WHERE posts_fts MATCH ? ORDER BY p.created_at DESC LIMIT ?")
+        args: tuple = (phrase, limit)
+    else:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = (f"SELECT {cols} FROM posts p LEFT JOIN users u ON u.id = p.user_id"
+               " WHERE p.text LIKE ? ESCAPE '\\' ORDER BY p.created_at DESC LIMIT ?")
+        args = (f"%{escaped}%", limit)
+    cur = db.conn.execute(sql, args)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur]
+
+
+def table_counts(db: sqlite_utils.Database, tables: Sequence[str] = ("users", "posts")) -> dict[str, int]:
+    out = {}
+    for t in tables:
+        try:
+            out[t] = db.conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
+        except sqlite3.OperationalError:
+            out[t] = 0
+    return out
