@@ -1,0 +1,109 @@
+"""Shared fixtures. Area-specific fixtures live in the area's own test files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import Settings, parse_settings
+from storage.db import connect
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A migrated database in a temporary folder."""
+    database = connect(tmp_path / "test.db")
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+def make_settings(raw: dict, file: str = "test.toml") -> Settings:
+    return parse_settings(raw, file)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Run the CLI in-process: ``cli("--db", "x.db", "import", f) -> (code, out, err)``.
+
+    Runs inside tmp_path so ./huaxiang.toml and ./huaxiang.db never leak
+    between tests.
+    """
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        import io
+        from contextlib import redirect_stderr, redirect_stdout
+
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def run_cli_subprocess(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real console entry point in a child process (for kill/signal tests)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bot", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+# Flags that keep headless Chromium off the (closed) network and quiet.
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    """A Playwright page in Debian's Chromium; skips with the reason when either is missing.
+
+    .ci/run installs the chromium package; playwright comes from the [test] extra.
+    """
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); .ci/run installs it")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+ARTIFACTS = REPO / "test-artifacts"
