@@ -170,6 +170,14 @@ class ScheduleSettings:
 
 
 @dataclass
+class ReportSettings:
+    cjk_font: str = _f("", "font file with Chinese glyphs for charts; empty = find one (fonts-wqy-microhei, Noto CJK)")
+    map_max_points: int = _f(5000, "most users drawn on the audience map (a sample beyond that)", check_positive)
+    pseudonym_key_env: str = _f("HUAXIANG_PSEUDONYM_KEY", "environment variable holding the key for --pseudonymise "
+                                "(else a key file beside the database)")
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = _f(DatabaseSettings)
     logging: LoggingSettings = _f(LoggingSettings)
@@ -179,6 +187,7 @@ class Settings:
     engagement: EngagementSettings = _f(EngagementSettings)
     analysis: AnalysisSettings = _f(AnalysisSettings)
     schedule: ScheduleSettings = _f(ScheduleSettings)
+    report: ReportSettings = _f(ReportSettings)
     # Where the settings came from ("<defaults>" when no file was found);
     # not a config key, so the loader never reads it from TOML.
     origin: str = field(default="<defaults>", metadata={"internal": True})
