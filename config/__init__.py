@@ -1,6 +1,6 @@
 """Settings: schema, defaults, loading and validation. Imports nothing of ours."""
 
-from config.loader import ConfigError, find_config, load_file, load_settings, parse_settings, resolve_secret
+from config.loader import DEFAULT_FILENAME, ConfigError, find_config, load_file, load_settings, parse_settings, resolve_secret
 from config.schema import (
     AnalysisSettings,
     AudienceSettings,
@@ -14,7 +14,7 @@ from config.schema import (
 )
 
 __all__ = [
-    "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
+    "DEFAULT_FILENAME", "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
     "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
     "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
 ]
