@@ -1,0 +1,272 @@
+"""One scheduler per database.
+
+Two mechanisms, because each covers the other's blind spot:
+
+- an OS file lock (``flock``) on ``<db>.service.lock`` beside the database.
+  The kernel drops it the moment the holder dies, even by SIGKILL, so a stale
+  lock from a killed process is taken over without guessing;
+- a lock row in the database with a heartbeat, so ``huaxiang status`` can say
+  who runs the service and since when, and so a scheduler on another machine
+  sharing the file (where ``flock`` may not reach) is still refused while its
+  heartbeat is fresh.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.errors import HuaxiangError
+from storage import service as store
+from storage.db import connect
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_S = 10.0
+
+
+class ServiceBusyError(HuaxiangError):
+    """Another scheduler already runs against this database."""
+
+
+def lock_file_for(db_path: str | Path) -> Path:
+    p = Path(db_path)
+    return p.with_name(p.name + ".service.lock")
+
+
+def _age_s(iso: str | None, now: datetime | None = None) -> float | None:
+    if not iso:
+        return None
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return ((now or datetime.now(timezone.utc)) - then).total_seconds()
+
+
+@dataclass
+class Holder:
+    """Who holds (or last held) the service lock."""
+
+    running: bool
+    pid: int | None = None
+    host: str | None = None
+    started_at: str | None = None
+    heartbeat_at: str | None = None
+    heartbeat_age_s: float | None = None
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "an unknown process"
+        age = "" if self.heartbeat_age_s is None else f", heartbeat {self.heartbeat_age_s:.0f}s ago"
+        return f"pid {self.pid} on {self.host} (started {self.started_at}{age})"
+
+
+def _flock_held_elsewhere(path: Path) -> bool:
+    """True when another process holds the file lock. Probes with a shared lock
+    so the probe itself never looks like a scheduler."""
+    if not path.exists():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def service_holder(db: sqlite_utils.Database, db_path: str | Path, heartbeat_s: float = DEFAULT_HEARTBEAT_S) -> Holder:
+    """Is a scheduler running against this database, and who is it?"""
+    row = store.read_lock(db)
+    held = _flock_held_elsewhere(lock_file_for(db_path))
+    if row is None:
+        return Holder(running=held)
+    age = _age_s(row["heartbeat_at"])
+    fresh = age is not None and age < stale_after(heartbeat_s)
+    remote = row["host"] != socket.gethostname()
+    running = held or (remote and fresh)
+    return Holder(running=running, pid=row["pid"], host=row["host"], started_at=row["started_at"],
+                  heartbeat_at=row["heartbeat_at"], heartbeat_age_s=age)
+
+
+def stale_after(heartbeat_s: float) -> float:
+    """A heartbeat older than this means its writer is gone."""
+    return max(6 * heartbeat_s, 30.0)
+
+
+class ServiceLock:
+    """Hold with ``acquire()`` / ``release()`` (or as a context manager)."""
+
+    def __init__(self, db_path: str | Path, busy_timeout_ms: int = 30_000, heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+                 wait_s: float = 1.0):
+        self.db_path = Path(db_path)
+        self.path = lock_file_for(db_path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self.heartbeat_s = heartbeat_s
+        self.wait_s = wait_s
+        self.pid = os.getpid()
+        self.host = socket.gethostname()
+        self.token = uuid.uuid4().hex
+        self._fd: int | None = None
+        self._wake = threading.Event()
+        self._hb_stop = threading.Event()
+        self._hb_thread: threading.Thread | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def _busy(self, db: sqlite_utils.Database | None) -> ServiceBusyError:
+        holder = service_holder(db, self.db_path, self.heartbeat_s) if db is not None else Holder(running=True)
+        if holder.pid is None:
+            try:
+                pid = int(self.path.read_text().split()[0])
+                holder.pid, holder.host = pid, self.host
+            except (OSError, ValueError, IndexError):
+                pass
+        return ServiceBusyError(
+            f"another `huaxiang run` is already scheduling {self.db_path}: {holder.describe()}; "
+            "stop it first (one scheduler per database)"
+        )
+
+    def acquire(self) -> None:
+        """Take the lock or raise ServiceBusyError naming the holder."""
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # A status probe holds a shared lock for microseconds; a real
+                # scheduler holds it for good. Wait briefly to tell them apart.
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    db = connect(self.db_path, self.busy_timeout_ms)
+                    try:
+                        raise self._busy(db) from None
+                    finally:
+                        db.conn.close()
+                time.sleep(0.05)
+        try:
+            db = connect(self.db_path, self.busy_timeout_ms)
+            try:
+                limit = stale_after(self.heartbeat_s)
+
+                def may_take(row: dict[str, Any]) -> bool:
+                    # We hold the file lock, so any holder on this host is dead.
+                    if row["host"] == self.host:
+                        return True
+                    age = _age_s(row["heartbeat_at"])
+                    return age is None or age >= limit
+
+                blocker = store.claim_lock(db, self.pid, self.host, self.token, may_take)
+                if blocker is not None:
+                    raise self._busy(db)
+                stale = store.interrupt_running_jobs(db, "the service stopped before this run finished (killed or crashed)")
+                if stale:
+                    log.warning("took over the service lock; marked %d unfinished job run(s) interrupted", stale)
+            finally:
+                db.conn.close()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{self.pid} {self.host} {self.token}\n".encode(), 0)
+        except BaseException:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def beat(self, db: sqlite_utils.Database) -> bool:
+        """Refresh the heartbeat (call from any thread with that thread's connection)."""
+        ok = store.heartbeat_lock(db, self.token)
+        if not ok:
+            log.error("the service lock row was taken by another process; this scheduler should stop")
+        return ok
+
+    def start_heartbeat(self, on_beat: Callable[[sqlite_utils.Database], None] | None = None,
+                        on_lost: Callable[[], None] | None = None) -> None:
+        """Refresh the heartbeat every ``heartbeat_s`` in a thread with its own
+        connection; ``on_beat(db)`` runs after each beat (the service publishes
+        its next run times there), ``on_lost()`` if the row was taken."""
+        def loop() -> None:
+            db = connect(self.db_path, self.busy_timeout_ms, migrate=False)
+            try:
+                while not self._hb_stop.is_set():
+                    self._wake.wait(self.heartbeat_s)
+                    self._wake.clear()
+                    if self._hb_stop.is_set():
+                        break
+                    try:
+                        if not self.beat(db):
+                            if on_lost is not None:
+                                on_lost()
+                            break
+                        if on_beat is not None:
+                            on_beat(db)
+                    except Exception as exc:  # a busy moment must not kill the heartbeat
+                        log.warning("service heartbeat failed: %s", exc)
+            finally:
+                db.conn.close()
+
+        self._hb_stop.clear()
+        self._hb_thread = threading.Thread(target=loop, name="huaxiang-heartbeat", daemon=True)
+        self._hb_thread.start()
+
+    def poke(self) -> None:
+        """Beat now rather than at the next interval."""
+        self._wake.set()
+
+    def stop_heartbeat(self) -> None:
+        self._hb_stop.set()
+        self._wake.set()
+        if self._hb_thread is not None and self._hb_thread is not threading.current_thread():
+            self._hb_thread.join(timeout=30)
+        self._hb_thread = None
+
+    def release(self, db: sqlite_utils.Database | None = None, busy_timeout_ms: int | None = None) -> None:
+        """Delete our row, then drop the file lock. Safe to call twice."""
+        self._hb_stop.set()
+        self._wake.set()
+        if self._fd is None:
+            return
+        own = db is None
+        try:
+            if own:
+                db = connect(self.db_path, busy_timeout_ms or self.busy_timeout_ms, migrate=False)
+            store.release_lock(db, self.token)
+        except Exception as exc:  # the file lock still goes; a leftover row is taken over later
+            log.warning("could not remove the service lock row: %s", exc)
+        finally:
+            if own and db is not None:
+                db.conn.close()
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "ServiceLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
