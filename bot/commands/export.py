@@ -1,0 +1,102 @@
+"""``huaxiang export audience|memberships|queue|actions``"""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.context import Context
+from bot.errors import HuaxiangError
+from bot.exports import (
+    FORMATS,
+    AudienceFilters,
+    ExportResult,
+    export_actions,
+    export_audience,
+    export_memberships,
+    export_queue,
+    parse_since,
+)
+from storage.reporting import TIERS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write audience lists, memberships, the worklist or the audit log to a file",
+                       description="Every export also writes FILE.meta.json saying what it holds, when, with which "
+                                   "filters and from which analysis run.")
+    kinds = p.add_subparsers(dest="export_kind", metavar="WHAT", required=True)
+
+    a = kinds.add_parser("audience", help="one audience's members (for ad platforms and colleagues)",
+                         description="Members with profile fields, tier, relevance, top keywords and profile link, "
+                                     "best first. CSV is UTF-8 with BOM (opens in Excel); uids is one platform user "
+                                     "id per line (custom audiences).")
+    a.add_argument("audience", metavar="ID|NAME", help="audience id, or its name / auto-name")
+    a.add_argument("--format", default="csv", choices=FORMATS, help="csv (default) | xlsx | jsonl | uids")
+    a.add_argument("-o", "--output", metavar="FILE", help="output file (default: audience-ID.EXT here)")
+    a.add_argument("--tier", action="append", default=[], metavar="TIER",
+                   help=f"only these tiers ({' | '.join(TIERS)}); repeat or comma-separate")
+    a.add_argument("--min-relevance", type=float, metavar="X", help="only members scoring at least X")
+    a.add_argument("--active-since", metavar="WHEN", help="only members active since: 30d, 12h, 2026-11-01, ISO time")
+    a.add_argument("--limit", type=int, metavar="N", help="at most N members (the most relevant)")
+    a.add_argument("--pseudonymise", "--pseudonymize", action="store_true",
+                   help="replace ids with keyed hashes and drop names, bios and profile links (for sharing outside the team)")
+    a.set_defaults(func=run_audience)
+
+    m = kinds.add_parser("memberships", help="user_id,audience_id,score for every membership")
+    m.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
+    m.add_argument("-o", "--output", metavar="FILE", help="output file (default: memberships.csv here)")
+    m.add_argument("--pseudonymise", "--pseudonymize", action="store_true", help="keyed hashes instead of user ids")
+    m.set_defaults(func=run_memberships)
+
+    q = kinds.add_parser("queue", help="the engagement queue as a worklist (post link, target, draft)")
+    q.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
+    q.add_argument("-o", "--output", metavar="FILE", help="output file (default: queue.csv here)")
+    q.add_argument("--status", action="append", default=[], metavar="STATUS",
+                   help="only items in this status (e.g. approved); repeat or comma-separate")
+    q.set_defaults(func=run_queue)
+
+    c = kinds.add_parser("actions", help="the audit log: every approval, edit, send and outcome")
+    c.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
+    c.add_argument("-o", "--output", metavar="FILE", help="output file (default: actions.csv here)")
+    c.add_argument("--since", metavar="WHEN", help="only entries since: 30d, 12h, 2026-11-01, ISO time")
+    c.set_defaults(func=run_actions)
+
+
+def _split(values: list[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def _done(ctx: Context, result: ExportResult) -> int:
+    ctx.console.print(f"wrote {result.rows} rows to {result.path} (sidecar {result.sidecar})", markup=False,
+                      highlight=False)
+    for note in result.notes:
+        ctx.err.print(f"note: {note}", markup=False, highlight=False)
+    return 0
+
+
+def run_audience(args: argparse.Namespace, ctx: Context) -> int:
+    if args.min_relevance is not None and args.min_relevance != args.min_relevance:  # NaN
+        raise HuaxiangError("--min-relevance must be a number")
+    filters = AudienceFilters(
+        tiers=_split(args.tier),
+        min_relevance=args.min_relevance,
+        active_since=parse_since(args.active_since) if args.active_since else None,
+        limit=args.limit,
+    )
+    result = export_audience(ctx.db, ctx.settings, args.audience, fmt=args.format, out=args.output, filters=filters,
+                             pseudonymise=args.pseudonymise)
+    return _done(ctx, result)
+
+
+def run_memberships(args: argparse.Namespace, ctx: Context) -> int:
+    return _done(ctx, export_memberships(ctx.db, ctx.settings, fmt=args.format, out=args.output,
+                                         pseudonymise=args.pseudonymise))
+
+
+def run_queue(args: argparse.Namespace, ctx: Context) -> int:
+    return _done(ctx, export_queue(ctx.db, ctx.settings, fmt=args.format, out=args.output,
+                                   statuses=_split(args.status)))
+
+
+def run_actions(args: argparse.Namespace, ctx: Context) -> int:
+    since = parse_since(args.since) if args.since else None
+    return _done(ctx, export_actions(ctx.db, ctx.settings, fmt=args.format, out=args.output, since=since))

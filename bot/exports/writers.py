@@ -1,0 +1,210 @@
+"""File writers for exports: CSV (UTF-8 with BOM), XLSX, JSON lines, bare ids.
+
+Why atomic writes: an export is handed on as soon as it appears; a crash half
+way must leave the previous file (or nothing), never a truncated list.
+
+Text from strangers is written as it is in CSV and JSON lines (HTML, bidi
+controls, emoji, very long posts). XLSX cannot hold everything: XML forbids
+most C0 control characters and Excel refuses cells over 32,767 characters, so
+those cells are repaired and counted in ``WriteStats.notes``; every string is
+stored as a string, so a stranger's ``=HYPERLINK(...)`` never becomes a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+EXCEL_CELL_LIMIT = 32_767
+FORMATS = ("csv", "xlsx", "jsonl", "uids")
+EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "jsonl": "jsonl", "uids": "txt"}
+
+
+@dataclass
+class Column:
+    key: str
+    header: str
+    kind: str = "text"          # text | number | list | json
+
+
+@dataclass
+class WriteStats:
+    rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "w", **kw: Any) -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kw) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _flat(value: Any, kind: str) -> Any:
+    """A cell for CSV/XLSX: lists joined with '; ', JSON compacted, None empty."""
+    if value is None:
+        return ""
+    if kind == "list":
+        return "; ".join(str(v) for v in (value or []))
+    if kind == "json":
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
+def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> WriteStats:
+    """UTF-8 with BOM so Excel opens Chinese text correctly; text kept byte-for-byte."""
+    stats = WriteStats()
+    with atomic_file(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([c.header for c in columns])
+        for row in rows:
+            w.writerow([_flat(row.get(c.key), c.kind) for c in columns])
+            stats.rows += 1
+    return stats
+
+
+def write_jsonl(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> WriteStats:
+    stats = WriteStats()
+    with atomic_file(path, "w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps({c.header: row.get(c.key) for c in columns}, ensure_ascii=False) + "\n")
+            stats.rows += 1
+    return stats
+
+
+def write_uids(path: Path, ids: Iterable[str]) -> WriteStats:
+    """One platform user id per line and nothing else (the form ad platforms
+    take for custom audiences). An id with whitespace or control characters
+    would break that form, so it is left out and counted."""
+    stats = WriteStats()
+    bad = 0
+    seen: set[str] = set()
+    with atomic_file(path, "w", encoding="utf-8", newline="\n") as fh:
+        for uid in ids:
+            uid = "" if uid is None else str(uid)
+            if not uid or any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in uid):
+                bad += 1
+                continue
+            if uid in seen:
+                continue
+            seen.add(uid)
+            fh.write(uid + "\n")
+            stats.rows += 1
+    if bad:
+        stats.notes.append(f"{bad} ids left out: empty or containing whitespace/control characters")
+    return stats
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a spreadsheet: wide (CJK) characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str = "export") -> WriteStats:
+    """Header row, frozen below the header, widths fitted to the first rows."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    stats = WriteStats()
+    repaired = truncated = 0
+    rows = iter(rows)
+    # Widths must be set before the first row in write-only mode: fit them to a sample.
+    sample: list[dict[str, Any]] = []
+    for row in rows:
+        sample.append(row)
+        if len(sample) >= 200:
+            break
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=_sheet_title(title))
+    ws.freeze_panes = "A2"
+    for i, c in enumerate(columns, start=1):
+        widest = max([display_width(c.header)] + [display_width(str(_flat(r.get(c.key), c.kind))[:200]) for r in sample])
+        ws.column_dimensions[get_column_letter(i)].width = max(8, min(60, widest + 2))
+    bold = Font(bold=True)
+
+    def cell(value: Any, header: bool = False) -> WriteOnlyCell:
+        nonlocal repaired, truncated
+        if isinstance(value, str):
+            if ILLEGAL_CHARACTERS_RE.search(value):
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+                repaired += 1
+            if len(value) > EXCEL_CELL_LIMIT:
+                value = value[: EXCEL_CELL_LIMIT - 1] + "…"
+                truncated += 1
+        c = WriteOnlyCell(ws, value=value)
+        if isinstance(value, str):
+            c.data_type = "s"      # never a formula, whatever the text starts with
+        if header:
+            c.font = bold
+        return c
+
+    ws.append([cell(c.header, header=True) for c in columns])
+
+    def all_rows() -> Iterator[dict[str, Any]]:
+        yield from sample
+        yield from rows
+
+    for row in all_rows():
+        values = []
+        for c in columns:
+            v = _flat(row.get(c.key), c.kind)
+            if isinstance(v, bool):
+                v = int(v)
+            values.append(cell(v))
+        ws.append(values)
+        stats.rows += 1
+    if stats.rows:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{stats.rows + 1}"
+    with atomic_file(path, "wb") as fh:
+        wb.save(fh)
+    if repaired:
+        stats.notes.append(f"{repaired} cells had control characters XLSX cannot hold (replaced by U+FFFD)")
+    if truncated:
+        stats.notes.append(f"{truncated} cells longer than Excel's {EXCEL_CELL_LIMIT} characters were cut")
+    return stats
+
+
+def _sheet_title(title: str) -> str:
+    bad = '[]:*?/\\'
+    clean = "".join("_" if ch in bad else ch for ch in title).strip("'") or "export"
+    return clean[:31]
+
+
+Writer = Callable[[Path, Sequence[Column], Iterable[dict[str, Any]]], WriteStats]
+
+
+def write_table(fmt: str, path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]],
+                title: str = "export", id_key: str = "user_id") -> WriteStats:
+    if fmt == "csv":
+        return write_csv(path, columns, rows)
+    if fmt == "xlsx":
+        return write_xlsx(path, columns, rows, title=title)
+    if fmt == "jsonl":
+        return write_jsonl(path, columns, rows)
+    if fmt == "uids":
+        return write_uids(path, (r.get(id_key) for r in rows))
+    raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")

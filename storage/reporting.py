@@ -1,0 +1,235 @@
+"""Reads for exports and the report, and the export log.
+
+Why one module of plain reads: exports and the HTML report look at tables
+that other areas own (audiences, crawl runs, the queue). Keeping every query
+here means a schema change shows up in one file, and the report code above it
+works on plain dicts. Tables added by later migrations may be absent in an
+older file; readers check and return nothing rather than fail, so the report
+can say "no data yet".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import utcnow
+
+TIERS = ("leader", "engaged", "potential")
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur]
+
+
+def _iter_rows(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    for r in cur:
+        yield dict(zip(names, r))
+
+
+def loads(value: Any, default: Any) -> Any:
+    """JSON columns written by other areas; a damaged value reads as the default."""
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return default
+
+
+def has_table(db: sqlite_utils.Database, name: str) -> bool:
+    row = db.conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
+def table_columns(db: sqlite_utils.Database, name: str) -> set[str]:
+    if not has_table(db, name):
+        return set()
+    return {r[1] for r in db.conn.execute(f'PRAGMA table_info("{name}")')}
+
+
+# ---------------------------------------------------------------- audiences
+
+def list_audiences(db: sqlite_utils.Database, include_retired: bool = False) -> list[dict[str, Any]]:
+    where = "" if include_retired else "WHERE status = 'active'"
+    cur = db.conn.execute(
+        "SELECT id, auto_name, name, COALESCE(NULLIF(name, ''), NULLIF(auto_name, ''), 'audience ' || id) AS label,"
+        " status, size, share, keywords, topics, mentions, influencers, sample_posts, active_hours, tier_counts,"
+        f" created_run, updated_run, created_at, updated_at FROM audiences {where} ORDER BY size DESC, id"
+    )
+    return _rows(cur)
+
+
+def find_audience(db: sqlite_utils.Database, ref: str | int) -> dict[str, Any] | None:
+    """An audience by id, by the name a person gave it, or by its auto-name.
+
+    Names are matched exactly first, then case-insensitively, so ``健身人群``
+    and ``Fitness`` both work; a number is an id.
+    """
+    text = str(ref).strip()
+    cols = ("SELECT id, auto_name, name, COALESCE(NULLIF(name, ''), NULLIF(auto_name, ''), 'audience ' || id) AS label,"
+            " status, size, share, keywords, topics, updated_run FROM audiences")
+    if text.isdigit():
+        rows = _rows(db.conn.execute(cols + " WHERE id = ?", (int(text),)))
+        if rows:
+            return rows[0]
+    for clause in ("name = ?1", "auto_name = ?1", "lower(name) = lower(?1)", "lower(auto_name) = lower(?1)"):
+        rows = _rows(db.conn.execute(cols + f" WHERE {clause} ORDER BY status = 'active' DESC, id DESC", (text,)))
+        if rows:
+            return rows[0]
+    return None
+
+
+def audience_members(
+    db: sqlite_utils.Database,
+    audience_id: int,
+    tiers: Sequence[str] | None = None,
+    min_relevance: float | None = None,
+    active_since: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Members with their profile fields, best first.
+
+    ``relevance`` is the membership score the analysis gave the user for this
+    audience. ``active_since`` is an ISO time; SQLite's julianday() honours
+    the offsets stored with each time, so +08:00 and UTC compare correctly.
+    """
+    sql = [
+        "SELECT u.id AS user_row, u.platform, u.uid, u.name, u.bio, u.tags, u.followers, u.following, u.posts_count,"
+        " u.verified, u.verified_reason, u.gender, u.location, u.profile_url, u.first_seen, u.last_seen,"
+        " m.score AS relevance, m.tier, m.run_id"
+        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.audience_id = ?"
+    ]
+    args: list[Any] = [audience_id]
+    if tiers:
+        sql.append(" AND m.tier IN (" + ",".join("?" for _ in tiers) + ")")
+        args.extend(tiers)
+    if min_relevance is not None:
+        sql.append(" AND m.score >= ?")
+        args.append(min_relevance)
+    if active_since is not None:
+        sql.append(" AND u.last_seen IS NOT NULL AND julianday(u.last_seen) >= julianday(?)")
+        args.append(active_since)
+    sql.append(" ORDER BY m.score DESC, u.id")
+    if limit is not None:
+        sql.append(" LIMIT ?")
+        args.append(limit)
+    return _rows(db.conn.execute("".join(sql), args))
+
+
+def membership_rows(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
+    """Every membership with the user's platform id as imported (the export contract)."""
+    cur = db.conn.execute(
+        "SELECT u.platform, u.uid AS user_id, u.name, m.audience_id, m.score, m.tier, m.run_id"
+        " FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY m.audience_id, m.score DESC, u.id"
+    )
+    return _iter_rows(cur)
+
+
+def membership_run_ids(db: sqlite_utils.Database, audience_id: int | None = None) -> list[int]:
+    if audience_id is None:
+        cur = db.conn.execute("SELECT DISTINCT run_id FROM memberships WHERE run_id IS NOT NULL ORDER BY run_id")
+    else:
+        cur = db.conn.execute("SELECT DISTINCT run_id FROM memberships WHERE audience_id = ? AND run_id IS NOT NULL"
+                              " ORDER BY run_id", (audience_id,))
+    return [int(r[0]) for r in cur]
+
+
+def user_post_texts(db: sqlite_utils.Database, user_rows: Sequence[int], per_user: int = 50) -> dict[int, list[str]]:
+    """Recent post texts per user (for per-member keywords when the analysis stored none)."""
+    out: dict[int, list[str]] = {}
+    ids = list(user_rows)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        cur = db.conn.execute(
+            "SELECT user_id, text FROM (SELECT user_id, text, row_number() OVER"
+            " (PARTITION BY user_id ORDER BY created_at DESC) AS n FROM posts WHERE user_id IN ("
+            + ",".join("?" for _ in chunk) + ")) WHERE n <= ?",
+            (*chunk, per_user),
+        )
+        for uid, text in cur:
+            out.setdefault(uid, []).append(text or "")
+    return out
+
+
+# ---------------------------------------------------------------- runs
+
+def analysis_run(db: sqlite_utils.Database, run_id: int | None = None) -> dict[str, Any] | None:
+    """One analysis run, or the newest one that finished (else the newest at all)."""
+    if run_id is not None:
+        rows = _rows(db.conn.execute("SELECT id, started_at, ended_at, status, k, n_users, n_posts FROM analysis_runs"
+                                     " WHERE id = ?", (run_id,)))
+        return rows[0] if rows else None
+    rows = _rows(db.conn.execute(
+        "SELECT id, started_at, ended_at, status, k, n_users, n_posts FROM analysis_runs"
+        " ORDER BY ended_at IS NULL, id DESC LIMIT 1"))
+    return rows[0] if rows else None
+
+
+# ---------------------------------------------------------------- queue and audit
+
+def queue_rows(db: sqlite_utils.Database, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The engagement queue joined with what a person needs to act by hand:
+    the target's name and profile, the post's link and text, the draft."""
+    sql = (
+        "SELECT q.id, q.status, q.kind, q.platform, q.source, q.audience_id,"
+        " COALESCE(NULLIF(a.name, ''), NULLIF(a.auto_name, '')) AS audience,"
+        " tu.uid AS target_uid, tu.name AS target_name, tu.profile_url AS target_url,"
+        " p.pid AS post_pid, p.url AS post_url, p.text AS post_text,"
+        " q.template, q.variant, q.text AS draft, q.score, q.reason, q.scheduled_at, q.expires_at,"
+        " q.created_at, q.updated_at"
+        " FROM queue q LEFT JOIN users tu ON tu.id = q.target_user_id LEFT JOIN posts p ON p.id = q.post_id"
+        " LEFT JOIN audiences a ON a.id = q.audience_id"
+    )
+    args: list[Any] = []
+    if statuses:
+        sql += " WHERE q.status IN (" + ",".join("?" for _ in statuses) + ")"
+        args.extend(statuses)
+    sql += " ORDER BY q.scheduled_at IS NULL, q.scheduled_at, q.score DESC, q.id"
+    return _rows(db.conn.execute(sql, args))
+
+
+def audit_rows(db: sqlite_utils.Database, since: str | None = None) -> list[dict[str, Any]]:
+    sql = ("SELECT id, at, actor, action, item_id, from_status, to_status, text_before, text_after, detail"
+           " FROM audit_log")
+    args: list[Any] = []
+    if since is not None:
+        sql += " WHERE julianday(at) >= julianday(?)"
+        args.append(since)
+    sql += " ORDER BY id"
+    return _rows(db.conn.execute(sql, args))
+
+
+# ---------------------------------------------------------------- export log
+
+def record_export(
+    db: sqlite_utils.Database,
+    what: str,
+    fmt: str,
+    path: str,
+    rows: int,
+    filters: dict[str, Any],
+    subject: str | None = None,
+    analysis_run_id: int | None = None,
+    pseudonymised: bool = False,
+    sha256: str | None = None,
+) -> int:
+    cur = db.conn.execute(
+        "INSERT INTO export_log (at, what, subject, format, path, rows, filters, analysis_run_id, pseudonymised, sha256)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (utcnow(), what, subject, fmt, path, rows, json.dumps(filters, ensure_ascii=False, sort_keys=True),
+         analysis_run_id, int(pseudonymised), sha256),
+    )
+    return int(cur.lastrowid)
+
+
+def export_log(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
+    return _rows(db.conn.execute("SELECT * FROM export_log ORDER BY id DESC LIMIT ?", (limit,)))
