@@ -228,8 +228,7 @@ class JobRunner:
                 outcome = result if isinstance(result, JobOutcome) else JobOutcome("ok", dict(result or {}))
             except Exception as exc:
                 message = self.scrub(f"{type(exc).__name__}: {exc}")
-                log.error("%s failed: %s", spec.id, message, extra={"job": spec.id, "run_id": run_id})
-                log.debug("%s traceback", spec.id, exc_info=True)
+                log.debug("%s traceback", spec.id, exc_info=True, extra={"job": spec.id})
                 outcome = JobOutcome("failed", {}, message)
             if outcome.error:
                 outcome.error = self.scrub(outcome.error)
@@ -240,8 +239,8 @@ class JobRunner:
             counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items() if isinstance(v, (int, float)))
             line = f"{utcnow()} {spec.id}: {outcome.status}" + (f" ({counts})" if counts else "") + \
                 (f" - {outcome.error}" if outcome.error else "")
-            level = logging.INFO if outcome.status == "ok" else logging.WARNING
-            log.log(level, "%s finished: %s", spec.id, outcome.status,
+            level = {"ok": logging.INFO, "failed": logging.ERROR}.get(outcome.status, logging.WARNING)
+            log.log(level, "%s %s%s", spec.id, outcome.status, f": {outcome.error}" if outcome.error else "",
                     extra={"job": spec.id, "run_id": run_id})
             self.report(line)
             return outcome

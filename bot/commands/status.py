@@ -142,7 +142,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for e in st["errors"]:
             out.print(f"  {e['started_at']} {e['job']} {e['status']}: {e['error']}", markup=False, highlight=False)
     q = st["queue"]
-    out.print("queue: " + (", ".join(f"{k} {v}" for k, v in q.items()) if q else "empty"), markup=False)
+    busy = {k: v for k, v in q.items() if v}
+    out.print("queue: " + (", ".join(f"{k} {v}" for k, v in busy.items()) if busy else "empty"), markup=False)
     if st["paused_sources"]:
         out.print("paused sources:", markup=False)
         for s in st["paused_sources"]:
