@@ -103,6 +103,9 @@ class SourceSettings:
     fetch_authors: bool = _f(True, "also fetch each new author's profile and recent posts")
     author_pages: int = _f(1, "pages of each author's timeline to fetch", check_non_negative)
     comment_pages: int = _f(0, "pages of comments to fetch per post (0 = none)", check_non_negative)
+    visibility: Literal["public", "unlisted", "private", "direct"] = _f(
+        "unlisted", "mastodon: visibility of sent replies (public | unlisted | private | direct)"
+    )
 
 
 @dataclass
