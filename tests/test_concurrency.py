@@ -1,0 +1,129 @@
+"""The scheduler writes while people use the CLI and the review queue on the
+same file: nobody sees "database is locked", and every write lands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import make_settings
+from storage import service as store
+from storage.db import connect, transaction, utcnow
+from storage.posts import upsert_posts
+from storage.records import Post, User
+from bot.service import Service
+
+N_FILES, PER_FILE, N_ITEMS = 3, 300, 30
+
+
+def _write_jsonl(path, prefix):
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(PER_FILE):
+            fh.write(json.dumps({"id": f"{prefix}-{i}", "user_id": f"{prefix}u{i % 40}", "text": f"今天练腿 #健身# 第{i}天",
+                                 "created_at": "2026-03-01T10:00:00+08:00"}, ensure_ascii=False) + "\n")
+
+
+def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(tmp_path):
+    dbp = tmp_path / "t.db"
+    db = connect(dbp)
+    for i in range(N_ITEMS):
+        db.conn.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
+                        (f"你好 {i}", utcnow()))
+    db.conn.close()
+    settings = make_settings({
+        "sources": [{"name": "sb", "platform": "sandbox"}],
+        "queries": [{"name": n, "source": "sb", "kind": "topic", "value": n, "schedule": "every 1s"} for n in ("a", "b")],
+        "schedule": {"analyze": "every 1s", "plan": "manual"},
+    })
+    crawled: list[str] = []
+    guard = threading.Lock()
+    counter = iter(range(10**6))
+
+    def crawl(ctx):
+        # Like the crawler: one transaction per page of 50 posts.
+        for _ in range(3):
+            with guard:
+                run = next(counter)
+            posts = [Post("sandbox", f"{ctx.spec.query}-{run}-{i}", f"u{i}", text=f"page {run} post {i}",
+                          author=User("sandbox", f"u{i}", name=f"用户{i}")) for i in range(50)]
+            with transaction(ctx.db):
+                upsert_posts(ctx.db, posts, query=ctx.spec.query)
+            with guard:
+                crawled.extend(p.pid for p in posts)
+        return {"pages": 3}
+
+    def analyze(ctx):
+        # Like analysis: one long write transaction over every user.
+        with transaction(ctx.db) as conn:
+            conn.execute("UPDATE users SET posts_count = (SELECT COUNT(*) FROM posts p WHERE p.user_id = users.id)")
+            conn.execute("INSERT INTO audiences (auto_name, created_at) VALUES ('健身', ?)", (utcnow(),))
+            time.sleep(0.3)
+        return {"users": 1}
+
+    problems: list[str] = []
+
+    def cli_writer():
+        for n in range(N_FILES):
+            f = tmp_path / f"in{n}.jsonl"
+            _write_jsonl(f, f"f{n}")
+            r = subprocess.run([sys.executable, "-m", "bot", "--db", str(dbp), "import", str(f)], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode != 0 or "locked" in r.stderr:
+                problems.append(f"import {n}: {r.returncode} {r.stderr}")
+
+    def cli_reader():
+        for _ in range(3):
+            for args in (["status", "--json"], ["search", "健身"]):
+                r = subprocess.run([sys.executable, "-m", "bot", "--db", str(dbp), *args], cwd=tmp_path,
+                                   capture_output=True, text=True, timeout=120)
+                if r.returncode != 0 or "locked" in r.stderr:
+                    problems.append(f"{args}: {r.returncode} {r.stderr}")
+
+    def reviewer():
+        from bot import queue_ops
+
+        own = connect(dbp)
+        try:
+            for item_id in range(1, N_ITEMS + 1):
+                try:
+                    queue_ops.approve(own, [item_id], by="王经理")
+                except Exception as exc:  # noqa: BLE001 - any failure is a finding
+                    problems.append(f"approve {item_id}: {exc!r}")
+                time.sleep(0.03)
+        finally:
+            own.conn.close()
+
+    svc = Service(dbp, settings, {"crawl": crawl, "analyze": analyze}, heartbeat_s=0.2, workers=4)
+    svc.start()
+    t0 = time.monotonic()
+    try:
+        threads = [threading.Thread(target=f) for f in (cli_writer, cli_reader, reviewer)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=180)
+        while time.monotonic() - t0 < 3:
+            time.sleep(0.1)
+    finally:
+        svc.shutdown()
+
+    assert problems == []
+    db = connect(dbp)
+    try:
+        history = store.job_runs(db, limit=1000)
+        assert {r["status"] for r in history} <= {"ok"}, [r["error"] for r in history if r["status"] != "ok"]
+        kinds = [r["kind"] for r in history]
+        assert kinds.count("crawl") >= 4 and kinds.count("analyze") >= 2
+        stored = {r[0] for r in db.conn.execute("SELECT pid FROM posts WHERE platform = 'sandbox'")}
+        assert stored == set(crawled) and len(crawled) == kinds.count("crawl") * 150
+        assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'import'").fetchone()[0] == N_FILES * PER_FILE
+        assert db.conn.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved' AND approved_by = '王经理'").fetchone()[0] == N_ITEMS
+        assert db.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
+        assert db.conn.execute("SELECT COUNT(*) FROM audiences").fetchone()[0] == kinds.count("analyze")
+        assert db.conn.execute("SELECT COUNT(*) FROM import_runs WHERE status = 'ok'").fetchone()[0] == N_FILES
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.conn.close()
