@@ -153,6 +153,14 @@ class EngagementSettings:
     )
     send_source: str = _f("", "the [[sources]] name that sends (needs a token for weibo-api)")
     templates: list[TemplateSettings] = _f(list, "reply templates")
+    hourly_cap: int = _f(10, "actions per sending account per rolling hour (Weibo limits writes per hour)", check_positive)
+    target_audiences: list[str] = _f(list, "audience names to engage (empty = every active audience)")
+    target_tiers: list[str] = _f(lambda: ["leader", "engaged", "potential"], "tiers to engage: leader | engaged | potential")
+    min_relevance: float = _f(0.0, "skip members whose audience score is below this", check_non_negative)
+    max_items_per_plan: int = _f(50, "new queue items per planning run", check_positive)
+    follow_suggestions: bool = _f(True, "suggest (never send) follows of opinion leaders for a person to do by hand")
+    max_send_attempts: int = _f(3, "attempts per item before it is marked failed (unknown outcomes are reconciled first)", check_positive)
+    worklist_dir: str = _f("worklist", "folder for the manual-mode worklist (CSV and HTML)")
 
 
 @dataclass

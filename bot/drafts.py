@@ -1,0 +1,85 @@
+"""Drafts from the campaign's templates.
+
+Why every variant is rendered: the planner needs alternatives. Thompson
+sampling (``bot.outcomes``) orders them by learned response, and the
+no-identical-text rule (``bot.policy``) skips any already used, so text
+rotates instead of repeating. Only known placeholders are filled; any other
+brace is left as written, and a rendering over the length limit is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from config import Settings
+from config.schema import TemplateSettings
+
+PLACEHOLDERS = ("nickname", "topic", "keyword", "audience")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff@#\[\]]")
+
+
+@dataclass
+class Draft:
+    template: str
+    variant: int
+    kind: str
+    text: str
+
+
+@dataclass
+class DraftContext:
+    nickname: str = ""
+    topic: str = ""
+    keyword: str = ""
+    audience: str = ""
+
+
+def _clean(value: str, limit: int = 20) -> str:
+    """Strangers' names go into our text: no mentions, hashtags or control characters."""
+    value = _UNSAFE.sub("", value or "").strip()
+    return value[:limit]
+
+
+def context_for(post_text: str, topics_json: str | None, user_name: str | None, audience: str,
+                keywords_json: str | None) -> DraftContext:
+    try:
+        topics = [t for t in json.loads(topics_json or "[]") if isinstance(t, str) and t]
+    except ValueError:
+        topics = []
+    try:
+        keywords = [k for k in json.loads(keywords_json or "[]") if isinstance(k, str) and k]
+    except ValueError:
+        keywords = []
+    keyword = next((k for k in keywords if k in (post_text or "")), keywords[0] if keywords else "")
+    topic = topics[0] if topics else keyword
+    return DraftContext(nickname=_clean(user_name or ""), topic=_clean(topic), keyword=_clean(keyword),
+                        audience=_clean(audience))
+
+
+def render(text: str, ctx: DraftContext) -> str:
+    return _PLACEHOLDER.sub(lambda m: getattr(ctx, m.group(1)), text).strip()
+
+
+def templates_for(settings: Settings, names: set[str], kinds: tuple[str, ...]) -> list[TemplateSettings]:
+    """Templates for an audience known by any of ``names`` (or ``*``) and one of these kinds."""
+    return [t for t in settings.engagement.templates
+            if t.kind in kinds and (t.audience == "*" or t.audience in names)]
+
+
+def drafts_for(settings: Settings, templates: list[TemplateSettings], ctx: DraftContext) -> list[Draft]:
+    """Every variant rendered, minus empty ones, ones with an unfilled
+    placeholder value, and ones over the length limit."""
+    limit = settings.engagement.max_length
+    out = []
+    for t in templates:
+        for i, variant in enumerate(t.variants):
+            needed = set(_PLACEHOLDER.findall(variant))
+            if any(not getattr(ctx, name) for name in needed):
+                continue
+            text = render(variant, ctx)
+            if text and len(text) <= limit:
+                out.append(Draft(template=t.name, variant=i, kind=t.kind, text=text))
+    return out

@@ -1,0 +1,213 @@
+"""What happened after we spoke: replies, likes, follow-backs and opt-outs,
+and what the planner learns from them.
+
+Why Thompson sampling: with a handful of sends per variant, picking the best
+observed rate would lock in early luck. Sampling each variant's rate from its
+Beta posterior keeps trying the uncertain ones and shifts to the ones people
+answer, without a tuning knob.
+
+Opt-outs: a reply like 别再@我 / 不要打扰 / 取关 puts its author on the
+opt-out list at once, with the comment kept as evidence, and cancels every
+pending or approved item to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from config import Settings
+from storage import engagement as store
+from storage.db import transaction
+
+from bot import policy, queue_ops
+from bot.drafts import Draft
+from bot.errors import HuaxiangError
+
+log = logging.getLogger(__name__)
+
+OPT_OUT_PATTERNS = [re.compile(p) for p in (
+    r"别再?@我", r"不要再?@我", r"别再?艾特我", r"不要打扰", r"别打扰", r"取关", r"别来烦", r"别烦我", r"不要再?发",
+    r"别再?发", r"拉黑", r"举报你", r"滚", r"广告狗", r"stop\s*(messaging|replying)", r"unsubscribe",
+)]
+LOOKBACK_DAYS = 30
+
+
+@dataclass
+class OutcomeSummary:
+    comments_seen: int = 0
+    replies: int = 0
+    likes: int = 0
+    follow_backs: int = 0
+    optouts: int = 0
+    cancelled: int = 0
+
+    def as_counts(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def is_opt_out(text: str) -> str | None:
+    """The phrase that makes this reply an opt-out, or None."""
+    for pat in OPT_OUT_PATTERNS:
+        m = pat.search(text or "")
+        if m:
+            return m.group(0)
+    return None
+
+
+def rank_drafts(options: list[Draft], stats: dict[tuple[Any, str, int], tuple[int, int]], audience_id: int | None,
+                rng: random.Random) -> list[Draft]:
+    """Drafts ordered by a Thompson sample of each variant's response rate."""
+    def sample(d: Draft) -> float:
+        sent, responded = stats.get((audience_id, d.template, d.variant), (0, 0))
+        return rng.betavariate(1 + responded, 1 + max(0, sent - responded))
+
+    scored = [(sample(d), i, d) for i, d in enumerate(options)]
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    return [d for _, _, d in scored]
+
+
+def record_opt_out(db, platform: str, uid: str, evidence: str, evidence_id: str | None, actor: str, origin: str,
+                   at: str) -> tuple[bool, int]:
+    """Add an opt-out and cancel open items to the user (caller owns the transaction).
+    Returns (newly added, items cancelled)."""
+    added = store.add_optout(db, platform, uid, origin, evidence, evidence_id, actor, at)
+    cancelled = queue_ops.cancel_open_for_user(db, platform, uid, actor, f"opted out: {evidence[:60]}", at)
+    return added, len(cancelled)
+
+
+def _match_item(items: list[store.QueueItem], uid: str, parent: str | None, reply_to: str | None) -> store.QueueItem | None:
+    for it in items:
+        if it.target_uid != uid:
+            continue
+        if parent and parent in (it.post_pid, it.remote_id):
+            return it
+        if reply_to and it.remote_id and reply_to == it.remote_id:
+            return it
+    return None
+
+
+def _reply_to(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        if raw.get("reply_to_comment_id"):
+            return str(raw["reply_to_comment_id"])
+        rc = raw.get("reply_comment")
+        if isinstance(rc, dict) and rc.get("id") is not None:
+            return str(rc.get("idstr") or rc["id"])
+    return None
+
+
+def _handle_comment(db, summary: OutcomeSummary, items: list[store.QueueItem], platform: str, pid: str, uid: str,
+                    text: str, parent: str | None, reply_to: str | None, at: str) -> None:
+    summary.comments_seen += 1
+    item = _match_item(items, uid, parent, reply_to)
+    phrase = is_opt_out(text)
+    if phrase is not None and (item is not None or reply_to is not None or parent in {i.remote_id for i in items}):
+        added, n = record_opt_out(db, platform, uid, text, pid, queue_ops.OUTCOMES, "reply", at)
+        summary.optouts += int(added)
+        summary.cancelled += n
+        if item is not None:
+            store.add_outcome(db, item.id, "optout", pid, uid, text, at)
+        return
+    if item is not None and store.add_outcome(db, item.id, "reply", pid, uid, text, at):
+        summary.replies += 1
+
+
+def collect_outcomes(db, settings: Settings, transport=None, now: datetime | None = None) -> OutcomeSummary:
+    """Look for responses to sent items: stored comments (from crawling), and,
+    with a transport, comments to us, likes on our comments and new followers."""
+    now = now or datetime.now(timezone.utc)
+    at = policy.iso(now)
+    summary = OutcomeSummary()
+    items = store.sent_items(db, policy.iso(now - timedelta(days=LOOKBACK_DAYS)))
+    if not items:
+        return summary
+    # 1. Comments the crawler stored under posts we acted on.
+    post_pids = {i.post_pid for i in items if i.post_pid} | {i.remote_id for i in items if i.remote_id}
+    with transaction(db):
+        for c in store.stored_comments_on(db, sorted(post_pids)):
+            raw = json.loads(c["raw"]) if c.get("raw") else None
+            _handle_comment(db, summary, items, c["platform"], c["pid"], c["uid"], c["text"], c["parent_pid"],
+                            _reply_to(raw), at)
+    if transport is None:
+        return summary
+    platform = items[0].platform or ""
+    # 2. Comments to us (the platform's inbox), incrementally.
+    key = f"outcomes.comments_since.{settings.engagement.send_source or 'default'}"
+    since = store.meta_get(db, key)
+    comments = _call(transport, "comments_to_me", since_id=since)
+    if comments:
+        with transaction(db):
+            newest = since
+            for p in comments:
+                _handle_comment(db, summary, items, p.platform or platform, p.pid, p.uid, p.text, p.parent_pid,
+                                _reply_to(p.raw), at)
+                if newest is None or _id_after(p.pid, newest):
+                    newest = p.pid
+            if newest:
+                store.meta_set(db, key, newest)
+    # 3. Likes on our comments, read from the post's comment list.
+    for it in items:
+        if not it.remote_id or not it.post_pid or it.kind == "repost":
+            continue
+        page = _call(transport, "post_comments", it.post_pid)
+        for p in getattr(page, "posts", None) or []:
+            if p.pid == it.remote_id and (p.likes or 0) > 0:
+                with transaction(db):
+                    if store.add_outcome(db, it.id, "like", "", None, f"{p.likes} likes", at):
+                        summary.likes += 1
+    # 4. Follow-backs: targets who appear among our followers since the last look.
+    followers = _call(transport, "follower_ids")
+    if followers is not None:
+        fkey = f"outcomes.followers.{settings.engagement.send_source or 'default'}"
+        before = store.meta_get(db, fkey)
+        with transaction(db):
+            if before is not None:
+                known = set(json.loads(before))
+                for it in items:
+                    if it.target_uid in followers and it.target_uid not in known:
+                        if store.add_outcome(db, it.id, "follow_back", "", it.target_uid, None, at):
+                            summary.follow_backs += 1
+            store.meta_set(db, fkey, json.dumps(sorted(followers)))
+    return summary
+
+
+def _id_after(a: str, b: str) -> bool:
+    try:
+        return int(a) > int(b)
+    except ValueError:
+        return a > b
+
+
+def _call(transport, name: str, *args, **kwargs):
+    """Optional adapter capabilities: a platform without one is skipped, not an error."""
+    from bot.sources.base import SourceError, UnsupportedError
+
+    fn = getattr(transport, name, None)
+    if fn is None:
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except UnsupportedError:
+        return None
+    except SourceError as exc:
+        log.warning("outcomes: %s failed: %s", name, exc)
+        return None
+
+
+def outcome_transport(settings: Settings):
+    """The adapter outcomes read through: the configured send source, if any."""
+    if not settings.engagement.send_source:
+        return None
+    from bot.sender import make_transport
+
+    try:
+        return make_transport(settings, "read")
+    except HuaxiangError as exc:
+        log.warning("outcomes: no platform access (%s); using stored comments only", exc)
+        return None

@@ -1,0 +1,406 @@
+"""``huaxiang send``: post approved actions, each exactly once.
+
+Exactly once, step by step:
+1. One sender at a time (a lease in ``meta``; a dead holder's lease is taken over).
+2. Items a crashed sender left ``sending`` become ``unknown``: the request may have gone out.
+3. ``unknown`` items are reconciled first: if our comment is on the post the
+   item is ``sent``; if it is not, it goes back to ``approved`` (until
+   ``max_send_attempts``); if the platform cannot tell, it stays ``unknown``
+   for a person (``queue resolve``). Never resent blindly.
+4. For each due approved item, inside one transaction: re-check every rule
+   (``bot.policy.send_violations``), then mark it ``sending`` and log the
+   attempt. The transaction commits *before* the request.
+5. The request; its answer makes the item ``sent`` or ``failed``; a timeout,
+   5xx or anything unexplained makes it ``unknown``.
+
+Clocks: with ``now`` given (tests) time stands still and waits end the run;
+with the real clock the sender sleeps through spacing (interruptible by
+``stop``); in manual mode it advances a virtual clock, so each worklist row
+gets a suggested time that respects spacing, quiet hours and caps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from config import Settings
+from storage import engagement as store
+from storage.db import transaction
+
+from bot import policy, queue_ops
+from bot.errors import HuaxiangError
+from bot.worklist import Worklist
+
+log = logging.getLogger(__name__)
+
+LEASE_KEY = "sender.lease"
+LEASE_TTL_S = 900
+MAX_SLEEP_S = 1800          # a real-clock run waits at most this long for spacing before ending
+MANUAL_HORIZON = timedelta(hours=24)
+RATE_LIMIT_HINTS = ("10022", "10023", "10024", "20016", "out of rate limit", "too fast", "频繁")
+
+
+@dataclass
+class SendSummary:
+    mode: str = "dry-run"
+    due: int = 0
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    handed_out: int = 0
+    reconciled_sent: int = 0
+    reconciled_absent: int = 0
+    recovered: int = 0                  # 'sending' items of a crashed run, now unknown
+    cancelled: int = 0
+    waiting: int = 0
+    skipped: int = 0
+    would_send: int = 0
+    busy: int = 0
+    waits: Counter = field(default_factory=Counter)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    worklist: str | None = None
+    stopped_reason: str | None = None
+
+    def as_counts(self) -> dict[str, int]:
+        keys = ("due", "sent", "failed", "unknown", "handed_out", "reconciled_sent", "reconciled_absent", "recovered",
+                "cancelled", "waiting", "skipped", "would_send", "busy")
+        out = {k: getattr(self, k) for k in keys}
+        out.update({f"wait_{k}": v for k, v in sorted(self.waits.items())})
+        return out
+
+
+# -- transports -----------------------------------------------------------------
+
+def make_transport(settings: Settings, mode: str):
+    """The adapter for ``[engagement].send_source``, checked against the mode."""
+    from bot.sources.base import open_source
+
+    e = settings.engagement
+    if not e.send_source:
+        raise HuaxiangError(f"send mode {mode!r} needs [engagement].send_source naming a [[sources]] entry")
+    try:
+        src = settings.source(e.send_source)
+    except KeyError:
+        raise HuaxiangError(f"[engagement].send_source {e.send_source!r} is not a [[sources]] name") from None
+    expected = {"sandbox": ("sandbox",), "weibo-api": ("weibo",), "mastodon": ("mastodon",)}.get(mode)
+    if expected and src.platform not in expected:
+        raise HuaxiangError(f"send mode {mode!r} needs a {expected[0]} source; {src.name!r} is {src.platform!r}")
+    if mode == "weibo-api" and not (src.token_env or src.token_file):
+        raise HuaxiangError(f"send mode 'weibo-api' needs an OAuth2 access token: set token_env or token_file on source {src.name!r}")
+    return open_source(settings, src)
+
+
+# -- the lease --------------------------------------------------------------------
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _acquire(db, holder: dict[str, Any]) -> bool:
+    with transaction(db):
+        raw = store.meta_get(db, LEASE_KEY)
+        if raw:
+            try:
+                cur = json.loads(raw)
+            except ValueError:
+                cur = {}
+            live = cur.get("expires", 0) > time.time()
+            if live and cur.get("host") == holder["host"] and cur.get("pid") != holder["pid"] and not _pid_alive(int(cur.get("pid", 0))):
+                live = False  # its process is gone (killed): take over
+            if live and cur.get("token") != holder["token"]:
+                return False
+        store.meta_set(db, LEASE_KEY, json.dumps({**holder, "expires": time.time() + LEASE_TTL_S}))
+    return True
+
+
+def _refresh(db, holder: dict[str, Any]) -> None:
+    with transaction(db):
+        store.meta_set(db, LEASE_KEY, json.dumps({**holder, "expires": time.time() + LEASE_TTL_S}))
+
+
+def _release(db, holder: dict[str, Any]) -> None:
+    with transaction(db):
+        raw = store.meta_get(db, LEASE_KEY)
+        if raw and json.loads(raw).get("token") == holder["token"]:
+            store.meta_delete(db, LEASE_KEY)
+
+
+# -- helpers ------------------------------------------------------------------------
+
+def _action(db, item: store.QueueItem, when: datetime) -> policy.Action:
+    post = db.conn.execute("SELECT text, created_at FROM posts WHERE id = ?", (item.post_id,)).fetchone() \
+        if item.post_id else None
+    return policy.Action(kind=item.kind, platform=item.platform or "", target_uid=item.target_uid or "",
+                         post_id=item.post_id, post_text=post[0] if post else "", text=item.text or "", when=when,
+                         source=item.source or "", item_id=item.id, status=item.status, approved_by=item.approved_by,
+                         post_created_at=post[1] if post else None, expires_at=item.expires_at,
+                         jitter_key=item.dedupe_key or str(item.id))
+
+
+def idempotency_key(item: store.QueueItem) -> str:
+    """Stable per item, so a platform (or the sandbox) can see a repeat."""
+    return f"huaxiang-{item.id}"
+
+
+def _recover_crashed(db, summary: SendSummary, at: str) -> None:
+    """Items left 'sending' by a run that died mid-request: their outcome is unknown."""
+    with transaction(db):
+        for item in store.items_with_status(db, ("sending",)):
+            last = store.last_send_log(db, item.id)
+            if last and last["status"] == "handed_out":
+                continue  # waiting for a person to confirm the manual worklist
+            if last and last["status"] == "started":
+                store.finish_send_log(db, last["id"], "unknown", at, error="sender stopped mid-request")
+            queue_ops.transition(db, item.id, "unknown", queue_ops.SENDER, "recover", at,
+                                 updates={"last_error": "sender stopped mid-request; outcome unknown"})
+            summary.recovered += 1
+
+
+def _reconcile(db, settings: Settings, transport, summary: SendSummary, at: str) -> None:
+    """Look for our comment before anything is ever tried again."""
+    from bot.sources.base import SourceError, UnsupportedError
+
+    for item in store.items_with_status(db, ("unknown",)):
+        finder = getattr(transport, "find_own_reply", None)
+        if finder is None or item.kind == "repost":
+            continue  # cannot tell: a person resolves it
+        try:
+            found = finder(item.post_pid or "", item.text or "")
+        except UnsupportedError:
+            continue
+        except SourceError as exc:
+            log.warning("reconciling item %s failed (%s); it stays unknown", item.id, exc)
+            continue
+        with transaction(db):
+            current = store.get_item(db, item.id)
+            if current is None or current.status != "unknown":
+                continue
+            if found:
+                queue_ops.transition(db, item.id, "sent", queue_ops.SENDER, "reconcile", at,
+                                     updates={"remote_id": str(found), "last_error": None},
+                                     detail={"found": str(found)})
+                summary.reconciled_sent += 1
+            elif current.attempts >= settings.engagement.max_send_attempts:
+                queue_ops.transition(db, item.id, "failed", queue_ops.SENDER, "reconcile", at,
+                                     updates={"last_error": f"not on the platform after {current.attempts} attempt(s)"})
+                summary.reconciled_absent += 1
+            else:
+                queue_ops.transition(db, item.id, "approved", queue_ops.SENDER, "reconcile", at,
+                                     updates={"last_error": "not on the platform; will try again"},
+                                     detail={"found": None})
+                summary.reconciled_absent += 1
+
+
+def _request(transport, item: store.QueueItem):
+    """Returns ('sent', remote_id, None) | ('failed', None, error) | ('unknown', None, error) | ('blocked', ...)."""
+    from bot.sources.base import BlockedError, OutcomeUnknownError, SourceError, UnsupportedError
+
+    key = idempotency_key(item)
+    try:
+        if item.kind == "repost":
+            res = transport.repost(item.post_pid, item.text, key)
+        else:
+            res = transport.reply(item.post_pid, item.text, key)
+    except OutcomeUnknownError as exc:
+        return "unknown", None, str(exc)
+    except BlockedError as exc:
+        return "blocked", None, f"refused by the platform ({exc.kind}): {exc}"
+    except UnsupportedError as exc:
+        return "failed", None, str(exc)
+    except SourceError as exc:
+        if getattr(exc, "kind", "") == "no_token":
+            return "blocked", None, str(exc)
+        return "unknown", None, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # anything unexplained: it may have gone out
+        log.exception("send of item %s raised", item.id)
+        return "unknown", None, f"{type(exc).__name__}: {exc}"
+    if res.ok:
+        return "sent", res.remote_id, None
+    err = res.error or "refused"
+    if any(h in err for h in RATE_LIMIT_HINTS):
+        return "rate_limited", None, err
+    return "failed", None, err
+
+
+# -- the run ----------------------------------------------------------------------------
+
+def run_send(db, settings: Settings, now: datetime | None = None, stop: threading.Event | None = None,
+             transport=None, dry_run: bool | None = None, max_items: int | None = None,
+             worklist_dir: str | None = None) -> SendSummary:
+    """Send due approved items (see the module docstring for the guarantees)."""
+    mode = settings.engagement.send_mode
+    if dry_run is None:
+        dry_run = mode == "dry-run" and transport is None
+    stop = stop or threading.Event()
+    frozen = now is not None
+    clock_now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    if dry_run:
+        return _dry_run(db, settings, clock_now)
+    summary = SendSummary(mode=mode)
+    manual = mode == "manual" and transport is None
+    if manual:
+        transport = Worklist(settings, worklist_dir, clock_now)
+    elif transport is None:
+        transport = make_transport(settings, mode)
+    hands_out = bool(getattr(transport, "hands_out", False))
+    holder = {"host": socket.gethostname(), "pid": os.getpid(), "token": os.urandom(8).hex()}
+    if not _acquire(db, holder):
+        summary.busy = 1
+        summary.stopped_reason = "another sender is running"
+        return summary
+    try:
+        queue_ops.expire_due(db, clock_now)
+        at = policy.iso(clock_now)
+        _recover_crashed(db, summary, at)
+        if not hands_out:
+            _reconcile(db, settings, transport, summary, at)
+        virtual = clock_now
+
+        def clock() -> datetime:
+            return virtual if (manual or frozen) else datetime.now(timezone.utc).replace(microsecond=0)
+
+        sent_this_run = 0
+        attempted: set[int] = set()
+        while not stop.is_set():
+            if max_items is not None and sent_this_run >= max_items:
+                break
+            t = clock()
+            due = [i for i in store.due_items(db, policy.iso(t)) if i.id not in attempted]
+            if not due:
+                break
+            summary.due = max(summary.due, len(due))
+            progressed, wait_until, wait_rule = False, None, None
+            for item in due:
+                if stop.is_set():
+                    break
+                verdict, detail = _send_one(db, settings, transport, item, t, hands_out, summary, clock)
+                if verdict == "wait":
+                    summary.waits[detail.rule] += 1
+                    if detail.retry_at and (wait_until is None or detail.retry_at < wait_until):
+                        wait_until, wait_rule = detail.retry_at, detail.rule
+                    continue
+                attempted.add(item.id)
+                if verdict == "blocked":
+                    summary.stopped_reason = detail
+                    break
+                if verdict in ("sent", "unknown", "failed", "handed_out"):
+                    sent_this_run += 1
+                    progressed = True
+                    _refresh(db, holder)
+                    break  # re-read the queue: caps and spacing changed
+            if summary.stopped_reason or stop.is_set():
+                break
+            if progressed:
+                continue
+            if wait_until is None:
+                break
+            # Everything due is waiting for a rule.
+            if manual and wait_until - clock_now <= MANUAL_HORIZON:
+                virtual = wait_until
+                continue
+            if not frozen and not manual and (wait_until - t).total_seconds() <= MAX_SLEEP_S:
+                if stop.wait(max(0.0, (wait_until - datetime.now(timezone.utc)).total_seconds())):
+                    break
+                continue
+            summary.waiting = len([i for i in due if i.id not in attempted])
+            summary.stopped_reason = f"waiting: {wait_rule} until {policy.iso(wait_until)}"
+            break
+    finally:
+        _release(db, holder)
+        if hands_out:
+            path = transport.close()
+            summary.worklist = str(path) if path else None
+    return summary
+
+
+def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datetime, hands_out: bool,
+              summary: SendSummary, clock):
+    at = policy.iso(t)
+    with transaction(db):
+        current = store.get_item(db, item.id)
+        if current is None or current.status != "approved":
+            summary.skipped += 1
+            return "skipped", None
+        violations = policy.send_violations(db, settings, _action(db, current, t))
+        decisive = policy.first_blocking(violations)
+        if decisive is not None and decisive.action == "skip":
+            summary.skipped += 1
+            return "skipped", decisive
+        if decisive is not None and decisive.action == "cancel":
+            queue_ops.transition(db, current.id, "cancelled", queue_ops.SENDER, "cancel", at,
+                                 updates={"last_error": str(decisive)}, detail={"rule": decisive.rule,
+                                                                               "reason": decisive.message})
+            summary.cancelled += 1
+            return "cancelled", decisive
+        if decisive is not None:
+            return "wait", decisive
+        attempt = current.attempts + 1
+        sending = queue_ops.transition(db, current.id, "sending", queue_ops.SENDER, "send", at,
+                                       updates={"attempts": attempt, "sent_at": at, "send_mode": summary.mode,
+                                                "last_error": None},
+                                       detail={"attempt": attempt, "mode": summary.mode})
+        log_id = store.start_send_log(db, current.id, attempt, summary.mode, idempotency_key(current), at,
+                                      current.text or "")
+    # Committed: from here a crash leaves the item 'sending' -> 'unknown', never resent blindly.
+    if hands_out:
+        transport.add(store.item_detail(db, sending.id), t)
+        with transaction(db):
+            store.finish_send_log(db, log_id, "handed_out", at)
+            store.append_audit(db, at, queue_ops.SENDER, "hand_out", sending.id, "sending", "sending",
+                               sending.text, sending.text, {"worklist": str(transport.csv_path)})
+        summary.handed_out += 1
+        return "handed_out", None
+    outcome, remote_id, error = _request(transport, sending)
+    done = policy.iso(clock())
+    with transaction(db):
+        if outcome == "sent":
+            store.finish_send_log(db, log_id, "sent", done, remote_id=remote_id)
+            queue_ops.transition(db, sending.id, "sent", queue_ops.SENDER, "sent", done,
+                                 updates={"remote_id": remote_id}, detail={"remote_id": remote_id})
+            summary.sent += 1
+            return "sent", None
+        if outcome == "unknown":
+            store.finish_send_log(db, log_id, "unknown", done, error=error)
+            queue_ops.transition(db, sending.id, "unknown", queue_ops.SENDER, "unknown", done,
+                                 updates={"last_error": error}, detail={"error": error})
+            summary.unknown += 1
+            return "unknown", None
+        store.finish_send_log(db, log_id, "failed", done, error=error)
+        queue_ops.transition(db, sending.id, "failed", queue_ops.SENDER, "failed", done,
+                             updates={"last_error": error}, detail={"error": error})
+        summary.failed += 1
+    if outcome in ("blocked", "rate_limited"):
+        return "blocked", f"{outcome}: {error}"
+    return "failed", None
+
+
+def _dry_run(db, settings: Settings, t: datetime) -> SendSummary:
+    """What would be sent now, changing nothing."""
+    summary = SendSummary(mode="dry-run")
+    due = store.due_items(db, policy.iso(t))
+    summary.due = len(due)
+    for item in due:
+        violations = policy.send_violations(db, settings, _action(db, item, t))
+        decisive = policy.first_blocking(violations)
+        if decisive is None:
+            summary.would_send += 1
+        elif decisive.action == "wait":
+            summary.waits[decisive.rule] += 1
+        summary.details.append({"id": item.id, "kind": item.kind, "target": item.target_uid, "text": item.text,
+                                "verdict": "would send" if decisive is None else f"{decisive.action}: {decisive}"})
+    return summary

@@ -1,0 +1,486 @@
+"""All SQL for engagement: the queue, its audit log, opt-outs, the blocklist,
+the send log and outcomes.
+
+Why one module: the rules in ``bot.policy`` and the state machine in
+``bot.queue_ops`` must read exactly the same numbers the review page and the
+report show, so every count is defined once, here. Callers own transactions
+(``storage.db.transaction``); nothing here commits on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import sqlite_utils
+
+# Statuses that reserve a touch when planning (something is or will be said).
+PLANNED_STATUSES = ("pending", "approved", "sending", "sent", "unknown")
+# Statuses that mean a request reached (or may have reached) the platform.
+TOUCH_STATUSES = ("sending", "sent", "unknown")
+OPEN_STATUSES = ("pending", "approved")
+ALL_STATUSES = ("pending", "approved", "rejected", "expired", "sending", "sent", "failed", "unknown", "cancelled")
+
+
+@dataclass
+class QueueItem:
+    id: int
+    kind: str
+    status: str
+    source: str | None
+    platform: str | None
+    post_id: int | None
+    target_user_id: int | None
+    audience_id: int | None
+    template: str | None
+    variant: int | None
+    text: str | None
+    score: float | None
+    reason: str | None
+    scheduled_at: str | None
+    expires_at: str | None
+    dedupe_key: str | None
+    created_at: str
+    updated_at: str | None
+    target_uid: str | None
+    post_pid: str | None
+    text_key: str | None
+    approved_by: str | None
+    approved_at: str | None
+    reviewed_by: str | None
+    sent_at: str | None
+    remote_id: str | None
+    attempts: int
+    send_mode: str | None
+    last_error: str | None
+    explanation: str | None
+
+
+_ITEM_COLUMNS = tuple(f.name for f in fields(QueueItem))
+_UPDATABLE = frozenset(_ITEM_COLUMNS) - {"id", "created_at", "dedupe_key"}
+
+
+def _conn(db: sqlite_utils.Database | sqlite3.Connection) -> sqlite3.Connection:
+    return db if isinstance(db, sqlite3.Connection) else db.conn
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur]
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ",".join("?" for _ in values) + ")"
+
+
+# -- queue items -----------------------------------------------------------
+
+def insert_item(db, values: dict[str, Any]) -> int | None:
+    """Insert a planned item; None when its dedupe key already exists (re-planning is idempotent)."""
+    cols = [c for c in values if c in _ITEM_COLUMNS and c != "id"]
+    sql = (f"INSERT INTO queue ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+           " ON CONFLICT (dedupe_key) DO NOTHING")
+    cur = _conn(db).execute(sql, [values[c] for c in cols])
+    return int(cur.lastrowid) if cur.rowcount else None
+
+
+def get_item(db, item_id: int) -> QueueItem | None:
+    row = _conn(db).execute(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE id = ?", (item_id,)).fetchone()
+    return QueueItem(*row) if row else None
+
+
+def update_item(db, item_id: int, values: dict[str, Any]) -> None:
+    bad = set(values) - _UPDATABLE
+    if bad:
+        raise ValueError(f"not updatable queue columns: {sorted(bad)}")
+    sets = ", ".join(f"{c} = ?" for c in values)
+    _conn(db).execute(f"UPDATE queue SET {sets} WHERE id = ?", (*values.values(), item_id))
+
+
+def items_with_status(db, statuses: Sequence[str], order: str = "id") -> list[QueueItem]:
+    order_sql = {"id": "id", "scheduled": "scheduled_at, id"}[order]
+    cur = _conn(db).execute(
+        f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE status IN {_in(statuses)} ORDER BY {order_sql}", tuple(statuses))
+    return [QueueItem(*r) for r in cur]
+
+
+def due_items(db, now_iso: str) -> list[QueueItem]:
+    """Approved items whose scheduled time has come, earliest first."""
+    cur = _conn(db).execute(
+        f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE status = 'approved'"
+        " AND (scheduled_at IS NULL OR scheduled_at <= ?) ORDER BY scheduled_at, id", (now_iso,))
+    return [QueueItem(*r) for r in cur]
+
+
+def pending_past_expiry(db, now_iso: str) -> list[int]:
+    cur = _conn(db).execute(
+        "SELECT id FROM queue WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? ORDER BY id", (now_iso,))
+    return [r[0] for r in cur]
+
+
+def open_items_for_user(db, platform: str, uid: str) -> list[int]:
+    cur = _conn(db).execute(
+        f"SELECT id FROM queue WHERE platform = ? AND target_uid = ? AND status IN {_in(OPEN_STATUSES)} ORDER BY id",
+        (platform, uid, *OPEN_STATUSES))
+    return [r[0] for r in cur]
+
+
+_LIST_SELECT = """
+SELECT q.id, q.kind, q.status, q.source, q.platform, q.template, q.variant, q.text, q.score, q.reason,
+       q.explanation, q.scheduled_at, q.expires_at, q.created_at, q.updated_at, q.approved_by, q.approved_at,
+       q.reviewed_by, q.sent_at, q.remote_id, q.attempts, q.last_error, q.target_uid, q.post_pid, q.audience_id,
+       COALESCE(a.name, NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)' ELSE 'audience ' || q.audience_id END) AS audience,
+       m.tier AS tier, m.score AS relevance,
+       u.name AS user_name, u.bio AS user_bio, u.followers AS user_followers, u.location AS user_location,
+       u.verified AS user_verified, u.verified_reason AS user_verified_reason, u.profile_url AS user_url,
+       p.text AS post_text, p.created_at AS post_created_at, p.likes AS post_likes, p.comments AS post_comments,
+       p.reposts AS post_reposts, p.url AS post_url, p.topics AS post_topics, p.group_id AS post_group
+FROM queue q
+LEFT JOIN posts p ON p.id = q.post_id
+LEFT JOIN users u ON u.id = q.target_user_id
+LEFT JOIN audiences a ON a.id = q.audience_id
+LEFT JOIN memberships m ON m.user_id = q.target_user_id AND m.audience_id = q.audience_id
+"""
+
+
+def list_items(db, status: str | None = None, audience: str | None = None, kind: str | None = None,
+               limit: int = 1000) -> list[dict[str, Any]]:
+    """Queue rows with the context a reviewer needs (post, profile, tier), grouped by audience."""
+    where, args = [], []
+    if status:
+        where.append("q.status = ?")
+        args.append(status)
+    if kind:
+        where.append("q.kind = ?")
+        args.append(kind)
+    if audience:
+        where.append("(a.name = ? OR a.auto_name = ? OR CAST(q.audience_id AS TEXT) = ?"
+                     " OR (q.audience_id IS NULL AND ? = '(groups)'))")
+        args += [audience, audience, audience, audience]
+    sql = _LIST_SELECT + (" WHERE " + " AND ".join(where) if where else "") + \
+        " ORDER BY audience, q.score DESC, q.id LIMIT ?"
+    return _rows(_conn(db).execute(sql, (*args, limit)))
+
+
+def item_detail(db, item_id: int) -> dict[str, Any] | None:
+    rows = _rows(_conn(db).execute(_LIST_SELECT + " WHERE q.id = ?", (item_id,)))
+    return rows[0] if rows else None
+
+
+def audience_names(db) -> list[str]:
+    cur = _conn(db).execute(
+        "SELECT DISTINCT COALESCE(a.name, NULLIF(a.auto_name, ''), 'audience ' || a.id) FROM queue q"
+        " JOIN audiences a ON a.id = q.audience_id ORDER BY 1")
+    return [r[0] for r in cur]
+
+
+def queue_counts(db) -> dict[str, int]:
+    """Items per status (every status present, zeros included)."""
+    counts = {s: 0 for s in ALL_STATUSES}
+    for status, n in _conn(db).execute("SELECT status, COUNT(*) FROM queue GROUP BY status"):
+        counts[status] = n
+    return counts
+
+
+# -- audit log -------------------------------------------------------------
+
+def append_audit(db, at: str, actor: str, action: str, item_id: int | None, from_status: str | None = None,
+                 to_status: str | None = None, text_before: str | None = None, text_after: str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
+    _conn(db).execute(
+        "INSERT INTO audit_log (at, actor, action, item_id, from_status, to_status, text_before, text_after, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, action, item_id, from_status, to_status, text_before, text_after,
+         json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)),
+    )
+
+
+def audit_for(db, item_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    if item_id is None:
+        cur = _conn(db).execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        cur = _conn(db).execute("SELECT * FROM audit_log WHERE item_id = ? ORDER BY id", (item_id,))
+    return _rows(cur)
+
+
+# -- counts the policy rules are built on -----------------------------------
+
+def count_user_touches(db, platform: str, uid: str, since_iso: str, statuses: Sequence[str],
+                       exclude_id: int | None = None) -> int:
+    """Items to this user whose touch time (sent, else scheduled, else created) is at or after ``since``."""
+    return _conn(db).execute(
+        f"SELECT COUNT(*) FROM queue WHERE platform = ? AND target_uid = ? AND kind != 'follow'"
+        f" AND status IN {_in(statuses)} AND COALESCE(sent_at, scheduled_at, created_at) >= ? AND id != ?",
+        (platform, uid, *statuses, since_iso, exclude_id or -1)).fetchone()[0]
+
+
+def count_post_items(db, post_id: int, statuses: Sequence[str], exclude_id: int | None = None) -> int:
+    return _conn(db).execute(
+        f"SELECT COUNT(*) FROM queue WHERE post_id = ? AND kind != 'follow' AND status IN {_in(statuses)} AND id != ?",
+        (post_id, *statuses, exclude_id or -1)).fetchone()[0]
+
+
+def count_actions_between(db, start_iso: str, end_iso: str, statuses: Sequence[str], source: str | None,
+                          exclude_id: int | None = None) -> int:
+    """Actions of one sending account whose touch time falls in [start, end)."""
+    return _conn(db).execute(
+        f"SELECT COUNT(*) FROM queue WHERE kind != 'follow' AND status IN {_in(statuses)}"
+        " AND COALESCE(source, '') = ? AND COALESCE(sent_at, scheduled_at, created_at) >= ?"
+        " AND COALESCE(sent_at, scheduled_at, created_at) < ? AND id != ?",
+        (*statuses, source or "", start_iso, end_iso, exclude_id or -1)).fetchone()[0]
+
+
+def last_send_started(db, source: str | None) -> str | None:
+    """When the newest request of this account started (the spacing rule's anchor)."""
+    return _conn(db).execute(
+        f"SELECT MAX(sent_at) FROM queue WHERE status IN {_in(TOUCH_STATUSES)} AND COALESCE(source, '') = ?",
+        (*TOUCH_STATUSES, source or "")).fetchone()[0]
+
+
+def neighbour_times(db, source: str | None, at_iso: str, statuses: Sequence[str],
+                    exclude_id: int | None = None) -> tuple[str | None, str | None]:
+    """The nearest planned/sent action times of this account at-or-before and after ``at``."""
+    base = (f"FROM queue WHERE kind != 'follow' AND status IN {_in(statuses)} AND COALESCE(source, '') = ?"
+            " AND COALESCE(sent_at, scheduled_at) IS NOT NULL AND id != ?")
+    args = (*statuses, source or "", exclude_id or -1)
+    conn = _conn(db)
+    before = conn.execute(f"SELECT MAX(COALESCE(sent_at, scheduled_at)) {base} AND COALESCE(sent_at, scheduled_at) <= ?",
+                          (*args, at_iso)).fetchone()[0]
+    after = conn.execute(f"SELECT MIN(COALESCE(sent_at, scheduled_at)) {base} AND COALESCE(sent_at, scheduled_at) > ?",
+                         (*args, at_iso)).fetchone()[0]
+    return before, after
+
+
+def count_text_uses(db, text_key: str, since_iso: str, statuses: Sequence[str], exclude_id: int | None = None) -> int:
+    return _conn(db).execute(
+        f"SELECT COUNT(*) FROM queue WHERE text_key = ? AND status IN {_in(statuses)}"
+        " AND COALESCE(sent_at, scheduled_at, created_at) >= ? AND id != ?",
+        (text_key, *statuses, since_iso, exclude_id or -1)).fetchone()[0]
+
+
+# -- opt-outs and blocklist --------------------------------------------------
+
+def is_opted_out(db, platform: str, uid: str) -> bool:
+    return _conn(db).execute("SELECT 1 FROM optouts WHERE platform = ? AND uid = ?", (platform, uid)).fetchone() is not None
+
+
+def add_optout(db, platform: str, uid: str, origin: str, evidence: str, evidence_id: str | None, actor: str,
+               at: str) -> bool:
+    """True when newly added; an existing opt-out keeps its first evidence."""
+    cur = _conn(db).execute(
+        "INSERT INTO optouts (platform, uid, origin, evidence, evidence_id, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (platform, uid) DO NOTHING", (platform, uid, origin, evidence, evidence_id, actor, at))
+    return cur.rowcount > 0
+
+
+def remove_optout(db, platform: str, uid: str) -> bool:
+    return _conn(db).execute("DELETE FROM optouts WHERE platform = ? AND uid = ?", (platform, uid)).rowcount > 0
+
+
+def list_optouts(db) -> list[dict[str, Any]]:
+    return _rows(_conn(db).execute("SELECT * FROM optouts ORDER BY at DESC"))
+
+
+def in_blocklist_table(db, platform: str, uid: str) -> bool:
+    return _conn(db).execute("SELECT 1 FROM blocklist WHERE platform = ? AND uid = ?", (platform, uid)).fetchone() is not None
+
+
+def add_block(db, platform: str, uid: str, reason: str, actor: str, at: str) -> bool:
+    cur = _conn(db).execute(
+        "INSERT INTO blocklist (platform, uid, reason, actor, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (platform, uid, reason, actor, at))
+    return cur.rowcount > 0
+
+
+def remove_block(db, platform: str, uid: str) -> bool:
+    return _conn(db).execute("DELETE FROM blocklist WHERE platform = ? AND uid = ?", (platform, uid)).rowcount > 0
+
+
+def list_blocks(db) -> list[dict[str, Any]]:
+    return _rows(_conn(db).execute("SELECT * FROM blocklist ORDER BY at DESC"))
+
+
+def resolve_user(db, platform: str | None, who: str) -> tuple[str, str] | None:
+    """(platform, uid) for a uid or a screen name; None when unknown."""
+    conn = _conn(db)
+    args: tuple = (who, who)
+    sql = "SELECT platform, uid FROM users WHERE (uid = ? OR name = ?)"
+    if platform:
+        sql += " AND platform = ?"
+        args += (platform,)
+    row = conn.execute(sql + " ORDER BY uid = ? DESC LIMIT 1", (*args, who)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+# -- send log ---------------------------------------------------------------
+
+def start_send_log(db, item_id: int, attempt: int, mode: str, key: str, at: str, text: str) -> int:
+    cur = _conn(db).execute(
+        "INSERT INTO send_log (item_id, attempt, mode, idempotency_key, started_at, text) VALUES (?, ?, ?, ?, ?, ?)",
+        (item_id, attempt, mode, key, at, text))
+    return int(cur.lastrowid)
+
+
+def finish_send_log(db, log_id: int, status: str, at: str, remote_id: str | None = None, error: str | None = None) -> None:
+    _conn(db).execute("UPDATE send_log SET status = ?, ended_at = ?, remote_id = ?, error = ? WHERE id = ?",
+                      (status, at, remote_id, error, log_id))
+
+
+def last_send_log(db, item_id: int) -> dict[str, Any] | None:
+    rows = _rows(_conn(db).execute("SELECT * FROM send_log WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)))
+    return rows[0] if rows else None
+
+
+def send_log_for(db, item_id: int) -> list[dict[str, Any]]:
+    return _rows(_conn(db).execute("SELECT * FROM send_log WHERE item_id = ? ORDER BY id", (item_id,)))
+
+
+# -- leases (one sender at a time) ------------------------------------------
+
+def meta_get(db, key: str) -> str | None:
+    row = _conn(db).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def meta_set(db, key: str, value: str) -> None:
+    _conn(db).execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                      (key, value))
+
+
+def meta_delete(db, key: str) -> None:
+    _conn(db).execute("DELETE FROM meta WHERE key = ?", (key,))
+
+
+# -- planner candidates -------------------------------------------------------
+
+def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance: float) -> list[dict[str, Any]]:
+    """Recent top-level posts by members of active audiences, with membership and profile."""
+    tiers = tuple(tiers) or ("leader", "engaged", "potential")
+    sql = f"""
+    SELECT p.id AS post_id, p.platform, p.pid, p.uid, p.text, p.created_at, p.topics, p.likes, p.comments,
+           p.reposts, p.group_id, p.url AS post_url,
+           u.id AS user_id, u.name AS user_name, u.followers, u.verified,
+           m.audience_id, m.score AS relevance, m.tier,
+           COALESCE(a.name, NULLIF(a.auto_name, ''), 'audience ' || a.id) AS audience, a.auto_name,
+           a.keywords AS audience_keywords, a.active_hours AS audience_active_hours
+    FROM posts p
+    JOIN users u ON u.id = p.user_id
+    JOIN memberships m ON m.user_id = u.id
+    JOIN audiences a ON a.id = m.audience_id AND a.status = 'active'
+    WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
+      AND COALESCE(m.tier, 'potential') IN {_in(tiers)} AND m.score >= ?
+    ORDER BY p.id, m.score DESC
+    """
+    return _rows(_conn(db).execute(sql, (since_iso, *tiers, min_relevance)))
+
+
+def group_candidates(db, since_iso: str) -> list[dict[str, Any]]:
+    """Recent posts in configured groups (found by a group query, or carrying a group id)."""
+    sql = """
+    SELECT p.id AS post_id, p.platform, p.pid, p.uid, p.text, p.created_at, p.topics, p.likes, p.comments,
+           p.reposts, p.group_id, p.url AS post_url,
+           u.id AS user_id, u.name AS user_name, u.followers, u.verified,
+           COALESCE(p.group_id, (SELECT q.value FROM post_queries pq JOIN queries q ON q.name = pq.query
+                                 WHERE pq.post_id = p.id AND q.kind = 'group' LIMIT 1)) AS group_name
+    FROM posts p
+    LEFT JOIN users u ON u.id = p.user_id
+    WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
+      AND (p.group_id IS NOT NULL OR EXISTS (SELECT 1 FROM post_queries pq JOIN queries q ON q.name = pq.query
+                                             WHERE pq.post_id = p.id AND q.kind = 'group'))
+    ORDER BY p.id
+    """
+    return _rows(_conn(db).execute(sql, (since_iso,)))
+
+
+def user_post_times(db, user_id: int) -> list[str]:
+    """When this user posted (ISO strings, newest 200).
+
+    The planner derives active hours from these rather than from an analysis
+    table so scheduling works before any analysis has run.
+    """
+    cur = _conn(db).execute(
+        "SELECT created_at FROM posts WHERE user_id = ? AND created_at IS NOT NULL ORDER BY id DESC LIMIT 200", (user_id,))
+    return [r[0] for r in cur]
+
+
+# -- outcomes ----------------------------------------------------------------
+
+def sent_items(db, since_iso: str) -> list[QueueItem]:
+    cur = _conn(db).execute(
+        f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE status = 'sent' AND sent_at >= ? ORDER BY id", (since_iso,))
+    return [QueueItem(*r) for r in cur]
+
+
+def sent_item_by_remote_id(db, remote_ids: Iterable[str]) -> dict[str, int]:
+    ids = [r for r in remote_ids if r]
+    out: dict[str, int] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i: i + 500]
+        for rid, item_id in _conn(db).execute(
+                f"SELECT remote_id, id FROM queue WHERE remote_id IN {_in(chunk)}", tuple(chunk)):
+            out[rid] = item_id
+    return out
+
+
+def stored_comments_on(db, pids: Sequence[str]) -> list[dict[str, Any]]:
+    """Comments the crawler stored whose parent is one of these posts (or our comments)."""
+    out: list[dict[str, Any]] = []
+    pids = [p for p in pids if p]
+    for i in range(0, len(pids), 500):
+        chunk = pids[i: i + 500]
+        out += _rows(_conn(db).execute(
+            f"SELECT platform, pid, uid, text, parent_pid, raw FROM posts WHERE kind = 'comment'"
+            f" AND parent_pid IN {_in(chunk)} ORDER BY id", tuple(chunk)))
+    return out
+
+
+def add_outcome(db, item_id: int, kind: str, remote_id: str, from_uid: str | None, text: str | None, at: str) -> bool:
+    cur = _conn(db).execute(
+        "INSERT INTO outcomes (item_id, kind, remote_id, from_uid, text, at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (item_id, kind, remote_id) DO NOTHING", (item_id, kind, remote_id or "", from_uid, text, at))
+    return cur.rowcount > 0
+
+
+def outcomes_for(db, item_id: int) -> list[dict[str, Any]]:
+    return _rows(_conn(db).execute("SELECT * FROM outcomes WHERE item_id = ? ORDER BY id", (item_id,)))
+
+
+def variant_stats(db) -> dict[tuple[int | None, str, int], tuple[int, int]]:
+    """(audience_id, template, variant) -> (sent, responded). A response is any
+    reply, like or follow-back; an opt-out is never a response."""
+    sql = """
+    SELECT q.audience_id, q.template, q.variant, COUNT(*),
+           SUM(EXISTS (SELECT 1 FROM outcomes o WHERE o.item_id = q.id AND o.kind IN ('reply', 'like', 'follow_back')))
+    FROM queue q WHERE q.status = 'sent' AND q.template IS NOT NULL
+    GROUP BY q.audience_id, q.template, q.variant
+    """
+    return {(a, t, v if v is not None else 0): (n, r or 0) for a, t, v, n, r in _conn(db).execute(sql)}
+
+
+def response_rates(db) -> list[dict[str, Any]]:
+    """Actions and responses per audience and template variant (the report's table).
+
+    Keys: audience, template, variant, kind, sent, responded, replies, likes,
+    follow_backs, optouts, rate (responded / sent, 0 when nothing was sent).
+    """
+    sql = """
+    SELECT COALESCE(a.name, NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)'
+                    ELSE 'audience ' || q.audience_id END) AS audience,
+           COALESCE(q.template, '') AS template, COALESCE(q.variant, 0) AS variant, q.kind,
+           COUNT(*) AS sent,
+           SUM(EXISTS (SELECT 1 FROM outcomes o WHERE o.item_id = q.id AND o.kind IN ('reply', 'like', 'follow_back'))) AS responded,
+           SUM((SELECT COUNT(*) FROM outcomes o WHERE o.item_id = q.id AND o.kind = 'reply')) AS replies,
+           SUM((SELECT COUNT(*) FROM outcomes o WHERE o.item_id = q.id AND o.kind = 'like')) AS likes,
+           SUM((SELECT COUNT(*) FROM outcomes o WHERE o.item_id = q.id AND o.kind = 'follow_back')) AS follow_backs,
+           SUM((SELECT COUNT(*) FROM outcomes o WHERE o.item_id = q.id AND o.kind = 'optout')) AS optouts
+    FROM queue q LEFT JOIN audiences a ON a.id = q.audience_id
+    WHERE q.status = 'sent'
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    """
+    out = _rows(_conn(db).execute(sql))
+    for r in out:
+        r["rate"] = round(r["responded"] / r["sent"], 4) if r["sent"] else 0.0
+    return out
