@@ -77,7 +77,7 @@ def collect_status(db: sqlite_utils.Database, db_path: str | Path, settings: Set
         elif spec.id in owed:
             nxt = "at start"
         else:
-            nxt = first_fire_after(spec.schedule, max(finished[spec.id], now), tz).astimezone(timezone.utc).isoformat(timespec="seconds")
+            nxt = first_fire_after(spec.schedule, finished[spec.id], tz).astimezone(timezone.utc).isoformat(timespec="seconds")
         jobs.append({
             "job": spec.id, "kind": spec.kind, "schedule": spec.schedule,
             "last_started": run and run["started_at"], "last_ended": run and run["ended_at"],
