@@ -52,6 +52,15 @@ class UnsupportedError(SourceError):
     kind = "unsupported"
 
 
+class OutcomeUnknownError(SourceError):
+    """A write may or may not have been applied (timeout or 5xx after sending).
+
+    Never retried blindly: the sender reconciles first (``find_own_reply``).
+    """
+
+    kind = "unknown_outcome"
+
+
 @dataclass
 class Page:
     posts: list[Post] = field(default_factory=list)
@@ -103,6 +112,14 @@ class Source(ABC):
     def post_comments(self, pid: str, cursor: str | None = None) -> Page:
         raise UnsupportedError(f"{self.platform} cannot list comments")
 
+    def expand_posts(self, posts: list[Post]) -> list[Post]:
+        """Complete posts the listing truncated (e.g. Weibo ``isLongText``).
+
+        The crawler calls this only for posts it has not stored yet, so a
+        re-crawl of known pages costs no extra requests.
+        """
+        return posts
+
     def fetch(self, kind: str, value: str, cursor: str | None = None) -> Page:
         """Dispatch a configured query kind to the matching read."""
         if kind == "keyword":
@@ -125,3 +142,31 @@ class Source(ABC):
     def find_own_reply(self, post_pid: str, text: str) -> str | None:
         """Reconciliation: the id of our comment with this text on the post, if it exists."""
         raise UnsupportedError(f"{self.platform} cannot look up sent replies")
+
+    # -- outcome checks (read-only; what happened after we engaged) -----
+    def comments_to_me(self, since_id: str | None = None) -> list[Post]:
+        """Replies to our comments, newest first. ``Post.parent_pid`` is the post
+        commented on; ``Post.raw["reply_to_comment_id"]`` the comment of ours replied to."""
+        raise UnsupportedError(f"{self.platform} cannot list replies to us")
+
+    def follower_ids(self) -> set[str]:
+        """Platform user ids following our account."""
+        raise UnsupportedError(f"{self.platform} cannot list followers")
+
+
+def open_source(settings: Any, source: SourceSettings, transport: Any = None, **client_kw: Any) -> Source:
+    """Build the adapter for a configured source with its polite client and secrets.
+
+    ``settings`` is the whole ``config.Settings`` (secrets resolve against its
+    origin file); ``transport`` lets tests put ``httpx.MockTransport`` under it.
+    Secrets go straight into the client/adapter and are never logged.
+    """
+    from config.loader import resolve_secret
+    from bot.http import PoliteClient
+    from bot.sources import source_class
+
+    cls = source_class(source.platform)
+    cookie = resolve_secret(settings, source, "cookie")
+    token = resolve_secret(settings, source, "token")
+    client = PoliteClient(source, transport=transport, cookie=cookie, **client_kw)
+    return cls(source, client, {"cookie": cookie, "token": token})

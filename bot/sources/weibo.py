@@ -1,0 +1,411 @@
+"""The Weibo adapter: mobile-web reads (``m.weibo.cn`` shapes) and Open API v2 writes.
+
+Why the mobile-web API: it is what a logged-in phone browser sees, returns
+JSON, and pages by ``page=`` or ``since_id``. The base URL is configurable so
+the same code runs against the local sandbox, which speaks the same shapes.
+
+Every response is classified before it is parsed: blocking signals (418,
+432, 403, 429, captcha JSON, ``ok:0`` with a complaint, a redirect to a
+login/visitor page) raise ``BlockedError`` with a named ``kind`` so the crawl
+log says exactly what happened and the crawler can back off and pause.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from bot.http import HttpError, parse_retry_after
+from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source,
+                              SourceError)
+from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
+                                     parse_mblog, parse_user, walk_cards)
+from storage.records import Post, User
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://m.weibo.cn"
+DEFAULT_API_BASE_URL = "https://api.weibo.com"
+
+# ok:0 messages that only mean "nothing (more) here".
+_END_MESSAGES = ("还没有内容", "没有更多", "暂无", "no more", "没有找到", "快来发表")
+_LOGIN_HINTS = ("passport", "login", "visitor", "signin", "sso")
+_HEX32 = re.compile(r"([0-9a-fA-F]{32})")
+
+
+class MissingTokenError(SourceError):
+    """Writes and outcome checks need an API access token for this source."""
+
+    kind = "no_token"
+
+
+class WeiboSource(Source):
+    platform = "weibo"
+    default_api_base = DEFAULT_API_BASE_URL
+
+    def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None,
+                 now: Callable[[], datetime] | None = None):
+        super().__init__(settings, http, secrets)
+        self.base = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.api_base = (settings.api_base_url or self._default_api_base()).rstrip("/")
+        self._now = now or (lambda: datetime.now(CHINA))
+        self._own_uid: str | None = None
+
+    def _default_api_base(self) -> str:
+        return self.default_api_base
+
+    # -- transport and classification -----------------------------------
+    def _fault(self, kind: str) -> None:
+        stats = getattr(self.http, "stats", None)
+        if stats is not None:
+            stats.record_fault(kind)
+
+    def _check(self, resp: httpx.Response, what: str) -> dict[str, Any]:
+        """Raise the named signal for a refusal; return the JSON object otherwise."""
+        status = resp.status_code
+        if 300 <= status < 400:
+            location = resp.headers.get("Location", "")
+            kind = "login_redirect" if any(h in location.lower() for h in _LOGIN_HINTS) else "redirect"
+            self._fault(kind)
+            raise BlockedError(kind, f"{what}: HTTP {status} redirect to {location.split('?')[0] or '(nowhere)'}")
+        if status in (418, 432, 403, 429):
+            kind = f"http_{status}"
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            raise BlockedError(kind, f"{what}: HTTP {status}", retry_after=retry_after)
+        if status >= 500:
+            err = SourceError(f"{what}: HTTP {status} after retries")
+            err.kind = f"http_{status}"
+            raise err
+        if status >= 400:
+            err = SourceError(f"{what}: HTTP {status}")
+            err.kind = f"http_{status}"
+            raise err
+        try:
+            payload = json.loads(resp.content)
+        except (ValueError, UnicodeDecodeError):
+            head = resp.content[:200].decode("utf-8", "replace")
+            if "Sina Visitor System" in head or "passport" in head.lower():
+                self._fault("visitor_page")
+                raise BlockedError("visitor_page", f"{what}: got the visitor/login page instead of JSON") from None
+            self._fault("bad_json")
+            raise PayloadError(f"{what}: response is not valid JSON ({len(resp.content)} bytes, truncated?)") from None
+        if not isinstance(payload, dict):
+            self._fault("bad_shape")
+            raise PayloadError(f"{what}: expected a JSON object, got {type(payload).__name__}")
+        ok = payload.get("ok")
+        url = str(payload.get("url") or "")
+        if ok == -100 or "captcha" in url.lower():
+            self._fault("captcha")
+            raise BlockedError("captcha", f"{what}: platform asks for a captcha ({url.split('?')[0]})")
+        if ok == 0:
+            msg = str(payload.get("msg") or "")
+            if any(m in msg for m in _END_MESSAGES) or _empty_cards(payload):
+                return payload
+            self._fault("ok_0")
+            raise BlockedError("ok_0", f"{what}: refused with ok=0 ({msg or 'no message'})")
+        if ok not in (1, None) and "data" not in payload:
+            self._fault("bad_shape")
+            raise PayloadError(f"{what}: unexpected ok={ok!r}")
+        return payload
+
+    def _get(self, path: str, params: dict[str, Any], what: str, base: str | None = None) -> dict[str, Any]:
+        resp = self.http.get((base or self.base) + path, params=params)
+        return self._check(resp, what)
+
+    # -- listing helpers ---------------------------------------------------
+    def _index(self, containerid: str, cursor: str | None, what: str, extra: dict[str, Any] | None = None,
+               group_id: str | None = None, paging: str = "page") -> Page:
+        params: dict[str, Any] = {"containerid": containerid, **(extra or {})}
+        page_no = 1
+        if cursor:
+            kind, _, value = cursor.partition(":")
+            if kind == "p" and value.isdigit():
+                page_no = int(value)
+            elif kind == "s" and value:
+                params["since_id"] = value
+            else:
+                raise PayloadError(f"{what}: cursor {cursor!r} is not one of ours")
+        if paging == "page" and page_no > 1:
+            params["page"] = page_no
+        payload = self._get("/api/container/getIndex", params, what)
+        data = payload.get("data")
+        if payload.get("ok") == 0 and not isinstance(data, dict):
+            return Page(raw=payload)
+        if not isinstance(data, dict):
+            self._fault("bad_shape")
+            raise PayloadError(f"{what}: 'data' is missing or not an object")
+        try:
+            cards = walk_cards(data.get("cards", []))
+        except ItemError as exc:
+            self._fault("bad_shape")
+            raise PayloadError(f"{what}: {exc}") from None
+        page = Page(raw=payload)
+        now = self._now()
+        seen: set[str] = set()
+        for card in cards:
+            kind = card_kind(card)
+            try:
+                if kind == "post":
+                    for post in parse_mblog(card.get("mblog"), self.platform, now, group_id):
+                        if post.pid in seen:
+                            continue
+                        seen.add(post.pid)
+                        page.posts.append(post)
+                elif kind == "user":
+                    page.users.append(parse_user(card.get("user"), self.platform, card))
+                elif kind == "invalid":
+                    raise ItemError("card is not an object")
+            except ItemError as exc:
+                page.skipped += 1
+                log.warning("%s: skipped a malformed card: %s", what, exc)
+        if page.skipped:
+            self._fault("bad_item")
+        if not cards or payload.get("ok") == 0:
+            return page
+        info = data.get("cardlistInfo") if isinstance(data.get("cardlistInfo"), dict) else {}
+        if paging == "since_id":
+            since = info.get("since_id")
+            page.next_cursor = f"s:{since}" if since not in (None, "", 0, "0") else None
+        else:
+            nxt = info.get("page")
+            if isinstance(nxt, (int, str)) and str(nxt).isdigit() and int(nxt) > page_no:
+                page.next_cursor = f"p:{int(nxt)}"
+            elif nxt is None and "page" not in info:
+                page.next_cursor = f"p:{page_no + 1}"
+        return page
+
+    # -- reads -------------------------------------------------------------
+    def search_posts(self, keyword: str, cursor: str | None = None) -> Page:
+        # type=61 is the real-time (newest first) search, which incremental stops rely on.
+        return self._index(f"100103type=61&q={keyword}", cursor, f"search {keyword!r}",
+                           extra={"page_type": "searchall"})
+
+    def topic_posts(self, topic: str, cursor: str | None = None) -> Page:
+        name = topic.strip().strip("#")
+        return self._index(f"231522type=1&t=10&q=#{name}#", cursor, f"topic #{name}#",
+                           extra={"page_type": "searchall"})
+
+    def group_posts(self, group: str, cursor: str | None = None) -> Page:
+        hexid = group_hex(group)
+        return self._index(f"100808{hexid}_-_sort_time", cursor, f"super-topic {hexid}", group_id=hexid,
+                           paging="since_id")
+
+    def users_by_tag(self, tag: str, cursor: str | None = None) -> Page:
+        return self._index(f"100103type=3&q={tag}", cursor, f"users tagged {tag!r}",
+                           extra={"page_type": "searchall"})
+
+    def user_profile(self, uid: str) -> User:
+        what = f"profile {uid}"
+        payload = self._get("/api/container/getIndex",
+                            {"type": "uid", "value": uid, "containerid": f"100505{uid}"}, what)
+        data = payload.get("data")
+        info = data.get("userInfo") if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            self._fault("bad_shape")
+            raise PayloadError(f"{what}: no data.userInfo")
+        try:
+            return parse_user(info, self.platform, full_profile=True)
+        except ItemError as exc:
+            self._fault("bad_item")
+            raise PayloadError(f"{what}: {exc}") from None
+
+    def user_posts(self, uid: str, cursor: str | None = None) -> Page:
+        return self._index(f"107603{uid}", cursor, f"timeline {uid}",
+                           extra={"type": "uid", "value": uid}, paging="since_id")
+
+    def post_comments(self, pid: str, cursor: str | None = None) -> Page:
+        what = f"comments on {pid}"
+        params: dict[str, Any] = {"id": pid, "mid": pid, "max_id_type": 0}
+        if cursor:
+            kind, _, rest = cursor.partition(":")
+            max_id, _, max_type = rest.partition(":")
+            if kind != "m" or not max_id:
+                raise PayloadError(f"{what}: cursor {cursor!r} is not one of ours")
+            params["max_id"] = max_id
+            params["max_id_type"] = max_type or 0
+        payload = self._get("/comments/hotflow", params, what)
+        data = payload.get("data")
+        page = Page(raw=payload)
+        if payload.get("ok") == 0 or data is None:
+            return page
+        if not isinstance(data, dict) or not isinstance(data.get("data", []), list):
+            self._fault("bad_shape")
+            raise PayloadError(f"{what}: 'data.data' is not a list")
+        now = self._now()
+        for c in data.get("data") or []:
+            try:
+                page.posts.append(parse_comment(c, self.platform, pid, now))
+            except ItemError as exc:
+                page.skipped += 1
+                log.warning("%s: skipped a malformed comment: %s", what, exc)
+        max_id = data.get("max_id")
+        if max_id not in (None, 0, "0", "") and page.posts:
+            page.next_cursor = f"m:{max_id}:{data.get('max_id_type', 0)}"
+        return page
+
+    def expand_posts(self, posts: list[Post]) -> list[Post]:
+        """Fetch the full text of truncated long posts (``isLongText``)."""
+        for post in posts:
+            if post.kind != "post" or not is_long_text(post.raw):
+                continue
+            what = f"long text of {post.pid}"
+            try:
+                payload = self._get("/statuses/extend", {"id": post.pid}, what)
+            except BlockedError:
+                raise
+            except SourceError as exc:
+                log.info("%s: kept the truncated text (%s)", what, exc)
+                continue
+            data = payload.get("data")
+            content = data.get("longTextContent") if isinstance(data, dict) else None
+            if isinstance(content, str) and content:
+                from nlp.clean import extract_mentions, extract_topics
+
+                post.text = clean_text(content)
+                post.topics = extract_topics(post.text)
+                post.mentions = extract_mentions(post.text)
+        return posts
+
+    # -- writes (Open API v2; only the sender calls these) -------------------
+    def _token(self) -> str:
+        token = self.secrets.get("token")
+        if not token:
+            raise MissingTokenError(
+                f"source {self.settings.name!r} has no API access token (set token_env or token_file)")
+        return token
+
+    def _write_headers(self, idempotency_key: str) -> dict[str, str] | None:
+        return None
+
+    def _write(self, path: str, form: dict[str, Any], what: str, idempotency_key: str) -> SendResult:
+        form = {**form, "access_token": self._token()}
+        try:
+            resp = self.http.post(self.api_base + path, data=form, headers=self._write_headers(idempotency_key))
+        except HttpError as exc:
+            if isinstance(exc.__cause__, httpx.ConnectError):
+                return SendResult(ok=False, error=f"{what}: could not connect (nothing was sent)")
+            raise OutcomeUnknownError(f"{what}: {exc.kind}; the platform may or may not have applied it") from exc
+        status = resp.status_code
+        if status in (418, 432) or 300 <= status < 400:
+            self._check(resp, what)       # raises the named BlockedError
+        if status >= 500:
+            raise OutcomeUnknownError(f"{what}: HTTP {status}; the platform may or may not have applied it")
+        try:
+            body = resp.json()
+        except ValueError:
+            if status >= 400:
+                return SendResult(ok=False, error=f"{what}: HTTP {status}")
+            raise OutcomeUnknownError(f"{what}: HTTP {status} with an unreadable body") from None
+        if status >= 400 or not isinstance(body, dict) or "error_code" in body or "error" in body:
+            err = body.get("error") if isinstance(body, dict) else None
+            code = body.get("error_code") if isinstance(body, dict) else None
+            return SendResult(ok=False, error=f"{what}: HTTP {status} {code or ''} {err or ''}".strip(), raw=body)
+        remote = body.get("idstr") or body.get("id")
+        return SendResult(ok=True, remote_id=str(remote) if remote is not None else None, raw=body)
+
+    def reply(self, post_pid: str, text: str, idempotency_key: str) -> SendResult:
+        return self._write("/2/comments/create.json", {"id": post_pid, "comment": text},
+                           f"comment on {post_pid}", idempotency_key)
+
+    def repost(self, post_pid: str, text: str, idempotency_key: str) -> SendResult:
+        return self._write("/2/statuses/repost.json", {"id": post_pid, "status": text},
+                           f"repost of {post_pid}", idempotency_key)
+
+    def _api_get(self, path: str, params: dict[str, Any], what: str) -> dict[str, Any]:
+        resp = self.http.get(self.api_base + path, params={**params, "access_token": self._token()})
+        if resp.status_code == 401:
+            raise MissingTokenError(f"{what}: the API token was refused (HTTP 401)")
+        return self._check(resp, what)
+
+    def own_uid(self) -> str | None:
+        """Our account's user id (from the token), cached."""
+        if self._own_uid is None:
+            body = self._api_get("/2/account/get_uid.json", {}, "own uid")
+            uid = body.get("uid")
+            self._own_uid = str(uid) if uid is not None else None
+        return self._own_uid
+
+    def find_own_reply(self, post_pid: str, text: str, max_pages: int = 5) -> str | None:
+        """Our comment with exactly this text on the post, if it exists (reconciliation)."""
+        try:
+            me = self.own_uid()
+        except (MissingTokenError, PayloadError):
+            me = None
+        want = clean_text(text).strip()
+        cursor = None
+        for _ in range(max_pages):
+            page = self.post_comments(post_pid, cursor)
+            for c in page.posts:
+                if c.text.strip() == want and (me is None or c.uid == me):
+                    return c.pid
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return None
+
+    def comments_to_me(self, since_id: str | None = None) -> list[Post]:
+        params: dict[str, Any] = {"count": 50}
+        if since_id:
+            params["since_id"] = since_id
+        body = self._api_get("/2/comments/to_me.json", params, "replies to us")
+        comments = body.get("comments")
+        if not isinstance(comments, list):
+            raise PayloadError("replies to us: 'comments' is not a list")
+        out: list[Post] = []
+        now = self._now()
+        for c in comments:
+            try:
+                if not isinstance(c, dict):
+                    raise ItemError("comment is not an object")
+                status = c.get("status") if isinstance(c.get("status"), dict) else {}
+                parent = str(status.get("idstr") or status.get("id") or "") or None
+                post = parse_comment(c, self.platform, parent or "", now)
+                post.parent_pid = parent
+                reply_to = c.get("reply_comment") if isinstance(c.get("reply_comment"), dict) else {}
+                rid = reply_to.get("idstr") or reply_to.get("id")
+                post.raw = {**c, "reply_to_comment_id": str(rid) if rid is not None else None}
+                out.append(post)
+            except ItemError as exc:
+                log.warning("replies to us: skipped a malformed comment: %s", exc)
+        return out
+
+    def follower_ids(self) -> set[str]:
+        me = self.own_uid()
+        ids: set[str] = set()
+        cursor: Any = 0
+        for _ in range(100):
+            body = self._api_get("/2/friendships/followers/ids.json",
+                                 {"uid": me, "count": 5000, "cursor": cursor}, "followers")
+            got = body.get("ids")
+            if not isinstance(got, list):
+                raise PayloadError("followers: 'ids' is not a list")
+            ids.update(str(i) for i in got)
+            cursor = body.get("next_cursor")
+            if not cursor or not got:
+                break
+        return ids
+
+
+def group_hex(group: str) -> str:
+    """A super-topic id from config: the 32-hex id, or a ``100808<hex>...`` containerid."""
+    m = _HEX32.search(group or "")
+    if not m:
+        raise PayloadError(f"group {group!r} is not a super-topic id (32 hex digits, optionally prefixed 100808)")
+    return m.group(1).lower()
+
+
+def _empty_cards(payload: dict[str, Any]) -> bool:
+    data = payload.get("data")
+    if isinstance(data, dict):
+        cards = data.get("cards", data.get("data"))
+        return cards in (None, [])
+    return False
+
+
+SOURCE_CLASS = WeiboSource
