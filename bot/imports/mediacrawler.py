@@ -1,0 +1,315 @@
+"""MediaCrawler's Weibo output (JSON array, JSON lines or CSV): posts, comments, creators.
+
+Why: MediaCrawler (NanmiCoder/MediaCrawler) is the crawler many managers
+already ran; its ``data/weibo/{json,jsonl,csv}/*_contents_*``, ``*_comments_*``
+and ``*_creators_*`` files come straight in, as ``weibo`` platform records so
+they merge with what huaxiang crawls itself.
+
+Each record is recognised by its keys: ``comment_id`` -> a comment on
+``note_id``; ``note_id`` -> a post; ``user_id`` with profile columns
+(``desc``, ``fans``, ``follows``) -> a creator profile. Columns we do not map
+stay in the raw payload.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from bot.errors import HuaxiangError
+from bot.imports import BadLine, Item
+from bot.sources.rss import html_to_text
+from nlp.clean import extract_mentions, extract_topics
+from storage.records import Post, User
+
+log = logging.getLogger(__name__)
+
+FORMAT = "mediacrawler"
+PLATFORM = "weibo"
+CHINA = timezone(timedelta(hours=8))
+
+POST_REQUIRED = ("note_id", "content", "user_id")
+COMMENT_REQUIRED = ("comment_id", "note_id", "content", "user_id")
+USER_REQUIRED = ("user_id",)
+USER_MARKERS = ("desc", "fans", "follows", "tag_list")
+
+
+# -- shared value parsers (weibo_crawler uses them too) ------------------------------
+
+def parse_count(value: Any) -> int | None:
+    """Counts arrive as ints, digit strings, '1.2万' / '3亿' or '' (unknown)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    text = str(value).strip().replace(",", "").replace("+", "")
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(万|w|W|亿)?", text)
+    if not m:
+        return None
+    n = float(m.group(1))
+    unit = m.group(2)
+    if unit in ("万", "w", "W"):
+        n *= 10_000
+    elif unit == "亿":
+        n *= 100_000_000
+    return int(n)
+
+
+def parse_china_time(value: Any) -> str | None:
+    """A timestamp (seconds or milliseconds) or a China-time string -> ISO 8601 with offset.
+
+    Empty means unknown (None); anything else unreadable is a ValueError so the
+    record is reported, not stored with a made-up date.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"bad date {value!r}")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d{9,13}(\.\d+)?", value.strip())):
+        ts = float(value)
+        if ts > 1e11:            # milliseconds
+            ts /= 1000
+        if ts <= 0:
+            raise ValueError(f"bad timestamp {value!r}")
+        return datetime.fromtimestamp(ts, tz=CHINA).isoformat()
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            # Weibo's own format: 'Sun Nov 22 09:41:03 +0800 2026'
+            dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+        except ValueError:
+            raise ValueError(f"bad date {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=CHINA)
+    return dt.isoformat()
+
+
+def normalise_gender(value: Any) -> str | None:
+    text = str(value or "").strip().lower()
+    if text in ("f", "female", "女", "woman"):
+        return "f"
+    if text in ("m", "male", "男", "man"):
+        return "m"
+    return None
+
+
+def clean_text(value: Any) -> str:
+    """Post text without HTML (older exports kept Weibo's markup and entities)."""
+    text = "" if value is None else str(value)
+    return html_to_text(text) if ("<" in text or "&" in text) else text.strip()
+
+
+def split_list(value: Any) -> list[str]:
+    """A list column: a JSON list/dict, or words separated by commas, spaces or semicolons."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, dict):
+        return [str(v).strip() for v in value.values() if str(v).strip()]
+    text = str(value).strip()
+    if not text:
+        return []
+    if text[0] in "[{":
+        try:
+            return split_list(json.loads(text))
+        except json.JSONDecodeError:
+            pass
+    return [t for t in (p.strip() for p in re.split(r"[,，;；|\s]+", text)) if t]
+
+
+def text_id(value: Any, key: str) -> str:
+    if value is None or isinstance(value, bool):
+        raise ValueError(f"missing {key!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    if not text:
+        raise ValueError(f"missing {key!r}")
+    return text
+
+
+# -- records -------------------------------------------------------------------------------
+
+def _require(rec: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for k in keys:
+        if k not in rec or rec[k] is None:
+            raise ValueError(f"missing {k!r}")
+
+
+def _check_weibo(rec: dict[str, Any]) -> None:
+    url = str(rec.get("note_url") or rec.get("profile_url") or "")
+    if url and "weibo" not in url:
+        raise ValueError(f"not a Weibo record ({url}); only MediaCrawler's Weibo output is supported")
+
+
+def _author(rec: dict[str, Any], uid: str) -> User | None:
+    name = str(rec.get("nickname") or "").strip() or None
+    if name is None and not rec.get("avatar"):
+        return None
+    return User(platform=PLATFORM, uid=uid, name=name, gender=normalise_gender(rec.get("gender")),
+                profile_url=str(rec.get("profile_url") or "") or None, avatar_url=str(rec.get("avatar") or "") or None)
+
+
+def _created(rec: dict[str, Any]) -> str | None:
+    created = parse_china_time(rec.get("create_time"))
+    if created is None:
+        created = parse_china_time(rec.get("create_date_time"))
+    return created
+
+
+def parse_post(rec: dict[str, Any]) -> Post:
+    _require(rec, POST_REQUIRED)
+    _check_weibo(rec)
+    pid, uid = text_id(rec["note_id"], "note_id"), text_id(rec["user_id"], "user_id")
+    text = clean_text(rec["content"])
+    return Post(
+        platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=_created(rec),
+        topics=extract_topics(text), mentions=extract_mentions(text),
+        likes=parse_count(rec.get("liked_count")), comments=parse_count(rec.get("comments_count")),
+        reposts=parse_count(rec.get("shared_count")), region=str(rec.get("ip_location") or "").strip() or None,
+        url=str(rec.get("note_url") or "") or f"https://m.weibo.cn/detail/{pid}", raw=rec, author=_author(rec, uid),
+    )
+
+
+def parse_comment(rec: dict[str, Any]) -> Post:
+    _require(rec, COMMENT_REQUIRED)
+    _check_weibo(rec)
+    pid, uid = text_id(rec["comment_id"], "comment_id"), text_id(rec["user_id"], "user_id")
+    parent = text_id(rec["note_id"], "note_id")
+    text = clean_text(rec["content"])
+    return Post(
+        platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=_created(rec), kind="comment", parent_pid=parent,
+        topics=extract_topics(text), mentions=extract_mentions(text), likes=parse_count(rec.get("comment_like_count")),
+        comments=parse_count(rec.get("sub_comment_count")), region=str(rec.get("ip_location") or "").strip() or None,
+        raw=rec, author=_author(rec, uid),
+    )
+
+
+def parse_creator(rec: dict[str, Any]) -> User:
+    _require(rec, USER_REQUIRED)
+    _check_weibo(rec)
+    return User(
+        platform=PLATFORM, uid=text_id(rec["user_id"], "user_id"), name=str(rec.get("nickname") or "").strip() or None,
+        bio=clean_text(rec.get("desc")) or None, gender=normalise_gender(rec.get("gender")),
+        followers=parse_count(rec.get("fans")), following=parse_count(rec.get("follows")),
+        tags=split_list(rec.get("tag_list")), location=str(rec.get("ip_location") or "").strip() or None,
+        avatar_url=str(rec.get("avatar") or "") or None, raw=rec, full_profile=True,
+    )
+
+
+def parse_record(rec: Any) -> Post | User:
+    if not isinstance(rec, dict):
+        raise ValueError(f"expected an object, got {type(rec).__name__}")
+    if "comment_id" in rec:
+        return parse_comment(rec)
+    if "note_id" in rec:
+        return parse_post(rec)
+    if "user_id" in rec and any(k in rec for k in USER_MARKERS):
+        return parse_creator(rec)
+    raise ValueError("not a MediaCrawler Weibo post, comment or creator (no note_id, comment_id or user_id with profile columns)")
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM); GB18030 as a fallback for CSVs re-saved by Excel."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise HuaxiangError(f"{path}: neither UTF-8 nor GB18030 text ({exc.reason} at byte {exc.start})") from None
+        log.info("%s: read as GB18030", path)
+        return text
+
+
+def csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs; the header must exist."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise HuaxiangError(f"{path}: empty CSV file (no header row)")
+    reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
+    for row in reader:
+        extra = row.pop(None, None)
+        if extra:
+            row["_extra_columns"] = extra
+        yield reader.line_num, row
+
+
+def _csv_kind(path: Path, header: list[str]) -> tuple[str, ...]:
+    cols = set(header)
+    if "comment_id" in cols:
+        need = COMMENT_REQUIRED
+    elif "note_id" in cols:
+        need = POST_REQUIRED
+    elif "user_id" in cols and cols & set(USER_MARKERS):
+        need = USER_REQUIRED
+    else:
+        raise HuaxiangError(f"{path}: not a MediaCrawler Weibo CSV: the header has no note_id, comment_id "
+                            f"or user_id with profile columns (found: {', '.join(header[:12])})")
+    for col in need:
+        if col not in cols:
+            raise HuaxiangError(f"{path}: missing column {col!r} (this MediaCrawler file needs {', '.join(need)})")
+    return need
+
+
+def read(path: Path) -> Iterator[Item]:
+    path = Path(path)
+    text = read_text(path)
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".csv" or (stripped and stripped[0] not in "[{"):
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        _csv_kind(path, [(f or "").strip() for f in (reader.fieldnames or [])])
+        for line, row in csv_rows(path, text):
+            yield _item(line, row)
+        return
+    if stripped.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise HuaxiangError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        for n, rec in enumerate(records, start=1):
+            yield _item(n, rec)
+        return
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "{":
+        # One pretty-printed object rather than JSON lines.
+        try:
+            yield _item(1, json.loads(text))
+            return
+        except json.JSONDecodeError:
+            pass
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        yield _item(n, rec)
+
+
+def _item(line: int, rec: Any) -> Item:
+    try:
+        return parse_record(rec)
+    except ValueError as exc:
+        return BadLine(line, str(exc))
