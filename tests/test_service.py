@@ -204,6 +204,9 @@ def test_service_with_short_intervals_fires_jobs_without_overlap(tmp_path):
     svc = Service(dbp, settings, rec.jobs(), heartbeat_s=0.2, workers=6)
     svc.start()
     try:
+        for job in svc.scheduler.get_jobs():
+            assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 120)
+        assert {j.id for j in svc.scheduler.get_jobs()} == {"crawl:a", "crawl:b", "analyze", "plan"}
         assert wait_for(lambda: all(rec.order().count(j) >= 2 for j in ("crawl:a", "crawl:b", "analyze", "plan")),
                         timeout=15)
     finally:
