@@ -99,14 +99,22 @@ def audience_members(
     """Members with their profile fields, best first.
 
     ``relevance`` is the membership score the analysis gave the user for this
-    audience. ``active_since`` is an ISO time; SQLite's julianday() honours
-    the offsets stored with each time, so +08:00 and UTC compare correctly.
+    audience (the planner filters on the same number). ``active_since`` is an
+    ISO time; SQLite's julianday() honours the offsets stored with each time,
+    so +08:00 and UTC compare correctly. Per-user analysis figures (influence,
+    the user's own keywords, relevance to the seeded target) come along when
+    the analysis stored them.
     """
+    stats = has_table(db, "user_stats")
+    extra = (", s.influence, s.activity, s.relevance AS target_relevance, s.keywords AS user_keywords"
+             if stats else ", NULL AS influence, NULL AS activity, NULL AS target_relevance, '[]' AS user_keywords")
     sql = [
         "SELECT u.id AS user_row, u.platform, u.uid, u.name, u.bio, u.tags, u.followers, u.following, u.posts_count,"
         " u.verified, u.verified_reason, u.gender, u.location, u.profile_url, u.first_seen, u.last_seen,"
-        " m.score AS relevance, m.tier, m.run_id"
-        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.audience_id = ?"
+        f" m.score AS relevance, m.tier, m.run_id{extra}"
+        " FROM memberships m JOIN users u ON u.id = m.user_id"
+        + (" LEFT JOIN user_stats s ON s.user_id = u.id" if stats else "")
+        + " WHERE m.audience_id = ?"
     ]
     args: list[Any] = [audience_id]
     if tiers:
@@ -233,3 +241,173 @@ def record_export(
 
 def export_log(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
     return _rows(db.conn.execute("SELECT * FROM export_log ORDER BY id DESC LIMIT ?", (limit,)))
+
+
+# ---------------------------------------------------------------- report: overview and audiences
+
+def overview_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    out = {}
+    for key, sql in (("users", "SELECT COUNT(*) FROM users"), ("posts", "SELECT COUNT(*) FROM posts"),
+                     ("audiences", "SELECT COUNT(*) FROM audiences WHERE status = 'active'"),
+                     ("members", "SELECT COUNT(DISTINCT user_id) FROM memberships"),
+                     ("crawl_runs", "SELECT COUNT(*) FROM crawl_runs"), ("queue", "SELECT COUNT(*) FROM queue")):
+        out[key] = int(db.conn.execute(sql).fetchone()[0])
+    return out
+
+
+def map_points(db: sqlite_utils.Database, limit: int = 5000) -> list[dict[str, Any]]:
+    """Users with map coordinates, each with its audience and influence.
+
+    Beyond ``limit`` an even sample (every n-th user by id) keeps the picture
+    and stays the same between two renders of the same data.
+    """
+    if not has_table(db, "user_stats"):
+        return []
+    total = db.conn.execute("SELECT COUNT(*) FROM user_stats WHERE x IS NOT NULL AND y IS NOT NULL").fetchone()[0]
+    step = max(1, -(-int(total) // max(1, limit)))
+    cur = db.conn.execute(
+        "SELECT user_id, x, y, influence, audience_id FROM (SELECT s.user_id, s.x, s.y, s.influence,"
+        " CASE WHEN a.status = 'active' THEN s.audience_id END AS audience_id,"
+        " row_number() OVER (ORDER BY s.user_id) AS n FROM user_stats s LEFT JOIN audiences a ON a.id = s.audience_id"
+        " WHERE s.x IS NOT NULL AND s.y IS NOT NULL) WHERE (n - 1) % ? = 0 LIMIT ?",
+        (step, limit),
+    )
+    return _rows(cur)
+
+
+def size_history(db: sqlite_utils.Database) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    if not has_table(db, "audience_history"):
+        return out
+    for r in _iter_rows(db.conn.execute(
+            "SELECT audience_id, run_id, size, joined, left, at FROM audience_history ORDER BY audience_id, run_id")):
+        out.setdefault(r["audience_id"], []).append(r)
+    return out
+
+
+def tier_counts(db: sqlite_utils.Database) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for aid, tier, n in db.conn.execute(
+            "SELECT audience_id, COALESCE(tier, 'untiered'), COUNT(*) FROM memberships GROUP BY 1, 2"):
+        out.setdefault(aid, {})[tier] = n
+    return out
+
+
+def top_influencers(db: sqlite_utils.Database, audience_id: int, n: int = 10) -> list[dict[str, Any]]:
+    """The members with most influence (analysis figure when stored, else followers)."""
+    stats = has_table(db, "user_stats")
+    infl = "s.influence" if stats else "NULL"
+    join = " LEFT JOIN user_stats s ON s.user_id = u.id" if stats else ""
+    cur = db.conn.execute(
+        f"SELECT u.platform, u.uid, u.name, u.followers, u.verified, m.tier, m.score, {infl} AS influence"
+        f" FROM memberships m JOIN users u ON u.id = m.user_id{join} WHERE m.audience_id = ?"
+        f" ORDER BY {infl} IS NULL, {infl} DESC, u.followers IS NULL, u.followers DESC, u.id LIMIT ?",
+        (audience_id, n),
+    )
+    return _rows(cur)
+
+
+def audience_topics(db: sqlite_utils.Database, audience_id: int, n: int = 10) -> list[tuple[str, int]]:
+    """Topics (#话题#) members' posts carry most."""
+    cur = db.conn.execute(
+        "SELECT t.value, COUNT(*) AS c FROM memberships m JOIN posts p ON p.user_id = m.user_id, json_each(p.topics) t"
+        " WHERE m.audience_id = ? AND json_valid(p.topics) AND t.type = 'text' GROUP BY t.value ORDER BY c DESC, t.value"
+        " LIMIT ?",
+        (audience_id, n),
+    )
+    return [(r[0], int(r[1])) for r in cur]
+
+
+def audience_post_times(db: sqlite_utils.Database, audience_id: int, limit: int = 50_000) -> list[str]:
+    cur = db.conn.execute(
+        "SELECT p.created_at FROM memberships m JOIN posts p ON p.user_id = m.user_id"
+        " WHERE m.audience_id = ? AND p.created_at IS NOT NULL ORDER BY p.id DESC LIMIT ?",
+        (audience_id, limit),
+    )
+    return [r[0] for r in cur]
+
+
+# ---------------------------------------------------------------- report: crawl
+
+def crawl_by_query(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Per query: posts and distinct users it found, runs, errors, blocks and fault kinds."""
+    found = {r["query"]: r for r in _iter_rows(db.conn.execute(
+        "SELECT pq.query, COUNT(*) AS posts, COUNT(DISTINCT p.user_id) AS users FROM post_queries pq"
+        " JOIN posts p ON p.id = pq.post_id GROUP BY pq.query"))}
+    runs = {r["query"]: r for r in _iter_rows(db.conn.execute(
+        "SELECT COALESCE(query, '(none)') AS query, COUNT(*) AS runs, SUM(errors) AS errors,"
+        " SUM(status = 'blocked') AS blocked, SUM(status IN ('failed', 'partial', 'interrupted')) AS failed,"
+        " SUM(requests) AS requests, MAX(started_at) AS last_run, json_group_array(faults) AS faults"
+        " FROM crawl_runs GROUP BY 1"))}
+    out = []
+    for q in sorted(set(found) | set(runs)):
+        f, r = found.get(q, {}), runs.get(q, {})
+        faults: dict[str, int] = {}
+        for item in loads(r.get("faults"), []):
+            for kind, n in (loads(item, {}) or {}).items():
+                if isinstance(n, (int, float)):
+                    faults[str(kind)] = faults.get(str(kind), 0) + int(n)
+        out.append({"query": q, "posts": int(f.get("posts") or 0), "users": int(f.get("users") or 0),
+                    "runs": int(r.get("runs") or 0), "errors": int(r.get("errors") or 0),
+                    "blocked": int(r.get("blocked") or 0), "failed": int(r.get("failed") or 0),
+                    "requests": int(r.get("requests") or 0), "last_run": r.get("last_run"), "faults": faults})
+    out.sort(key=lambda r: (-r["posts"], r["query"]))
+    return out
+
+
+def crawl_by_day(db: sqlite_utils.Database, days: int = 60) -> list[dict[str, Any]]:
+    """New posts and new users stored per day (UTC), the last ``days`` days with data."""
+    posts = dict(db.conn.execute("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) FROM posts GROUP BY d"))
+    users = dict(db.conn.execute("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) FROM users GROUP BY d"))
+    all_days = sorted(set(posts) | set(users))[-days:]
+    return [{"day": d, "posts": int(posts.get(d, 0)), "users": int(users.get(d, 0))} for d in all_days]
+
+
+def crawl_query_days(db: sqlite_utils.Database, days: int = 60) -> list[dict[str, Any]]:
+    """Posts found per query per day (by the day the post was first stored)."""
+    cur = db.conn.execute(
+        "SELECT pq.query, substr(p.first_seen, 1, 10) AS day, COUNT(*) AS posts FROM post_queries pq"
+        " JOIN posts p ON p.id = pq.post_id GROUP BY 1, 2 ORDER BY 2")
+    rows = _rows(cur)
+    keep = set(sorted({r["day"] for r in rows})[-days:])
+    return [r for r in rows if r["day"] in keep]
+
+
+def crawl_problem_runs(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
+    return _rows(db.conn.execute(
+        "SELECT id, query, source, started_at, status, errors, faults, error FROM crawl_runs"
+        " WHERE status NOT IN ('ok', 'running') OR errors > 0 ORDER BY id DESC LIMIT ?", (limit,)))
+
+
+# ---------------------------------------------------------------- report: campaign
+
+def queue_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    return {s: int(n) for s, n in db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY 2 DESC")}
+
+
+def actions_per_day(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Queue items created, approved and sent per day (UTC)."""
+    cols = table_columns(db, "queue")
+    parts = ["SELECT substr(created_at, 1, 10) AS day, 'proposed' AS what FROM queue"]
+    if "approved_at" in cols:
+        parts.append("SELECT substr(approved_at, 1, 10), 'approved' FROM queue WHERE approved_at IS NOT NULL")
+    if "sent_at" in cols:
+        parts.append("SELECT substr(sent_at, 1, 10), 'sent' FROM queue WHERE sent_at IS NOT NULL AND status = 'sent'")
+    cur = db.conn.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1")
+    return _rows(cur)
+
+
+def response_by_period(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Sent actions and those that got a response (reply, like, follow-back), per
+    ISO week of sending, audience, template and variant."""
+    if not has_table(db, "outcomes") or "sent_at" not in table_columns(db, "queue"):
+        return []
+    cur = db.conn.execute(
+        "SELECT strftime('%Y-W%W', q.sent_at) AS period,"
+        " COALESCE(NULLIF(a.name, ''), NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)'"
+        " ELSE 'audience ' || q.audience_id END) AS audience,"
+        " COALESCE(q.template, '') AS template, COALESCE(q.variant, 0) AS variant, COUNT(*) AS sent,"
+        " SUM(EXISTS (SELECT 1 FROM outcomes o WHERE o.item_id = q.id AND o.kind IN ('reply', 'like', 'follow_back')))"
+        " AS responded FROM queue q LEFT JOIN audiences a ON a.id = q.audience_id"
+        " WHERE q.status = 'sent' AND q.sent_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+    return _rows(cur)

@@ -103,7 +103,7 @@ def test_csv_round_trip_chinese_with_bom(seeded, cli, tmp_path):
     with open(tmp_path / "fit.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 21
-    assert list(rows[0])[:6] == ["platform", "user_id", "name", "tier", "relevance", "top_keywords"]
+    assert list(rows[0])[:7] == ["platform", "user_id", "name", "tier", "relevance", "influence", "top_keywords"]
     by_uid = {r["user_id"]: r for r in rows}
     assert by_uid["1000000"]["name"] == "健身达人0号"
     assert by_uid["1000000"]["location"] == "上海"

@@ -141,6 +141,7 @@ AUDIENCE_COLUMNS = [
     Column("name", "name"),
     Column("tier", "tier"),
     Column("relevance", "relevance", "number"),
+    Column("influence", "influence", "number"),
     Column("top_keywords", "top_keywords", "list"),
     Column("profile_url", "profile_url"),
     Column("followers", "followers", "number"),
@@ -198,7 +199,10 @@ def export_audience(
     pseudo = load_pseudonymiser(_db_file(db), settings.report.pseudonym_key_env) if pseudonymise else None
     redactor = Redactor(configured_secrets(settings) + (pseudo.secret_values() if pseudo else ()))
     keywords = labels(reporting.loads(audience.get("keywords"), []))
-    texts = reporting.user_post_texts(db, [m["user_row"] for m in members]) if keywords and fmt != "uids" else {}
+    # The analysis stores each user's own top words; for users it has none for,
+    # show which of the audience's keywords they use most.
+    need = [m["user_row"] for m in members if not labels(reporting.loads(m.get("user_keywords"), []))]
+    texts = reporting.user_post_texts(db, need) if keywords and need and fmt != "uids" else {}
     columns = [c for c in AUDIENCE_COLUMNS if not (pseudo and c.key in IDENTIFYING)]
 
     def rows() -> Iterable[dict[str, Any]]:
@@ -206,7 +210,8 @@ def export_audience(
             row = dict(m)
             row["user_id"] = m["uid"]
             row["tags"] = reporting.loads(m["tags"], [])
-            row["top_keywords"] = member_keywords(keywords, texts.get(m["user_row"], []))
+            own = labels(reporting.loads(m.get("user_keywords"), []))[:8]
+            row["top_keywords"] = own or member_keywords(keywords, texts.get(m["user_row"], []))
             if not row.get("profile_url") and m["platform"] in _PROFILE_URLS:
                 row["profile_url"] = _PROFILE_URLS[m["platform"]].format(uid=m["uid"])
             if pseudo is not None:

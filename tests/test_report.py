@@ -1,0 +1,226 @@
+"""The HTML report: renders offline in headless Chromium without console
+errors, images have content, empty data says so, strangers' text is escaped."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from conftest import ARTIFACTS
+from storage.db import connect
+from test_export import FIXED_NOW, HOSTILE_NAME, seed_fixture
+
+MATH_BOMB = r"$\frac{1}{$ 50% off"
+
+
+def seed_report_extras(db) -> None:
+    """What the analysis, the crawler and the sender add on top of the core rows."""
+    conn = db.conn
+    users = conn.execute("SELECT u.id, m.audience_id FROM users u JOIN memberships m ON m.user_id = u.id ORDER BY u.id").fetchall()
+    rng = np.random.default_rng(3)
+    for uid, aid in users:
+        cx = -2.0 if aid == 1 else 2.0
+        conn.execute("INSERT INTO user_stats (user_id, run_id, audience_id, influence, x, y) VALUES (?, 2, ?, ?, ?, ?)",
+                     (uid, aid, float(rng.random()), float(cx + rng.normal()), float(rng.normal())))
+    for run, at in ((1, "2026-11-01T00:00:00+00:00"), (2, "2026-11-08T00:00:00+00:00"), (3, "2026-11-15T00:00:00+00:00")):
+        conn.execute("INSERT OR IGNORE INTO analysis_runs (id, started_at, ended_at, status) VALUES (?, ?, ?, 'ok')", (run, at, at))
+        for aid, size in ((1, 10 + run * 3), (2, 15 + run)):
+            conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (?, ?, ?, ?)", (aid, run, size, at))
+    # A third audience whose name would be bad mathtext and an HTML injection.
+    conn.execute("INSERT INTO audiences (id, auto_name, name, size, keywords, created_at) VALUES (3, 'x', ?, 1, ?, ?)",
+                 (MATH_BOMB + "<img src=x onerror=alert(1)>", json.dumps([HOSTILE_NAME, MATH_BOMB]), FIXED_NOW.isoformat()))
+    conn.execute("INSERT INTO memberships (user_id, audience_id, score, tier) VALUES (?, 3, 0.9, 'leader')", (users[0][0],))
+    for i, (status, faults) in enumerate((("ok", {}), ("blocked", {"captcha": 2, "http_418": 1}), ("partial", {"payload": 3}))):
+        at = (FIXED_NOW - timedelta(days=i)).isoformat()
+        conn.execute("INSERT INTO crawl_runs (query, source, started_at, ended_at, status, requests, new_posts, errors, faults, error)"
+                      " VALUES ('fitness-topic', 'weibo', ?, ?, ?, 10, 5, ?, ?, ?)",
+                      (at, at, status, sum(faults.values()), json.dumps(faults), "blocked: <b>captcha</b>" if faults else None))
+    conn.execute("INSERT INTO crawl_runs (query, source, started_at, status) VALUES ('reading-tag', 'weibo', ?, 'ok')",
+                 (FIXED_NOW.isoformat(),))
+    conn.execute("INSERT INTO post_queries (post_id, query) SELECT id, 'reading-tag' FROM posts WHERE text LIKE '%读书%'")
+    sent = conn.execute("SELECT id FROM queue WHERE status = 'sent'").fetchall()
+    for week in range(3):
+        for k in range(4):
+            at = (FIXED_NOW - timedelta(days=7 * week)).isoformat()
+            cur = conn.execute(
+                "INSERT INTO queue (kind, status, audience_id, template, variant, text, created_at, sent_at, dedupe_key)"
+                " VALUES ('reply', 'sent', ?, 'hello', ?, 'hi', ?, ?, ?)", (1 + k % 2, k % 2, at, at, f"s{week}-{k}"))
+            if (week + k) % 3:
+                conn.execute("INSERT INTO outcomes (item_id, kind, remote_id, at) VALUES (?, 'reply', ?, ?)",
+                             (cur.lastrowid, f"c{cur.lastrowid}", at))
+    assert sent
+
+
+@pytest.fixture
+def full_db(tmp_path):
+    db = connect(tmp_path / "huaxiang.db")
+    seed_fixture(db)
+    seed_report_extras(db)
+    yield db
+    db.conn.close()
+
+
+def _images(page_html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page_html)]
+
+
+def _has_content(png: bytes) -> bool:
+    pixels = mpimg.imread(io.BytesIO(png), format="png")
+    return pixels.shape[0] > 50 and pixels.shape[1] > 50 and float(pixels[..., :3].std()) > 0.02
+
+
+def test_report_renders_offline_in_chromium(full_db, settings, tmp_path, browser_page):
+    from bot.report import write_report
+
+    path = write_report(full_db, settings, tmp_path / "report.html")
+    html = path.read_text(encoding="utf-8")
+    page = browser_page
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.context.set_offline(True)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    # Nothing but the file itself and its inline images was requested.
+    assert all(u == path.as_uri() or u.startswith("data:") for u in requests), requests
+    assert errors == []
+    images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight, e.dataset.chart])")
+    assert len(images) >= 12
+    assert all(ok and w > 100 and h > 50 for ok, w, h, _ in images), images
+    slugs = {s for *_, s in images}
+    assert {"audience-map", "audience-1-size", "audience-1-keywords", "audience-1-activity", "crawl-faults",
+            "campaign-states", "campaign-response-rate"} <= slugs
+    # strangers' text is shown as text, never run as markup
+    assert page.locator("img[src=x]").count() == 0
+    assert MATH_BOMB + "<img src=x onerror=alert(1)>" in page.inner_text("body")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    decoded = _images(html)
+    assert len(decoded) == len(images)
+    assert all(_has_content(png) for png in decoded)
+
+
+def test_report_html_is_self_contained_and_escaped(full_db, settings):
+    from bot.report import render_report
+
+    html = render_report(full_db, settings)
+    assert "<script" not in html.lower()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "<bdi>" in html
+    assert "Content-Security-Policy" in html and "default-src &#x27;none&#x27;" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "could not be drawn" not in html
+    assert "健身人群" in html and "读书·书评" in html
+    # the engagement area's table of response rates is shown
+    assert "responded" in html
+
+
+def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):
+    code, out, err = cli("--db", str(tmp_path / "empty.db"), "report", "-o", "r.html")
+    assert code == 0, err
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert html.count("no data yet") >= 5
+    assert "could not be drawn" not in html
+    assert "data:image/png" not in html
+    assert "wrote r.html (0 charts" in out
+
+
+def test_png_dir(full_db, settings, tmp_path, cli):
+    full_db.conn.close()
+    code, out, err = cli("report", "-o", "out/report.html", "--png", "charts")
+    assert code == 0, err
+    pngs = sorted((tmp_path / "charts").glob("*.png"))
+    assert len(pngs) >= 12
+    assert (tmp_path / "charts" / "audience-map.png").is_file()
+    assert all(p.read_bytes().startswith(b"\x89PNG") and _has_content(p.read_bytes()) for p in pngs)
+    assert f"wrote {len(pngs)} PNG files to charts" in out
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert len(_images(html)) == len(pngs)
+
+
+def test_cjk_font_registered_and_draws_chinese(settings):
+    """With a CJK font installed (fonts-wqy-microhei via scripts/install-system-deps.sh),
+    Chinese labels draw real glyphs, not empty boxes."""
+    from matplotlib.ft2font import FT2Font
+    from matplotlib import font_manager
+
+    from bot.report.fonts import cjk_font_family
+
+    family = cjk_font_family()
+    if family is None:
+        pytest.skip("no CJK font on this machine (apt-get install fonts-wqy-microhei)")
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    assert FT2Font(path).get_char_index(ord("健")) != 0
+
+
+def test_missing_cjk_font_warns_and_still_renders(monkeypatch, caplog, full_db, settings):
+    from bot.report import fonts
+    from bot.report import build_report
+
+    monkeypatch.setattr(fonts, "_cache", {})
+    monkeypatch.setattr(fonts, "_known_family", lambda: None)
+    monkeypatch.setattr(fonts, "_candidate_files", lambda: [])
+    with caplog.at_level(logging.WARNING, logger="bot.report.fonts"):
+        report = build_report(full_db, settings)
+    assert any("no font with Chinese glyphs" in r.getMessage() and "fonts-wqy-microhei" in r.getMessage()
+               for r in caplog.records)
+    assert len(report.charts()) >= 12
+    assert fonts.font_rc()["font.sans-serif"] == ["DejaVu Sans"]
+
+
+def test_configured_font_file_is_used(tmp_path, monkeypatch):
+    from bot.report import fonts
+
+    monkeypatch.setattr(fonts, "_cache", {})
+    found = [p for p in fonts._candidate_files()]
+    if not found:
+        pytest.skip("no CJK font file on this machine")
+    assert fonts.cjk_font_family(str(found[0])) is not None
+    monkeypatch.setattr(fonts, "_cache", {})
+    assert fonts.cjk_font_family(str(tmp_path / "missing.ttf")) is not None     # falls back to another
+
+
+def test_report_sections_with_partial_data(db, settings):
+    """Audiences but no analysis extras, crawl runs or queue: each part says what is missing."""
+    from bot.report import build_report
+
+    db.conn.execute("INSERT INTO audiences (id, auto_name, size, created_at) VALUES (1, '健身', 0, ?)",
+                    (FIXED_NOW.isoformat(),))
+    report = build_report(db, settings)
+    blocks = {b.title: b for s in report.sections for b in s.blocks}
+    assert blocks["Audience map"].empty.startswith("no data yet")
+    assert ("no data yet", "size over time, keywords, topics, tiers, activity") in blocks["健身"].facts
+    assert blocks["Errors and blocks"].empty == "no data yet: no crawl runs"
+    assert blocks["Actions by state"].empty.startswith("no data yet")
+
+
+def test_heatmap_uses_local_time():
+    from zoneinfo import ZoneInfo
+
+    from bot.report.sections import _heatmap
+
+    grid = _heatmap(["2026-11-16T23:30:00+00:00", "2026-11-17T07:30:00+08:00", "bad", None], ZoneInfo("Asia/Shanghai"))
+    assert grid[1][7] == 2          # both are Tuesday 07:30 in Shanghai
+    assert sum(map(sum, grid)) == 2
+
+
+def test_chart_labels_are_not_mathtext():
+    from bot.report.charts import label
+
+    assert label(r"$\frac{1}{$") == r"\$\\frac{1}{\$"
+    assert label("a\u202eb\x00c") == "abc"
+    assert len(label("健" * 100)) == 24
