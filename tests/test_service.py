@@ -214,7 +214,8 @@ def test_service_with_short_intervals_fires_jobs_without_overlap(tmp_path):
     assert set(rec.max_active.values()) == {1}
     history = runs(dbp)
     assert all(r["status"] in ("ok", "interrupted") for r in history)
-    assert {r["trigger"] for r in history if r["pid"] != 1} == {"schedule"}
+    by_schedule = [r["job"] for r in history if r["trigger"] == "schedule" and r["pid"] != 1]
+    assert all(by_schedule.count(j) >= 1 for j in ("crawl:a", "crawl:b", "analyze", "plan"))
     # Parallel jobs each ran in a worker thread with its own connection.
     assert all(name != "MainThread" for _, name in rec.calls)
 
