@@ -10,8 +10,9 @@ import httpx
 import pytest
 import respx
 
+from bot.http import PoliteClient
 from bot.sources import source_class
-from bot.sources.base import BlockedError, SourceError
+from bot.sources.base import BlockedError, OutcomeUnknownError, SourceError
 from bot.sources.mastodon import MastodonSource, has_nobot, next_max_id, parse_statuses
 from config import SourceSettings
 from storage.db import transaction
@@ -29,7 +30,9 @@ def load(name: str):
 
 @pytest.fixture
 def http():
-    client = httpx.Client(timeout=5)
+    """The polite client the adapter is handed (no pacing, no real sleeps); respx intercepts its transport."""
+    settings = SourceSettings(name="masto", platform="mastodon", base_url=BASE, min_interval_s=0, jitter_s=0, max_retries=1)
+    client = PoliteClient(settings, sleep=lambda seconds: None)
     yield client
     client.close()
 
@@ -210,13 +213,27 @@ def test_reply_failures_are_clear(http):
         src = make_source(http)
         bad = src.reply("1", "x" * 600, idempotency_key="k1")
         assert not bad.ok and "character limit" in bad.error
-        with pytest.raises(SourceError, match="outcome unknown"):
+        with pytest.raises(OutcomeUnknownError, match="outcome unknown"):
             src.reply("1", "hello", idempotency_key="k2")
         gone = src.reply("gone", "hello", idempotency_key="k3")
         assert not gone.ok and "not found" in gone.error
         assert post.call_count == 2
     with pytest.raises(SourceError, match="access token"):
         make_source(http, token=None).reply("1", "hello", idempotency_key="k4")
+
+
+def test_write_timeouts_are_unknown_outcomes_and_refused_connections_are_not(http):
+    with respx.mock() as mock:
+        mock.get(BASE + "/api/v1/statuses/1").mock(return_value=httpx.Response(200, json=load("tag_timeline_page1.json")[0]))
+        post = mock.post(BASE + "/api/v1/statuses").mock(side_effect=httpx.ReadTimeout("slow"))
+        src = make_source(http)
+        with pytest.raises(OutcomeUnknownError, match="Idempotency-Key"):
+            src.reply("1", "hello", idempotency_key="k1")
+        assert post.call_count == 1                                  # a write is never retried blindly
+        boost = mock.post(BASE + "/api/v1/statuses/1/reblog").mock(side_effect=httpx.ConnectError("refused"))
+        result = src.repost("1", "", idempotency_key="k2")
+        assert not result.ok and "nothing was sent" in result.error
+        assert boost.call_count == 2                                 # a connection never opened is safe to retry
 
 
 def test_boost_and_reconciliation(http):
@@ -234,9 +251,11 @@ def test_boost_and_reconciliation(http):
         assert src.find_own_reply("113500000000000010", "从未发过的话") is None
 
 
-def test_mentions_to_me_and_followers(http):
+def test_replies_to_us_and_followers(http):
     with respx.mock(assert_all_called=True) as mock:
         notes = mock.get(BASE + "/api/v1/notifications").mock(return_value=httpx.Response(200, json=load("notifications.json")))
+        ours = mock.get(BASE + "/api/v1/statuses/113500000000000777").mock(
+            return_value=httpx.Response(200, json=load("post_status_response.json")))
         mock.get(BASE + "/api/v1/accounts/verify_credentials").mock(return_value=httpx.Response(200, json=load("verify_credentials.json")))
         followers = mock.get(BASE + "/api/v1/accounts/112000000000000001/followers").mock(side_effect=[
             httpx.Response(200, json=load("followers_page1.json"), headers={
@@ -244,11 +263,15 @@ def test_mentions_to_me_and_followers(http):
             httpx.Response(200, json=load("followers_page2.json")),
         ])
         src = make_source(http)
-        mine = src.comments_to_me(since_id="34975000")
+        mine = src.comments_to_me(since_id="113500000000000800")
         assert notes.calls[0].request.url.params.get_list("types[]") == ["mention"]
-        assert notes.calls[0].request.url.params["since_id"] == "34975000"
         assert [p.pid for p in mine] == ["113500000000000999"]
-        assert mine[0].parent_pid == "113500000000000777"
+        # the post we had replied to, and our reply that was answered
+        assert mine[0].parent_pid == "113500000000000010"
+        assert mine[0].raw["reply_to_comment_id"] == "113500000000000777"
+        assert mine[0].kind == "comment" and mine[0].text == "@huaxiang_bot 谢谢！收藏了"
+        assert src.comments_to_me(since_id="113500000000000999") == []      # nothing newer
+        assert ours.call_count == 1
         ids = src.follower_ids()
         assert ids == {"109384756201928374", "111222333444555666", "109384756201928999"}
         assert followers.calls[1].request.url.params["max_id"] == "7788"

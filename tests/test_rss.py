@@ -8,6 +8,7 @@ import httpx
 import pytest
 import respx
 
+from bot.http import PoliteClient
 from bot.sources import source_class
 from bot.sources.base import BlockedError, PayloadError, SourceError, UnsupportedError
 from bot.sources.rss import RSSSource, html_to_text, parse_feed
@@ -31,8 +32,9 @@ def make_source(http, **kw) -> RSSSource:
 
 @pytest.fixture
 def http():
-    """The HTTP client the adapter is handed; respx intercepts its transport."""
-    client = httpx.Client(timeout=5)
+    """The polite client the adapter is handed (no pacing, no real sleeps); respx intercepts its transport."""
+    settings = SourceSettings(name="hub", platform="rss", base_url=RSSHUB, min_interval_s=0, jitter_s=0, max_retries=1)
+    client = PoliteClient(settings, sleep=lambda seconds: None)
     yield client
     client.close()
 
@@ -179,6 +181,15 @@ def test_http_errors_block_or_fail(http):
         assert exc.value.retry_after == 120
         with pytest.raises(SourceError):
             src.search_posts("/weibo/keyword/b")
+
+
+def test_moved_feeds_are_followed(http):
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("http://feeds.example.cn/camp").mock(
+            return_value=httpx.Response(301, headers={"Location": "https://feeds.example.cn/camp.xml"}))
+        mock.get("https://feeds.example.cn/camp.xml").mock(return_value=httpx.Response(200, content=fixture("atom_blog.xml")))
+        page = make_source(http).search_posts("http://feeds.example.cn/camp")
+        assert len(page.posts) == 2
 
 
 def test_profiles_are_unsupported(http):

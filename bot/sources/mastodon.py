@@ -23,7 +23,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from bot.sources.base import BlockedError, Page, PayloadError, SendResult, Source, SourceError
+import httpx
+
+from bot.http import HttpError
+from bot.sources.base import BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError
 from bot.sources.rss import html_to_text
 from storage.records import Post, User
 
@@ -154,7 +157,7 @@ def next_max_id(link_header: str | None, items: list[Any], limit: int = LIMIT) -
     if len(items) >= limit:
         ids = [str(i.get("id")) for i in items if isinstance(i, dict) and i.get("id")]
         if ids:
-            return min(ids, key=lambda s: (len(s), s))
+            return min(ids, key=_id_key)
     return None
 
 
@@ -334,16 +337,45 @@ class MastodonSource(Source):
         return self._me
 
     def comments_to_me(self, since_id: str | None = None) -> list[Post]:
-        """Statuses that mention our account (replies included), newest first."""
-        self._require_token()
-        params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", LIMIT)]
-        if since_id:
-            params.append(("since_id", since_id))
-        data, _ = self._get("/api/v1/notifications", params)
+        """Replies to our statuses, newest first (mention notifications).
+
+        As the interface asks: ``parent_pid`` is the post we had replied to,
+        ``raw["reply_to_comment_id"]`` our status that was answered. Mentions
+        that answer nothing of ours are not replies and are left out.
+        """
+        me = str(self.me()["id"])
+        # since_id is a status id (the newest reply seen); notification ids are
+        # another sequence, so the filter is applied to the statuses here.
+        data, _ = self._get("/api/v1/notifications", [("types[]", "mention"), ("limit", LIMIT)])
         if not isinstance(data, list):
             raise PayloadError("notifications: expected a list")
-        statuses = [n.get("status") for n in data if isinstance(n, dict) and n.get("type") == "mention" and n.get("status")]
-        return parse_statuses(statuses).posts
+        roots: dict[str, str | None] = {}
+        out: list[Post] = []
+        for n in data:
+            st = n.get("status") if isinstance(n, dict) and n.get("type") == "mention" else None
+            if not isinstance(st, dict) or str(st.get("in_reply_to_account_id")) != me or not st.get("in_reply_to_id"):
+                continue
+            if since_id and _id_key(str(st.get("id"))) <= _id_key(since_id):
+                continue
+            ours = str(st["in_reply_to_id"])
+            if ours not in roots:
+                try:
+                    mine, _ = self._get(f"/api/v1/statuses/{quote(ours, safe='')}")
+                    roots[ours] = str(mine["in_reply_to_id"]) if isinstance(mine, dict) and mine.get("in_reply_to_id") else None
+                except SourceError as exc:
+                    if isinstance(exc, BlockedError):
+                        raise
+                    log.info("replies to us: our status %s is gone (%s)", ours, exc)
+                    roots[ours] = None
+            try:
+                (post,) = parse_status(st)
+            except ValueError as exc:
+                log.warning("replies to us: skipped a malformed status: %s", exc)
+                continue
+            post.parent_pid = roots[ours] or ours
+            post.raw = {**st, "reply_to_comment_id": ours}
+            out.append(post)
+        return out
 
     def follower_ids(self) -> set[str]:
         """Account ids following our account (Link-header paging, bounded)."""
@@ -365,10 +397,17 @@ class MastodonSource(Source):
 
     # -- writes (the sender calls these for approved items only) -----------------
     def _post(self, path: str, body: dict[str, Any] | None, idempotency_key: str):
+        """POST once. Returns the response, or a SendResult when nothing was sent."""
         self._require_token()
         self._before_request()
         headers = self._headers({"Idempotency-Key": idempotency_key})
-        resp = self.http.post(self._url(path), json=body, headers=headers)
+        try:
+            resp = self.http.post(self._url(path), json=body, headers=headers)
+        except HttpError as exc:
+            if isinstance(exc.__cause__, httpx.ConnectError):
+                return SendResult(ok=False, error=f"{path}: could not connect (nothing was sent)")
+            raise OutcomeUnknownError(f"{path}: {exc.kind}; the status may or may not exist now "
+                                      "(the Idempotency-Key makes a retry within 1 hour safe)") from exc
         self._note_rate(resp)
         if resp.status_code == 429:
             raise BlockedError("rate_limited", f"{path}: HTTP 429", retry_after=self._retry_after(resp))
@@ -377,7 +416,8 @@ class MastodonSource(Source):
         if resp.status_code >= 500:
             # The status may or may not exist now: an unknown outcome, for the
             # sender to reconcile (find_own_reply), never a plain failure.
-            raise SourceError(f"{path}: HTTP {resp.status_code}; outcome unknown (the Idempotency-Key makes a retry safe for 1 hour)")
+            raise OutcomeUnknownError(f"{path}: HTTP {resp.status_code}; outcome unknown "
+                                      "(the Idempotency-Key makes a retry within 1 hour safe)")
         return resp
 
     def reply(self, post_pid: str, text: str, idempotency_key: str) -> SendResult:
@@ -396,13 +436,15 @@ class MastodonSource(Source):
             status = f"@{acct} {text}"
         body = {"status": status, "in_reply_to_id": post_pid, "visibility": self.settings.visibility}
         resp = self._post("/api/v1/statuses", body, idempotency_key)
-        return _send_result(resp)
+        return resp if isinstance(resp, SendResult) else _send_result(resp)
 
     def repost(self, post_pid: str, text: str, idempotency_key: str) -> SendResult:
         """Boost a status. Boosts carry no text of their own; any text is not sent."""
         if text:
             log.info("boost of %s: Mastodon boosts carry no text; the drafted text was not sent", post_pid)
         resp = self._post(f"/api/v1/statuses/{quote(post_pid, safe='')}/reblog", {"visibility": "public"}, idempotency_key)
+        if isinstance(resp, SendResult):
+            return resp
         result = _send_result(resp)
         if result.ok and isinstance(result.raw, dict) and result.raw.get("reblog"):
             result.remote_id = str(result.raw.get("id"))
@@ -427,6 +469,11 @@ class MastodonSource(Source):
         self._require_token()
         data, _ = self._get(f"/api/v1/statuses/{quote(post_pid, safe='')}")
         return bool(isinstance(data, dict) and data.get("reblogged"))
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    """Mastodon ids are numeric strings ordered by value (snowflakes); compare them so."""
+    return (len(value), value)
 
 
 def _error_text(resp) -> str:

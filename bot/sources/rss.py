@@ -19,7 +19,7 @@ import logging
 import re
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from bs4 import BeautifulSoup
@@ -31,6 +31,7 @@ from storage.records import Post, User
 log = logging.getLogger(__name__)
 
 PLATFORM = "rss"
+MAX_REDIRECTS = 3
 _BLOCK_TAGS = {"p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "pre"}
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -237,6 +238,15 @@ class RSSSource(Source):
         if modified:
             headers["If-Modified-Since"] = modified
         resp = self.http.get(url, params=self._params(url), headers=headers)
+        for _ in range(MAX_REDIRECTS):
+            # The polite client never follows redirects (a login redirect is a
+            # signal on Weibo); feeds move (http -> https, new paths) all the time.
+            location = resp.headers.get("Location")
+            if resp.status_code not in (301, 302, 303, 307, 308) or not location:
+                break
+            target = urljoin(str(resp.url), location)
+            log.info("%s: feed redirected to %s", url, target)
+            resp = self.http.get(target, params=self._params(target), headers=headers)
         status = resp.status_code
         if status == 304:
             return Page(raw={"not_modified": True, "url": url})
@@ -244,7 +254,7 @@ class RSSSource(Source):
             retry = resp.headers.get("Retry-After")
             raise BlockedError(f"http_{status}", f"{url}: HTTP {status}",
                                retry_after=float(retry) if retry and retry.isdigit() else None)
-        if status >= 400:
+        if status >= 300:
             raise SourceError(f"{url}: HTTP {status}")
         page = parse_feed(resp.content, url, group=group, content_type=resp.headers.get("content-type"))
         new_etag, new_modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
