@@ -41,7 +41,7 @@ class PlanSummary:
     skipped: Counter = field(default_factory=Counter)   # rule -> candidates it stopped
 
     def as_counts(self) -> dict[str, int]:
-        out = {"candidates": self.candidates, "created": self.created, "follow_suggestions": self.follow_suggestions,
+        out = {"candidates": self.candidates, "planned": self.created, "follow_suggestions": self.follow_suggestions,
                "already_planned": self.already_planned, "no_template": self.no_template, "no_slot": self.no_slot,
                "expired": self.expired}
         out.update({f"skipped_{k}": v for k, v in sorted(self.skipped.items())})

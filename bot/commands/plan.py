@@ -1,0 +1,39 @@
+"""``huaxiang plan``: propose actions for a person to review (never approves, never sends)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bot.context import Context
+from bot.planner import run_plan
+from storage.engagement import queue_counts
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="propose replies/reposts for review (idempotent; nothing is sent)",
+                       description="Score recent posts of the target audiences and groups, draft replies from the "
+                                   "templates and queue them as pending for a person to approve. Running it twice "
+                                   "adds nothing new.")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    summary = run_plan(ctx.db, ctx.settings)
+    counts = summary.as_counts()
+    queue = queue_counts(ctx.db)
+    if args.json:
+        print(json.dumps({"plan": counts, "queue": queue}, ensure_ascii=False))
+        return 0
+    skipped = ", ".join(f"{k[8:]} {v}" for k, v in counts.items() if k.startswith("skipped_")) or "none"
+    ctx.console.print(
+        f"planned {counts['planned']} new item(s) ({counts['follow_suggestions']} follow suggestions) from "
+        f"{counts['candidates']} candidate posts; already planned {counts['already_planned']}, "
+        f"no matching template {counts['no_template']}, no free slot {counts['no_slot']}, "
+        f"expired {counts['expired']}; skipped by rule: {skipped}", markup=False)
+    ctx.console.print("queue: " + ", ".join(f"{k} {v}" for k, v in queue.items() if v) if any(queue.values())
+                      else "queue: empty", markup=False)
+    if queue.get("pending"):
+        ctx.console.print("next: huaxiang queue list --status pending   or   huaxiang review", markup=False)
+    return 0

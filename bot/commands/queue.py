@@ -1,0 +1,147 @@
+"""``huaxiang queue list|show|approve|reject|edit|cancel|resolve``: review the engagement queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.table import Table
+
+from bot import queue_ops
+from bot.context import Context
+from bot.errors import HuaxiangError
+from bot.textsafe import terminal_safe
+from storage import engagement as store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("queue", help="list, show, approve, reject or edit proposed actions",
+                       description="The engagement queue. Nothing is sent without a named person's approval "
+                                   "(--by NAME); every change is written to the audit log.")
+    qs = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    ls = qs.add_parser("list", help="list items (grouped by audience)")
+    ls.add_argument("--status", choices=store.ALL_STATUSES, help="only this status")
+    ls.add_argument("--audience", help="only this audience (name or id)")
+    ls.add_argument("--kind", choices=("reply", "repost", "group_reply", "follow"), help="only this kind")
+    ls.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
+    ls.add_argument("--json", action="store_true", help="print JSON lines")
+    sh = qs.add_parser("show", help="one item in full: the post, the person, the reason, the history")
+    sh.add_argument("id", type=int)
+    sh.add_argument("--json", action="store_true")
+    ap = qs.add_parser("approve", help="approve items for sending")
+    ap.add_argument("ids", type=int, nargs="+", metavar="ID")
+    ap.add_argument("--by", required=True, help="your name (recorded in the audit log)")
+    rj = qs.add_parser("reject", help="reject items")
+    rj.add_argument("ids", type=int, nargs="+", metavar="ID")
+    rj.add_argument("--by", required=True, help="your name")
+    rj.add_argument("--reason", default="", help="why (kept in the audit log)")
+    ed = qs.add_parser("edit", help="change a draft's text (an approved item needs approving again)")
+    ed.add_argument("id", type=int)
+    ed.add_argument("--text", required=True)
+    ed.add_argument("--by", required=True, help="your name")
+    ca = qs.add_parser("cancel", help="withdraw a pending or approved item")
+    ca.add_argument("id", type=int)
+    ca.add_argument("--by", required=True)
+    ca.add_argument("--reason", default="")
+    rs = qs.add_parser("resolve", help="settle a handed-out (manual) or unknown item: was it posted?")
+    rs.add_argument("id", type=int)
+    g = rs.add_mutually_exclusive_group(required=True)
+    g.add_argument("--sent", action="store_true", help="it is on the platform")
+    g.add_argument("--not-sent", action="store_true", help="it is not on the platform")
+    rs.add_argument("--by", required=True)
+    rs.add_argument("--remote-id", help="the platform's id of the comment, if known")
+    rs.add_argument("--note", default="")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    cmd = args.queue_command
+    if cmd == "list":
+        return _list(args, ctx)
+    if cmd == "show":
+        return _show(args, ctx)
+    if cmd in ("approve", "reject"):
+        if cmd == "approve":
+            changes = queue_ops.approve(ctx.db, args.ids, args.by)
+        else:
+            changes = queue_ops.reject(ctx.db, args.ids, args.by, args.reason)
+        for c in changes:
+            (ctx.console if c.ok else ctx.err).print(c.message, markup=False)
+        return 0 if all(c.ok for c in changes) else 1
+    if cmd == "edit":
+        item = queue_ops.edit(ctx.db, args.id, args.text, args.by, ctx.settings)
+        ctx.console.print(f"edited #{item.id}; it is {item.status} (approve it to send the new text)", markup=False)
+        return 0
+    if cmd == "cancel":
+        queue_ops.cancel(ctx.db, args.id, args.by, args.reason or f"cancelled by {args.by}")
+        ctx.console.print(f"cancelled #{args.id}", markup=False)
+        return 0
+    if cmd == "resolve":
+        item = queue_ops.resolve(ctx.db, args.id, bool(args.sent), args.by, args.remote_id, args.note)
+        ctx.console.print(f"#{item.id} is now {item.status}", markup=False)
+        return 0
+    raise HuaxiangError(f"unknown queue action {cmd!r}")
+
+
+def _list(args, ctx: Context) -> int:
+    rows = store.list_items(ctx.db, status=args.status, audience=args.audience, kind=args.kind, limit=args.limit)
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        ctx.console.print("the queue has no such items (run `huaxiang plan` to propose some)", markup=False)
+        return 0
+    current = None
+    table = None
+    for r in rows:
+        if r["audience"] != current:
+            if table is not None:
+                ctx.console.print(table)
+            current = r["audience"]
+            table = Table(title=f"{terminal_safe(current)}", title_justify="left")
+            for col in ("id", "status", "kind", "tier", "user", "score", "scheduled", "draft", "their post"):
+                table.add_column(col, overflow="fold")
+        table.add_row(str(r["id"]), r["status"], r["kind"], r["tier"] or "", terminal_safe(r["user_name"] or r["target_uid"]),
+                      f"{r['score']:.2f}" if r["score"] is not None else "", (r["scheduled_at"] or "")[:16],
+                      terminal_safe(r["text"], 80), terminal_safe(r["post_text"], 60))
+    ctx.console.print(table)
+    return 0
+
+
+def _show(args, ctx: Context) -> int:
+    detail = store.item_detail(ctx.db, args.id)
+    if detail is None:
+        raise HuaxiangError(f"queue item {args.id} does not exist")
+    audit = store.audit_for(ctx.db, args.id)
+    sends = store.send_log_for(ctx.db, args.id)
+    outcomes = store.outcomes_for(ctx.db, args.id)
+    if args.json:
+        print(json.dumps({"item": detail, "audit": audit, "send_log": sends, "outcomes": outcomes},
+                         ensure_ascii=False, default=str, indent=1))
+        return 0
+    p = ctx.console.print
+    p(f"#{detail['id']} {detail['kind']} - {detail['status']} - {terminal_safe(detail['audience'])}", markup=False)
+    p(f"to:      {terminal_safe(detail['user_name'] or '')} ({detail['target_uid']}), tier {detail['tier'] or '-'}, "
+      f"{detail['user_followers'] or 0} followers; {terminal_safe(detail['user_bio'] or '', 80)}", markup=False)
+    p(f"post:    {terminal_safe(detail['post_text'] or '', 300)}", markup=False)
+    p(f"         {detail['post_created_at'] or ''}  likes {detail['post_likes'] or 0}, comments {detail['post_comments'] or 0}", markup=False)
+    p(f"draft:   {terminal_safe(detail['text'] or '')}", markup=False)
+    p(f"why:     {terminal_safe(detail['explanation'] or detail['reason'] or '')}", markup=False)
+    p(f"when:    scheduled {detail['scheduled_at'] or '-'}, expires {detail['expires_at'] or '-'}", markup=False)
+    if detail["approved_by"]:
+        p(f"approved by {terminal_safe(detail['approved_by'])} at {detail['approved_at']}", markup=False)
+    if detail["last_error"]:
+        p(f"note:    {terminal_safe(detail['last_error'])}", markup=False)
+    p("history:", markup=False)
+    for a in audit:
+        change = f"{a['from_status'] or '-'} -> {a['to_status'] or '-'}"
+        edit = ""
+        if a["text_before"] != a["text_after"] and a["text_before"] is not None:
+            edit = f"  text: {terminal_safe(a['text_before'], 60)!s} => {terminal_safe(a['text_after'], 60)!s}"
+        p(f"  {a['at']}  {terminal_safe(a['actor'])}  {a['action']}  {change}{edit}", markup=False)
+    for s in sends:
+        p(f"  send attempt {s['attempt']} ({s['mode']}): {s['status']} {s['remote_id'] or ''} {terminal_safe(s['error'] or '')}", markup=False)
+    for o in outcomes:
+        p(f"  outcome: {o['kind']} {terminal_safe(o['text'] or '', 80)}", markup=False)
+    return 0

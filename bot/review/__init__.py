@@ -1,0 +1,1 @@
+"""The local review web page (``huaxiang review``): FastAPI app plus a static page."""
