@@ -184,16 +184,25 @@ def analysis_run(db: sqlite_utils.Database, run_id: int | None = None) -> dict[s
 
 # ---------------------------------------------------------------- queue and audit
 
+_QUEUE_EXTRA = ("explanation", "approved_by", "approved_at", "sent_at", "send_mode", "remote_id", "attempts",
+                "last_error")
+
+
 def queue_rows(db: sqlite_utils.Database, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The engagement queue joined with what a person needs to act by hand:
     the target's name and profile, the post's link and text, the draft."""
+    cols = table_columns(db, "queue")
+    # Columns the engagement area added (0030): who approved, when it went out, what failed.
+    extra = "".join(f", q.{c}" if c in cols else f", NULL AS {c}" for c in _QUEUE_EXTRA)
+    uid = "COALESCE(tu.uid, q.target_uid)" if "target_uid" in cols else "tu.uid"
+    pid = "COALESCE(p.pid, q.post_pid)" if "post_pid" in cols else "p.pid"
     sql = (
         "SELECT q.id, q.status, q.kind, q.platform, q.source, q.audience_id,"
         " COALESCE(NULLIF(a.name, ''), NULLIF(a.auto_name, '')) AS audience,"
-        " tu.uid AS target_uid, tu.name AS target_name, tu.profile_url AS target_url,"
-        " p.pid AS post_pid, p.url AS post_url, p.text AS post_text,"
+        f" {uid} AS target_uid, tu.name AS target_name, tu.profile_url AS target_url,"
+        f" {pid} AS post_pid, p.url AS post_url, p.text AS post_text,"
         " q.template, q.variant, q.text AS draft, q.score, q.reason, q.scheduled_at, q.expires_at,"
-        " q.created_at, q.updated_at"
+        f" q.created_at, q.updated_at{extra}"
         " FROM queue q LEFT JOIN users tu ON tu.id = q.target_user_id LEFT JOIN posts p ON p.id = q.post_id"
         " LEFT JOIN audiences a ON a.id = q.audience_id"
     )
@@ -377,6 +386,14 @@ def crawl_problem_runs(db: sqlite_utils.Database, limit: int = 20) -> list[dict[
     return _rows(db.conn.execute(
         "SELECT id, query, source, started_at, status, errors, faults, error FROM crawl_runs"
         " WHERE status NOT IN ('ok', 'running') OR errors > 0 ORDER BY id DESC LIMIT ?", (limit,)))
+
+
+def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Each source's live state: paused after blocks, until when and why."""
+    cols = table_columns(db, "sources")
+    extra = "".join(f", {c}" if c in cols else f", NULL AS {c}" for c in ("last_ok_at", "last_blocked_at"))
+    return _rows(db.conn.execute(
+        f"SELECT name, platform, status, paused_until, pause_reason, consecutive_blocks{extra} FROM sources ORDER BY name"))
 
 
 # ---------------------------------------------------------------- report: campaign

@@ -249,6 +249,11 @@ def test_queue_and_actions_keep_secrets_out(seeded, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("HUAXIANG_WEIBO_COOKIE", SECRET_COOKIE)
     (tmp_path / "huaxiang.toml").write_text(
         '[[sources]]\nname = "weibo"\nplatform = "weibo"\ncookie_env = "HUAXIANG_WEIBO_COOKIE"\n', encoding="utf-8")
+    from storage.db import connect
+    db = connect(tmp_path / "huaxiang.db")
+    db.conn.execute("UPDATE queue SET last_error = ? WHERE id = 1",
+                    (f"HTTP 403 for https://api.weibo.com/2/comments/create.json?access_token=tok123456789 {SECRET_COOKIE}",))
+    db.conn.close()
     for what, fmt in (("queue", "csv"), ("queue", "xlsx"), ("actions", "jsonl"), ("actions", "csv")):
         code, out, err = cli("export", what, "--format", fmt, "-o", f"{what}.{fmt}")
         assert code == 0, err
@@ -256,6 +261,8 @@ def test_queue_and_actions_keep_secrets_out(seeded, cli, tmp_path, monkeypatch):
     assert len(queue) == 4
     assert queue[0]["draft"] == f"你好{HOSTILE_NAME}，一起健身吧"
     assert queue[0]["target_uid"] == "1000000" and queue[0]["post_text"].startswith("今天健身打卡")
+    failed = next(r for r in queue if r["id"] == "1")
+    assert "access_token=***" in failed["last_error"] and "tok123456789" not in failed["last_error"]
     actions = [json.loads(l) for l in (tmp_path / "actions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(actions) == 4 and actions[0]["actor"] == "王小明"
     assert actions[0]["detail"]["cookie"] == "***" and actions[0]["detail"]["token"] == "***"

@@ -43,6 +43,8 @@ def seed_report_extras(db) -> None:
         conn.execute("INSERT INTO crawl_runs (query, source, started_at, ended_at, status, requests, new_posts, errors, faults, error)"
                       " VALUES ('fitness-topic', 'weibo', ?, ?, ?, 10, 5, ?, ?, ?)",
                       (at, at, status, sum(faults.values()), json.dumps(faults), "blocked: <b>captcha</b>" if faults else None))
+    conn.execute("INSERT INTO sources (name, platform, status, paused_until, pause_reason, consecutive_blocks)"
+                 " VALUES ('weibo', 'weibo', 'paused', '2026-11-20T13:00:00+00:00', 'captcha <b>x</b>', 2)")
     conn.execute("INSERT INTO crawl_runs (query, source, started_at, status) VALUES ('reading-tag', 'weibo', ?, 'ok')",
                  (FIXED_NOW.isoformat(),))
     conn.execute("INSERT INTO post_queries (post_id, query) SELECT id, 'reading-tag' FROM posts WHERE text LIKE '%读书%'")
@@ -127,6 +129,8 @@ def test_report_html_is_self_contained_and_escaped(full_db, settings):
     assert "健身人群" in html and "读书·书评" in html
     # the engagement area's table of response rates is shown
     assert "responded" in html
+    # a paused source shows with its (escaped) reason
+    assert "captcha &lt;b&gt;x&lt;/b&gt;" in html and "blocks in a row" in html
 
 
 def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):

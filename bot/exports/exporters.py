@@ -286,6 +286,9 @@ QUEUE_COLUMNS = [
     Column("template", "template"), Column("variant", "variant", "number"), Column("draft", "draft"),
     Column("score", "score", "number"), Column("reason", "reason"), Column("scheduled_at", "scheduled_at"),
     Column("expires_at", "expires_at"), Column("created_at", "created_at"), Column("updated_at", "updated_at"),
+    Column("explanation", "explanation"), Column("approved_by", "approved_by"), Column("approved_at", "approved_at"),
+    Column("sent_at", "sent_at"), Column("send_mode", "send_mode"), Column("remote_id", "remote_id"),
+    Column("attempts", "attempts", "number"), Column("last_error", "last_error"),
 ]
 ACTION_COLUMNS = [
     Column("id", "id", "number"), Column("at", "at"), Column("actor", "actor"), Column("action", "action"),
@@ -303,7 +306,7 @@ def export_queue(
 ) -> ExportResult:
     """The manual worklist: each proposed action with the post link, the target and the draft."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
-    redactor = Redactor(configured_secrets(settings), system_keys={"reason"})
+    redactor = Redactor(configured_secrets(settings), system_keys={"reason", "explanation", "last_error"})
     rows = (redactor.row(r) for r in reporting.queue_rows(db, list(statuses) or None))
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}

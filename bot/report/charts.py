@@ -103,6 +103,7 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
             cx, cy = sum(xs) / len(xs), sum(ys) / len(ys)
             ax.annotate(label(name), (cx, cy), ha="center", va="center", fontsize=11,
                         bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": colours[aid], "alpha": 0.85})
+        ax.margins(0.12)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title("Audience map (point size = influence)")

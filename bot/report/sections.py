@@ -23,7 +23,7 @@ from config import Settings
 from storage import reporting
 from bot.report import charts
 from bot.report.charts import Chart, ChartStyle
-from bot.report.shapes import labels, weighted
+from bot.report.shapes import records, weighted
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _audience_blocks(db, settings: Settings, style: ChartStyle, audiences: list[
         block.facts = [("id", aid), ("auto-name", a["auto_name"]), ("members", a["size"]),
                        ("share", f"{(a['share'] or 0):.0%}")]
         hist = [(h["at"][:10] + f" #{h['run_id']}", h["size"]) for h in history.get(aid, [])]
-        keywords = weighted(reporting.loads(a.get("centroid_terms"), [])) or weighted(reporting.loads(a["keywords"], []))
+        keywords = _keywords(a)
         topics = weighted(reporting.loads(a["topics"], [])) or reporting.audience_topics(db, aid)
         grid = _heatmap(reporting.audience_post_times(db, aid), tz)
         built = [
@@ -146,11 +146,24 @@ def _audience_blocks(db, settings: Settings, style: ChartStyle, audiences: list[
                 ["influencer", "user id", "followers", "influence", "tier", "verified"],
                 [[r["name"] or "", r["uid"], r["followers"], None if r["influence"] is None else round(r["influence"], 3),
                   r["tier"] or "", "yes" if r["verified"] else ""] for r in infl]))
-        samples = labels(reporting.loads(a.get("sample_posts"), []))[:3]
+        samples = records(reporting.loads(a.get("sample_posts"), []))[:5]
         if samples:
-            block.tables.append(Table(["sample posts"], [[s] for s in samples]))
+            block.tables.append(Table(["sample post", "by", "at"], [
+                [s.get("text") or s.get("name") or "", s.get("user_name") or s.get("uid") or "",
+                 (s.get("created_at") or "")[:16]] for s in samples]))
         blocks.append(block)
     return blocks
+
+
+def _keywords(a: dict[str, Any]) -> list[tuple[str, float]]:
+    """The audience's keywords, weighted by its c-TF-IDF terms when the analysis stored them."""
+    words = weighted(reporting.loads(a["keywords"], []))
+    terms = dict(weighted(reporting.loads(a.get("centroid_terms"), [])))
+    if words and terms and all(w in terms for w, _ in words):
+        return sorted(((w, terms[w]) for w, _ in words), key=lambda kv: -kv[1])
+    if words:
+        return words
+    return [(t, w) for t, w in terms.items() if not t.startswith(("#", "@"))]
 
 
 def _zone(name: str) -> ZoneInfo | timezone:
@@ -227,6 +240,13 @@ def _crawl_blocks(db, style: ChartStyle) -> list[Block]:
                               [[r["id"], r["query"] or "", r["started_at"], r["status"], r["errors"],
                                 ", ".join(f"{k} {v}" for k, v in reporting.loads(r["faults"], {}).items()),
                                 (r["error"] or "")[:300]] for r in problems]))
+    sources = reporting.source_health(db)
+    if any(r["status"] != "ok" or r["consecutive_blocks"] or r["last_blocked_at"] for r in sources):
+        b.tables.append(Table(["source", "platform", "status", "paused until", "reason", "blocks in a row",
+                               "last blocked", "last ok"],
+                              [[r["name"], r["platform"], r["status"], r["paused_until"] or "", r["pause_reason"] or "",
+                                r["consecutive_blocks"], r["last_blocked_at"] or "", r["last_ok_at"] or ""]
+                               for r in sources]))
     if not b.charts and not b.tables:
         b.empty = ("no errors or blocks recorded" if per_query and any(r["runs"] for r in per_query)
                    else "no data yet: no crawl runs")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 _LABEL_KEYS = ("word", "keyword", "term", "topic", "name", "label", "text", "mention", "uid", "user", "id")
-_WEIGHT_KEYS = ("weight", "score", "count", "n", "lift", "tfidf", "influence", "followers", "value")
+_WEIGHT_KEYS = ("weight", "score", "count", "users", "n", "lift", "tfidf", "influence", "followers", "value")
 
 
 def weighted(items: Any) -> list[tuple[str, float]]:
