@@ -1,0 +1,465 @@
+"""Analysis orchestration: stored posts -> token cache -> profiles -> audiences -> stored results.
+
+Why this shape: ``nlp/`` stays pure (text and matrices in, numbers out) and
+``storage.audiences`` holds every SQL statement; this module only moves data
+between them, in a streaming way so a million posts fit in memory, and in
+one final transaction so readers never see half an analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import scipy.sparse as sp
+import sqlite_utils
+
+from config import Settings
+from nlp import activity, keywords as kw, matching, relevance as rel, tiers
+from nlp.cluster import AudienceClusterer
+from nlp.features import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX, TermCounter, prune, subword_matrix, tfidf
+from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, usable_dict_word
+from sklearn.preprocessing import normalize
+from storage import audiences as store
+from storage.db import transaction
+from storage.audiences import text_hash
+from bot.errors import HuaxiangError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int | None], None]
+SUBWORD_WEIGHT = 0.5
+TOKEN_BATCH = 20_000
+
+
+@dataclass
+class AudienceInfo:
+    id: int
+    name: str            # edited name, else auto-name
+    auto_name: str
+    size: int
+    share: float
+    keywords: list[str]
+    joined: int
+    left: int
+    new: bool            # first seen in this run
+
+
+@dataclass
+class AnalysisSummary:
+    run_id: int
+    n_users: int
+    n_posts: int
+    audiences: list[AudienceInfo] = field(default_factory=list)
+    k: int = 0
+    k_scores: dict[int, float] = field(default_factory=dict)
+    tokenized: int = 0         # posts cut in this run
+    reused: int = 0            # posts whose cached tokens were reused
+    retired: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_counts(self) -> dict[str, int]:
+        return {"users": self.n_users, "posts": self.n_posts, "audiences": len(self.audiences),
+                "tokenized": self.tokenized, "reused": self.reused, "retired": len(self.retired)}
+
+
+# ------------------------------------------------------------------ tokens
+
+def dictionary_words(settings: Settings) -> list[str]:
+    """Words jieba must keep whole: seeds, brand words, [analysis].user_dict and
+    the campaign's topic/tag/group names."""
+    words: list[str] = []
+    for a in settings.audiences:
+        words += list(a.seeds) + list(a.brand_words)
+    words += list(settings.analysis.user_dict)
+    for q in settings.queries:
+        if q.kind in ("topic", "tag", "group", "keyword") and len(q.value.strip()) <= 12:
+            words.append(q.value.strip().strip("#"))
+    return sorted({w for w in (usable_dict_word(x) for x in words) if w})
+
+
+def build_tokenizer(settings: Settings) -> Tokenizer:
+    return Tokenizer(dictionary_words(settings))
+
+
+def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress: Progress | None = None,
+                       workers: int | None = None) -> tuple[int, int]:
+    """Cut every post that has no valid cached tokens; returns (tokenised, reused)."""
+    version = f"{TOKENIZER_VERSION}/hmm={tokenizer.hmm}"
+    stored = store.token_dictionary(db)
+    with transaction(db):
+        if stored is None or stored[0].split("|")[0] != version:
+            store.clear_token_cache(db)
+        else:
+            old = set(stored[1])
+            changed = old.symmetric_difference(tokenizer.user_words)
+            if changed:
+                n = store.invalidate_tokens_containing(db, sorted(changed))
+                log.info("user dictionary changed (%d words): %d posts to re-cut", len(changed), n)
+        store.set_token_dictionary(db, f"{version}|{tokenizer.fingerprint}", tokenizer.user_words)
+    with transaction(db):
+        pending = store.pending_token_posts(db)
+    total = store.count_posts(db)
+    reused = total - len(pending)
+    if not pending:
+        return 0, reused
+    done = 0
+    with tokenizer.pool(workers, len(pending)) as run:
+        for i in range(0, len(pending), TOKEN_BATCH):
+            ids = pending[i:i + TOKEN_BATCH]
+            rows = store.post_texts_for_tokens(db, ids)
+            texts = [r[1] for r in rows]
+            out = run(_process_chunk_fn(), texts, (lambda n: progress("tokenise", n, len(pending))) if progress else None)
+            with transaction(db):
+                store.store_tokens(db, ((pid, chash, text_hash(text), *p) for (pid, text, chash), p in zip(rows, out)))
+            done += len(rows)
+    return done, reused
+
+
+def _process_chunk_fn():
+    from nlp.tokenize import _process_chunk
+
+    return _process_chunk
+
+
+# ------------------------------------------------------------------ profiles
+
+@dataclass
+class _Profiles:
+    user_ids: list[int]
+    counts: sp.csr_matrix
+    terms: list[str]
+    n_posts: np.ndarray
+    hours: np.ndarray                 # users x 24
+    engagement: np.ndarray            # sum of reposts+comments+likes
+    last_post: list[str | None]
+    relevance: dict[str, list[rel.Relevance]]
+    total_posts: int
+
+
+def _zone(settings: Settings) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.engagement.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tokenizer,
+                   progress: Progress | None = None) -> _Profiles:
+    """Stream posts by user and build each user's term row and stats."""
+    tz = _zone(settings)
+    targets = [rel.Target(a.name, list(a.seeds) + list(a.brand_words)) for a in settings.audiences if a.seeds]
+    min_posts = max(1, settings.analysis.min_posts)
+    counter = TermCounter()
+    user_ids: list[int] = []
+    n_posts: list[int] = []
+    hours: list[list[int]] = []
+    engagement: list[float] = []
+    last_post: list[str | None] = []
+    relevance: dict[str, list[rel.Relevance]] = {t.name: [] for t in targets}
+    total = 0
+    hour_cache: dict[str, int | None] = {}
+    for batch in store.iter_user_posts(db):
+        # group rows of one user (rows are ordered by user)
+        start = 0
+        ids_in_batch = sorted({r[0] for r in batch})
+        profiles = store.user_profiles(db, ids_in_batch)
+        while start < len(batch):
+            uid = batch[start][0]
+            end = start
+            while end < len(batch) and batch[end][0] == uid:
+                end += 1
+            rows = batch[start:end]
+            start = end
+            if len(rows) < min_posts:
+                continue
+            prof = profiles.get(uid, {})
+            terms: list[str] = []
+            hist = [0] * 24
+            eng = 0.0
+            last = None
+            post_views = []
+            for (_u, _pid, tokens, topics, mentions, created, rp, cm, lk, clean, topics_json) in rows:
+                toks = tokens.split() if tokens else []
+                terms.extend(toks)
+                tps = set(topics.split("\t")) if topics else set()
+                if topics_json and topics_json != "[]":
+                    try:
+                        tps.update(t.lower() for t in json.loads(topics_json) if isinstance(t, str))
+                    except ValueError:
+                        pass
+                tps.discard("")
+                terms.extend(TOPIC_PREFIX + t for t in tps)
+                if mentions:
+                    terms.extend(MENTION_PREFIX + m for m in mentions.split("\t") if m)
+                if created:
+                    h = hour_cache.get(created)
+                    if h is None and created not in hour_cache:
+                        h = activity.local_hour(created, tz)
+                        hour_cache[created] = h
+                        if len(hour_cache) > 200_000:
+                            hour_cache.clear()
+                    if h is not None:
+                        hist[h] += 1
+                    if last is None or created > last:
+                        last = created
+                eng += (rp or 0) + (cm or 0) + (lk or 0)
+                if targets:
+                    post_views.append((toks, list(tps), clean))
+            bio = prof.get("bio") or ""
+            tags = prof.get("tags") or []
+            if bio:
+                terms.extend(tokenizer.tokenize(bio.lower()))
+            terms.extend(TAG_PREFIX + str(t).lower() for t in tags if t)
+            counter.add(terms)
+            user_ids.append(uid)
+            n_posts.append(len(rows))
+            hours.append(hist)
+            engagement.append(eng)
+            last_post.append(last or prof.get("last_seen"))
+            for t in targets:
+                relevance[t.name].append(rel.score_user(t, post_views, bio, tags))
+            total += len(rows)
+        if progress:
+            progress("profiles", len(batch), None)
+    return _Profiles(user_ids, counter.matrix(), counter.terms(), np.asarray(n_posts, dtype=np.int64),
+                     np.asarray(hours, dtype=np.int64).reshape(-1, 24), np.asarray(engagement, dtype=np.float64),
+                     last_post, relevance, total)
+
+
+def feature_matrix(counts: sp.csr_matrix, terms: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, list[str], np.ndarray]:
+    """(features for clustering, pruned counts, pruned terms, idf): word TF-IDF
+    plus half-weighted within-word character n-grams, rows L2-normalised."""
+    C, kept = prune(counts, terms, min_df=2, max_df=0.5)
+    if C.shape[1] == 0:
+        C, kept = counts, terms
+    W, idf = tfidf(C)
+    M, _grams = subword_matrix(kept, max_n=1)
+    if M.shape[1] > 1:
+        S, _ = tfidf(C @ M)
+        X = normalize(sp.hstack([W, S * SUBWORD_WEIGHT]).tocsr())
+    else:
+        X = W
+    return X.astype(np.float32), C, kept, idf
+
+
+# ------------------------------------------------------------------ run
+
+def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | None = None,
+                 progress: Progress | None = None) -> AnalysisSummary:
+    """Analyse everything stored and replace the audiences, memberships and user stats.
+
+    ``k``: None = settings.analysis.k; "auto" or a number >= 2.
+    ``progress(stage, n, total)`` is called as work advances (stages: tokenise, profiles, cluster, store).
+    """
+    t0 = time.perf_counter()
+    k = settings.analysis.k if k is None else k
+    if isinstance(k, str) and k != "auto":
+        try:
+            k = int(k)
+        except ValueError:
+            raise HuaxiangError(f"--k must be 'auto' or a whole number, got {k!r}") from None
+    if isinstance(k, int) and k < 1:
+        raise HuaxiangError(f"--k must be 1 or more, got {k}")
+    timings: dict[str, float] = {}
+    run_id = store.start_analysis_run(db, {"k": k, "tokenizer": TOKENIZER_VERSION})
+    try:
+        tokenizer = build_tokenizer(settings)
+        tokenized, reused = update_token_cache(db, tokenizer, progress)
+        timings["tokens"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        prof = build_profiles(db, settings, tokenizer, progress)
+        timings["profiles"] = time.perf_counter() - t
+        n = len(prof.user_ids)
+        if n == 0:
+            raise HuaxiangError("nothing to analyse: no stored posts yet (run `huaxiang import FILE` or crawl first)")
+        t = time.perf_counter()
+        X, C, terms, idf = feature_matrix(prof.counts, prof.terms)
+        if isinstance(k, int) and k > n:
+            k = n
+        model = AudienceClusterer(k=k).fit(X)
+        timings["cluster"] = time.perf_counter() - t
+        if progress:
+            progress("cluster", 1, 1)
+        t = time.perf_counter()
+        summary = _store_results(db, settings, run_id, prof, C, terms, idf, model)
+        timings["store"] = time.perf_counter() - t
+        summary.tokenized, summary.reused = tokenized, reused
+        summary.k_scores = dict(model.k_choice_.scores)
+        summary.seconds = time.perf_counter() - t0
+        summary.timings = timings
+        store.finish_analysis_run(db, run_id, "ok", k=model.k_, n_users=n, n_posts=prof.total_posts,
+                                  metrics={"k_scores": summary.k_scores, "timings": timings,
+                                           "tokenized": tokenized, "reused": reused})
+        return summary
+    except BaseException as exc:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        store.finish_analysis_run(db, run_id, "failed", metrics={"error": str(exc)[:500]})
+        raise
+
+
+def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.csr_matrix, terms: list[str],
+                   idf: np.ndarray, model: AudienceClusterer) -> AnalysisSummary:
+    labels, k = model.labels_, model.k_
+    n = len(prof.user_ids)
+    uids = np.asarray(prof.user_ids)
+    profiles = store.user_profiles(db, prof.user_ids)
+    # per-user signals
+    followers = np.array([profiles.get(u, {}).get("followers") or 0 for u in prof.user_ids], dtype=np.float64)
+    verified = [bool(profiles.get(u, {}).get("verified")) for u in prof.user_ids]
+    eng_pp = prof.engagement / np.maximum(prof.n_posts, 1)
+    raw_infl = np.array([activity.raw_influence(f, e, v) for f, e, v in zip(followers, eng_pp, verified)])
+    influence = tiers.percentile_rank(raw_infl)
+    posts_known = np.array([max(profiles.get(u, {}).get("posts_count") or 0, c) for u, c in zip(prof.user_ids, prof.n_posts)])
+    act = tiers.percentile_rank(np.log1p(prof.n_posts) + 0.25 * np.log1p(posts_known))
+    now = datetime.now(timezone.utc)
+    recency = np.array([activity.recency(l, now) for l in prof.last_post])
+    target_names = list(prof.relevance)
+    if target_names:
+        rel_matrix = np.array([[prof.relevance[t][i].score for t in target_names] for i in range(n)])
+        best_rel = rel_matrix.max(axis=1)
+    else:
+        rel_matrix = np.zeros((n, 0))
+        best_rel = np.zeros(n)
+    closeness = model.scores_
+    rel_signal = best_rel if target_names else closeness
+    tscore = tiers.tier_scores(influence, rel_signal, act, recency)
+    tier_of = [""] * n
+    members_idx = [np.flatnonzero(labels == c) for c in range(k)]
+    for idx in members_idx:
+        tl = tiers.assign_tiers(tscore[idx], settings.analysis.leaders_share, settings.analysis.engaged_share)
+        for i, t in zip(idx, tl):
+            tier_of[i] = t
+    # audience descriptors
+    words = kw.audience_keywords(C, labels, k, terms, n=12)
+    Wc = kw.ctfidf(kw.class_term_counts(C, labels, k))
+    Cb = C.copy()
+    Cb.data[:] = 1.0
+    users_per_term = kw.class_term_counts(Cb, labels, k).tocsr()
+    topic_cols = np.array([i for i, t in enumerate(terms) if t.startswith(TOPIC_PREFIX)], dtype=np.int64)
+    mention_cols = np.array([i for i, t in enumerate(terms) if t.startswith(MENTION_PREFIX)], dtype=np.int64)
+
+    def top_marked(c: int, cols: np.ndarray, prefix: str, m: int = 8) -> list[dict[str, Any]]:
+        if len(cols) == 0:
+            return []
+        row = users_per_term.getrow(c).toarray().ravel()[cols]
+        order = np.argsort(-row, kind="stable")[:m]
+        return [{"name": terms[cols[j]][len(prefix):], "users": int(row[j])} for j in order if row[j] > 0]
+
+    old = store.current_memberships(db)
+    old_terms = {a["id"]: a.get("centroid_terms") or [] for a in store.list_audiences(db)}
+    new_members = [set(uids[idx].tolist()) for idx in members_idx]
+    new_terms = [[(terms[j], float(w)) for j, w in _top_row(Wc, c, 50)] for c in range(k)]
+    mapping = matching.match_clusters(new_members, old, new_terms, old_terms)
+    summary = AnalysisSummary(run_id=run_id, n_users=n, n_posts=prof.total_posts, k=k)
+    coords = model.coords_
+    with transaction(db):
+        ids: list[int] = []
+        for c in range(k):
+            aid = mapping.get(c)
+            is_new = aid is None
+            if aid is None:
+                aid = store.create_audience(db, run_id)
+            ids.append(aid)
+        for c, idx in enumerate(members_idx):
+            aid = ids[c]
+            size = len(idx)
+            tier_counts = dict(Counter(tier_of[i] for i in idx))
+            for t in (tiers.LEADER, tiers.ENGAGED, tiers.POTENTIAL):
+                tier_counts.setdefault(t, 0)
+            kws = [w for w, _ in words[c]]
+            infl_order = idx[np.argsort(-raw_infl[idx], kind="stable")[:5]]
+            influencers = [{"user_id": int(uids[i]), "uid": profiles.get(int(uids[i]), {}).get("uid"),
+                            "name": profiles.get(int(uids[i]), {}).get("name"), "followers": int(followers[i]),
+                            "engagement_per_post": round(float(eng_pp[i]), 1)} for i in infl_order]
+            hours_sum = prof.hours[idx].sum(axis=0).astype(int).tolist()
+            target, target_score = None, None
+            if target_names:
+                means = rel_matrix[idx].mean(axis=0)
+                j = int(np.argmax(means))
+                if means[j] > 0:
+                    target, target_score = target_names[j], round(float(means[j]), 4)
+            fields = {
+                "auto_name": kw.auto_name(words[c]), "size": size, "share": round(size / n, 4),
+                "keywords": kws, "topics": top_marked(c, topic_cols, TOPIC_PREFIX),
+                "mentions": top_marked(c, mention_cols, MENTION_PREFIX), "influencers": influencers,
+                "sample_posts": _sample_posts(db, uids, idx, closeness, set(kws[:8])),
+                "active_hours": hours_sum, "tier_counts": tier_counts, "centroid_terms": new_terms[c],
+                "x": round(float(coords[idx, 0].mean()), 4) if size else None,
+                "y": round(float(coords[idx, 1].mean()), 4) if size else None,
+                "target": target, "target_score": target_score,
+            }
+            store.save_audience(db, aid, run_id, fields)
+            before = old.get(aid, set())
+            joined = len(new_members[c] - before)
+            left = len(before - new_members[c])
+            store.record_history(db, aid, run_id, size, round(size / n, 4), joined, left)
+            row = store.get_audience(db, aid)
+            summary.audiences.append(AudienceInfo(aid, row["display_name"], fields["auto_name"], size,
+                                                  fields["share"], kws[:6], joined, left, mapping.get(c) is None))
+        summary.retired = store.retire_audiences(db, ids, run_id)
+        store.replace_memberships(db, ((int(uids[i]), ids[labels[i]], round(float(closeness[i]), 4), tier_of[i])
+                                       for i in range(n)), run_id)
+        stat_rows = []
+        for i in range(n):
+            hist = prof.hours[i].astype(int).tolist()
+            stat_rows.append({
+                "user_id": int(uids[i]), "audience_id": ids[labels[i]], "n_posts": int(prof.n_posts[i]),
+                "influence": round(float(influence[i]), 4), "activity": round(float(act[i]), 4),
+                "recency": round(float(recency[i]), 4), "relevance": round(float(best_rel[i]), 4),
+                "tier_score": round(float(tscore[i]), 4), "active_hours": hist,
+                "peak_hours": activity.peak_hours(hist), "keywords": kw.row_keywords(C, idf, terms, i, 5),
+                "x": round(float(coords[i, 0]), 5), "y": round(float(coords[i, 1]), 5),
+            })
+        store.replace_user_stats(db, stat_rows, run_id)
+        store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms)
+                                     for t in target_names for i, r in enumerate(prof.relevance[t])), run_id)
+    summary.audiences.sort(key=lambda a: -a.size)
+    return summary
+
+
+def _top_row(W: sp.csr_matrix, row: int, n: int) -> list[tuple[int, float]]:
+    r = W.getrow(row)
+    order = np.argsort(-r.data, kind="stable")[:n]
+    return [(int(r.indices[j]), round(float(r.data[j]), 6)) for j in order]
+
+
+def _sample_posts(db, uids: np.ndarray, idx: np.ndarray, closeness: np.ndarray, keywords: set[str],
+                  n: int = 5) -> list[dict[str, Any]]:
+    """Representative posts: from the members closest to the audience's centre,
+    each one's post that uses the most of the audience's keywords."""
+    if len(idx) == 0:
+        return []
+    central = idx[np.argsort(-closeness[idx], kind="stable")[: n * 3]]
+    picked: list[dict[str, Any]] = []
+    cand = store.member_posts_tokens(db, [int(uids[i]) for i in central])
+    by_user: dict[int, list[tuple[int, str]]] = {}
+    for uid, pid, tokens in cand:
+        by_user.setdefault(uid, []).append((pid, tokens))
+    chosen: list[int] = []
+    for i in central:
+        posts = by_user.get(int(uids[i]), [])
+        if not posts:
+            continue
+        best = max(posts, key=lambda p: (len(keywords.intersection(p[1].split())), -p[0]))
+        chosen.append(best[0])
+        if len(chosen) >= n:
+            break
+    texts = store.posts_text(db, chosen)
+    for pid in chosen:
+        r = texts.get(pid)
+        if r:
+            picked.append({"post_id": pid, "pid": r["pid"], "uid": r["uid"], "user_name": r["user_name"],
+                           "text": (r["text"] or "")[:280], "created_at": r["created_at"],
+                           "engagement": r["engagement"]})
+    return picked

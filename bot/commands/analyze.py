@@ -1,0 +1,75 @@
+"""``huaxiang analyze [--k auto|N]``: build audiences from everything stored."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from bot.analysis import run_analysis
+from bot.context import Context
+from bot.errors import HuaxiangError
+
+
+def _k(value: str) -> str | int:
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number, got {value!r}") from None
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more, got {k}")
+    return k
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="cluster stored users into audiences (jieba + TF-IDF + k-means)",
+                       description="Tokenise new posts (cached), build user profiles, cluster them into audiences, "
+                                   "score relevance to the configured target audiences and tier the members. "
+                                   "Audience ids and edited names survive re-runs.")
+    p.add_argument("--k", type=_k, default=None, metavar="auto|N",
+                   help="number of audiences, or 'auto' to choose it (default: [analysis].k, 'auto')")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    console = ctx.console
+    progress_cb = None
+    if console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=True)
+        tasks: dict[str, int] = {}
+
+        def progress_cb(stage: str, n: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=total)
+            prog.advance(tasks[stage], n)
+
+        with prog:
+            summary = run_analysis(ctx.db, ctx.settings, k=args.k, progress=progress_cb)
+    else:
+        summary = run_analysis(ctx.db, ctx.settings, k=args.k)
+    if not summary.audiences:
+        raise HuaxiangError("analysis found no audiences")
+    table = Table(title=f"{len(summary.audiences)} audiences from {summary.n_users} users, {summary.n_posts} posts"
+                        f" (run {summary.run_id})")
+    table.add_column("id", justify="right")
+    table.add_column("name")
+    table.add_column("size", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("+/-", justify="right")
+    table.add_column("distinctive keywords")
+    for a in summary.audiences:
+        change = "new" if a.new else f"+{a.joined}/-{a.left}"
+        table.add_row(str(a.id), a.name, str(a.size), f"{a.share:.0%}", change, " ".join(a.keywords))
+    console.print(table)
+    console.print(f"k={summary.k} ({'chosen automatically' if (args.k or ctx.settings.analysis.k) == 'auto' else 'given'});"
+                  f" tokenised {summary.tokenized} posts, reused cached tokens of {summary.reused};"
+                  f" {summary.seconds:.1f}s", markup=False)
+    if summary.retired:
+        console.print(f"retired audiences (not found again): {', '.join(map(str, summary.retired))}", markup=False)
+    console.print("more: `huaxiang audiences show ID`, `huaxiang audiences rename ID NAME`", markup=False)
+    return 0

@@ -1,0 +1,176 @@
+"""Clustering user profiles into audiences.
+
+The pipeline, in scikit-learn estimator style (``AudienceClusterer.fit``):
+
+1. LSA: truncated SVD of the TF-IDF rows, rows re-normalised, so cosine
+   geometry survives and k-means works in a dense, small space.
+2. k: with ``k="auto"`` k-means runs for each k in a range (on a sample
+   when there are many users) and the k with the best mean cosine
+   silhouette wins: the partition whose groups are tightest relative to
+   their nearest neighbour group.
+3. k-means (MiniBatchKMeans beyond ``minibatch_above`` users).
+4. Refinement by self-training: a linear classifier learns the clusters
+   from each cluster's most central members on the full sparse TF-IDF
+   features and re-assigns the doubtful rest; repeated until stable. LSA
+   blurs rare but telling words; the classifier sees them again.
+
+Nothing here looks at labels: the only inputs are the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class KChoice:
+    k: int
+    scores: dict[int, float] = field(default_factory=dict)   # k -> silhouette
+
+
+def lsa(X: sp.spmatrix, dims: int = 100, seed: int = 0) -> tuple[np.ndarray, TruncatedSVD | None]:
+    """Rows of X in a ``dims``-dimensional latent space, L2-normalised."""
+    n, m = X.shape
+    d = max(1, min(dims, n - 1, m - 1))
+    if d < 2:
+        return normalize(np.asarray(X.todense() if sp.issparse(X) else X, dtype=np.float32)), None
+    svd = TruncatedSVD(n_components=d, algorithm="randomized", n_iter=5, random_state=seed)
+    Z = svd.fit_transform(X).astype(np.float32)
+    return normalize(Z), svd
+
+
+def _kmeans(Z: np.ndarray, k: int, seed: int, n_init: int, minibatch_above: int) -> np.ndarray:
+    if len(Z) > minibatch_above:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=n_init, batch_size=4096)
+    else:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=n_init)
+    return model.fit_predict(Z)
+
+
+def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, sample: int = 4000,
+             minibatch_above: int = 50_000) -> KChoice:
+    """The k with the highest cosine silhouette on (a sample of) Z."""
+    n = len(Z)
+    k_max = max(k_min, min(k_max, n // 5 if n >= 10 else 2))
+    rng = np.random.default_rng(seed)
+    S = Z if n <= sample else Z[rng.choice(n, sample, replace=False)]
+    best, scores = k_min, {}
+    for k in range(k_min, k_max + 1):
+        if k >= len(S):
+            break
+        labels = _kmeans(S, k, seed, n_init=3, minibatch_above=minibatch_above)
+        if len(set(labels.tolist())) < 2:
+            continue
+        scores[k] = float(silhouette_score(S, labels, metric="cosine"))
+    if scores:
+        best = max(scores, key=lambda kk: (round(scores[kk], 4), -kk))
+    return KChoice(best, scores)
+
+
+def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds: int = 15, keep: float = 0.8,
+               seed: int = 0, C: float = 10.0) -> np.ndarray:
+    """Refine labels: learn each cluster from its central ``keep`` share on the
+    sparse features X and re-assign the rest, until fewer than 0.2% move."""
+    labels = labels.copy()
+    for _ in range(rounds):
+        present = np.unique(labels)
+        if len(present) < 2:
+            break
+        cent = np.zeros((k, Z.shape[1]), dtype=np.float32)
+        for c in present:
+            cent[c] = Z[labels == c].mean(axis=0)
+        cent = normalize(cent)
+        sim = np.einsum("ij,ij->i", Z, cent[labels])
+        train = np.zeros(len(labels), dtype=bool)
+        for c in present:
+            idx = np.flatnonzero(labels == c)
+            thr = np.quantile(sim[idx], 1 - keep)
+            train[idx[sim[idx] >= thr]] = True
+        rest = ~train
+        if not rest.any():
+            break
+        clf = LogisticRegression(C=C, max_iter=300, random_state=seed)
+        clf.fit(X[train], labels[train])
+        new = labels.copy()
+        new[rest] = clf.predict(X[rest])
+        moved = float((new != labels).mean())
+        labels = new
+        if moved < 0.002:
+            break
+    return labels
+
+
+def _compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Renumber labels 0..k-1 by decreasing size (empty clusters vanish)."""
+    uniq, counts = np.unique(labels, return_counts=True)
+    order = uniq[np.argsort(-counts, kind="stable")]
+    remap = np.full(labels.max() + 1, -1, dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    return remap[labels], len(order)
+
+
+def map_2d(Z: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Two coordinates per row (first two principal axes of Z) for an audience map."""
+    if len(Z) == 0:
+        return np.zeros((0, 2), dtype=np.float32)
+    if Z.shape[1] < 2 or len(Z) < 3:
+        out = np.zeros((len(Z), 2), dtype=np.float32)
+        out[:, : min(2, Z.shape[1])] = Z[:, : min(2, Z.shape[1])]
+        return out
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=seed).fit_transform(Z).astype(np.float32)
+
+
+class AudienceClusterer:
+    """``fit(X)`` on L2-normalised TF-IDF rows; sets ``labels_`` (0..k-1,
+    largest first), ``k_``, ``scores_`` (cosine to own centroid, 0..1),
+    ``embedding_`` (LSA rows), ``coords_`` (n x 2) and ``k_choice_``."""
+
+    def __init__(self, k: int | str = "auto", k_min: int = 2, k_max: int = 30, dims: int = 100, seed: int = 0,
+                 refine: bool = True, minibatch_above: int = 50_000, refine_max: int = 200_000):
+        self.k, self.k_min, self.k_max, self.dims, self.seed = k, k_min, k_max, dims, seed
+        self.refine, self.minibatch_above, self.refine_max = refine, minibatch_above, refine_max
+
+    def fit(self, X: sp.spmatrix) -> "AudienceClusterer":
+        n = X.shape[0]
+        Z, _ = lsa(X, self.dims, self.seed)
+        self.embedding_ = Z
+        if n < 2:
+            self.k_choice_ = KChoice(1)
+            labels = np.zeros(n, dtype=np.int64)
+        else:
+            if self.k == "auto" or self.k is None:
+                self.k_choice_ = choose_k(Z, self.k_min, self.k_max, self.seed, minibatch_above=self.minibatch_above)
+                k = self.k_choice_.k
+            else:
+                k = int(self.k)
+                self.k_choice_ = KChoice(k)
+            k = max(1, min(k, n))
+            labels = _kmeans(Z, k, self.seed, n_init=5 if n <= self.minibatch_above else 3,
+                             minibatch_above=self.minibatch_above) if k > 1 else np.zeros(n, dtype=np.int64)
+            if self.refine and k > 1 and n <= self.refine_max:
+                labels = self_train(X, Z, labels, k, seed=self.seed)
+        labels, k = _compact(labels.astype(np.int64)) if n else (labels, 0)
+        cent = np.zeros((max(k, 1), Z.shape[1]), dtype=np.float32)
+        for c in range(k):
+            cent[c] = Z[labels == c].mean(axis=0)
+        self.centroids_ = normalize(cent)
+        self.scores_ = np.clip(np.einsum("ij,ij->i", Z, self.centroids_[labels]), 0.0, 1.0) if n else np.zeros(0)
+        self.labels_, self.k_ = labels, k
+        self.coords_ = map_2d(Z, self.seed)
+        return self
+
+    def fit_predict(self, X: sp.spmatrix) -> np.ndarray:
+        return self.fit(X).labels_

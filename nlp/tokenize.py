@@ -1,0 +1,201 @@
+"""jieba tokenising with a campaign user dictionary, stopwords and a process pool.
+
+Why a private ``jieba.Tokenizer`` instead of the module-level one: several
+campaigns (and tests) may run side by side in one process, each with its own
+user dictionary; the global tokenizer would leak words between them.
+
+Why a process pool rather than ``jieba.enable_parallel``: jieba's own
+parallel mode is POSIX-only, global, and re-splits text by lines. A pool of
+workers that inherit (fork) or rebuild (spawn) the same tokenizer keeps the
+output identical to the serial path, which is what the token cache relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing as mp
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import NamedTuple
+
+from nlp.clean import clean_post
+
+log = logging.getLogger(__name__)
+
+# Bump when tokenising changes in a way that makes cached tokens stale.
+TOKENIZER_VERSION = "1"
+
+_KEEP_RE = re.compile(r"[\u4e00-\u9fff]|[a-z]")
+_HAN_RE = re.compile(r"[\u4e00-\u9fff]")
+
+PARALLEL_MIN = 4000     # below this many texts a pool costs more than it saves
+
+
+@lru_cache(maxsize=1)
+def default_stopwords() -> frozenset[str]:
+    """The shipped stopword list (nlp/data/stopwords.txt)."""
+    text = resources.files("nlp").joinpath("data/stopwords.txt").read_text(encoding="utf-8")
+    return frozenset(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
+
+
+def dictionary_fingerprint(words: Iterable[str]) -> str:
+    """Identifies a user dictionary (plus tokenizer version) for cache invalidation."""
+    h = hashlib.blake2b(digest_size=10)
+    h.update(TOKENIZER_VERSION.encode())
+    for w in sorted(set(words)):
+        h.update(w.encode("utf-8") + b"\x00")
+    return h.hexdigest()
+
+
+def usable_dict_word(word: str) -> str | None:
+    """A user-dictionary entry as jieba should see it (lower-case, no spaces), or None."""
+    w = (word or "").strip().lower()
+    if not w or any(c.isspace() for c in w) or len(w) > 40:
+        return None
+    return w
+
+
+class Tokenizer:
+    """``tokenize(text) -> list[str]``: jieba words minus stopwords, punctuation and bare numbers.
+
+    Expects text already cleaned by ``nlp.clean.clean_post`` (lower-cased,
+    normalised). Callable, so it plugs into scikit-learn vectorizers as
+    ``analyzer=``. Picklable: a worker process rebuilds the jieba instance.
+    """
+
+    def __init__(self, user_words: Iterable[str] = (), stopwords: Iterable[str] | None = None, hmm: bool = True):
+        self.user_words = sorted({w for w in (usable_dict_word(x) for x in user_words) if w})
+        self.stopwords = frozenset(stopwords) if stopwords is not None else default_stopwords()
+        self.hmm = hmm
+        self._jieba = None
+
+    @property
+    def fingerprint(self) -> str:
+        return dictionary_fingerprint(self.user_words + [f"hmm={self.hmm}"])
+
+    def _engine(self):
+        if self._jieba is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tk = jieba.Tokenizer()
+            tk.initialize()
+            for w in self.user_words:
+                # A high frequency makes jieba keep the word whole even inside longer runs.
+                tk.add_word(w, freq=max(tk.suggest_freq(w, tune=False), 20000))
+            self._jieba = tk
+        return self._jieba
+
+    def warm(self) -> "Tokenizer":
+        """Load the dictionary now (before forking workers, so they share it)."""
+        self._engine()
+        return self
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_jieba"] = None
+        return state
+
+    def tokenize(self, text: str) -> list[str]:
+        if not text:
+            return []
+        stop = self.stopwords
+        out = []
+        for w in self._engine().cut(text, HMM=self.hmm):
+            w = w.strip()
+            if not w or w in stop or not _KEEP_RE.search(w):
+                continue
+            if len(w) == 1 and not _HAN_RE.match(w):
+                continue
+            out.append(w)
+        return out
+
+    __call__ = tokenize
+
+    def process_post(self, text: str) -> ProcessedPost:
+        """Clean one raw post and cut it: what the token cache stores."""
+        c = clean_post(text)
+        return ProcessedPost(" ".join(self.tokenize(c.text)), c.text, "\t".join(c.topics),
+                             "\t".join(c.mentions), "\t".join(c.emoticons))
+
+    def tokenize_many(self, texts: Sequence[str], workers: int | None = None,
+                      progress: Callable[[int], None] | None = None) -> list[list[str]]:
+        """Tokenise many (cleaned) texts, in parallel on all cores when there are
+        enough of them. Output equals the serial ``[tokenize(t) for t in texts]``."""
+        with self.pool(workers, len(texts)) as run:
+            return run(_tokenize_chunk, texts, progress)
+
+    def process_many(self, texts: Sequence[str], workers: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> list[ProcessedPost]:
+        """``process_post`` over many raw posts, in parallel when worth it."""
+        with self.pool(workers, len(texts)) as run:
+            return run(_process_chunk, texts, progress)
+
+    @contextmanager
+    def pool(self, workers: int | None = None, n_texts: int | None = None):
+        """Yields ``run(chunk_fn, texts, progress) -> list``; one process pool
+        serves many calls (workers inherit the loaded dictionary via fork, or
+        rebuild it under spawn). Serial when there are few texts or one core."""
+        workers = workers if workers is not None else (os.cpu_count() or 1)
+        if workers <= 1 or (n_texts is not None and n_texts < PARALLEL_MIN):
+            def run_serial(fn, texts, progress=None):
+                _set_worker(self)
+                out = []
+                for i in range(0, len(texts), 2000):
+                    part = fn(texts[i:i + 2000])
+                    out.extend(part)
+                    if progress:
+                        progress(len(part))
+                return out
+            yield run_serial
+            return
+        self.warm()
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=_set_worker, initargs=(self,)) as procs:
+            def run_parallel(fn, texts, progress=None):
+                if len(texts) < PARALLEL_MIN:
+                    _set_worker(self)
+                    out = fn(texts)
+                    if progress:
+                        progress(len(out))
+                    return out
+                chunk = max(500, min(4000, len(texts) // (workers * 6) or 500))
+                out = []
+                for part in procs.imap(fn, [texts[i:i + chunk] for i in range(0, len(texts), chunk)]):
+                    out.extend(part)
+                    if progress:
+                        progress(len(part))
+                return out
+            yield run_parallel
+
+
+class ProcessedPost(NamedTuple):
+    tokens: str       # space-separated
+    clean: str
+    topics: str       # tab-separated
+    mentions: str
+    emoticons: str
+
+
+_WORKER: Tokenizer | None = None
+
+
+def _set_worker(tokenizer: Tokenizer) -> None:
+    """Pool initializer: the tokenizer this process uses (a per-process slot, set once)."""
+    global _WORKER
+    _WORKER = tokenizer.warm()
+
+
+def _tokenize_chunk(texts: Sequence[str]) -> list[list[str]]:
+    assert _WORKER is not None
+    return [_WORKER.tokenize(t) for t in texts]
+
+
+def _process_chunk(texts: Sequence[str]) -> list[ProcessedPost]:
+    assert _WORKER is not None
+    return [_WORKER.process_post(t) for t in texts]

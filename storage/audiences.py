@@ -1,0 +1,417 @@
+"""All SQL of audience analysis: token cache, analysis runs, audiences,
+memberships, per-user stats, relevance to seeded targets and history.
+
+Why the token cache lives here and not in memory: tokenising is the slow
+part of analysis, and most posts never change between hourly runs; keeping
+tokens per post (keyed by the text's hash) makes re-analysis cost only the
+new posts.
+
+Tables other areas read (see 0001_initial.sql and 0020_audiences.sql):
+``memberships`` (user_id, audience_id, score, tier, run_id), ``user_stats``,
+``user_relevance``, ``audiences`` and ``audience_history``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import utcnow
+
+META_DICT_KEY = "analysis.token_dictionary"
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b((text or "").encode("utf-8"), digest_size=10).hexdigest()
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur]
+
+
+# ---------------------------------------------------------------- token cache
+
+@dataclass
+class CachedTokens:
+    post_id: int
+    tokens: str          # space-separated
+    clean: str
+    topics: str          # tab-separated
+    mentions: str
+    emoticons: str
+
+
+def token_dictionary(db: sqlite_utils.Database) -> tuple[str, list[str]] | None:
+    """(fingerprint, words) of the user dictionary the cached tokens were made with."""
+    row = db.conn.execute("SELECT value FROM meta WHERE key = ?", (META_DICT_KEY,)).fetchone()
+    if not row:
+        return None
+    data = json.loads(row[0])
+    return data["fingerprint"], list(data["words"])
+
+
+def set_token_dictionary(db: sqlite_utils.Database, fingerprint: str, words: Sequence[str]) -> None:
+    db.conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (META_DICT_KEY, _dumps({"fingerprint": fingerprint, "words": sorted(words)})),
+    )
+
+
+def clear_token_cache(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("DELETE FROM post_tokens").rowcount
+
+
+def invalidate_tokens_containing(db: sqlite_utils.Database, words: Iterable[str]) -> int:
+    """Drop cached tokens of posts whose text contains any of these words
+    (the user dictionary gained or lost them, so their cut may differ)."""
+    n = 0
+    for w in words:
+        if not w:
+            continue
+        n += db.conn.execute(
+            "DELETE FROM post_tokens WHERE post_id IN (SELECT id FROM posts WHERE instr(lower(text), ?) > 0)", (w,)
+        ).rowcount
+    return n
+
+
+def pending_token_posts(db: sqlite_utils.Database) -> list[int]:
+    """Ids of posts to (re-)tokenise: no cached tokens, or a text that changed.
+
+    A post whose content hash moved on only because counts changed keeps its
+    tokens (its cached content hash is brought up to date here); the caller
+    runs this inside a transaction.
+    """
+    pending: list[int] = []
+    refresh: list[tuple[str, int]] = []
+    cur = db.conn.execute(
+        "SELECT p.id, t.text_hash, p.content_hash, CASE WHEN t.post_id IS NULL THEN NULL ELSE p.text END"
+        " FROM posts p LEFT JOIN post_tokens t ON t.post_id = p.id"
+        " WHERE t.post_id IS NULL OR t.content_hash IS NOT p.content_hash")
+    for pid, old_hash, chash, text in cur:
+        if old_hash is not None and old_hash == text_hash(text):
+            refresh.append((chash, pid))
+        else:
+            pending.append(pid)
+    db.conn.executemany("UPDATE post_tokens SET content_hash = ? WHERE post_id = ?", refresh)
+    return pending
+
+
+def post_texts_for_tokens(db: sqlite_utils.Database, post_ids: Sequence[int]) -> list[tuple[int, str, str | None]]:
+    """(post_id, text, content_hash) for these posts, in the given order."""
+    found: dict[int, tuple[int, str, str | None]] = {}
+    ids = list(post_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        for r in db.conn.execute("SELECT id, text, content_hash FROM posts WHERE id IN (" + ",".join("?" * len(chunk)) + ")",
+                                 chunk):
+            found[r[0]] = (r[0], r[1] or "", r[2])
+    return [found[i] for i in ids if i in found]
+
+
+def count_posts(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+
+
+def member_posts_tokens(db: sqlite_utils.Database, user_ids: Sequence[int], per_user: int = 50) -> list[tuple[int, int, str]]:
+    """(user_id, post_id, tokens) of these users' posts (newest ``per_user`` each)."""
+    out: list[tuple[int, int, str]] = []
+    for u in user_ids:
+        out.extend(db.conn.execute(
+            "SELECT p.user_id, p.id, t.tokens FROM posts p JOIN post_tokens t ON t.post_id = p.id WHERE p.user_id = ?"
+            " ORDER BY p.id DESC LIMIT ?", (u, per_user)).fetchall())
+    return out
+
+
+def store_tokens(db: sqlite_utils.Database, rows: Iterable[tuple[int, str | None, str, str, str, str, str, str]]) -> int:
+    """rows: (post_id, content_hash, text_hash, tokens, clean, topics, mentions, emoticons)."""
+    now = utcnow()
+    cur = db.conn.executemany(
+        "INSERT INTO post_tokens (post_id, content_hash, text_hash, tokens, clean, topics, mentions, emoticons, tokenized_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (post_id) DO UPDATE SET content_hash = excluded.content_hash,"
+        " text_hash = excluded.text_hash, tokens = excluded.tokens, clean = excluded.clean, topics = excluded.topics,"
+        " mentions = excluded.mentions, emoticons = excluded.emoticons, tokenized_at = excluded.tokenized_at",
+        ((*r, now) for r in rows),
+    )
+    return cur.rowcount
+
+
+def count_cached_tokens(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) FROM post_tokens").fetchone()[0]
+
+
+# -------------------------------------------------------------- reading input
+
+def iter_user_posts(db: sqlite_utils.Database, batch: int = 20000) -> Iterator[list[tuple]]:
+    """Posts with their cached tokens, ordered by user, in batches that never
+    split a user: (user_id, post_id, tokens, topics, mentions, created_at,
+    reposts, comments, likes, clean). Streams, so 1M posts fit in memory."""
+    cur = db.conn.execute(
+        "SELECT p.user_id, p.id, t.tokens, t.topics, t.mentions, p.created_at, p.reposts, p.comments, p.likes, t.clean,"
+        " p.topics FROM posts p JOIN post_tokens t ON t.post_id = p.id WHERE p.user_id IS NOT NULL"
+        " ORDER BY p.user_id, p.id"
+    )
+    buf: list[tuple] = []
+    while True:
+        rows = cur.fetchmany(batch)
+        if not rows:
+            break
+        buf.extend(rows)
+        last = buf[-1][0]
+        cut = len(buf)
+        while cut > 0 and buf[cut - 1][0] == last:
+            cut -= 1
+        if cut == 0:
+            continue
+        yield buf[:cut]
+        buf = buf[cut:]
+    if buf:
+        yield buf
+
+
+def user_profiles(db: sqlite_utils.Database, user_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """uid, name, bio, tags, followers, verified, last_seen of these users."""
+    out: dict[int, dict[str, Any]] = {}
+    ids = list(user_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        cur = db.conn.execute(
+            "SELECT id, platform, uid, name, bio, tags, followers, posts_count, verified, last_seen FROM users"
+            " WHERE id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+        for r in _rows(cur):
+            try:
+                r["tags"] = json.loads(r["tags"] or "[]")
+            except ValueError:
+                r["tags"] = []
+            out[r["id"]] = r
+    return out
+
+
+def posts_text(db: sqlite_utils.Database, post_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    ids = list(post_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        cur = db.conn.execute(
+            "SELECT p.id, p.pid, p.platform, p.text, p.created_at, p.user_id, u.uid, u.name AS user_name,"
+            " COALESCE(p.reposts,0)+COALESCE(p.comments,0)+COALESCE(p.likes,0) AS engagement"
+            " FROM posts p LEFT JOIN users u ON u.id = p.user_id WHERE p.id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+        for r in _rows(cur):
+            out[r["id"]] = r
+    return out
+
+
+# --------------------------------------------------------------- runs
+
+def start_analysis_run(db: sqlite_utils.Database, params: dict[str, Any]) -> int:
+    cur = db.conn.execute("INSERT INTO analysis_runs (started_at, status, params) VALUES (?, 'running', ?)",
+                          (utcnow(), _dumps(params)))
+    return int(cur.lastrowid)
+
+
+def finish_analysis_run(db: sqlite_utils.Database, run_id: int, status: str, k: int | None = None,
+                        n_users: int | None = None, n_posts: int | None = None,
+                        metrics: dict[str, Any] | None = None) -> None:
+    db.conn.execute(
+        "UPDATE analysis_runs SET ended_at = ?, status = ?, k = COALESCE(?, k), n_users = COALESCE(?, n_users),"
+        " n_posts = COALESCE(?, n_posts), metrics = ? WHERE id = ?",
+        (utcnow(), status, k, n_users, n_posts, _dumps(metrics or {}), run_id),
+    )
+
+
+def last_analysis_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    rows = _rows(db.conn.execute("SELECT * FROM analysis_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None
+
+
+# --------------------------------------------------------------- audiences
+
+def current_memberships(db: sqlite_utils.Database) -> dict[int, set[int]]:
+    """audience_id -> member user ids, for active audiences (to match re-runs)."""
+    out: dict[int, set[int]] = {}
+    for uid, aid in db.conn.execute(
+            "SELECT m.user_id, m.audience_id FROM memberships m JOIN audiences a ON a.id = m.audience_id"
+            " WHERE a.status = 'active'"):
+        out.setdefault(aid, set()).add(uid)
+    return out
+
+
+def create_audience(db: sqlite_utils.Database, run_id: int) -> int:
+    now = utcnow()
+    cur = db.conn.execute("INSERT INTO audiences (created_run, updated_run, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                          (run_id, run_id, now, now))
+    return int(cur.lastrowid)
+
+
+def save_audience(db: sqlite_utils.Database, audience_id: int, run_id: int, fields: dict[str, Any]) -> None:
+    """Write an audience's descriptors; never touches the person-edited ``name``."""
+    allowed = ("auto_name", "size", "share", "keywords", "topics", "mentions", "influencers", "sample_posts",
+               "active_hours", "tier_counts", "centroid_terms", "x", "y", "target", "target_score")
+    sets, vals = [], []
+    for k in allowed:
+        if k in fields:
+            v = fields[k]
+            sets.append(f"{k} = ?")
+            vals.append(_dumps(v) if isinstance(v, (list, dict)) else v)
+    sets += ["status = 'active'", "updated_run = ?", "updated_at = ?"]
+    vals += [run_id, utcnow(), audience_id]
+    db.conn.execute(f"UPDATE audiences SET {', '.join(sets)} WHERE id = ?", vals)
+
+
+def retire_audiences(db: sqlite_utils.Database, keep: Iterable[int], run_id: int) -> list[int]:
+    """Audiences not found again in this run become 'retired' (kept for history, no members)."""
+    keep = set(keep)
+    gone = [r[0] for r in db.conn.execute("SELECT id FROM audiences WHERE status = 'active'") if r[0] not in keep]
+    for aid in gone:
+        db.conn.execute("UPDATE audiences SET status = 'retired', size = 0, share = 0, updated_run = ?, updated_at = ?"
+                        " WHERE id = ?", (run_id, utcnow(), aid))
+        db.conn.execute("DELETE FROM memberships WHERE audience_id = ?", (aid,))
+    return gone
+
+
+def replace_memberships(db: sqlite_utils.Database, rows: Iterable[tuple[int, int, float, str]], run_id: int) -> None:
+    """rows: (user_id, audience_id, score, tier). Replaces all memberships: each user is in one audience."""
+    db.conn.execute("DELETE FROM memberships")
+    db.conn.executemany("INSERT INTO memberships (user_id, audience_id, score, tier, run_id) VALUES (?, ?, ?, ?, ?)",
+                        ((u, a, float(s), t, run_id) for u, a, s, t in rows))
+
+
+def record_history(db: sqlite_utils.Database, audience_id: int, run_id: int, size: int, share: float,
+                   joined: int, left: int) -> None:
+    db.conn.execute(
+        "INSERT INTO audience_history (audience_id, run_id, size, share, joined, left, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (audience_id, run_id) DO UPDATE SET size = excluded.size, share = excluded.share,"
+        " joined = excluded.joined, left = excluded.left",
+        (audience_id, run_id, size, share, joined, left, utcnow()),
+    )
+
+
+def replace_user_stats(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]], run_id: int) -> None:
+    now = utcnow()
+    db.conn.execute("DELETE FROM user_stats")
+    db.conn.executemany(
+        "INSERT INTO user_stats (user_id, run_id, audience_id, n_posts, influence, activity, recency, relevance,"
+        " tier_score, active_hours, peak_hours, keywords, x, y, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((r["user_id"], run_id, r.get("audience_id"), r["n_posts"], r["influence"], r["activity"], r["recency"],
+          r["relevance"], r["tier_score"], _dumps(r["active_hours"]), _dumps(r["peak_hours"]),
+          _dumps(r.get("keywords", [])), r["x"], r["y"], now) for r in rows),
+    )
+
+
+def replace_relevance(db: sqlite_utils.Database, rows: Iterable[tuple[int, str, float, str, dict]], run_id: int) -> None:
+    """rows: (user_id, target, score, explanation, terms)."""
+    db.conn.execute("DELETE FROM user_relevance")
+    db.conn.executemany(
+        "INSERT INTO user_relevance (user_id, target, score, explanation, terms, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+        ((u, t, float(s), e, _dumps(terms), run_id) for u, t, s, e, terms in rows),
+    )
+
+
+# --------------------------------------------------------------- reads for other areas
+
+_JSON_AUDIENCE = ("keywords", "topics", "mentions", "influencers", "sample_posts", "active_hours", "tier_counts",
+                  "centroid_terms")
+
+
+def _audience_row(r: dict[str, Any]) -> dict[str, Any]:
+    for k in _JSON_AUDIENCE:
+        if k in r and isinstance(r[k], str):
+            try:
+                r[k] = json.loads(r[k])
+            except ValueError:
+                pass
+    r["display_name"] = r.get("name") or r.get("auto_name") or f"audience {r['id']}"
+    return r
+
+
+def list_audiences(db: sqlite_utils.Database, include_retired: bool = False) -> list[dict[str, Any]]:
+    """All audiences, biggest first; JSON columns decoded; ``display_name`` = edited name or auto-name."""
+    where = "" if include_retired else "WHERE status = 'active'"
+    rows = _rows(db.conn.execute(f"SELECT * FROM audiences {where} ORDER BY status = 'active' DESC, size DESC, id"))
+    return [_audience_row(r) for r in rows]
+
+
+def get_audience(db: sqlite_utils.Database, audience_id: int) -> dict[str, Any] | None:
+    rows = _rows(db.conn.execute("SELECT * FROM audiences WHERE id = ?", (audience_id,)))
+    return _audience_row(rows[0]) if rows else None
+
+
+def rename_audience(db: sqlite_utils.Database, audience_id: int, name: str | None) -> bool:
+    """Set (or with None/'' clear) the person-edited name. Re-runs never overwrite it."""
+    cur = db.conn.execute("UPDATE audiences SET name = ?, updated_at = ? WHERE id = ?",
+                          (name or None, utcnow(), audience_id))
+    return cur.rowcount == 1
+
+
+def audience_history(db: sqlite_utils.Database, audience_id: int) -> list[dict[str, Any]]:
+    """[{run_id, size, share, joined, left, at}] oldest first."""
+    return _rows(db.conn.execute(
+        "SELECT run_id, size, share, joined, left, at FROM audience_history WHERE audience_id = ? ORDER BY run_id",
+        (audience_id,)))
+
+
+def audience_members(db: sqlite_utils.Database, audience_id: int, tier: str | None = None,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+    """Members of an audience, best first (leader, engaged, potential; then score).
+
+    Each dict: user_id, platform, uid, name, followers, verified, score (0..1
+    closeness to the audience), tier, influence, activity, recency, relevance,
+    tier_score, active_hours (24 ints), peak_hours (list of hours), x, y.
+    """
+    sql = ("SELECT m.user_id, u.platform, u.uid, u.name, u.followers, u.verified, m.score, m.tier,"
+           " s.influence, s.activity, s.recency, s.relevance, s.tier_score, s.n_posts, s.active_hours, s.peak_hours,"
+           " s.x, s.y FROM memberships m JOIN users u ON u.id = m.user_id LEFT JOIN user_stats s ON s.user_id = m.user_id"
+           " WHERE m.audience_id = ?")
+    args: list[Any] = [audience_id]
+    if tier:
+        sql += " AND m.tier = ?"
+        args.append(tier)
+    sql += (" ORDER BY CASE m.tier WHEN 'leader' THEN 0 WHEN 'engaged' THEN 1 ELSE 2 END,"
+            " COALESCE(s.tier_score, m.score) DESC, m.user_id")
+    if limit:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    rows = _rows(db.conn.execute(sql, args))
+    for r in rows:
+        for k in ("active_hours", "peak_hours"):
+            r[k] = json.loads(r[k]) if r.get(k) else []
+    return rows
+
+
+def user_relevance(db: sqlite_utils.Database, user_id: int) -> dict[str, tuple[float, str]]:
+    """{target name: (score 0..1, explanation)} for one user (users.id); {} if not analysed."""
+    return {t: (s, e) for t, s, e in db.conn.execute(
+        "SELECT target, score, explanation FROM user_relevance WHERE user_id = ?", (user_id,))}
+
+
+def target_prospects(db: sqlite_utils.Database, target: str, min_score: float = 0.0,
+                     limit: int = 100) -> list[dict[str, Any]]:
+    """Users most relevant to a seeded target audience, best first:
+    user_id, uid, name, score, explanation, audience_id, tier."""
+    return _rows(db.conn.execute(
+        "SELECT r.user_id, u.uid, u.name, r.score, r.explanation, m.audience_id, m.tier FROM user_relevance r"
+        " JOIN users u ON u.id = r.user_id LEFT JOIN memberships m ON m.user_id = r.user_id"
+        " WHERE r.target = ? AND r.score >= ? ORDER BY r.score DESC, r.user_id LIMIT ?",
+        (target, min_score, limit)))
+
+
+def user_stats(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None:
+    """The user_stats row with JSON decoded, or None when the user was not analysed."""
+    rows = _rows(db.conn.execute("SELECT * FROM user_stats WHERE user_id = ?", (user_id,)))
+    if not rows:
+        return None
+    r = rows[0]
+    for k in ("active_hours", "peak_hours", "keywords"):
+        r[k] = json.loads(r[k]) if r.get(k) else []
+    return r

@@ -1,0 +1,198 @@
+"""End-to-end analysis on a generated corpus: planted groups, stable ids,
+renames that survive, tiers, relevance, token cache reuse, history."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from bot.analysis import run_analysis
+from storage import audiences as store
+from storage.db import transaction
+from storage.posts import upsert_posts
+from storage.records import Post, User
+from conftest import make_settings
+
+VOCAB = {
+    "fitness": ["健身", "增肌", "撸铁", "深蹲", "蛋白粉", "卧推", "减脂", "有氧", "健身房", "私教", "肌肉", "体脂"],
+    "food": ["火锅", "烧烤", "奶茶", "甜品", "探店", "美食", "小龙虾", "麻辣烫", "烤肉", "蛋糕", "餐厅", "外卖"],
+    "games": ["王者荣耀", "上分", "开黑", "英雄", "段位", "皮肤", "排位", "手游", "电竞", "战队", "副本", "装备"],
+    "travel": ["旅行", "机票", "酒店", "景点", "自驾", "签证", "攻略", "海边", "古镇", "民宿", "行程", "打卡"],
+}
+FILLER = ["今天", "真的", "感觉", "朋友", "周末", "终于", "一起", "推荐", "大家", "开心", "分享", "准备"]
+TOPICS = {"fitness": "健身打卡", "food": "吃货日常", "games": "王者荣耀", "travel": "旅行日记"}
+
+
+def make_corpus(n_users: int = 240, seed: int = 7, start: int = 0) -> tuple[list[Post], dict[str, str]]:
+    """Users each with one interest; posts mostly from that vocabulary."""
+    rng = random.Random(seed)
+    groups = sorted(VOCAB)
+    posts: list[Post] = []
+    truth: dict[str, str] = {}
+    for u in range(start, start + n_users):
+        g = groups[u % len(groups)]
+        uid = f"u{u}"
+        truth[uid] = g
+        followers = int(rng.paretovariate(1.2) * 50)
+        author = User(platform="test", uid=uid, name=f"用户{u}", followers=followers,
+                      bio=("热爱" + rng.choice(VOCAB[g])) if rng.random() < 0.3 else None)
+        for j in range(rng.randint(3, 8)):
+            src = g if rng.random() < 0.85 else rng.choice([x for x in groups if x != g])
+            words = rng.sample(VOCAB[src], 4) + rng.sample(FILLER, 2)
+            rng.shuffle(words)
+            text = "，".join(words)
+            if rng.random() < 0.3:
+                text = f"#{TOPICS[src]}# " + text
+            if rng.random() < 0.1:
+                text += " http://t.cn/A6x" + str(j) + " 网页链接"
+            hour = (8 + (u % 4) * 3 + rng.randint(0, 2)) % 24
+            posts.append(Post(platform="test", pid=f"{uid}-{j}", uid=uid, text=text,
+                              created_at=f"2026-11-{1 + j:02d}T{hour:02d}:{rng.randint(0, 59):02d}:00+08:00",
+                              likes=rng.randint(0, 30), reposts=rng.randint(0, 5), comments=rng.randint(0, 8),
+                              author=author))
+    return posts, truth
+
+
+def load(db, posts):
+    with transaction(db):
+        upsert_posts(db, posts)
+
+
+SETTINGS = {"audiences": [{"name": "健身人群", "seeds": ["健身", "增肌", "撸铁"]},
+                          {"name": "吃货", "seeds": ["火锅", "探店"]}]}
+
+
+@pytest.fixture
+def corpus_db(db):
+    posts, truth = make_corpus()
+    load(db, posts)
+    return db, truth
+
+
+def _labels(db, truth):
+    uid_of = dict(db.conn.execute("SELECT id, uid FROM users").fetchall())
+    got = {u: a for u, a in db.conn.execute("SELECT user_id, audience_id FROM memberships")}
+    keys = sorted(got, key=lambda i: uid_of[i])
+    return [truth[uid_of[i]] for i in keys], [got[i] for i in keys]
+
+
+def test_recovers_planted_groups_with_auto_k(corpus_db):
+    db, truth = corpus_db
+    s = make_settings(SETTINGS)
+    summary = run_analysis(db, s, k="auto")
+    assert summary.k == 4
+    assert summary.n_users == 240
+    y, pred = _labels(db, truth)
+    assert adjusted_rand_score(y, pred) > 0.9
+    counts = summary.as_counts()
+    assert counts["audiences"] == 4 and counts["users"] == 240 and counts["posts"] == summary.n_posts
+    names = {a.auto_name for a in summary.audiences}
+    assert any("健身" in n or "增肌" in n or "撸铁" in n for n in names)
+    a = store.get_audience(db, summary.audiences[0].id)
+    assert a["keywords"] and a["sample_posts"] and a["influencers"]
+    assert sum(a["active_hours"]) > 0 and len(a["active_hours"]) == 24
+    assert set(a["tier_counts"]) == {"leader", "engaged", "potential"}
+
+
+def test_fixed_k(corpus_db):
+    db, _ = corpus_db
+    summary = run_analysis(db, make_settings(SETTINGS), k=2)
+    assert summary.k == 2 and len(summary.audiences) == 2
+
+
+def test_stable_ids_rename_survives_and_history(corpus_db):
+    db, truth = corpus_db
+    s = make_settings(SETTINGS)
+    first = run_analysis(db, s)
+    ids = sorted(a.id for a in first.audiences)
+    fit_id = next(a.id for a in first.audiences if "健身" in " ".join(a.keywords) or "增肌" in " ".join(a.keywords))
+    assert store.rename_audience(db, fit_id, "我的健身粉")
+    more, _ = make_corpus(n_users=20, seed=99, start=1000)
+    load(db, more)
+    second = run_analysis(db, s)
+    assert sorted(a.id for a in second.audiences) == ids
+    renamed = store.get_audience(db, fit_id)
+    assert renamed["name"] == "我的健身粉" and renamed["display_name"] == "我的健身粉"
+    assert renamed["auto_name"]
+    hist = store.audience_history(db, fit_id)
+    assert [h["run_id"] for h in hist] == [first.run_id, second.run_id]
+    assert hist[1]["joined"] >= 1 and hist[1]["size"] == renamed["size"]
+
+
+def test_tiers_roughly_15_35_50(corpus_db):
+    db, _ = corpus_db
+    run_analysis(db, make_settings(SETTINGS))
+    for a in store.list_audiences(db):
+        tc = a["tier_counts"]
+        n = a["size"]
+        assert abs(tc["leader"] / n - 0.15) < 0.03
+        assert abs(tc["engaged"] / n - 0.35) < 0.03
+        members = store.audience_members(db, a["id"])
+        assert len(members) == n
+        assert members[0]["tier"] == "leader"
+        assert all(0 <= m["score"] <= 1 for m in members)
+
+
+def test_relevance_explained(corpus_db):
+    db, truth = corpus_db
+    run_analysis(db, make_settings(SETTINGS))
+    uid_of = dict(db.conn.execute("SELECT uid, id FROM users").fetchall())
+    fit_user = next(u for u, g in truth.items() if g == "fitness")
+    game_user = next(u for u, g in truth.items() if g == "games")
+    r = store.user_relevance(db, uid_of[fit_user])
+    assert set(r) == {"健身人群", "吃货"}
+    score, why = r["健身人群"]
+    assert score > 0.5 and ("健身" in why or "增肌" in why or "撸铁" in why) and "posts" in why
+    assert store.user_relevance(db, uid_of[game_user])["健身人群"][0] < score
+    top = store.target_prospects(db, "健身人群", limit=20)
+    assert sum(truth[p["uid"]] == "fitness" for p in top) >= 18
+    stats = store.user_stats(db, uid_of[fit_user])
+    assert len(stats["active_hours"]) == 24 and stats["peak_hours"]
+    assert stats["x"] is not None and stats["y"] is not None
+
+
+def test_token_cache_reused(corpus_db, monkeypatch):
+    db, _ = corpus_db
+    s = make_settings(SETTINGS)
+    first = run_analysis(db, s)
+    assert first.tokenized == first.n_posts and first.reused == 0
+    more, _ = make_corpus(n_users=5, seed=3, start=2000)
+    load(db, more)
+    cut = []
+    from nlp import tokenize
+
+    real = tokenize.Tokenizer.process_post
+    monkeypatch.setattr(tokenize.Tokenizer, "process_post", lambda self, t: cut.append(t) or real(self, t))
+    second = run_analysis(db, s)
+    assert second.tokenized == len(more) == len(cut)
+    assert second.reused == first.n_posts
+    # a count-only change keeps the tokens; a text edit re-cuts just that post
+    with transaction(db):
+        db.conn.execute("UPDATE posts SET likes = 999, content_hash = 'x' WHERE pid = 'u0-0'")
+        db.conn.execute("UPDATE posts SET text = '健身 增肌 新的内容', content_hash = 'y' WHERE pid = 'u1-0'")
+    cut.clear()
+    third = run_analysis(db, s)
+    assert third.tokenized == 1 and cut == ["健身 增肌 新的内容"]
+
+
+def test_dictionary_change_recuts_only_affected_posts(corpus_db):
+    db, _ = corpus_db
+    run_analysis(db, make_settings(SETTINGS))
+    raw = dict(SETTINGS, analysis={"user_dict": ["蛋白粉奶昔"]})
+    with transaction(db):
+        db.conn.execute("UPDATE posts SET text = text || '，蛋白粉奶昔' WHERE pid = 'u0-1'")
+    summary = run_analysis(db, make_settings(raw))
+    assert summary.tokenized == 1
+    tokens = db.conn.execute("SELECT t.tokens FROM post_tokens t JOIN posts p ON p.id = t.post_id"
+                             " WHERE p.pid = 'u0-1'").fetchone()[0]
+    assert "蛋白粉奶昔" in tokens.split()
+
+
+def test_nothing_to_analyse(db):
+    from bot.errors import HuaxiangError
+
+    with pytest.raises(HuaxiangError, match="nothing to analyse"):
+        run_analysis(db, make_settings({}))
+    assert db.conn.execute("SELECT status FROM analysis_runs").fetchone()[0] == "failed"
