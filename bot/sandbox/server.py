@@ -27,7 +27,6 @@ from bot.sandbox import payloads as P
 from bot.sandbox.faults import FaultConfig, FaultPlan
 from bot.sandbox.world import DEFAULT_USERS, ME_UID, SPost, World, stable_hash
 from bot.sandbox.vocab import OPT_OUTS, REPLIES
-from bot.sources.sandbox import SANDBOX_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,7 @@ class SandboxServer:
     """The running sandbox: ``base_url``, ``world``, ``actions``; ``stop()`` or use as a context manager."""
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultConfig | None = None,
-                 token: str = SANDBOX_TOKEN):
+                 token: str | None = None):
         self.world = world
         self.faults = FaultPlan(faults)
         self.token = token
@@ -256,6 +255,13 @@ class SandboxServer:
         if cid.startswith("100103") or cid.startswith("231522"):
             inner = parse_qs(cid[6:], keep_blank_values=True)
             kind, term = _one(inner, "type"), _one(inner, "q")
+            if cid.startswith("100103") and kind == "98":
+                bare = term.removesuffix("超话")
+                cards = [{"card_type": 8, "title_sub": f"{name}超话", "desc1": f"{len(w.by_group[g])}帖子",
+                          "scheme": f"https://m.weibo.cn/p/index?containerid=100808{g}&extparam={name}"}
+                         for g, name in w.groups.items() if bare and (bare in name or name in bare)]
+                return P.index_payload([{"card_type": 11, "card_group": cards}] if cards else [],
+                                       {"containerid": cid, "page": None})
             if cid.startswith("100103") and kind == "3":
                 uids, nxt = P.page_slice(w.tag_uids(term), page)
                 cards = [{"card_type": 11, "card_group": [P.user_card(w.users[u]) for u in uids]}] if uids else []
@@ -306,7 +312,8 @@ class SandboxServer:
     def _api(self, method: str, path: str, q: dict[str, list[str]], form: dict[str, list[str]],
              headers: dict[str, str]) -> tuple[int, Any, dict[str, str] | None]:
         params = form if method == "POST" else q
-        if _one(params, "access_token") != self.token:
+        supplied = _one(params, "access_token")
+        if not supplied or (self.token is not None and supplied != self.token):
             return 401, {"error": "invalid_access_token", "error_code": 21332, "request": path}, None
         w = self.world
         if method == "GET" and path == "/2/account/get_uid.json":
@@ -379,11 +386,12 @@ class SandboxServer:
 
 
 def start_sandbox(seed: int = 0, port: int = 0, faults: FaultConfig | None = None, n_users: int = DEFAULT_USERS,
-                  host: str = "127.0.0.1", now: float | None = None, token: str = SANDBOX_TOKEN) -> SandboxServer:
+                  host: str = "127.0.0.1", now: float | None = None, token: str | None = None) -> SandboxServer:
     """Build the world and serve it from a background thread on loopback.
 
     ``port=0`` picks a free port (see ``.base_url``). Use as a context manager
-    or call ``.stop()``.
+    or call ``.stop()``. Writes need an ``access_token``: with ``token=None``
+    any non-empty one is accepted, otherwise exactly ``token``.
     """
     world = World(seed=seed, n_users=n_users, now=now)
     return SandboxServer(world, host=host, port=port, faults=faults, token=token).start()

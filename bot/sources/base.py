@@ -161,12 +161,17 @@ def open_source(settings: Any, source: SourceSettings, transport: Any = None, **
     origin file); ``transport`` lets tests put ``httpx.MockTransport`` under it.
     Secrets go straight into the client/adapter and are never logged.
     """
-    from config.loader import resolve_secret
+    from config.loader import ConfigError, resolve_secret
     from bot.http import PoliteClient
     from bot.sources import source_class
 
     cls = source_class(source.platform)
     cookie = resolve_secret(settings, source, "cookie")
-    token = resolve_secret(settings, source, "token")
+    secrets: dict[str, str | None] = {"cookie": cookie}
+    try:
+        secrets["token"] = resolve_secret(settings, source, "token")
+    except ConfigError as exc:
+        # Reads need no token; a write will raise with this message instead.
+        secrets["token"], secrets["token_error"] = None, str(exc)
     client = PoliteClient(source, transport=transport, cookie=cookie, **client_kw)
-    return cls(source, client, {"cookie": cookie, "token": token})
+    return cls(source, client, secrets)

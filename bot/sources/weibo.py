@@ -23,7 +23,7 @@ import httpx
 
 from bot.http import HttpError, parse_retry_after
 from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source,
-                              SourceError)
+                              SourceError, UnsupportedError)
 from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
                                      parse_mblog, parse_user, walk_cards)
 from storage.records import Post, User
@@ -56,6 +56,7 @@ class WeiboSource(Source):
         self.api_base = (settings.api_base_url or self._default_api_base()).rstrip("/")
         self._now = now or (lambda: datetime.now(CHINA))
         self._own_uid: str | None = None
+        self._groups: dict[str, str] = {}
 
     def _default_api_base(self) -> str:
         return self.default_api_base
@@ -192,9 +193,44 @@ class WeiboSource(Source):
                            extra={"page_type": "searchall"})
 
     def group_posts(self, group: str, cursor: str | None = None) -> Page:
-        hexid = group_hex(group)
+        hexid = self.resolve_group(group)
         return self._index(f"100808{hexid}_-_sort_time", cursor, f"super-topic {hexid}", group_id=hexid,
                            paging="since_id")
+
+    def resolve_group(self, group: str) -> str:
+        """A super-topic's 32-hex id from config: the id itself, a ``100808...``
+        containerid, or its name (健身超话), looked up once via super-topic search."""
+        m = _HEX32.search(group or "")
+        if m:
+            return m.group(1).lower()
+        cached = self._groups.get(group)
+        if cached:
+            return cached
+        name = group.strip()
+        what = f"super-topic search {name!r}"
+        payload = self._get("/api/container/getIndex",
+                            {"containerid": f"100103type=98&q={name}", "page_type": "searchall"}, what)
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        try:
+            cards = walk_cards(data.get("cards", []))
+        except ItemError:
+            cards = []
+        bare = name.removesuffix("超话")
+        fallback = None
+        for card in cards:
+            blob = " ".join(str(card.get(k) or "") for k in ("scheme", "containerid", "itemid"))
+            hit = re.search(r"100808([0-9a-fA-F]{32})", blob)
+            if not hit:
+                continue
+            title = str(card.get("title_sub") or card.get("title") or "")
+            if title.removesuffix("超话") == bare:
+                self._groups[group] = hit.group(1).lower()
+                return self._groups[group]
+            fallback = fallback or hit.group(1).lower()
+        if fallback is None:
+            raise UnsupportedError(f"{what}: no super-topic found; put its 32-hex id in the query's value")
+        self._groups[group] = fallback
+        return fallback
 
     def users_by_tag(self, tag: str, cursor: str | None = None) -> Page:
         return self._index(f"100103type=3&q={tag}", cursor, f"users tagged {tag!r}",
@@ -276,8 +312,8 @@ class WeiboSource(Source):
     def _token(self) -> str:
         token = self.secrets.get("token")
         if not token:
-            raise MissingTokenError(
-                f"source {self.settings.name!r} has no API access token (set token_env or token_file)")
+            raise MissingTokenError(self.secrets.get("token_error") or
+                                    f"source {self.settings.name!r} has no API access token (set token_env or token_file)")
         return token
 
     def _write_headers(self, idempotency_key: str) -> dict[str, str] | None:

@@ -139,6 +139,17 @@ def clean_text(raw_html: Any) -> str:
     return "\n".join(line.strip() for line in s.splitlines()).strip()
 
 
+_GROUP_LINK = re.compile(r"containerid=100808([0-9a-fA-F]{32})")
+
+
+def group_in_html(raw_html: Any) -> str | None:
+    """The super-topic a post was posted in, from its leading 超话 link."""
+    if not isinstance(raw_html, str):
+        return None
+    m = _GROUP_LINK.search(raw_html)
+    return m.group(1).lower() if m else None
+
+
 def parse_region(value: Any) -> str | None:
     """``"发布于 北京"`` -> ``"北京"``."""
     if not isinstance(value, str):
@@ -266,7 +277,7 @@ def parse_mblog(m: Any, platform: str, now: datetime | None = None, group_id: st
         comments=parse_count(m.get("comments_count")),
         likes=parse_count(m.get("attitudes_count")),
         repost_of=repost_of,
-        group_id=group_id,
+        group_id=group_id or group_in_html(m.get("text")),
         region=parse_region(m.get("region_name")),
         url=post_url.format(pid=pid),
         raw=m,

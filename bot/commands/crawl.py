@@ -1,0 +1,80 @@
+"""``huaxiang crawl [--query NAME ...]``: run the configured queries once.
+
+Ctrl-C (or SIGTERM) finishes the page in hand, checkpoints it and stops; the
+next crawl continues from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from rich.table import Table
+
+from bot.context import Context
+from bot.crawler import run_crawl
+from bot.errors import HuaxiangError
+from bot.progress import progress_bar
+from bot.textsafe import terminal_safe
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("crawl", help="run the configured queries once (incremental, resumable)",
+                       description="Fetch new posts and authors for each configured query. A second crawl only "
+                                   "fetches what is new; an interrupted crawl resumes where it stopped.")
+    p.add_argument("--query", action="append", metavar="NAME",
+                   help="only this query (repeatable; default: every enabled query)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    if not ctx.settings.queries:
+        raise HuaxiangError(f"{ctx.settings.origin}: no [[queries]] configured; run 'huaxiang init' for an example")
+    stop = threading.Event()
+    restore = _install_stop_handlers(stop)
+    try:
+        with progress_bar(ctx.console, "crawling") as advance:
+            summary = run_crawl(ctx.db, ctx.settings, args.query, stop=stop, progress=advance)
+    finally:
+        restore()
+    table = Table(title="crawl", title_justify="left")
+    for col in ("query", "source", "status", "requests", "pages", "new posts", "updated", "new users",
+                "authors", "errors", "faults"):
+        table.add_column(col, overflow="fold")
+    for r in summary.runs:
+        faults = ", ".join(f"{k} {v}" for k, v in r.faults.items())
+        table.add_row(r.query, r.source, r.status, str(r.requests), str(r.pages), str(r.new_posts),
+                      str(r.updated_posts), str(r.new_users), str(r.authors), str(r.errors), faults)
+    ctx.console.print(table)
+    for r in summary.runs:
+        if r.error:
+            ctx.console.print(f"{r.query}: {terminal_safe(r.error, 300)}", markup=False)
+    for p in summary.paused_sources:
+        ctx.console.print(f"source {p['source']} is paused until {p.get('paused_until')} "
+                          f"({terminal_safe(p.get('pause_reason') or '', 200)})", markup=False)
+    if stop.is_set():
+        ctx.console.print("stopped; the next crawl continues from the last stored page", markup=False)
+        return 130
+    return 1 if summary.runs and all(r.status == "failed" for r in summary.runs) else 0
+
+
+def _install_stop_handlers(stop: threading.Event):
+    """SIGINT/SIGTERM set ``stop`` (finish and checkpoint the page) instead of killing mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+
+    def handler(signum, frame):
+        if stop.is_set():                # a second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    return restore

@@ -1,0 +1,523 @@
+"""The crawler: run configured queries against their sources, incrementally.
+
+Why passes and checkpoints: each query walks its feed newest-first until it
+reaches the newest post the previous complete pass saw (or the end, or its
+page budget). Every page's posts, users, queued authors and the cursor that
+marks the page done are committed in ONE transaction, so a crawl killed at
+any instant resumes from the last committed page: nothing lost, nothing
+duplicated. A second crawl with nothing new costs one request per query.
+
+Why pause instead of retry: a platform that answers 418/432/403, a captcha
+or a login redirect is telling us to stop. The crawler backs off a few times
+(exponential with jitter, honouring Retry-After), then pauses the whole
+source with a growing cool-down recorded in ``sources``; other sources carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from config import ConfigError, Settings
+from config.schema import QuerySettings, SourceSettings
+from storage import crawl as store
+from storage.db import connect, transaction
+from storage.posts import known_post_ids, upsert_posts, upsert_users
+from storage.records import Post, UpsertCounts
+from bot.errors import HuaxiangError
+from bot.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError, open_source
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_AUTHOR_ATTEMPTS = 3
+
+
+@dataclass
+class QueryRun:
+    """What one query's run did; also the row in ``crawl_runs``."""
+
+    query: str
+    source: str
+    status: str = "ok"        # ok | partial | blocked | paused | interrupted | failed | skipped
+    run_id: int | None = None
+    requests: int = 0
+    bytes: int = 0
+    pages: int = 0
+    new_posts: int = 0
+    updated_posts: int = 0
+    new_users: int = 0
+    updated_users: int = 0
+    authors: int = 0
+    errors: int = 0
+    skipped: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("requests", "bytes", "pages", "new_posts", "updated_posts", "new_users",
+                                              "updated_users", "authors", "errors", "skipped")}
+
+
+@dataclass
+class CrawlSummary:
+    runs: list[QueryRun] = field(default_factory=list)
+    paused_sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_counts(self) -> dict[str, int]:
+        out: dict[str, int] = Counter()
+        out["queries"] = len(self.runs)
+        for r in self.runs:
+            for k, v in r.counts().items():
+                out[k] += v
+            out[f"status_{r.status}"] += 1
+        out["paused_sources"] = len(self.paused_sources)
+        return dict(out)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _SourceBlocked(Exception):
+    def __init__(self, error: BlockedError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _newer(a: str, b: str) -> bool:
+    """Is post id ``a`` newer than ``b``? Numeric ids compare as numbers."""
+    if a.isdigit() and b.isdigit():
+        return int(a) > int(b)
+    return a > b
+
+
+def _feed_posts(page: Page) -> list[Post]:
+    """The page's own feed items, without retweeted originals embedded in them."""
+    originals = {p.repost_of for p in page.posts if p.repost_of}
+    return [p for p in page.posts if p.pid not in originals and p.kind == "post"]
+
+
+def _keep_stored(db: sqlite_utils.Database, platform: str, posts: list[Post]) -> None:
+    """Known posts keep their stored full text and group: a listing shows long
+    posts truncated and a timeline does not say which super-topic a post is in."""
+    if not posts:
+        return
+    stored = store.stored_post_fields(db, platform, [p.pid for p in posts])
+    for p in posts:
+        old = stored.get(p.pid)
+        if old is None:
+            continue
+        if isinstance(p.raw, dict) and p.raw.get("isLongText"):
+            p.text, p.topics, p.mentions = old["text"], old["topics"], old["mentions"]
+        if p.group_id is None:
+            p.group_id = old["group_id"]
+
+
+def _db_path(db: sqlite_utils.Database) -> str:
+    for _, name, file in db.conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return file or ""
+    return ""
+
+
+class _SourceCrawl:
+    """One source's queries, run one after another through one polite client."""
+
+    def __init__(self, db: sqlite_utils.Database, settings: Settings, src: SourceSettings, source: Source,
+                 stop: threading.Event | None, progress: Callable[..., Any] | None, rng: random.Random):
+        self.db = db
+        self.settings = settings
+        self.src = src
+        self.source = source
+        self.stop = stop
+        self.progress = progress
+        self.rng = rng
+        self.blocked = False
+
+    # -- waiting and retrying ------------------------------------------------
+    def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.stop is not None:
+            if self.stop.wait(seconds):
+                raise _Interrupted()
+        else:
+            getattr(self.source.http, "sleep", time.sleep)(seconds)
+
+    def _attempt(self, what: str, fn: Callable[[], T], accept: Callable[[T], bool] | None = None) -> T:
+        """Call ``fn`` with bounded retries: backoff on errors, pause on persistent blocking.
+
+        ``accept`` may reject a result (e.g. a page with malformed items) to get
+        one more try; the last result is kept when tries run out.
+        """
+        tries = self.src.page_retries
+        for attempt in range(tries + 1):
+            if self.stop is not None and self.stop.is_set():
+                raise _Interrupted()
+            last = attempt == tries
+            try:
+                result = fn()
+            except UnsupportedError:
+                raise
+            except BlockedError as exc:
+                log.warning("%s: blocked by the platform (%s): %s", what, exc.kind, exc)
+                too_long = exc.retry_after is not None and exc.retry_after > self.src.max_backoff_s
+                if last or too_long:
+                    raise _SourceBlocked(exc) from None
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
+                self._sleep(delay)
+                continue
+            except SourceError as exc:
+                log.warning("%s: %s (%s)", what, exc, getattr(exc, "kind", "error"))
+                if last:
+                    raise
+                self._sleep(self._backoff(attempt))
+                continue
+            if accept is None or accept(result) or last:
+                return result
+            log.info("%s: malformed items on the page, fetching it again", what)
+            self._sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.src.backoff_s * (2 ** attempt)
+        return min(self.src.max_backoff_s, base + self.rng.uniform(0, base * 0.25))
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress(1)
+
+    # -- one query ---------------------------------------------------------------
+    def run_query(self, q: QuerySettings) -> QueryRun:
+        db = self.db
+        run = QueryRun(query=q.name, source=q.source)
+        store.sync_query(db, q.name, q.source, q.kind, q.value)
+        run.run_id = store.start_run(db, q.name, q.source)
+        with transaction(db):
+            holder = store.acquire_query_lock(db, q.name, run.run_id)
+        if holder is not None:
+            run.status = "skipped"
+            run.error = f"another crawl of this query is running (pid {holder['pid']} on {holder['host']})"
+            store.finish_run(db, run.run_id, run.status, run.error)
+            return run
+        stats = self.source.http.stats
+        before = stats.snapshot()
+        try:
+            run.status = self._pages(q, run, stats, before)
+            if run.status in ("ok", "partial") and self.src.fetch_authors:
+                self._authors(run, stats, before)
+        except _Interrupted:
+            run.status = "interrupted"
+        except _SourceBlocked as blocked:
+            run.status = "blocked"
+            run.error = self._pause(blocked.error)
+        except UnsupportedError as exc:
+            run.status, run.error = "failed", str(exc)
+        except SourceError as exc:
+            run.status, run.error = "partial", f"{getattr(exc, 'kind', 'error')}: {exc}"
+        except BaseException as exc:       # a crash (or Ctrl-C): record it, keep the checkpoint, re-raise
+            run.status = "interrupted" if not isinstance(exc, Exception) else "failed"
+            run.error = f"{type(exc).__name__}: {exc}"
+            self._close_run(run, stats, before)
+            raise
+        self._close_run(run, stats, before)
+        return run
+
+    def _close_run(self, run: QueryRun, stats: Any, before: Any) -> None:
+        self._take_stats(run, stats, before)
+        db = self.db
+        try:
+            store.update_run(db, run.run_id, run.counts(), run.faults)
+            store.finish_run(db, run.run_id, run.status, run.error)
+            store.set_query_status(db, run.query, run.run_id, run.status)
+            store.release_query_lock(db, run.query, run.run_id)
+        except Exception:  # never mask the original problem
+            log.exception("could not record the end of crawl run %s", run.run_id)
+        level = logging.WARNING if run.status in ("blocked", "failed") else logging.INFO
+        log.log(level, "query %s: %s, %d requests, %d pages, %d new posts, %d new users, faults %s%s",
+                run.query, run.status, run.requests, run.pages, run.new_posts, run.new_users, run.faults or "{}",
+                f" ({run.error})" if run.error else "")
+
+    def _take_stats(self, run: QueryRun, stats: Any, before: Any) -> None:
+        delta = stats.since(before)
+        run.requests, run.bytes, run.errors = delta.requests, delta.bytes, delta.errors
+        run.faults = dict(sorted(delta.faults.items()))
+
+    def _pause(self, error: BlockedError) -> str:
+        until = store.pause_source(self.db, self.src.name, f"{error.kind}: {error}", self.src.block_cooldown_s,
+                                   self.src.max_cooldown_s, error.retry_after)
+        self.blocked = True
+        log.warning("source %s paused until %s: %s persisted after %d retries", self.src.name, until, error.kind,
+                    self.src.page_retries)
+        return f"{error.kind}: {error} - source paused until {until}"
+
+    def _fetch_page(self, q: QuerySettings, cursor: str | None) -> Page:
+        what = f"query {q.name} ({q.kind} {q.value!r}) page {cursor or 'first'}"
+        return self._attempt(what, lambda: self.source.fetch(q.kind, q.value, cursor), accept=lambda p: p.skipped == 0)
+
+    def _pages(self, q: QuerySettings, run: QueryRun, stats: Any, before: Any) -> str:
+        db = self.db
+        platform = self.source.platform
+        state = store.query_state(db, q.name)
+        cursor = state["cursor"]
+        stop_at = state["newest_id"]
+        pass_newest = state["pass_newest_id"]
+        pass_pages = state["pass_pages"] if cursor else 0
+        while True:
+            if self.stop is not None and self.stop.is_set():
+                return "interrupted"
+            page = self._fetch_page(q, cursor)
+            feed = _feed_posts(page)
+            if q.kind == "tag":
+                known = store.known_authors(db, platform, [u.uid for u in page.users])
+                reached = bool(page.users) and all(u.uid in known for u in page.users)
+                fresh_ids: list[str] = []
+            else:
+                known = known_post_ids(db, platform, [p.pid for p in page.posts])
+                reached = (bool(stop_at) and any(not _newer(p.pid, stop_at) for p in feed)) or \
+                          (bool(feed) and all(p.pid in known for p in feed))
+                fresh_ids = [p.pid for p in feed]
+            new_posts = [p for p in page.posts if p.pid not in known]
+            if new_posts:
+                self._attempt(f"query {q.name}: full texts", lambda: self.source.expand_posts(new_posts))
+            _keep_stored(db, platform, [p for p in page.posts if p.pid in known])
+            comments = self._comments(q, [p for p in feed if p.pid not in known])
+            for pid in fresh_ids:
+                if pass_newest is None or _newer(pid, pass_newest):
+                    pass_newest = pid
+            pass_pages += 1
+            # The pass ends where the last one began, at the end of the feed, or
+            # when its page budget is spent (the next run starts from the top).
+            done = reached or page.next_cursor is None or not (page.posts or page.users) or pass_pages >= q.max_pages
+            run.pages += 1
+            run.skipped += page.skipped
+            newest_at = max((p.created_at for p in feed if p.created_at), default=None) if done else None
+            with transaction(db):
+                pc, uc = upsert_posts(db, page.posts + comments, query=q.name, run_id=run.run_id)
+                if page.users:
+                    uc += upsert_users(db, page.users)
+                if self.src.fetch_authors:
+                    authors = [u.uid for u in page.users] + [p.uid for p in feed]
+                    store.mark_authors_pending(db, platform, self.src.name, q.name, authors)
+                store.checkpoint_query(db, q.name, None if done else page.next_cursor, pass_newest, done, newest_at)
+                self._count(run, pc, uc)
+                self._take_stats(run, stats, before)
+                store.update_run(db, run.run_id, run.counts(), run.faults)
+                store.mark_source_ok(db, self.src.name)
+            self._tick()
+            if done:
+                return "ok"
+            cursor = page.next_cursor
+
+    def _comments(self, q: QuerySettings, posts: list[Post]) -> list[Post]:
+        """Comments of new posts, fetched before the page commits (so they share its transaction)."""
+        pages = self.src.comment_pages
+        out: list[Post] = []
+        if pages <= 0:
+            return out
+        for post in posts:
+            if not post.comments:
+                continue
+            cursor = None
+            for _ in range(pages):
+                try:
+                    page = self._attempt(f"comments on {post.pid}", lambda c=cursor: self.source.post_comments(post.pid, c))
+                except UnsupportedError:
+                    return out
+                except SourceError as exc:
+                    log.info("comments on %s: given up (%s)", post.pid, exc)
+                    break
+                out.extend(page.posts)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        return out
+
+    def _authors(self, run: QueryRun, stats: Any, before: Any) -> None:
+        """Profiles and recent posts of the authors this source has queued, within the budget."""
+        db = self.db
+        platform = self.source.platform
+        budget = self.src.author_budget
+        for uid in store.pending_authors(db, self.src.name, budget, MAX_AUTHOR_ATTEMPTS):
+            if self.stop is not None and self.stop.is_set():
+                raise _Interrupted()
+            try:
+                profile = self._attempt(f"profile {uid}", lambda: self.source.user_profile(uid))
+                posts: list[Post] = []
+                users = [profile]
+                cursor = None
+                for _ in range(self.src.author_pages):
+                    page = self._attempt(f"timeline {uid}", lambda c=cursor: self.source.user_posts(uid, c),
+                                         accept=lambda p: p.skipped == 0)
+                    posts.extend(page.posts)
+                    users.extend(page.users)
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+                if posts:
+                    known = known_post_ids(db, platform, [p.pid for p in posts])
+                    fresh = [p for p in posts if p.pid not in known]
+                    if fresh:
+                        self._attempt(f"timeline {uid}: full texts", lambda: self.source.expand_posts(fresh))
+                    _keep_stored(db, platform, [p for p in posts if p.pid in known])
+            except UnsupportedError:
+                with transaction(db):
+                    store.mark_author_done(db, platform, uid)
+                continue
+            except (SourceError, PayloadError) as exc:
+                run.errors += 1
+                log.warning("author %s: %s (will retry in a later run)", uid, exc)
+                with transaction(db):
+                    store.mark_author_failed(db, platform, uid, str(exc), MAX_AUTHOR_ATTEMPTS)
+                continue
+            with transaction(db):
+                uc = upsert_users(db, users)
+                pc, uc2 = upsert_posts(db, posts, run_id=run.run_id)
+                uc += uc2
+                store.mark_author_done(db, platform, uid)
+                self._count(run, pc, uc)
+                run.authors += 1
+                self._take_stats(run, stats, before)
+                store.update_run(db, run.run_id, run.counts(), run.faults)
+                store.mark_source_ok(db, self.src.name)
+            self._tick()
+
+    @staticmethod
+    def _count(run: QueryRun, pc: UpsertCounts, uc: UpsertCounts) -> None:
+        run.new_posts += pc.new
+        run.updated_posts += pc.updated
+        run.new_users += uc.new
+        run.updated_users += uc.updated
+
+
+def _select_queries(settings: Settings, query_names: list[str] | None) -> list[QuerySettings]:
+    if query_names:
+        known = {q.name: q for q in settings.queries}
+        missing = [n for n in query_names if n not in known]
+        if missing:
+            names = ", ".join(sorted(known)) or "none configured"
+            raise HuaxiangError(f"no query named {', '.join(missing)} (configured: {names})")
+        return [known[n] for n in query_names]
+    return [q for q in settings.queries if q.enabled]
+
+
+def _record_skip(db: sqlite_utils.Database, q: QuerySettings, status: str, error: str) -> QueryRun:
+    run = QueryRun(query=q.name, source=q.source, status=status, error=error)
+    store.sync_query(db, q.name, q.source, q.kind, q.value)
+    run.run_id = store.start_run(db, q.name, q.source)
+    store.finish_run(db, run.run_id, status, error)
+    store.set_query_status(db, q.name, run.run_id, status)
+    return run
+
+
+def _crawl_source(db: sqlite_utils.Database, settings: Settings, src: SourceSettings, queries: list[QuerySettings],
+                  stop: threading.Event | None, progress: Callable[..., Any] | None, transport: Any,
+                  client_kw: dict[str, Any]) -> tuple[list[QueryRun], dict[str, Any] | None]:
+    store.sync_source(db, src.name, src.platform, src.base_url)
+    pause = store.source_pause(db, src.name)
+    if pause:
+        msg = f"source {src.name} is paused until {pause['paused_until']} ({pause['pause_reason']})"
+        log.warning("%s; skipping its queries", msg)
+        return [_record_skip(db, q, "paused", msg) for q in queries], {"source": src.name, **pause}
+    try:
+        source = open_source(settings, src, transport=transport, **client_kw)
+    except (ConfigError, HuaxiangError) as exc:
+        return [_record_skip(db, q, "failed", str(exc)) for q in queries], None
+    runs: list[QueryRun] = []
+    crawl = _SourceCrawl(db, settings, src, source, stop, progress, random.Random())
+    try:
+        for i, q in enumerate(queries):
+            if crawl.blocked:
+                pause = store.source_pause(db, src.name) or {}
+                msg = f"source {src.name} paused until {pause.get('paused_until')} after blocking"
+                runs += [_record_skip(db, rest, "paused", msg) for rest in queries[i:]]
+                return runs, {"source": src.name, **pause}
+            if stop is not None and stop.is_set():
+                runs += [_record_skip(db, rest, "interrupted", "stopped before this query started") for rest in queries[i:]]
+                break
+            runs.append(crawl.run_query(q))
+    finally:
+        source.http.close()
+    blocked = store.source_pause(db, src.name) if crawl.blocked else None
+    return runs, ({"source": src.name, **blocked} if blocked else None)
+
+
+def run_crawl(db: sqlite_utils.Database, settings: Settings, query_names: list[str] | None = None,
+              stop: threading.Event | None = None, progress: Callable[..., Any] | None = None,
+              transport: Any = None, **client_kw: Any) -> CrawlSummary:
+    """Run the configured queries once (all enabled ones, or those named).
+
+    Sources run concurrently (one thread and one DB connection each) so a
+    slow, politely paced platform never holds up another; a source's own
+    queries run one after another. ``stop`` set: the current page is
+    finished and checkpointed, the run is recorded as interrupted, and the
+    call returns. ``progress(1)`` is called per page and per author fetched.
+    ``client_kw`` (clock, sleep, rng) goes to each ``PoliteClient``.
+    """
+    queries = _select_queries(settings, query_names)
+    summary = CrawlSummary()
+    if not queries:
+        return summary
+    store.interrupt_stale_runs(db)
+    by_source: dict[str, list[QuerySettings]] = {}
+    for q in queries:
+        by_source.setdefault(q.source, []).append(q)
+    jobs = []
+    for name, qs in by_source.items():
+        try:
+            src = settings.source(name)
+        except KeyError:
+            summary.runs += [_record_skip(db, q, "failed", f"no [[sources]] entry is named {name!r}") for q in qs]
+            continue
+        jobs.append((src, qs))
+    path = _db_path(db)
+    if len(jobs) <= 1 or not path:
+        results = [_crawl_source(db, settings, src, qs, stop, progress, transport, client_kw) for src, qs in jobs]
+    else:
+        results = _parallel(path, settings, jobs, stop, progress, transport, client_kw)
+    for runs, paused in results:
+        summary.runs += runs
+        if paused:
+            summary.paused_sources.append(paused)
+    return summary
+
+
+def _parallel(path: str, settings: Settings, jobs: list, stop: threading.Event | None,
+              progress: Callable[..., Any] | None, transport: Any, client_kw: dict[str, Any]) -> list:
+    lock = threading.Lock()
+
+    def safe_progress(n: int = 1) -> None:
+        if progress is not None:
+            with lock:
+                progress(n)
+
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def work(i: int, src: SourceSettings, qs: list[QuerySettings]) -> None:
+        conn = connect(path, busy_timeout_ms=settings.database.busy_timeout_ms)
+        try:
+            results[i] = _crawl_source(conn, settings, src, qs, stop, safe_progress, transport, client_kw)
+        except BaseException as exc:  # surfaced in the calling thread below
+            errors.append(exc)
+        finally:
+            conn.conn.close()
+
+    threads = [threading.Thread(target=work, args=(i, src, qs), name=f"crawl:{src.name}", daemon=True)
+               for i, (src, qs) in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -1,0 +1,288 @@
+"""Crawler state in SQLite: source health, query passes, runs, author work, locks.
+
+Why all of it in the database: a crawl killed at any instant (even
+``kill -9``) must resume with no lost and no duplicated rows. Each page's
+records and the cursor that says "this page is done" are written in one
+transaction by the crawler, using the functions here; nothing about
+progress lives only in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import utcnow
+
+
+def _now_dt(now: str | None = None) -> datetime:
+    return datetime.fromisoformat(now) if now else datetime.now(timezone.utc)
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+# -- sources -----------------------------------------------------------------
+def sync_source(db: sqlite_utils.Database, name: str, platform: str, base_url: str) -> None:
+    db.conn.execute(
+        "INSERT INTO sources (name, platform, base_url, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, base_url = excluded.base_url",
+        (name, platform, base_url or "", utcnow()),
+    )
+
+
+def source_pause(db: sqlite_utils.Database, name: str, now: str | None = None) -> dict[str, Any] | None:
+    """The live pause of a source (paused_until in the future), or None."""
+    row = db.conn.execute(
+        "SELECT status, paused_until, pause_reason, consecutive_blocks FROM sources WHERE name = ?", (name,)
+    ).fetchone()
+    if row is None or row[0] != "paused" or not row[1]:
+        return None
+    if datetime.fromisoformat(row[1]) <= _now_dt(now):
+        return None
+    return {"paused_until": row[1], "pause_reason": row[2], "consecutive_blocks": row[3]}
+
+
+def pause_source(db: sqlite_utils.Database, name: str, reason: str, base_cooldown_s: float, max_cooldown_s: float,
+                 retry_after_s: float | None = None, now: str | None = None) -> str:
+    """Pause a blocked source; each consecutive block doubles the cool-down.
+
+    Returns the ISO time the pause ends. A platform's own Retry-After is a
+    floor for the cool-down.
+    """
+    current = _now_dt(now)
+    row = db.conn.execute("SELECT consecutive_blocks FROM sources WHERE name = ?", (name,)).fetchone()
+    blocks = (row[0] if row else 0) + 1
+    cooldown = min(max_cooldown_s, base_cooldown_s * (2 ** (blocks - 1)))
+    if retry_after_s:
+        cooldown = max(cooldown, retry_after_s)
+    until = (current + timedelta(seconds=cooldown)).isoformat(timespec="seconds")
+    db.conn.execute(
+        "UPDATE sources SET status = 'paused', paused_until = ?, pause_reason = ?, consecutive_blocks = ?,"
+        " last_blocked_at = ?, updated_at = ? WHERE name = ?",
+        (until, reason[:500], blocks, current.isoformat(timespec="seconds"), current.isoformat(timespec="seconds"), name),
+    )
+    return until
+
+
+def mark_source_ok(db: sqlite_utils.Database, name: str, now: str | None = None) -> None:
+    now = now or utcnow()
+    db.conn.execute(
+        "UPDATE sources SET status = 'ok', paused_until = NULL, consecutive_blocks = 0, last_ok_at = ?,"
+        " updated_at = ? WHERE name = ? AND (status != 'ok' OR consecutive_blocks != 0 OR last_ok_at IS NULL"
+        " OR last_ok_at < ?)",
+        (now, now, name, now),
+    )
+
+
+def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every known source with its status, pause and last good/blocked times (for ``status``)."""
+    cur = db.conn.execute(
+        "SELECT name, platform, base_url, status, paused_until, pause_reason, consecutive_blocks,"
+        " last_ok_at, last_blocked_at, updated_at FROM sources ORDER BY name")
+    rows = _rows(cur)
+    now = datetime.now(timezone.utc)
+    for r in rows:
+        until = r.get("paused_until")
+        r["paused_now"] = bool(r["status"] == "paused" and until and datetime.fromisoformat(until) > now)
+    return rows
+
+
+# -- queries -----------------------------------------------------------------
+def sync_query(db: sqlite_utils.Database, name: str, source: str, kind: str, value: str) -> None:
+    """Register a configured query; changing its source, kind or value starts it afresh."""
+    row = db.conn.execute("SELECT source, kind, value FROM queries WHERE name = ?", (name,)).fetchone()
+    now = utcnow()
+    if row is None:
+        db.conn.execute("INSERT INTO queries (name, source, kind, value, updated_at) VALUES (?, ?, ?, ?, ?)",
+                        (name, source, kind, value, now))
+    elif tuple(row) != (source, kind, value):
+        db.conn.execute(
+            "UPDATE queries SET source = ?, kind = ?, value = ?, cursor = NULL, newest_id = NULL, newest_at = NULL,"
+            " pass_newest_id = NULL, pass_started_at = NULL, pass_pages = 0, updated_at = ? WHERE name = ?",
+            (source, kind, value, now, name))
+
+
+def query_state(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
+    cur = db.conn.execute(
+        "SELECT name, source, kind, value, cursor, newest_id, newest_at, pass_newest_id, pass_started_at,"
+        " pass_pages, last_run_id, last_status, updated_at FROM queries WHERE name = ?", (name,))
+    rows = _rows(cur)
+    if not rows:
+        raise KeyError(name)
+    return rows[0]
+
+
+def checkpoint_query(db: sqlite_utils.Database, name: str, cursor: str | None, pass_newest_id: str | None,
+                     pass_done: bool, newest_at: str | None = None) -> None:
+    """Record that a page is stored: where to continue, and (when the pass is
+    complete) the new stop point. Call inside the page's transaction."""
+    now = utcnow()
+    if pass_done:
+        db.conn.execute(
+            "UPDATE queries SET cursor = NULL, newest_id = COALESCE(?, newest_id),"
+            " newest_at = COALESCE(?, newest_at), pass_newest_id = NULL, pass_started_at = NULL, pass_pages = 0,"
+            " updated_at = ? WHERE name = ?",
+            (pass_newest_id, newest_at, now, name))
+    else:
+        db.conn.execute(
+            "UPDATE queries SET cursor = ?, pass_newest_id = ?, pass_started_at = COALESCE(pass_started_at, ?),"
+            " pass_pages = pass_pages + 1, updated_at = ? WHERE name = ?",
+            (cursor, pass_newest_id, now, now, name))
+
+
+def set_query_status(db: sqlite_utils.Database, name: str, run_id: int, status: str) -> None:
+    db.conn.execute("UPDATE queries SET last_run_id = ?, last_status = ?, updated_at = ? WHERE name = ?",
+                    (run_id, status, utcnow(), name))
+
+
+def query_states(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return _rows(db.conn.execute(
+        "SELECT name, source, kind, value, cursor, newest_id, last_status, last_run_id, updated_at FROM queries ORDER BY name"))
+
+
+def stored_post_fields(db: sqlite_utils.Database, platform: str, pids: list[str]) -> dict[str, dict[str, Any]]:
+    """Text, topics, mentions and group of stored posts (so a listing's truncated
+    text or missing group never overwrites what a fuller fetch stored)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(pids), 500):
+        chunk = pids[i:i + 500]
+        q = ("SELECT pid, text, topics, mentions, group_id FROM posts WHERE platform = ? AND pid IN ("
+             + ",".join("?" for _ in chunk) + ")")
+        for pid, text, topics, mentions, group in db.conn.execute(q, (platform, *chunk)):
+            out[pid] = {"text": text, "topics": json.loads(topics or "[]"), "mentions": json.loads(mentions or "[]"),
+                        "group_id": group}
+    return out
+
+
+# -- runs --------------------------------------------------------------------
+def start_run(db: sqlite_utils.Database, query: str, source: str) -> int:
+    cur = db.conn.execute("INSERT INTO crawl_runs (query, source, started_at, pid) VALUES (?, ?, ?, ?)",
+                          (query, source, utcnow(), os.getpid()))
+    return int(cur.lastrowid)
+
+
+def update_run(db: sqlite_utils.Database, run_id: int, counts: Mapping[str, int], faults: Mapping[str, int]) -> None:
+    """Set a run's running totals (called with each page so a killed run still shows its progress)."""
+    allowed = ("requests", "bytes", "pages", "new_posts", "updated_posts", "new_users", "updated_users", "errors",
+               "authors", "skipped")
+    sets = [f"{k} = ?" for k in allowed if k in counts]
+    args = [int(counts[k]) for k in allowed if k in counts]
+    db.conn.execute(f"UPDATE crawl_runs SET {', '.join(sets + ['faults = ?'])} WHERE id = ?",
+                    (*args, json.dumps(dict(faults), sort_keys=True), run_id))
+
+
+def finish_run(db: sqlite_utils.Database, run_id: int, status: str, error: str | None = None) -> None:
+    db.conn.execute("UPDATE crawl_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
+                    (status, utcnow(), error, run_id))
+
+
+def recent_runs(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
+    rows = _rows(db.conn.execute(
+        "SELECT id, query, source, started_at, ended_at, status, requests, bytes, pages, new_posts, updated_posts,"
+        " new_users, updated_users, authors, errors, skipped, faults, error FROM crawl_runs ORDER BY id DESC LIMIT ?",
+        (limit,)))
+    for r in rows:
+        r["faults"] = json.loads(r["faults"] or "{}")
+    return rows
+
+
+# -- authors -----------------------------------------------------------------
+def mark_authors_pending(db: sqlite_utils.Database, platform: str, source: str, query: str,
+                         uids: Iterable[str], now: str | None = None) -> int:
+    """Queue authors for a profile + timeline fetch; already-known authors are left alone."""
+    now = now or utcnow()
+    n = 0
+    for uid in dict.fromkeys(uids):
+        cur = db.conn.execute(
+            "INSERT INTO crawl_authors (platform, uid, source, query, found_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (platform, uid) DO NOTHING", (platform, uid, source, query, now))
+        n += cur.rowcount
+    return n
+
+
+def known_authors(db: sqlite_utils.Database, platform: str, uids: Iterable[str]) -> set[str]:
+    uids = list(uids)
+    found: set[str] = set()
+    for i in range(0, len(uids), 500):
+        chunk = uids[i:i + 500]
+        q = "SELECT uid FROM crawl_authors WHERE platform = ? AND uid IN (" + ",".join("?" for _ in chunk) + ")"
+        found.update(r[0] for r in db.conn.execute(q, (platform, *chunk)))
+    return found
+
+
+def pending_authors(db: sqlite_utils.Database, source: str, limit: int, max_attempts: int = 3) -> list[str]:
+    return [r[0] for r in db.conn.execute(
+        "SELECT uid FROM crawl_authors WHERE source = ? AND status = 'pending' AND attempts < ?"
+        " ORDER BY found_at, uid LIMIT ?", (source, max_attempts, limit))]
+
+
+def mark_author_done(db: sqlite_utils.Database, platform: str, uid: str, now: str | None = None) -> None:
+    db.conn.execute("UPDATE crawl_authors SET status = 'done', fetched_at = ?, error = NULL,"
+                    " attempts = attempts + 1 WHERE platform = ? AND uid = ?", (now or utcnow(), platform, uid))
+
+
+def mark_author_failed(db: sqlite_utils.Database, platform: str, uid: str, error: str, max_attempts: int = 3) -> None:
+    """Count a failed attempt; after ``max_attempts`` the author is given up on (status failed)."""
+    db.conn.execute(
+        "UPDATE crawl_authors SET attempts = attempts + 1, error = ?,"
+        " status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END WHERE platform = ? AND uid = ?",
+        (error[:500], max_attempts, platform, uid))
+
+
+# -- locks -------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_query_lock(db: sqlite_utils.Database, query: str, run_id: int) -> dict[str, Any] | None:
+    """Take the query's crawl lock. Returns None on success, or the live holder.
+
+    A lock left by a dead process (``kill -9``) is taken over and that run is
+    marked interrupted. Call inside a transaction.
+    """
+    host = socket.gethostname()
+    row = db.conn.execute("SELECT run_id, pid, host, started_at FROM crawl_locks WHERE query = ?", (query,)).fetchone()
+    if row is not None:
+        holder = {"run_id": row[0], "pid": row[1], "host": row[2], "started_at": row[3]}
+        if row[2] != host or _pid_alive(row[1]):
+            return holder
+        db.conn.execute("UPDATE crawl_runs SET status = 'interrupted', ended_at = COALESCE(ended_at, ?),"
+                        " error = COALESCE(error, 'the crawling process died') WHERE id = ? AND status = 'running'",
+                        (utcnow(), row[0]))
+        db.conn.execute("DELETE FROM crawl_locks WHERE query = ?", (query,))
+    db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES (?, ?, ?, ?, ?)",
+                    (query, run_id, os.getpid(), host, utcnow()))
+    return None
+
+
+def release_query_lock(db: sqlite_utils.Database, query: str, run_id: int) -> None:
+    db.conn.execute("DELETE FROM crawl_locks WHERE query = ? AND run_id = ?", (query, run_id))
+
+
+def interrupt_stale_runs(db: sqlite_utils.Database) -> int:
+    """Runs still 'running' whose process is gone (and holds no lock) become 'interrupted'."""
+    host_pids = db.conn.execute(
+        "SELECT id, pid FROM crawl_runs WHERE status = 'running' AND id NOT IN (SELECT run_id FROM crawl_locks"
+        " WHERE run_id IS NOT NULL)").fetchall()
+    n = 0
+    for run_id, pid in host_pids:
+        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+            n += db.conn.execute("UPDATE crawl_runs SET status = 'interrupted', ended_at = ?,"
+                                 " error = COALESCE(error, 'the crawling process died') WHERE id = ? AND status = 'running'",
+                                 (utcnow(), run_id)).rowcount
+    return n
