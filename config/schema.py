@@ -106,6 +106,13 @@ class SourceSettings:
     visibility: Literal["public", "unlisted", "private", "direct"] = _f(
         "unlisted", "mastodon: visibility of sent replies (public | unlisted | private | direct)"
     )
+    api_base_url: str = _f("", "write API root (Open API v2); empty = https://api.weibo.com, or base_url for the sandbox")
+    backoff_s: float = _f(2.0, "first wait before a retry; doubles with each retry (plus jitter)", check_non_negative)
+    max_backoff_s: float = _f(300.0, "longest wait taken in-line; a longer Retry-After pauses the source instead", check_non_negative)
+    page_retries: int = _f(2, "re-fetches of a page that came back malformed, blocked or failed", check_non_negative)
+    block_cooldown_s: float = _f(900.0, "pause after persistent blocking; doubles with each consecutive block", check_non_negative)
+    max_cooldown_s: float = _f(86400.0, "longest pause after repeated blocking", check_non_negative)
+    author_budget: int = _f(100, "new authors (profile + timeline) fetched per query run", check_non_negative)
 
 
 @dataclass
