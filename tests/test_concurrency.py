@@ -1,4 +1,4 @@
-"""The scheduler writes while people use the CLI and the review queue on the
+"""The scheduler writes while people use the CLI and the review page on the
 same file: nobody sees "database is locked", and every write lands."""
 
 from __future__ import annotations
@@ -16,7 +16,34 @@ from storage.posts import upsert_posts
 from storage.records import Post, User
 from bot.service import Service
 
-N_FILES, PER_FILE, N_ITEMS = 3, 300, 30
+N_FILES, PER_FILE, N_ITEMS = 2, 300, 30
+
+
+class _ReviewServer:
+    def __init__(self, server, thread):
+        self.server, self.thread = server, thread
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _serve_review(dbp, settings, token) -> _ReviewServer:
+    import uvicorn
+
+    from bot.review.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(dbp, settings, token), host="127.0.0.1", port=0,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "review server did not start"
+        time.sleep(0.02)
+    return _ReviewServer(server, thread)
 
 
 def _write_jsonl(path, prefix):
@@ -75,7 +102,7 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
                 problems.append(f"import {n}: {r.returncode} {r.stderr}")
 
     def cli_reader():
-        for _ in range(3):
+        for _ in range(2):  # few: each CLI start costs seconds on a busy machine
             for args in (["status", "--json"], ["search", "健身"]):
                 r = subprocess.run([sys.executable, "-m", "bot", "--db", str(dbp), *args], cwd=tmp_path,
                                    capture_output=True, text=True, timeout=120)
@@ -83,18 +110,24 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
                     problems.append(f"{args}: {r.returncode} {r.stderr}")
 
     def reviewer():
-        from bot import queue_ops
+        # The review page's API over real HTTP: a person approving items one by one.
+        import httpx
 
-        own = connect(dbp)
+        token = "review-token-for-the-concurrency-test"
+        server = _serve_review(dbp, settings, token)
         try:
-            for item_id in range(1, N_ITEMS + 1):
-                try:
-                    queue_ops.approve(own, [item_id], by="王经理")
-                except Exception as exc:  # noqa: BLE001 - any failure is a finding
-                    problems.append(f"approve {item_id}: {exc!r}")
-                time.sleep(0.03)
+            with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as web:
+                csrf = web.get("/api/session").json()["csrf"]
+                for item_id in range(1, N_ITEMS + 1):
+                    r = web.post("/api/items/approve", json={"ids": [item_id], "by": "王经理"},
+                                 headers={"X-CSRF-Token": csrf})
+                    if r.status_code != 200 or not r.json()[0]["ok"]:
+                        problems.append(f"approve {item_id}: {r.status_code} {r.text}")
+                    listing = web.get("/api/items", params={"status": "pending"})
+                    if listing.status_code != 200:
+                        problems.append(f"list: {listing.status_code} {listing.text}")
         finally:
-            own.conn.close()
+            server.stop()
 
     svc = Service(dbp, settings, {"crawl": crawl, "analyze": analyze}, heartbeat_s=0.2, workers=4)
     svc.start()

@@ -45,13 +45,14 @@ def _queue_counts(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def _paused_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Sources in a cool-down now (the crawler's own reader when it is installed)."""
     try:
         from storage.crawl import source_health
     except ImportError:
         rows = store.paused_sources(db)
     else:
         rows = [dict(r) for r in source_health(db)]
-    return [r for r in rows if r.get("status", "ok") != "ok" or r.get("paused_until")]
+    return [r for r in rows if r.get("paused_now", r.get("status", "ok") != "ok")]
 
 
 def collect_status(db: sqlite_utils.Database, db_path: str | Path, settings: Settings,
