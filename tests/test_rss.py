@@ -147,6 +147,18 @@ def test_conditional_get_sends_validators_and_304_is_an_empty_page(http, db):
     assert row == ('W/"abc123"', 1)
 
 
+def test_a_feed_with_malformed_entries_is_refetched_in_full(http):
+    """The crawler re-fetches pages with skipped items; that must not become a 304."""
+    url = RSSHUB + "/bad"
+    with respx.mock() as mock:
+        route = mock.get(url).mock(return_value=httpx.Response(200, content=fixture("malformed.xml"), headers={"ETag": '"v1"'}))
+        src = make_source(http)
+        assert src.search_posts("/bad").skipped == 1
+        assert url not in src.validators
+        src.search_posts("/bad")
+        assert "If-None-Match" not in route.calls[1].request.headers
+
+
 def test_routes_join_base_url_and_access_key_goes_only_to_rsshub(http):
     with respx.mock(assert_all_called=True) as mock:
         hub = mock.get(url__regex=r"^http://127\.0\.0\.1:1200/tieba/forum/").mock(

@@ -258,7 +258,11 @@ class RSSSource(Source):
             raise SourceError(f"{url}: HTTP {status}")
         page = parse_feed(resp.content, url, group=group, content_type=resp.headers.get("content-type"))
         new_etag, new_modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-        if new_etag or new_modified:
+        if page.skipped:
+            # The crawler re-fetches a page with malformed items; a 304 then
+            # would replace this page with an empty one. Keep no validators.
+            self.validators.pop(url, None)
+        elif new_etag or new_modified:
             self.validators[url] = (new_etag, new_modified)
         self.changed.add(url)
         return page
