@@ -126,6 +126,23 @@ def test_rate_limit_headers_stop_before_the_instance_refuses(http):
         assert route.call_count == 1                               # the second request was never sent
 
 
+def test_spent_write_window_does_not_stop_reads(http):
+    with respx.mock() as mock:
+        mock.get(BASE + "/api/v1/statuses/1").mock(return_value=httpx.Response(200, json=load("tag_timeline_page1.json")[0]))
+        mock.post(BASE + "/api/v1/statuses").mock(return_value=httpx.Response(
+            200, json=load("post_status_response.json"),
+            headers={"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
+                     "X-RateLimit-Reset": (NOW + timedelta(hours=2)).isoformat()}))
+        tags = mock.get(url__regex=r"/api/v1/timelines/tag/").mock(return_value=httpx.Response(200, json=[]))
+        src = make_source(http)
+        assert src.reply("1", "hi", idempotency_key="a").ok
+        src.topic_posts("露营")                                    # reads go on
+        assert tags.called
+        with pytest.raises(BlockedError) as exc:                   # the next write waits for its window
+            src.reply("1", "hi again", idempotency_key="b")
+        assert exc.value.retry_after == pytest.approx(7200)
+
+
 def test_429_is_blocked_with_the_reset_time(http):
     with respx.mock() as mock:
         mock.get(url__regex=r"/api/v1/timelines/tag/").mock(return_value=httpx.Response(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -163,6 +164,15 @@ def next_max_id(link_header: str | None, items: list[Any], limit: int = LIMIT) -
 
 # -- the adapter -------------------------------------------------------------------------
 
+@dataclass
+class RateWindow:
+    """What the last X-RateLimit-* headers said about one window."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: datetime | None = None
+
+
 class MastodonSource(Source):
     platform = PLATFORM
 
@@ -170,9 +180,9 @@ class MastodonSource(Source):
         super().__init__(settings, http, secrets)
         self.base = (settings.base_url or "").rstrip("/")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        self.rate_limit: int | None = None
-        self.rate_remaining: int | None = None
-        self.rate_reset: datetime | None = None
+        # Reads and writes have separate windows on Mastodon (300 requests per
+        # 5 minutes; 300 statuses per 3 hours), so each keeps its own.
+        self.rates: dict[str, RateWindow] = {"read": RateWindow(), "write": RateWindow()}
         self._me: dict[str, Any] | None = None
 
     # -- plumbing --------------------------------------------------------
@@ -194,40 +204,51 @@ class MastodonSource(Source):
         if not self.secrets.get("token"):
             raise SourceError(f"source {self.settings.name!r}: writing needs an access token (token_env or token_file)")
 
-    def _before_request(self) -> None:
-        """Stop before the instance refuses us: when the window is spent, pause until it resets."""
-        if self.rate_remaining is not None and self.rate_remaining <= 0 and self.rate_reset is not None:
-            wait = (self.rate_reset - self._clock()).total_seconds()
-            if wait > 0:
-                raise BlockedError("rate_limited", f"{self.base}: rate limit spent ({self.rate_limit} per window); resets in {wait:.0f}s",
-                                   retry_after=wait)
-            self.rate_remaining = None
+    @property
+    def rate_limit(self) -> int | None:
+        return self.rates["read"].limit
 
-    def _note_rate(self, resp) -> None:
+    @property
+    def rate_remaining(self) -> int | None:
+        return self.rates["read"].remaining
+
+    def _before_request(self, kind: str = "read") -> None:
+        """Stop before the instance refuses us: when the window is spent, pause until it resets."""
+        w = self.rates[kind]
+        if w.remaining is not None and w.remaining <= 0 and w.reset is not None:
+            wait = (w.reset - self._clock()).total_seconds()
+            if wait > 0:
+                raise BlockedError("rate_limited", f"{self.base}: {kind} rate limit spent ({w.limit} per window); "
+                                   f"resets in {wait:.0f}s", retry_after=wait)
+            w.remaining = None
+
+    def _note_rate(self, resp, kind: str = "read") -> None:
+        w = self.rates[kind]
         h = resp.headers
         try:
             if h.get("X-RateLimit-Limit"):
-                self.rate_limit = int(h["X-RateLimit-Limit"])
+                w.limit = int(h["X-RateLimit-Limit"])
             if h.get("X-RateLimit-Remaining"):
-                self.rate_remaining = int(h["X-RateLimit-Remaining"])
+                w.remaining = int(h["X-RateLimit-Remaining"])
         except ValueError:
-            log.debug("unreadable rate limit headers %r", dict(h))
+            log.debug("unreadable rate limit headers")
         reset = h.get("X-RateLimit-Reset")
         if reset:
             try:
-                self.rate_reset = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+                w.reset = datetime.fromisoformat(reset.replace("Z", "+00:00"))
             except ValueError:
                 log.debug("unreadable X-RateLimit-Reset %r", reset)
 
-    def _retry_after(self, resp) -> float | None:
+    def _retry_after(self, resp, kind: str = "read") -> float | None:
         ra = resp.headers.get("Retry-After")
         if ra:
             try:
                 return float(ra)
             except ValueError:
                 pass
-        if self.rate_reset is not None:
-            return max(0.0, (self.rate_reset - self._clock()).total_seconds())
+        reset = self.rates[kind].reset
+        if reset is not None:
+            return max(0.0, (reset - self._clock()).total_seconds())
         return None
 
     def _check(self, resp, what: str) -> None:
@@ -399,7 +420,7 @@ class MastodonSource(Source):
     def _post(self, path: str, body: dict[str, Any] | None, idempotency_key: str):
         """POST once. Returns the response, or a SendResult when nothing was sent."""
         self._require_token()
-        self._before_request()
+        self._before_request("write")
         headers = self._headers({"Idempotency-Key": idempotency_key})
         try:
             resp = self.http.post(self._url(path), json=body, headers=headers)
@@ -408,9 +429,9 @@ class MastodonSource(Source):
                 return SendResult(ok=False, error=f"{path}: could not connect (nothing was sent)")
             raise OutcomeUnknownError(f"{path}: {exc.kind}; the status may or may not exist now "
                                       "(the Idempotency-Key makes a retry within 1 hour safe)") from exc
-        self._note_rate(resp)
+        self._note_rate(resp, "write")
         if resp.status_code == 429:
-            raise BlockedError("rate_limited", f"{path}: HTTP 429", retry_after=self._retry_after(resp))
+            raise BlockedError("rate_limited", f"{path}: HTTP 429", retry_after=self._retry_after(resp, "write"))
         if resp.status_code == 401:
             raise BlockedError("unauthorized", f"{path}: HTTP 401 {_error_text(resp)}")
         if resp.status_code >= 500:
