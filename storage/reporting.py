@@ -267,19 +267,18 @@ def overview_counts(db: sqlite_utils.Database) -> dict[str, int]:
 def map_points(db: sqlite_utils.Database, limit: int = 5000) -> list[dict[str, Any]]:
     """Users with map coordinates, each with its audience and influence.
 
-    Beyond ``limit`` an even sample (every n-th user by id) keeps the picture
-    and stays the same between two renders of the same data.
+    Beyond ``limit`` a sample: users in a fixed scrambled order of their ids
+    (a multiplicative hash), so the picture keeps every audience's shape, is
+    the same between two renders of the same data, and never aliases with
+    however ids happen to be assigned.
     """
     if not has_table(db, "user_stats"):
         return []
-    total = db.conn.execute("SELECT COUNT(*) FROM user_stats WHERE x IS NOT NULL AND y IS NOT NULL").fetchone()[0]
-    step = max(1, -(-int(total) // max(1, limit)))
     cur = db.conn.execute(
-        "SELECT user_id, x, y, influence, audience_id FROM (SELECT s.user_id, s.x, s.y, s.influence,"
-        " CASE WHEN a.status = 'active' THEN s.audience_id END AS audience_id,"
-        " row_number() OVER (ORDER BY s.user_id) AS n FROM user_stats s LEFT JOIN audiences a ON a.id = s.audience_id"
-        " WHERE s.x IS NOT NULL AND s.y IS NOT NULL) WHERE (n - 1) % ? = 0 LIMIT ?",
-        (step, limit),
+        "SELECT s.user_id, s.x, s.y, s.influence, CASE WHEN a.status = 'active' THEN s.audience_id END AS audience_id"
+        " FROM user_stats s LEFT JOIN audiences a ON a.id = s.audience_id WHERE s.x IS NOT NULL AND s.y IS NOT NULL"
+        " ORDER BY (s.user_id * 2654435761) % 4294967291, s.user_id LIMIT ?",
+        (limit,),
     )
     return _rows(cur)
 

@@ -228,3 +228,21 @@ def test_chart_labels_are_not_mathtext():
     assert label(r"$\frac{1}{$") == r"\$\\frac{1}{\$"
     assert label("a\u202eb\x00c") == "abc"
     assert len(label("健" * 100)) == 24
+
+
+def test_map_sample_keeps_every_audience(db):
+    """Beyond the point limit the map samples users; a regular id pattern must not hide an audience."""
+    from storage.reporting import map_points
+
+    conn = db.conn
+    for a in range(1, 5):
+        conn.execute("INSERT INTO audiences (id, auto_name, created_at) VALUES (?, ?, ?)", (a, f"a{a}", FIXED_NOW.isoformat()))
+    for i in range(1, 401):
+        conn.execute("INSERT INTO users (id, platform, uid, first_seen) VALUES (?, 'weibo', ?, ?)", (i, str(i), FIXED_NOW.isoformat()))
+        conn.execute("INSERT INTO user_stats (user_id, audience_id, influence, x, y) VALUES (?, ?, 0.5, ?, 0)",
+                     (i, (i - 1) % 4 + 1, float(i)))
+    points = map_points(db, limit=40)
+    assert len(points) == 40
+    counts = {a: sum(p["audience_id"] == a for p in points) for a in range(1, 5)}
+    assert all(4 <= n <= 18 for n in counts.values()), counts
+    assert points == map_points(db, limit=40)

@@ -16,6 +16,7 @@ from bot.exports import (
     export_queue,
     parse_since,
 )
+from bot.progress import progress_bar
 from storage.reporting import TIERS
 
 
@@ -82,21 +83,28 @@ def run_audience(args: argparse.Namespace, ctx: Context) -> int:
         active_since=parse_since(args.active_since) if args.active_since else None,
         limit=args.limit,
     )
-    result = export_audience(ctx.db, ctx.settings, args.audience, fmt=args.format, out=args.output, filters=filters,
-                             pseudonymise=args.pseudonymise)
+    with progress_bar(ctx.console, f"exporting audience {args.audience}") as advance:
+        result = export_audience(ctx.db, ctx.settings, args.audience, fmt=args.format, out=args.output,
+                                 filters=filters, pseudonymise=args.pseudonymise, progress=advance)
     return _done(ctx, result)
 
 
 def run_memberships(args: argparse.Namespace, ctx: Context) -> int:
-    return _done(ctx, export_memberships(ctx.db, ctx.settings, fmt=args.format, out=args.output,
-                                         pseudonymise=args.pseudonymise))
+    with progress_bar(ctx.console, "exporting memberships") as advance:
+        result = export_memberships(ctx.db, ctx.settings, fmt=args.format, out=args.output,
+                                    pseudonymise=args.pseudonymise, progress=advance)
+    return _done(ctx, result)
 
 
 def run_queue(args: argparse.Namespace, ctx: Context) -> int:
-    return _done(ctx, export_queue(ctx.db, ctx.settings, fmt=args.format, out=args.output,
-                                   statuses=_split(args.status)))
+    with progress_bar(ctx.console, "exporting the queue") as advance:
+        result = export_queue(ctx.db, ctx.settings, fmt=args.format, out=args.output, statuses=_split(args.status),
+                              progress=advance)
+    return _done(ctx, result)
 
 
 def run_actions(args: argparse.Namespace, ctx: Context) -> int:
     since = parse_since(args.since) if args.since else None
-    return _done(ctx, export_actions(ctx.db, ctx.settings, fmt=args.format, out=args.output, since=since))
+    with progress_bar(ctx.console, "exporting the audit log") as advance:
+        result = export_actions(ctx.db, ctx.settings, fmt=args.format, out=args.output, since=since, progress=advance)
+    return _done(ctx, result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +28,8 @@ from bot.exports.writers import EXTENSIONS, FORMATS, Column, write_table
 from bot.report.shapes import labels
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
 
 # Profile links for platforms whose stored rows lack one.
 _PROFILE_URLS = {"weibo": "https://weibo.com/u/{uid}"}
@@ -108,7 +110,10 @@ def _finish(
     title: str,
     subject: str | None = None,
     pseudonymised: bool = False,
+    progress: Progress | None = None,
 ) -> ExportResult:
+    if progress is not None:
+        rows = _counting(rows, progress)
     try:
         stats = write_table(fmt, path, columns, rows, title=title)
     except OSError as exc:
@@ -131,6 +136,12 @@ def _finish(
     for note in stats.notes:
         log.warning("%s: %s", path, note)
     return ExportResult(what, fmt, path, sidecar, stats.rows, stats.notes)
+
+
+def _counting(rows: Iterable[dict[str, Any]], progress: Progress) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        yield row
+        progress(1)
 
 
 # ---------------------------------------------------------------- audience
@@ -180,6 +191,7 @@ def export_audience(
     out: str | Path | None = None,
     filters: AudienceFilters | None = None,
     pseudonymise: bool = False,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """One audience's members with profile fields, tier, relevance, top keywords and profile link."""
     _check_format(fmt)
@@ -230,7 +242,7 @@ def export_audience(
         meta["pseudonym_key_source"] = pseudo.source
         meta["dropped_columns"] = sorted(IDENTIFYING)
     return _finish(db, "audience", fmt, path, columns, rows(), meta, title=str(audience["label"]),
-                   subject=str(audience["id"]), pseudonymised=pseudo is not None)
+                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress)
 
 
 def _pseudonymise_member(row: dict[str, Any], pseudo: Pseudonymiser) -> dict[str, Any]:
@@ -255,6 +267,7 @@ def export_memberships(
     fmt: str = "csv",
     out: str | Path | None = None,
     pseudonymise: bool = False,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """``user_id,audience_id,score`` with user_id as imported (the contract benchmarks rely on)."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
@@ -273,7 +286,7 @@ def export_memberships(
     if pseudo is not None:
         meta["pseudonym_key_source"] = pseudo.source
     return _finish(db, "memberships", fmt, path, MEMBERSHIP_COLUMNS, rows(), meta, title="memberships",
-                   pseudonymised=pseudo is not None)
+                   pseudonymised=pseudo is not None, progress=progress)
 
 
 # ---------------------------------------------------------------- queue and actions
@@ -303,6 +316,7 @@ def export_queue(
     fmt: str = "csv",
     out: str | Path | None = None,
     statuses: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> ExportResult:
     """The manual worklist: each proposed action with the post link, the target and the draft."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
@@ -310,7 +324,7 @@ def export_queue(
     rows = (redactor.row(r) for r in reporting.queue_rows(db, list(statuses) or None))
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}
-    return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue")
+    return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress)
 
 
 def export_actions(
@@ -319,6 +333,7 @@ def export_actions(
     fmt: str = "csv",
     out: str | Path | None = None,
     since: str | None = None,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """The audit log (who approved, edited, sent what, when) for audits."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
@@ -331,4 +346,4 @@ def export_actions(
 
     path = Path(out) if out else _default_path("actions", fmt)
     meta = {"filters": {"since": since}, "analysis_run": _analysis_meta(db, [])}
-    return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions")
+    return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress)

@@ -90,6 +90,8 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
     colours = dict(zip(ids, _colors(len(ids))))
     infl = [max(0.0, float(p.get("influence") or 0.0)) for p in pts]
     top = max(infl) or 1.0
+    # Smaller points when there are many, so dense audiences stay readable.
+    scale = max(0.12, min(1.0, math.sqrt(300 / len(pts))))
 
     def paint(fig: Figure) -> None:
         ax = fig.add_subplot()
@@ -97,7 +99,7 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
             group = [(p, s) for p, s in zip(pts, infl) if p["audience_id"] == aid]
             xs = [p["x"] for p, _ in group]
             ys = [p["y"] for p, _ in group]
-            sizes = [8 + 120 * math.sqrt(s / top) for _, s in group]
+            sizes = [scale * (8 + 120 * math.sqrt(s / top)) for _, s in group]
             name = names.get(aid, "unassigned") if aid is not None else "unassigned"
             ax.scatter(xs, ys, s=sizes, color=colours[aid], alpha=0.6, linewidths=0, label=label(name))
             cx, cy = sum(xs) / len(xs), sum(ys) / len(ys)
