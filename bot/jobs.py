@@ -137,7 +137,7 @@ def crawl_job(ctx: JobContext) -> JobOutcome:
         status = "interrupted"
     elif "failed" in statuses:
         status = "failed"
-    elif any(s in ("partial", "blocked") for s in statuses):
+    elif any(s in ("partial", "blocked", "paused", "skipped") for s in statuses):  # other queries may be fine
         status = "partial"
     else:
         status = "ok"
