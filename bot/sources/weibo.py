@@ -36,7 +36,7 @@ DEFAULT_API_BASE_URL = "https://api.weibo.com"
 # ok:0 messages that only mean "nothing (more) here".
 _END_MESSAGES = ("还没有内容", "没有更多", "暂无", "no more", "没有找到", "快来发表")
 _LOGIN_HINTS = ("passport", "login", "visitor", "signin", "sso")
-_HEX32 = re.compile(r"([0-9a-fA-F]{32})")
+_HEX32 = re.compile(r"^(?:100808)?([0-9a-fA-F]{32})(?:_-_\w*)?$")
 
 
 class MissingTokenError(SourceError):
@@ -200,7 +200,7 @@ class WeiboSource(Source):
     def resolve_group(self, group: str) -> str:
         """A super-topic's 32-hex id from config: the id itself, a ``100808...``
         containerid, or its name (健身超话), looked up once via super-topic search."""
-        m = _HEX32.search(group or "")
+        m = _HEX32.match((group or "").strip())
         if m:
             return m.group(1).lower()
         cached = self._groups.get(group)
@@ -430,7 +430,7 @@ class WeiboSource(Source):
 
 def group_hex(group: str) -> str:
     """A super-topic id from config: the 32-hex id, or a ``100808<hex>...`` containerid."""
-    m = _HEX32.search(group or "")
+    m = _HEX32.match((group or "").strip())
     if not m:
         raise PayloadError(f"group {group!r} is not a super-topic id (32 hex digits, optionally prefixed 100808)")
     return m.group(1).lower()
