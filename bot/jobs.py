@@ -96,7 +96,7 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
 
 def in_dependency_order(specs: list[JobSpec]) -> list[JobSpec]:
-    return sorted(specs, key=lambda s: (KINDS.index(s.kind), s.id))
+    return sorted(specs, key=lambda s: KINDS.index(s.kind))  # stable: config order within a kind
 
 
 # -- the real job functions -------------------------------------------------
@@ -236,7 +236,8 @@ class JobRunner:
                 db.conn.execute("ROLLBACK")
             store.finish_job_run(db, run_id, outcome.status, outcome.counts, outcome.error)
             self.active.pop(run_id, None)
-            counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items() if isinstance(v, (int, float)))
+            counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool) and v)
             line = f"{utcnow()} {spec.id}: {outcome.status}" + (f" ({counts})" if counts else "") + \
                 (f" - {outcome.error}" if outcome.error else "")
             level = {"ok": logging.INFO, "failed": logging.ERROR}.get(outcome.status, logging.WARNING)
