@@ -211,9 +211,29 @@ class JobRunner:
             log.info("%s is still running; this start is skipped", spec.id, extra={"job": spec.id})
             return None
         try:
-            return self._run_locked(spec, trigger)
+            shared = self._shared_lock(spec)
+            if shared is None:
+                return self._run_locked(spec, trigger)
+            while not shared.acquire(timeout=0.25):  # another query of this source is crawling
+                if self.stop.is_set():
+                    return None
+            try:
+                return self._run_locked(spec, trigger)
+            finally:
+                shared.release()
         finally:
             lock.release()
+
+    def _shared_lock(self, spec: JobSpec) -> threading.Lock | None:
+        """Crawls of one source take turns: each crawl has its own polite
+        client, so two at once would double the request rate to that host."""
+        if spec.kind != "crawl" or not spec.query:
+            return None
+        try:
+            source = self.settings.query(spec.query).source
+        except KeyError:
+            return None
+        return self._job_lock(f"source:{source}")
 
     def _run_locked(self, spec: JobSpec, trigger: str) -> JobOutcome:
         fn = self.jobs[spec.kind]

@@ -139,7 +139,7 @@ class Service:
     (tests); ``clock`` supplies "now" for the catch-up decision (tests)."""
 
     def __init__(self, db_path: str | Path, settings: Settings, jobs: dict[str, JobFn] | None = None,
-                 clock: Callable[[], datetime] | None = None, workers: int = 4,
+                 clock: Callable[[], datetime] | None = None, workers: int | None = None,
                  heartbeat_s: float = DEFAULT_HEARTBEAT_S, report: Callable[[str], None] | None = None):
         self.db_path = Path(db_path)
         self.settings = settings
@@ -147,7 +147,8 @@ class Service:
         self.tz = schedule_timezone(settings)
         self.specs = job_specs(settings)
         self.heartbeat_s = heartbeat_s
-        self.workers = workers
+        # A thread per job: a crawl waiting for its source's turn never holds up analyze or send.
+        self.workers = workers or min(len(self.specs) + 1, 32)
         self.report = report or (lambda line: None)
         self.secrets = collect_secrets(settings)
         self.stop = threading.Event()

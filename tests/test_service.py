@@ -48,6 +48,9 @@ class Recorder:
             self.active[job] = self.active.get(job, 0) + 1
             self.max_active[job] = max(self.max_active.get(job, 0), self.active[job])
             self.calls.append((job, threading.current_thread().name))
+            crawls = sum(n for j, n in self.active.items() if j.startswith("crawl:"))
+            self.max_crawls = max(getattr(self, "max_crawls", 0), crawls)
+            self.max_total = max(getattr(self, "max_total", 0), sum(self.active.values()))
         try:
             if self.delay:
                 ctx.stop.wait(self.delay)
@@ -274,3 +277,21 @@ def test_heartbeat_and_published_schedule_while_running(tmp_path):
         db.conn.close()
     finally:
         svc.shutdown()
+
+
+def test_crawls_of_one_source_take_turns_while_other_jobs_run_alongside(tmp_path):
+    dbp = tmp_path / "t.db"
+    settings = campaign(queries=(("a", "every 1s"), ("b", "every 1s")), analyze="every 1s", plan="manual")
+    connect(dbp).conn.close()
+    now = datetime.now(UTC)
+    for job, kind in (("crawl:a", "crawl"), ("crawl:b", "crawl"), ("analyze", "analyze")):
+        seed_history(dbp, job, now, kind=kind)
+    rec = Recorder(delay=0.4)
+    svc = Service(dbp, settings, rec.jobs(), heartbeat_s=0.2)
+    svc.start()
+    try:
+        assert wait_for(lambda: all(rec.order().count(j) >= 2 for j in ("crawl:a", "crawl:b", "analyze")), timeout=15)
+    finally:
+        svc.shutdown()
+    assert rec.max_crawls == 1   # one polite client per host at a time
+    assert rec.max_total >= 2    # but analyze ran beside a crawl
