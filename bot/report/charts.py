@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bot.report.fonts import font_rc  # noqa: E402
 
+_DRAW_LOCK = threading.RLock()
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
@@ -65,12 +67,17 @@ class ChartStyle:
         return Chart(slug=slug, title=title, png=buf.getvalue(), alt=alt)
 
     def draw(self, slug: str, title: str, alt: str, painter, w: float = 5.4, h: float = 3.6) -> Chart:
-        """Create a figure, let ``painter(fig)`` draw on it under our rcParams, render it."""
-        with rc_context(self.rc), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*[Gg]lyph.*missing.*")
-            fig = Figure(figsize=(w, h), layout="constrained")
-            painter(fig)
-        return self.render(fig, slug, title, alt)
+        """Create a figure, let ``painter(fig)`` draw on it under our rcParams, render it.
+
+        rc_context and warning filters are process-wide, so two threads (the
+        review server) take turns here rather than mixing each other's fonts.
+        """
+        with _DRAW_LOCK:
+            with rc_context(self.rc), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r".*[Gg]lyph.*missing.*")
+                fig = Figure(figsize=(w, h), layout="constrained")
+                painter(fig)
+            return self.render(fig, slug, title, alt)
 
 
 def _colors(n: int) -> list:

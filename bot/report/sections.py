@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,8 +96,9 @@ def build_report(db: sqlite_utils.Database, settings: Settings) -> Report:
 
 
 def _db_name(db: sqlite_utils.Database) -> str:
+    """The file name only: a report is handed on, the folder it came from is nobody's business."""
     row = db.conn.execute("PRAGMA database_list").fetchone()
-    return row[2] if row and row[2] else ":memory:"
+    return Path(row[2]).name if row and row[2] else ":memory:"
 
 
 # ---------------------------------------------------------------- map
