@@ -8,11 +8,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from bot.errors import HuaxiangError
 from bot.importer import import_file
 from bot.imports import BadLine, formats
 from bot.imports import mediacrawler, weibo_crawler
+from storage.db import connect, transaction
+from storage.posts import upsert_posts, upsert_users
 from storage.records import Post, User
 
 FIX = Path(__file__).parent / "fixtures" / "imports"
@@ -122,6 +127,9 @@ def test_mediacrawler_value_parsers():
     with pytest.raises(ValueError, match="bad date"):
         mediacrawler.parse_china_time("2026-13-45")
     assert mediacrawler.split_list('{"a": "露营", "b": "户外"}') == ["露营", "户外"]
+    assert mediacrawler.parse_count(float("inf")) is None and mediacrawler.parse_count(10**20) is None
+    with pytest.raises(ValueError, match="bad timestamp"):
+        mediacrawler.parse_china_time(float("inf"))
 
 
 def test_mediacrawler_rejects_a_file_of_something_else(tmp_path):
@@ -245,3 +253,40 @@ def test_weibo_crawler_cli_import(cli, tmp_path):
     assert code == 0, err
     assert "imported 4 new posts" in out and "skipped 2 bad lines" in out
     assert "weibo row 4: bad date 'yesterday'" in err
+
+
+# -- hostile records: a Post/User or a ValueError (a BadLine), never a crash or a bad row ------------
+
+_MC_KEYS = ["note_id", "comment_id", "user_id", "content", "create_time", "create_date_time", "liked_count",
+            "comments_count", "shared_count", "nickname", "gender", "desc", "fans", "follows", "tag_list",
+            "ip_location", "note_url", "avatar"]
+_scalar = (st.none() | st.booleans() | st.integers(-10, 10**14) | st.floats(allow_nan=True) | st.text(max_size=10)
+           | st.sampled_from(["1.2万", "1795311663", "2026-11-22 09:41:03", "<b>x</b>&amp;", "https://weibo.com/1",
+                             float("inf"), 10**20, -3, "9e99亿", "1795311663000"]))
+_value = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                      max_leaves=8)
+_records = st.fixed_dictionaries({"note_id": _value, "user_id": _value, "content": _value},
+                                 optional={k: _value for k in _MC_KEYS if k not in ("note_id", "user_id", "content")}) | st.dictionaries(st.sampled_from(_MC_KEYS), _value, max_size=10)
+_fuzz = {}
+
+
+@given(st.lists(_records, max_size=4))
+@hyp_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_mediacrawler_record_parses_or_is_a_bad_line(records):
+    items = []
+    for rec in records:
+        try:
+            items.append(mediacrawler.parse_record(rec))
+        except ValueError:
+            continue
+    for it in items:
+        assert isinstance(it.uid, str) and it.uid
+        if isinstance(it, Post):
+            assert isinstance(it.pid, str) and isinstance(it.text, str)
+            assert it.created_at is None or isinstance(it.created_at, str)
+    if "db" not in _fuzz:
+        _fuzz["db"] = connect(":memory:")
+    db = _fuzz["db"]
+    with transaction(db):
+        upsert_users(db, [i for i in items if isinstance(i, User)])
+        upsert_posts(db, [i for i in items if isinstance(i, Post)])

@@ -9,13 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from bot.http import PoliteClient
 from bot.sources import source_class
 from bot.sources.base import BlockedError, OutcomeUnknownError, SourceError
 from bot.sources.mastodon import MastodonSource, has_nobot, next_max_id, parse_statuses
 from config import SourceSettings
-from storage.db import transaction
+from storage.db import connect, transaction
 from storage.platforms import is_nobot, nobot_user_ids
 from storage.posts import upsert_posts
 
@@ -298,3 +301,38 @@ def test_missing_base_url_is_clear(http):
     src = MastodonSource(SourceSettings(name="m", platform="mastodon"), http)
     with pytest.raises(SourceError, match="base_url must be the Mastodon instance"):
         src.topic_posts("露营")
+
+
+# -- hostile payloads: anything JSON gives records or counted skips, never a crash -------------
+
+_KEYS = ["id", "account", "content", "created_at", "reblog", "tags", "mentions", "in_reply_to_id", "url", "uri",
+         "note", "display_name", "username", "fields", "name", "acct", "value", "spoiler_text", "followers_count"]
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**20) | st.text(max_size=12) | st.sampled_from(["<p>#nobot</p>", "1", "2026-11-22T09:41:03Z", 10**20, -1, 1.5]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=6),
+    max_leaves=25,
+)
+_status = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=5) | st.integers(1, 10**6),
+     "account": st.fixed_dictionaries({"id": st.text(min_size=1, max_size=5)},
+                                      optional={k: _json for k in ("note", "display_name", "fields", "url", "followers_count")})},
+    optional={k: _json for k in ("content", "created_at", "reblog", "tags", "mentions", "in_reply_to_id", "url", "spoiler_text",
+                                   "replies_count", "favourites_count")},
+)
+_fuzz_db = {}
+
+
+@given(st.lists(_status | _json, max_size=4))
+@hyp_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_json_statuses_parse_or_skip_and_store(items):
+    page = parse_statuses(items)
+    assert page.skipped <= len(items)
+    for p in page.posts:
+        assert isinstance(p.pid, str) and isinstance(p.uid, str) and isinstance(p.text, str)
+        assert p.url is None or isinstance(p.url, str)
+        assert all(isinstance(t, str) for t in p.topics + p.mentions)
+    if "db" not in _fuzz_db:
+        _fuzz_db["db"] = connect(":memory:")
+    db = _fuzz_db["db"]
+    with transaction(db):
+        upsert_posts(db, page.posts)

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -48,9 +49,9 @@ def parse_count(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if 0 <= value < 2**63 else None      # SQLite integers are 64-bit; counts are never negative
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) and 0 <= value < 2**63 else None
     text = str(value).strip().replace(",", "").replace("+", "")
     if not text:
         return None
@@ -63,7 +64,7 @@ def parse_count(value: Any) -> int | None:
         n *= 10_000
     elif unit == "亿":
         n *= 100_000_000
-    return int(n)
+    return int(n) if n < 2**63 else None
 
 
 def parse_china_time(value: Any) -> str | None:
@@ -80,7 +81,7 @@ def parse_china_time(value: Any) -> str | None:
         ts = float(value)
         if ts > 1e11:            # milliseconds
             ts /= 1000
-        if ts <= 0:
+        if not (0 < ts < 1e11):  # NaN, infinities, before 1970 or after the year 5000
             raise ValueError(f"bad timestamp {value!r}")
         return datetime.fromtimestamp(ts, tz=CHINA).isoformat()
     text = str(value).strip()

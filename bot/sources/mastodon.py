@@ -56,25 +56,44 @@ def parse_time(value: Any) -> str | None:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A count, or None when missing or impossible (SQLite integers are 64-bit)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+    return value if ok else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _s(value: Any) -> str | None:
+    """A string field, or None when the payload put something else there."""
+    return value if isinstance(value, str) and value else None
+
+
+def _ident(value: Any, what: str) -> str:
+    """Ids are strings in the API (numbers in some forks); anything else is malformed."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise ValueError(f"{what} without a usable id")
+    return str(value)
 
 
 def parse_account(acc: Any) -> User:
     """An Account entity as a User. Statuses embed the full entity, so inline
     authors count as full profiles too (no extra request per author)."""
-    if not isinstance(acc, dict) or not acc.get("id"):
-        raise ValueError("account without an id")
-    bio = html_to_text(acc.get("note"))
+    if not isinstance(acc, dict):
+        raise ValueError("account is not an object")
+    uid = _ident(acc.get("id"), "account")
+    bio = html_to_text(_s(acc.get("note")))
     fields = acc.get("fields") if isinstance(acc.get("fields"), list) else []
-    field_text = " ".join(html_to_text(f"{f.get('name', '')} {f.get('value', '')}") for f in fields if isinstance(f, dict))
+    field_text = " ".join(html_to_text(f"{_s(f.get('name')) or ''} {_s(f.get('value')) or ''}") for f in fields if isinstance(f, dict))
     if _NOBOT.search(field_text) and not _NOBOT.search(bio):
         # The opt-out may sit in a profile field; keep it where users.nobot looks.
         bio = (bio + "\n#nobot").strip()
     return User(
-        platform=PLATFORM, uid=str(acc["id"]), name=(acc.get("display_name") or acc.get("username") or None),
+        platform=PLATFORM, uid=uid, name=_s(acc.get("display_name")) or _s(acc.get("username")),
         bio=bio or None, followers=_count(acc.get("followers_count")), following=_count(acc.get("following_count")),
-        posts_count=_count(acc.get("statuses_count")), profile_url=acc.get("url") or None,
-        avatar_url=acc.get("avatar") or None, raw=acc, full_profile=True,
+        posts_count=_count(acc.get("statuses_count")), profile_url=_s(acc.get("url")),
+        avatar_url=_s(acc.get("avatar")), raw=acc, full_profile=True,
     )
 
 
@@ -90,32 +109,33 @@ def parse_status(st: Any, group: str | None = None) -> list[Post]:
     """A Status as posts: itself, or for a boost the boost (repost_of) and the original."""
     if not isinstance(st, dict):
         raise ValueError(f"expected a status object, got {type(st).__name__}")
-    for key in ("id", "account"):
-        if not st.get(key):
-            raise ValueError(f"status without {key!r}")
+    pid = _ident(st.get("id"), "status")
+    if not st.get("account"):
+        raise ValueError("status without 'account'")
     author = parse_account(st["account"])
     reblog = st.get("reblog")
     if isinstance(reblog, dict) and reblog:
         original = parse_status(reblog, group=group)
-        boost = Post(platform=PLATFORM, pid=str(st["id"]), uid=author.uid, text="", created_at=parse_time(st.get("created_at")),
-                     repost_of=original[0].pid, group_id=group, url=st.get("uri") or None, raw=st, author=author)
+        boost = Post(platform=PLATFORM, pid=pid, uid=author.uid, text="", created_at=parse_time(st.get("created_at")),
+                     repost_of=original[0].pid, group_id=group, url=_s(st.get("uri")), raw=st, author=author)
         return [boost, *original]
-    text = html_to_text(st.get("content"))
-    spoiler = (st.get("spoiler_text") or "").strip()
+    text = html_to_text(_s(st.get("content")))
+    spoiler = (_s(st.get("spoiler_text")) or "").strip()
     if spoiler:
         text = f"{spoiler}\n{text}".strip()
-    tags = [t.get("name", "") for t in st.get("tags") or [] if isinstance(t, dict) and t.get("name")]
-    mentions = [m.get("acct", "") for m in st.get("mentions") or [] if isinstance(m, dict) and m.get("acct")]
+    tags = [t["name"] for t in _list(st.get("tags")) if isinstance(t, dict) and _s(t.get("name"))]
+    mentions = [m["acct"] for m in _list(st.get("mentions")) if isinstance(m, dict) and _s(m.get("acct"))]
     parent = st.get("in_reply_to_id")
+    parent = str(parent) if isinstance(parent, (str, int)) and not isinstance(parent, bool) and parent != "" else None
     created = parse_time(st.get("created_at"))
     if created is None and st.get("created_at"):
-        log.info("status %s: unreadable created_at %r", st["id"], st.get("created_at"))
+        log.info("status %s: unreadable created_at %r", pid, st.get("created_at"))
     return [Post(
-        platform=PLATFORM, pid=str(st["id"]), uid=author.uid, text=text, created_at=created,
+        platform=PLATFORM, pid=pid, uid=author.uid, text=text, created_at=created,
         topics=tags, mentions=mentions, reposts=_count(st.get("reblogs_count")),
         comments=_count(st.get("replies_count")), likes=_count(st.get("favourites_count")),
-        kind="comment" if parent else "post", parent_pid=str(parent) if parent else None,
-        group_id=group, url=st.get("url") or st.get("uri") or None, raw=st, author=author,
+        kind="comment" if parent else "post", parent_pid=parent,
+        group_id=group, url=_s(st.get("url")) or _s(st.get("uri")), raw=st, author=author,
     )]
 
 

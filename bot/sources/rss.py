@@ -37,7 +37,7 @@ _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
-def html_to_text(html: str | None) -> str:
+def html_to_text(html: Any) -> str:
     """Plain text from an HTML fragment: tags gone, line structure kept.
 
     Paragraphs and ``<br>`` become line breaks; images become their alt text
@@ -45,7 +45,7 @@ def html_to_text(html: str | None) -> str:
     (``span.invisible``) are dropped; entities are decoded. Script and style
     contents never reach the text.
     """
-    if not html:
+    if not html or not isinstance(html, str):
         return ""
     if "<" not in html and "&" not in html:
         return _tidy(html)
