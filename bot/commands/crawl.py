@@ -38,14 +38,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             summary = run_crawl(ctx.db, ctx.settings, args.query, stop=stop, progress=advance)
     finally:
         restore()
-    table = Table(title="crawl", title_justify="left")
-    for col in ("query", "source", "status", "requests", "pages", "new posts", "updated", "new users",
-                "authors", "errors", "faults"):
-        table.add_column(col, overflow="fold")
+    counts = summary.as_counts()
+    table = Table(title=f"crawl: {counts.get('requests', 0)} requests, {counts.get('new_posts', 0)} new posts, "
+                        f"{counts.get('new_users', 0)} new users", title_justify="left")
+    table.add_column("query", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for col in ("requests", "pages", "new posts", "new users", "authors"):
+        table.add_column(col, justify="right")
+    table.add_column("faults", overflow="fold")
     for r in summary.runs:
         faults = ", ".join(f"{k} {v}" for k, v in r.faults.items())
-        table.add_row(r.query, r.source, r.status, str(r.requests), str(r.pages), str(r.new_posts),
-                      str(r.updated_posts), str(r.new_users), str(r.authors), str(r.errors), faults)
+        table.add_row(terminal_safe(r.query), r.status, str(r.requests), str(r.pages), str(r.new_posts),
+                      str(r.new_users), str(r.authors), faults)
     ctx.console.print(table)
     for r in summary.runs:
         if r.error:

@@ -1,0 +1,355 @@
+"""The crawler against the sandbox: incremental, fault-tolerant, kill-safe, polite when blocked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.crawler import run_crawl
+from bot.sandbox import FaultConfig, start_sandbox
+from storage import crawl as store
+from storage.db import connect
+from conftest import make_settings
+
+N_USERS = 300
+TOPIC = "健身打卡"
+GROUP = "c91fca2fdb72155a2c9e0d60aca37fd8"        # 健身超话
+
+
+def settings_for(db_path: Path, sources: dict[str, str], queries: list[dict], **src_kw):
+    raw = {
+        "database": {"path": str(db_path)},
+        "sources": [{"name": name, "platform": "sandbox", "base_url": url, "min_interval_s": 0.0, "jitter_s": 0.0,
+                     "backoff_s": 0.0, "timeout_s": 5.0, **src_kw} for name, url in sources.items()],
+        "queries": queries,
+    }
+    return make_settings(raw)
+
+
+def queries(source: str = "sb", pages: int = 100) -> list[dict]:
+    return [
+        {"name": "fit-topic", "source": source, "kind": "topic", "value": TOPIC, "max_pages": pages},
+        {"name": "fit-group", "source": source, "kind": "group", "value": "健身超话", "max_pages": pages},
+        {"name": "coffee-tag", "source": source, "kind": "tag", "value": "手冲", "max_pages": pages},
+        {"name": "latte-kw", "source": source, "kind": "keyword", "value": "拿铁", "max_pages": 3},
+    ]
+
+
+def snapshot(db) -> dict:
+    """Every stored row that matters, in a comparable form (no timestamps or run ids)."""
+    c = db.conn
+    return {
+        "posts": sorted(c.execute("SELECT platform, pid, uid, kind, text, created_at, topics, mentions, reposts, comments,"
+                                  " likes, parent_pid, repost_of, group_id, region, content_hash FROM posts").fetchall()),
+        "users": sorted(c.execute("SELECT platform, uid, name, bio, tags, followers, following, posts_count, verified,"
+                                  " gender, location, content_hash, profile_fetched_at IS NOT NULL FROM users").fetchall()),
+        "links": sorted(c.execute("SELECT p.pid, q.query FROM post_queries q JOIN posts p ON p.id = q.post_id").fetchall()),
+        "authors": sorted(c.execute("SELECT uid, status FROM crawl_authors").fetchall()),
+        "queries": sorted(c.execute("SELECT name, cursor, newest_id FROM queries").fetchall()),
+    }
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with start_sandbox(seed=11, n_users=N_USERS) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def reference(sandbox, tmp_path_factory):
+    """One uninterrupted, fault-free crawl to compare everything else with."""
+    path = tmp_path_factory.mktemp("ref") / "ref.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries())
+    summary = run_crawl(db, settings)
+    assert [r.status for r in summary.runs] == ["ok"] * 4
+    snap = snapshot(db)
+    db.conn.close()
+    return summary, snap
+
+
+def query_pids(snap: dict, query: str) -> set[str]:
+    return {pid for pid, q in snap["links"] if q == query}
+
+
+def test_first_crawl_collects_every_post_of_each_query_and_its_authors(sandbox, reference):
+    summary, snap = reference
+    w = sandbox.world
+    assert query_pids(snap, "fit-topic") == set(w.topic_mids(TOPIC))
+    group_pids = query_pids(snap, "fit-group")
+    assert set(w.by_group[GROUP]) <= group_pids                   # plus retweeted originals shown in the feed
+    assert query_pids(snap, "latte-kw") == set(w.search_mids("拿铁")[:30]) | {
+        w.posts[m].repost_of for m in w.search_mids("拿铁")[:30] if w.posts[m].repost_of in w.posts}
+    stored = {row[1]: row for row in snap["posts"]}
+    for mid in w.by_group[GROUP]:
+        assert stored[mid][13] == GROUP                            # group_id kept
+    tagged = set(w.tag_uids("手冲"))
+    done = {uid for uid, status in snap["authors"] if status == "done"}
+    assert tagged <= done
+    for uid in done:                                               # every author's first timeline page is stored
+        assert set(w.users[uid].mids[:10]) <= set(stored)
+    users = {row[1]: row for row in snap["users"]}
+    assert all(users[uid][12] for uid in done)                     # full profile fetched
+    counts = summary.as_counts()
+    assert counts["new_posts"] == len(snap["posts"]) and counts["status_ok"] == 4
+    assert counts["authors"] == len(done)
+
+
+def test_raw_payloads_and_run_records_are_kept(sandbox, tmp_path):
+    db = connect(tmp_path / "c.db")
+    settings = settings_for(tmp_path / "c.db", {"sb": sandbox.base_url}, queries()[:1], fetch_authors=False)
+    summary = run_crawl(db, settings)
+    raw = db.conn.execute("SELECT raw FROM posts LIMIT 1").fetchone()[0]
+    assert json.loads(raw)["mid"]
+    (run,) = store.recent_runs(db)
+    r = summary.runs[0]
+    assert run["status"] == "ok" and run["requests"] == r.requests > 0 and run["pages"] == r.pages
+    assert run["new_posts"] == r.new_posts > 0 and run["bytes"] > 0
+
+
+def test_second_crawl_with_nothing_new_costs_at_most_5_percent(tmp_path):
+    with start_sandbox(seed=11, n_users=N_USERS) as sandbox:     # its own: this test publishes new posts
+        _second_crawl(sandbox, tmp_path)
+
+
+def _second_crawl(sandbox, tmp_path):
+    path = tmp_path / "inc.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries())
+    first = run_crawl(db, settings).as_counts()
+    second = run_crawl(db, settings).as_counts()
+    assert second["new_posts"] == 0 and second["new_users"] == 0 and second["updated_posts"] == 0
+    assert second["requests"] <= 0.05 * first["requests"], (first["requests"], second["requests"])
+    # and something new is picked up, stopping where the last pass began
+    w = sandbox.world
+    author = w.members["健身"][0]
+    new = [w.publish(author, text=f"新的打卡 {i}", topics=[TOPIC]) for i in range(3)]
+    third = run_crawl(db, settings, ["fit-topic"])
+    (run,) = third.runs
+    assert run.status == "ok" and run.new_posts == 3 and run.pages == 1
+    stored = {r[0] for r in db.conn.execute("SELECT pid FROM posts")}
+    assert {p.mid for p in new} <= stored
+
+
+def test_twenty_percent_faults_still_collect_every_post_exactly_once(reference, tmp_path, caplog):
+    _, ref = reference
+    faults = FaultConfig.spread(0.2, slow_s=0.4, retry_after_s=0, seed=7)
+    caplog.set_level(logging.WARNING, logger="bot.crawler")
+    with start_sandbox(seed=11, n_users=N_USERS, faults=faults) as sb:
+        path = tmp_path / "faulty.db"
+        db = connect(path)
+        settings = settings_for(path, {"sb": sb.base_url}, queries(), timeout_s=0.2, max_retries=3, page_retries=6,
+                                block_cooldown_s=0.0)
+        statuses, faults_seen = [], {}
+        for _ in range(8):                       # a run may end blocked/partial; the next one resumes
+            summary = run_crawl(db, settings)
+            statuses.append([r.status for r in summary.runs])
+            for r in summary.runs:
+                for k, v in r.faults.items():
+                    faults_seen[k] = faults_seen.get(k, 0) + v
+            pending = db.conn.execute("SELECT COUNT(*) FROM crawl_authors WHERE status = 'pending'").fetchone()[0]
+            if all(s == "ok" for s in statuses[-1]) and not pending and \
+                    all(c is None for c in db.conn.execute("SELECT cursor FROM queries").fetchall()[0]):
+                break
+        injected = sum(sb.faults.injected.values())
+        assert injected > 20 and sum(faults_seen.values()) >= injected // 2
+        snap = snapshot(db)
+    assert snap["links"] == ref["links"]                           # every query's posts, once each
+    assert {r[1] for r in snap["posts"]} == {r[1] for r in ref["posts"]}
+    assert len(snap["posts"]) == len(ref["posts"])
+    assert snap["authors"] == ref["authors"]
+    assert any(k.startswith("http_4") or k in ("captcha", "login_redirect") for k in faults_seen)
+    assert any("blocked by the platform" in rec.message for rec in caplog.records)
+
+
+class Crash(BaseException):
+    """Stands in for the process dying between two pages."""
+
+
+@pytest.mark.parametrize("crash_after", [1, 9, 60])
+def test_crash_between_pages_resumes_to_the_same_rows(sandbox, reference, tmp_path, crash_after):
+    _, ref = reference
+    path = tmp_path / "crash.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries())
+    ticks = []
+
+    def crash(n=1):
+        ticks.append(n)
+        if len(ticks) == crash_after:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        run_crawl(db, settings, progress=crash)
+    interrupted = db.conn.execute("SELECT status FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert interrupted == "interrupted"
+    db.conn.close()
+    db = connect(path)                                              # as after a restart
+    summary = run_crawl(db, settings)
+    assert all(r.status == "ok" for r in summary.runs)
+    assert snapshot(db) == ref
+
+
+def test_stop_event_checkpoints_the_page_and_resumes(sandbox, reference, tmp_path):
+    _, ref = reference
+    path = tmp_path / "stop.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries())
+    stop = threading.Event()
+    ticks = []
+
+    def progress(n=1):
+        ticks.append(n)
+        if len(ticks) == 2:
+            stop.set()
+
+    summary = run_crawl(db, settings, stop=stop, progress=progress)
+    assert summary.runs[0].status == "interrupted" and summary.runs[0].pages == 2
+    assert {r.status for r in summary.runs[1:]} == {"interrupted"}
+    assert db.conn.execute("SELECT cursor FROM queries WHERE name = 'fit-topic'").fetchone()[0] == "p:3"
+    run_crawl(db, settings)
+    assert snapshot(db) == ref
+
+
+def test_kill_9_mid_crawl_then_resume_matches_an_uninterrupted_crawl(sandbox, reference, tmp_path):
+    _, ref = reference
+    cfg = tmp_path / "huaxiang.toml"
+    cfg.write_text(f"""
+[[sources]]
+name = "sb"
+platform = "sandbox"
+base_url = "{sandbox.base_url}"
+min_interval_s = 0.004
+jitter_s = 0.0
+""" + "".join(f"""
+[[queries]]
+name = "{q['name']}"
+source = "{q['source']}"
+kind = "{q['kind']}"
+value = "{q['value']}"
+max_pages = {q['max_pages']}
+""" for q in queries()), encoding="utf-8")
+    db_path = tmp_path / "killed.db"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(db_path), "crawl"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    progressed = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if not db_path.exists():
+            continue
+        try:
+            con = sqlite3.connect(db_path, timeout=1)
+            progressed = con.execute("SELECT COALESCE(SUM(pages + authors), 0) FROM crawl_runs").fetchone()[0]
+            con.close()
+        except sqlite3.OperationalError:
+            continue
+        if progressed >= 12:
+            break
+    assert proc.poll() is None, "the crawl finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert progressed >= 12
+    db = connect(db_path)                         # resume in-process (the same code as `huaxiang crawl`)
+    from config import load_settings
+
+    summary = run_crawl(db, load_settings(cfg))
+    assert all(r.status == "ok" for r in summary.runs)
+    assert snapshot(db) == ref
+    statuses = [r[0] for r in db.conn.execute("SELECT status FROM crawl_runs ORDER BY id")]
+    assert "interrupted" in statuses and statuses[-1] == "ok"
+
+
+def test_blocked_source_is_paused_and_other_sources_carry_on(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    with start_sandbox(seed=1, n_users=N_USERS, faults=FaultConfig(http_418=1.0)) as bad, \
+            start_sandbox(seed=1, n_users=N_USERS) as good:
+        path = tmp_path / "b.db"
+        db = connect(path)
+        qs = [{"name": "bad-q", "source": "bad", "kind": "topic", "value": TOPIC, "max_pages": 2},
+              {"name": "bad-q2", "source": "bad", "kind": "topic", "value": "拿铁", "max_pages": 2},
+              {"name": "good-q", "source": "good", "kind": "topic", "value": TOPIC, "max_pages": 2}]
+        settings = settings_for(path, {"bad": bad.base_url, "good": good.base_url}, qs, page_retries=2,
+                                fetch_authors=False)
+        summary = run_crawl(db, settings)
+        by = {r.query: r for r in summary.runs}
+        assert by["bad-q"].status == "blocked" and "http_418" in by["bad-q"].error
+        assert by["bad-q"].requests == 3                           # backed off twice, then paused: no tight loop
+        assert by["bad-q2"].status == "paused" and by["bad-q2"].requests == 0
+        assert by["good-q"].status == "ok" and by["good-q"].new_posts > 0
+        assert summary.paused_sources and summary.paused_sources[0]["source"] == "bad"
+        assert any("http_418" in rec.message for rec in caplog.records)
+        health = {h["name"]: h for h in store.source_health(db)}
+        assert health["bad"]["status"] == "paused" and health["bad"]["paused_now"]
+        assert health["bad"]["pause_reason"].startswith("http_418") and health["bad"]["consecutive_blocks"] == 1
+        assert health["good"]["status"] == "ok"
+        before = bad.total_requests
+        again = run_crawl(db, settings)
+        assert {r.query: r.status for r in again.runs} == {"bad-q": "paused", "bad-q2": "paused", "good-q": "ok"}
+        assert bad.total_requests == before                         # a paused source is not asked at all
+
+
+def test_cool_down_doubles_with_consecutive_blocks_and_resets_on_success(db):
+    store.sync_source(db, "s", "weibo", "https://m.weibo.cn")
+    now = "2026-11-22T00:00:00+00:00"
+    assert store.pause_source(db, "s", "http_418: x", 900, 86400, now=now) == "2026-11-22T00:15:00+00:00"
+    assert store.pause_source(db, "s", "captcha: x", 900, 86400, now=now) == "2026-11-22T00:30:00+00:00"
+    assert store.pause_source(db, "s", "http_429: x", 900, 86400, retry_after_s=7200, now=now) == "2026-11-22T02:00:00+00:00"
+    for _ in range(10):
+        until = store.pause_source(db, "s", "http_418: x", 900, 86400, now=now)
+    assert until == "2026-11-23T00:00:00+00:00"                     # capped
+    assert store.source_pause(db, "s", now=now)["consecutive_blocks"] == 13
+    assert store.source_pause(db, "s", now="2026-11-24T00:00:00+00:00") is None   # cool-down over
+    store.mark_source_ok(db, "s")
+    assert store.source_pause(db, "s", now=now) is None
+    assert store.source_health(db)[0]["consecutive_blocks"] == 0
+
+
+def test_a_live_lock_makes_a_second_crawl_skip_the_query(sandbox, tmp_path):
+    path = tmp_path / "lock.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries()[:1])
+    import socket
+
+    db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
+                    (os.getpid(), socket.gethostname()))
+    (run,) = run_crawl(db, settings).runs
+    assert run.status == "skipped" and run.requests == 0
+    db.conn.execute("UPDATE crawl_locks SET pid = 2147483646")      # a dead process: taken over
+    (run,) = run_crawl(db, settings).runs
+    assert run.status == "ok"
+
+
+def test_crawl_command_prints_a_summary(sandbox, tmp_path, cli):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[[sources]]
+name = "sb"
+platform = "sandbox"
+base_url = "{sandbox.base_url}"
+min_interval_s = 0.0
+jitter_s = 0.0
+fetch_authors = false
+
+[[queries]]
+name = "fit-topic"
+source = "sb"
+kind = "topic"
+value = "{TOPIC}"
+max_pages = 2
+""", encoding="utf-8")
+    code, out, err = cli("--config", cfg, "--db", tmp_path / "cli.db", "crawl")
+    assert code == 0, err
+    assert "fit-topic" in out and "ok" in out and "new posts" in out
+    code, out, err = cli("--config", cfg, "--db", tmp_path / "cli.db", "crawl", "--query", "nope")
+    assert code == 1 and "no query named nope" in err
