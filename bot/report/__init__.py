@@ -6,6 +6,10 @@ Public entry points:
 - ``write_report(db, settings, path="report.html", png_dir=None) -> Path``: the page written
   atomically to ``path``; with ``png_dir`` every chart also as a PNG file there.
 - ``build_report(db, settings) -> Report``: the content before HTML (charts as PNG bytes).
+
+Imports inside the functions are deliberate: the CLI and the review server
+import this package at start, and matplotlib should load only when a report
+is actually drawn.
 """
 
 from __future__ import annotations
