@@ -1,0 +1,32 @@
+"""`huaxiang demo` runs the whole pipeline offline and sends nothing."""
+
+from __future__ import annotations
+
+from storage.db import connect
+
+
+def test_demo_runs_end_to_end_and_sends_nothing(cli, tmp_path, monkeypatch):
+    import bot.sandbox.server as server
+
+    seen = []
+    real_start = server.start_sandbox
+
+    def spy(*args, **kwargs):
+        sandbox = real_start(*args, **kwargs)
+        seen.append(sandbox)
+        return sandbox
+
+    monkeypatch.setattr(server, "start_sandbox", spy)
+    monkeypatch.setattr("bot.sandbox.start_sandbox", spy)
+    code, out, err = cli("demo")
+    assert code == 0, err
+    assert "1. Find" in out and "4. Report" in out
+    db = connect(tmp_path / "huaxiang.db")
+    posts, users = (db.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("posts", "users"))
+    assert posts > 300 and users > 50
+    assert db.conn.execute("SELECT COUNT(*) FROM audiences WHERE status = 'active'").fetchone()[0] >= 3
+    statuses = dict(db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status").fetchall())
+    assert statuses.get("pending", 0) > 0
+    assert set(statuses) == {"pending"}                      # nothing approved, nothing sent
+    assert seen and seen[0].actions == []                   # the platform received no write
+    assert (tmp_path / "huaxiang-report.html").stat().st_size > 10_000
