@@ -236,10 +236,11 @@ def test_reply_failures_are_clear(http):
         with pytest.raises(OutcomeUnknownError, match="outcome unknown"):
             src.reply("1", "hello", idempotency_key="k2")
         gone = src.reply("gone", "hello", idempotency_key="k3")
-        assert not gone.ok and "not found" in gone.error
+        assert not gone.ok and "not found" in gone.error and "nothing was sent" in gone.error
         assert post.call_count == 2
-    with pytest.raises(SourceError, match="access token"):
+    with pytest.raises(SourceError, match="access token") as exc:
         make_source(http, token=None).reply("1", "hello", idempotency_key="k4")
+    assert exc.value.kind == "no_token"                             # the sender marks it blocked, not unknown
 
 
 def test_write_timeouts_are_unknown_outcomes_and_refused_connections_are_not(http):

@@ -184,6 +184,12 @@ def next_max_id(link_header: str | None, items: list[Any], limit: int = LIMIT) -
 
 # -- the adapter -------------------------------------------------------------------------
 
+class MissingTokenError(SourceError):
+    """Writes and outcome checks need an access token; nothing was sent."""
+
+    kind = "no_token"
+
+
 @dataclass
 class RateWindow:
     """What the last X-RateLimit-* headers said about one window."""
@@ -222,7 +228,7 @@ class MastodonSource(Source):
 
     def _require_token(self) -> None:
         if not self.secrets.get("token"):
-            raise SourceError(f"source {self.settings.name!r}: writing needs an access token (token_env or token_file)")
+            raise MissingTokenError(f"source {self.settings.name!r}: writing needs an access token (token_env or token_file)")
 
     @property
     def rate_limit(self) -> int | None:
@@ -470,7 +476,7 @@ class MastodonSource(Source):
         except SourceError as exc:
             if isinstance(exc, BlockedError):
                 raise
-            return SendResult(ok=False, error=f"cannot reply: {exc}")
+            return SendResult(ok=False, error=f"could not read the post before replying ({exc}); nothing was sent")
         acct = ((target or {}).get("account") or {}).get("acct") if isinstance(target, dict) else None
         status = text
         if acct and f"@{acct}".lower() not in text.lower():
