@@ -19,8 +19,10 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,7 +33,7 @@ from config.schema import QuerySettings, SourceSettings
 from storage import crawl as store
 from storage.db import connect, transaction
 from storage.posts import known_post_ids, upsert_posts, upsert_users
-from storage.records import Post, UpsertCounts
+from storage.records import Post, UpsertCounts, User
 from bot.errors import HuaxiangError
 from bot.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError, open_source
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_AUTHOR_ATTEMPTS = 3
+AUTHOR_WORKERS = 4        # concurrent author fetches when a source has no rate limit
 
 
 @dataclass
@@ -342,27 +345,72 @@ class _SourceCrawl:
                     break
         return out
 
+    def _fetch_author(self, uid: str) -> tuple[list[User], list[Post]]:
+        """Profile and timeline pages of one author (network only; safe in a worker thread)."""
+        profile = self._attempt(f"profile {uid}", lambda: self.source.user_profile(uid))
+        posts: list[Post] = []
+        users = [profile]
+        cursor = None
+        for _ in range(self.src.author_pages):
+            page = self._attempt(f"timeline {uid}", lambda c=cursor: self.source.user_posts(uid, c),
+                                 accept=lambda p: p.skipped == 0)
+            posts.extend(page.posts)
+            users.extend(page.users)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return users, posts
+
+    def _fetch_author_safe(self, uid: str) -> Any:
+        try:
+            return self._fetch_author(uid)
+        except Exception as exc:     # handed to the storing thread, which decides
+            return exc
+
+    def _author_results(self, uids: list[str]) -> Iterator[tuple[str, Any]]:
+        """Fetched authors in queue order. With limits off a few fetch at once
+        (the platform works while we store); with a rate limit, one at a time."""
+        limited = self.src.min_interval_s > 0 or self.src.jitter_s > 0
+        if limited or len(uids) < 2:
+            for uid in uids:
+                yield uid, self._fetch_author_safe(uid)
+            return
+        pool = ThreadPoolExecutor(max_workers=AUTHOR_WORKERS, thread_name_prefix=f"authors:{self.src.name}")
+        try:
+            window: deque[tuple[str, Future]] = deque()
+            todo = iter(uids)
+            for uid in islice(todo, AUTHOR_WORKERS * 2):
+                window.append((uid, pool.submit(self._fetch_author_safe, uid)))
+            while window:
+                uid, fut = window.popleft()
+                yield uid, fut.result()
+                nxt = next(todo, None)
+                if nxt is not None and not (self.stop is not None and self.stop.is_set()):
+                    window.append((nxt, pool.submit(self._fetch_author_safe, nxt)))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _authors(self, run: QueryRun, stats: Any, before: Any) -> None:
-        """Profiles and recent posts of the authors this source has queued, within the budget."""
+        """Profiles and recent posts of the authors this source has queued, within
+        the budget; each author is stored in its own transaction with its done-mark."""
         db = self.db
         platform = self.source.platform
-        budget = self.src.author_budget
-        for uid in store.pending_authors(db, self.src.name, budget, MAX_AUTHOR_ATTEMPTS):
+        uids = store.pending_authors(db, self.src.name, self.src.author_budget, MAX_AUTHOR_ATTEMPTS)
+        for uid, outcome in self._author_results(uids):
             if self.stop is not None and self.stop.is_set():
                 raise _Interrupted()
+            if isinstance(outcome, (_Interrupted, _SourceBlocked)):
+                raise outcome
+            if isinstance(outcome, UnsupportedError):
+                with transaction(db):
+                    store.mark_author_done(db, platform, uid)
+                continue
+            if isinstance(outcome, Exception) and not isinstance(outcome, SourceError):
+                raise outcome
+            users, posts = outcome if not isinstance(outcome, Exception) else ([], [])
             try:
-                profile = self._attempt(f"profile {uid}", lambda: self.source.user_profile(uid))
-                posts: list[Post] = []
-                users = [profile]
-                cursor = None
-                for _ in range(self.src.author_pages):
-                    page = self._attempt(f"timeline {uid}", lambda c=cursor: self.source.user_posts(uid, c),
-                                         accept=lambda p: p.skipped == 0)
-                    posts.extend(page.posts)
-                    users.extend(page.users)
-                    cursor = page.next_cursor
-                    if not cursor:
-                        break
+                if isinstance(outcome, Exception):
+                    raise outcome
                 if posts:
                     known = known_post_ids(db, platform, [p.pid for p in posts])
                     fresh = [p for p in posts if p.pid not in known]
@@ -370,10 +418,8 @@ class _SourceCrawl:
                         self._attempt(f"timeline {uid}: full texts", lambda: self.source.expand_posts(fresh))
                     _keep_stored(db, platform, [p for p in posts if p.pid in known])
             except UnsupportedError:
-                with transaction(db):
-                    store.mark_author_done(db, platform, uid)
-                continue
-            except (SourceError, PayloadError) as exc:
+                pass
+            except SourceError as exc:
                 run.errors += 1
                 log.warning("author %s: %s (will retry in a later run)", uid, exc)
                 with transaction(db):

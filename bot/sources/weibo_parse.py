@@ -27,6 +27,9 @@ class ItemError(ValueError):
 
 
 # -- dates -------------------------------------------------------------------
+# "Tue Feb 23 12:28:47 +0800 2021" (hand-parsed: strptime is slow and locale-bound)
+_FULL = re.compile(r"^[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2}) (\d{4})$")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _REL_MIN = re.compile(r"^(\d+)\s*分钟前$")
 _REL_HOUR = re.compile(r"^(\d+)\s*小时前$")
 _REL_SEC = re.compile(r"^(\d+)\s*秒前$")
@@ -46,11 +49,17 @@ def parse_created_at(value: Any, now: datetime | None = None) -> str | None:
     text = value.strip()
     if not text:
         return None
+    m = _FULL.match(text)
+    if m and m.group(1) in _MONTHS:
+        sign = 1 if m.group(6) == "+" else -1
+        tz = timezone(sign * timedelta(hours=int(m.group(7)), minutes=int(m.group(8))))
+        try:
+            dt = datetime(int(m.group(9)), _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3)), int(m.group(4)),
+                          int(m.group(5)), tzinfo=tz)
+        except ValueError:
+            return None
+        return dt.astimezone(CHINA).isoformat()
     now = (now or datetime.now(CHINA)).astimezone(CHINA)
-    try:
-        return datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y").astimezone(CHINA).isoformat()
-    except ValueError:
-        pass
     if text == "刚刚":
         return now.replace(microsecond=0).isoformat()
     for pattern, unit in ((_REL_SEC, "seconds"), (_REL_MIN, "minutes"), (_REL_HOUR, "hours")):
