@@ -200,9 +200,17 @@ class RateWindow:
 
 
 class MastodonSource(Source):
+    """One Mastodon instance (``base_url``); the token (``token_env``/``token_file``)
+    is needed for writes, search, lists and outcome checks, not for public reads.
+
+    ``clock`` (an aware-datetime callable) is injectable so rate-limit waits
+    are testable without waiting.
+    """
+
     platform = PLATFORM
 
-    def __init__(self, settings, http, secrets=None, clock=None):
+    def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None,
+                 clock: Any = None):
         super().__init__(settings, http, secrets)
         self.base = (settings.base_url or "").rstrip("/")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
@@ -261,7 +269,8 @@ class MastodonSource(Source):
         reset = h.get("X-RateLimit-Reset")
         if reset:
             try:
-                w.reset = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+                when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+                w.reset = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
             except ValueError:
                 log.debug("unreadable X-RateLimit-Reset %r", reset)
 

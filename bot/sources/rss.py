@@ -198,7 +198,8 @@ class RSSSource(Source):
 
     platform = PLATFORM
 
-    def __init__(self, settings, http, secrets=None, validators: dict | None = None):
+    def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None,
+                 validators: dict[str, tuple[str | None, str | None]] | None = None):
         super().__init__(settings, http, secrets)
         # url -> (etag, last_modified); the crawler loads and saves these
         # through storage.platforms so unchanged feeds cost a 304.
