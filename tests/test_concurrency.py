@@ -102,7 +102,7 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
                 problems.append(f"import {n}: {r.returncode} {r.stderr}")
 
     def cli_reader():
-        for _ in range(2):  # few: each CLI start costs seconds on a busy machine
+        for _ in range(1):  # few: each CLI start costs seconds on a busy machine
             for args in (["status", "--json"], ["search", "健身"]):
                 r = subprocess.run([sys.executable, "-m", "bot", "--db", str(dbp), *args], cwd=tmp_path,
                                    capture_output=True, text=True, timeout=120)

@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
+from config import parse_settings
 from storage import service as store
 from storage.db import connect
+from bot.service import run_once_locked
 
 QUERY = "skin"
 
@@ -66,22 +69,17 @@ def _rows(dbp: Path) -> dict[str, set]:
         db.conn.close()
 
 
-def _huaxiang(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
-
-
 def test_sigterm_mid_crawl_then_resume_matches_a_clean_crawl(tmp_path):
     from bot.sandbox import start_sandbox
 
     with start_sandbox(seed=3, n_users=800) as sandbox:
-        # Clean reference crawl, in one go and at full speed.
-        clean = tmp_path / "clean"
-        clean.mkdir()
-        (clean / "huaxiang.toml").write_text(_config(sandbox.base_url, 0), encoding="utf-8")
-        r = _huaxiang("--db", "c.db", "run", "--once", cwd=clean)
-        assert r.returncode == 0, r.stderr
-        reference = _rows(clean / "c.db")
+        # Clean reference crawl, in one go and at full speed (in-process: the
+        # subprocess below is the one that matters).
+        clean_settings = parse_settings(tomllib.loads(_config(sandbox.base_url, 0)))
+        done = run_once_locked(tmp_path / "c.db", clean_settings, install_signals=False)
+        assert [o.status for _, o in done] == ["ok"]
+        clean_counts = done[0][1].counts
+        reference = _rows(tmp_path / "c.db")
         assert len(reference["posts"]) > 100
 
         # The service, politely paced so SIGTERM lands mid-crawl.
@@ -123,8 +121,13 @@ def test_sigterm_mid_crawl_then_resume_matches_a_clean_crawl(tmp_path):
         finally:
             db.conn.close()
 
-        r = _huaxiang("--db", dbp, "run", "--once", cwd=work)
-        assert r.returncode == 0, r.stderr
-        assert f"crawl:{QUERY}: ok" in r.stdout
+        lines: list[str] = []
+        done = run_once_locked(dbp, parse_settings(tomllib.loads(_config(sandbox.base_url, 0))),
+                               report=lines.append, install_signals=False)
+        assert [o.status for _, o in done] == ["ok"], lines
+        # Resumed from the cursor: no page fetched twice, none skipped.
+        rest = done[0][1].counts
+        assert job["counts"]["pages"] + rest["pages"] == clean_counts["pages"]
+        assert job["counts"]["new_posts"] + rest["new_posts"] == clean_counts["new_posts"]
         resumed = _rows(dbp)
     assert resumed == reference
