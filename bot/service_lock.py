@@ -152,7 +152,12 @@ class ServiceLock:
         """Take the lock or raise ServiceBusyError naming the holder."""
         if self._fd is not None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if not self.path.parent.is_dir():
+                raise HuaxiangError(f"{self.db_path}: folder {self.path.parent} does not exist") from None
+            raise HuaxiangError(f"{self.path}: cannot create the service lock file ({exc.strerror})") from None
         deadline = time.monotonic() + self.wait_s
         while True:
             try:

@@ -187,3 +187,8 @@ def test_cli_run_after_sigkill_takes_over(tmp_path, cli):
             second.kill()
             second.wait()
     assert second.returncode == 0, err
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path, cli):
+    code, _, err = cli("--db", tmp_path / "nope" / "x.db", "run", "--once")
+    assert code == 1 and f"folder {tmp_path / 'nope'} does not exist" in err
