@@ -53,7 +53,7 @@ line_values = st.one_of(
 )
 
 
-@FUZZ
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(line_values, min_size=1, max_size=12))
 def test_jsonl_import_skips_or_imports_every_line(tmp_path_factory, lines):
     folder = tmp_path_factory.mktemp("imp")
