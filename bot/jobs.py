@@ -196,7 +196,6 @@ class JobRunner:
         self._guard = threading.Lock()
         self._running: dict[str, threading.Lock] = {}
         self.last_started: dict[str, float] = {}
-        self.active: dict[int, str] = {}     # job_runs.id -> job id, while running
 
     def _job_lock(self, job_id: str) -> threading.Lock:
         with self._guard:
@@ -241,7 +240,6 @@ class JobRunner:
         db = connect(self.db_path, self.settings.database.busy_timeout_ms)
         try:
             run_id = store.start_job_run(db, spec.id, spec.kind, trigger, os.getpid())
-            self.active[run_id] = spec.id
             log.info("%s started (%s)", spec.id, trigger, extra={"job": spec.id, "run_id": run_id})
             try:
                 result = fn(JobContext(db=db, settings=self.settings, spec=spec, stop=self.stop, db_path=self.db_path))
@@ -250,12 +248,14 @@ class JobRunner:
                 message = self.scrub(f"{type(exc).__name__}: {exc}")
                 log.debug("%s traceback", spec.id, exc_info=True, extra={"job": spec.id})
                 outcome = JobOutcome("failed", {}, message)
+            if outcome.status not in store.JOB_STATUSES or outcome.status == "running":
+                outcome = JobOutcome("partial", outcome.counts, f"job reported status {outcome.status!r}"
+                                     + (f": {outcome.error}" if outcome.error else ""))
             if outcome.error:
                 outcome.error = self.scrub(outcome.error)
             if db.conn.in_transaction:  # a job that died mid-transaction leaves nothing half-written
                 db.conn.execute("ROLLBACK")
             store.finish_job_run(db, run_id, outcome.status, outcome.counts, outcome.error)
-            self.active.pop(run_id, None)
             counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()
                                if isinstance(v, (int, float)) and not isinstance(v, bool) and v)
             line = f"{utcnow()} {spec.id}: {outcome.status}" + (f" ({counts})" if counts else "") + \
