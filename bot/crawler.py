@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_AUTHOR_ATTEMPTS = 3
 AUTHOR_WORKERS = 4        # concurrent author fetches when a source has no rate limit
+AUTHOR_BATCH = 8          # authors stored per transaction
 
 
 @dataclass
@@ -396,46 +397,62 @@ class _SourceCrawl:
         db = self.db
         platform = self.source.platform
         uids = store.pending_authors(db, self.src.name, self.src.author_budget, MAX_AUTHOR_ATTEMPTS)
-        for uid, outcome in self._author_results(uids):
-            if self.stop is not None and self.stop.is_set():
-                raise _Interrupted()
-            if isinstance(outcome, (_Interrupted, _SourceBlocked)):
-                raise outcome
-            if isinstance(outcome, UnsupportedError):
-                with transaction(db):
-                    store.mark_author_done(db, platform, uid)
-                continue
-            if isinstance(outcome, Exception) and not isinstance(outcome, SourceError):
-                raise outcome
-            users, posts = outcome if not isinstance(outcome, Exception) else ([], [])
-            try:
-                if isinstance(outcome, Exception):
+        batch: list[tuple[str, list[User], list[Post]]] = []
+        try:
+            for uid, outcome in self._author_results(uids):
+                if self.stop is not None and self.stop.is_set():
+                    raise _Interrupted()
+                if isinstance(outcome, (_Interrupted, _SourceBlocked)):
                     raise outcome
-                if posts:
-                    known = known_post_ids(db, platform, [p.pid for p in posts])
-                    fresh = [p for p in posts if p.pid not in known]
-                    if fresh:
-                        self._attempt(f"timeline {uid}: full texts", lambda: self.source.expand_posts(fresh))
-                    _keep_stored(db, platform, [p for p in posts if p.pid in known])
-            except UnsupportedError:
-                pass
-            except SourceError as exc:
-                run.errors += 1
-                log.warning("author %s: %s (will retry in a later run)", uid, exc)
-                with transaction(db):
-                    store.mark_author_failed(db, platform, uid, str(exc), MAX_AUTHOR_ATTEMPTS)
-                continue
-            with transaction(db):
+                if isinstance(outcome, UnsupportedError):
+                    with transaction(db):
+                        store.mark_author_done(db, platform, uid)
+                    continue
+                if isinstance(outcome, Exception) and not isinstance(outcome, SourceError):
+                    raise outcome
+                try:
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    users, posts = outcome
+                    if posts:
+                        known = known_post_ids(db, platform, [p.pid for p in posts])
+                        fresh = [p for p in posts if p.pid not in known]
+                        if fresh:
+                            self._attempt(f"timeline {uid}: full texts", lambda: self.source.expand_posts(fresh))
+                        _keep_stored(db, platform, [p for p in posts if p.pid in known])
+                except SourceError as exc:
+                    run.errors += 1
+                    log.warning("author %s: %s (will retry in a later run)", uid, exc)
+                    with transaction(db):
+                        store.mark_author_failed(db, platform, uid, str(exc), MAX_AUTHOR_ATTEMPTS)
+                    continue
+                batch.append((uid, users, posts))
+                if len(batch) >= AUTHOR_BATCH:
+                    self._store_authors(run, batch, stats, before)
+        finally:
+            # What was fetched is kept even when the run stops or the source blocks.
+            if batch:
+                self._store_authors(run, batch, stats, before)
+
+    def _store_authors(self, run: QueryRun, batch: list[tuple[str, list[User], list[Post]]], stats: Any,
+                       before: Any) -> None:
+        """A few authors per transaction, each with its done-mark (fewer commits, same kill-safety)."""
+        db = self.db
+        platform = self.source.platform
+        with transaction(db):
+            for uid, users, posts in batch:
                 uc = upsert_users(db, users)
                 pc, uc2 = upsert_posts(db, posts, run_id=run.run_id)
                 uc += uc2
                 store.mark_author_done(db, platform, uid)
                 self._count(run, pc, uc)
                 run.authors += 1
-                self._take_stats(run, stats, before)
-                store.update_run(db, run.run_id, run.counts(), run.faults)
-                store.mark_source_ok(db, self.src.name)
+            self._take_stats(run, stats, before)
+            store.update_run(db, run.run_id, run.counts(), run.faults)
+            store.mark_source_ok(db, self.src.name)
+        for _ in batch:
             self._tick()
+        batch.clear()
 
     @staticmethod
     def _count(run: QueryRun, pc: UpsertCounts, uc: UpsertCounts) -> None:

@@ -75,11 +75,12 @@ def pause_source(db: sqlite_utils.Database, name: str, reason: str, base_cooldow
 
 def mark_source_ok(db: sqlite_utils.Database, name: str, now: str | None = None) -> None:
     now = now or utcnow()
+    stale = (datetime.fromisoformat(now) - timedelta(seconds=60)).isoformat(timespec="seconds")
     db.conn.execute(
         "UPDATE sources SET status = 'ok', paused_until = NULL, consecutive_blocks = 0, last_ok_at = ?,"
         " updated_at = ? WHERE name = ? AND (status != 'ok' OR consecutive_blocks != 0 OR last_ok_at IS NULL"
         " OR last_ok_at < ?)",
-        (now, now, name, now),
+        (now, now, name, stale),
     )
 
 
