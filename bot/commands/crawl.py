@@ -10,6 +10,7 @@ import argparse
 import signal
 import threading
 
+from rich import box
 from rich.table import Table
 
 from bot.context import Context
@@ -40,17 +41,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         restore()
     counts = summary.as_counts()
     table = Table(title=f"crawl: {counts.get('requests', 0)} requests, {counts.get('new_posts', 0)} new posts, "
-                        f"{counts.get('new_users', 0)} new users", title_justify="left")
+                        f"{counts.get('new_users', 0)} new users", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("query", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for col in ("requests", "pages", "new posts", "new users", "authors"):
-        table.add_column(col, justify="right")
-    table.add_column("faults", overflow="fold")
+        table.add_column(col, justify="right", no_wrap=True)
     for r in summary.runs:
-        faults = ", ".join(f"{k} {v}" for k, v in r.faults.items())
         table.add_row(terminal_safe(r.query), r.status, str(r.requests), str(r.pages), str(r.new_posts),
-                      str(r.new_users), str(r.authors), faults)
+                      str(r.new_users), str(r.authors))
     ctx.console.print(table)
+    for r in summary.runs:
+        if r.faults:
+            ctx.console.print(f"{r.query}: faults " + ", ".join(f"{k} {v}" for k, v in r.faults.items()), markup=False)
     for r in summary.runs:
         if r.error:
             ctx.console.print(f"{r.query}: {terminal_safe(r.error, 300)}", markup=False)
