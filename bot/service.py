@@ -285,10 +285,9 @@ class Service:
         name = signal.Signals(signum).name
         if self._signals == 1:
             log.warning("%s: stopping after the current page (send the signal again to stop at once)", name)
-            self.report(f"{name}: stopping after the current page (again to stop at once)")
             self.request_stop()
         else:
-            self.report(f"{name} again: stopping now")
+            log.warning("%s again: stopping now", name)
             self.hard_stop()
             os._exit(130)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timezone
+
+from rich.cells import cell_len
 
 from bot.context import Context
 from bot.errors import HuaxiangError
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                           "(Ctrl-C or SIGTERM stops after the current page)", markup=False)
         for spec in specs:
             when = nxt.get(spec.id)
-            ctx.console.print(f"  {spec.id:<24} {spec.schedule:<16} next {when.isoformat(timespec='seconds') if when else '-'}",
+            pad = " " * max(1, 26 - cell_len(spec.id))  # CJK query names are two cells wide
+            ctx.console.print(f"  {spec.id}{pad}{spec.schedule:<16} next {when.astimezone(timezone.utc).isoformat(timespec='seconds') if when else '-'}",
                               markup=False, highlight=False)
         if service.catch_up:
             ctx.console.print("  catching up now: " + ", ".join(s.id for s in service.catch_up), markup=False)
