@@ -205,8 +205,8 @@ class _SourceCrawl:
         db = self.db
         run = QueryRun(query=q.name, source=q.source)
         store.sync_query(db, q.name, q.source, q.kind, q.value)
-        run.run_id = store.start_run(db, q.name, q.source)
-        with transaction(db):
+        with transaction(db):          # the run row and its lock appear together
+            run.run_id = store.start_run(db, q.name, q.source)
             holder = store.acquire_query_lock(db, q.name, run.run_id)
         if holder is not None:
             run.status = "skipped"
