@@ -59,8 +59,13 @@ def _kmeans(Z: np.ndarray, k: int, seed: int, n_init: int, minibatch_above: int)
 
 
 def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, sample: int = 4000,
-             minibatch_above: int = 50_000) -> KChoice:
-    """The k with the highest cosine silhouette on (a sample of) Z."""
+             minibatch_above: int = 50_000, patience: int = 6) -> KChoice:
+    """The k with the highest cosine silhouette on (a sample of) Z.
+
+    The scan stops once ``patience`` larger k in a row failed to beat the
+    best so far: past a real structure silhouette only falls as clusters
+    are split, and each k costs a k-means run.
+    """
     n = len(Z)
     k_max = max(k_min, min(k_max, n // 5 if n >= 10 else 2))
     rng = np.random.default_rng(seed)
@@ -73,6 +78,9 @@ def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, samp
         if len(set(labels.tolist())) < 2:
             continue
         scores[k] = float(silhouette_score(S, labels, metric="cosine"))
+        top = max(scores, key=lambda kk: (round(scores[kk], 4), -kk))
+        if k - top >= patience:
+            break
     if scores:
         best = max(scores, key=lambda kk: (round(scores[kk], 4), -kk))
     return KChoice(best, scores)

@@ -60,6 +60,21 @@ def usable_dict_word(word: str) -> str | None:
     return w
 
 
+@lru_cache(maxsize=4)
+def _jieba_with(user_words: tuple[str, ...]):
+    """A loaded jieba tokenizer with these extra words (memoised: loading the
+    main dictionary takes about a second, and the words fully determine it)."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tk = jieba.Tokenizer()
+    tk.initialize()
+    for w in user_words:
+        # A high frequency makes jieba keep the word whole even inside longer runs.
+        tk.add_word(w, freq=max(tk.suggest_freq(w, tune=False), 20000))
+    return tk
+
+
 class Tokenizer:
     """``tokenize(text) -> list[str]``: jieba words minus stopwords, punctuation and bare numbers.
 
@@ -80,15 +95,7 @@ class Tokenizer:
 
     def _engine(self):
         if self._jieba is None:
-            import jieba
-
-            jieba.setLogLevel(logging.WARNING)
-            tk = jieba.Tokenizer()
-            tk.initialize()
-            for w in self.user_words:
-                # A high frequency makes jieba keep the word whole even inside longer runs.
-                tk.add_word(w, freq=max(tk.suggest_freq(w, tune=False), 20000))
-            self._jieba = tk
+            self._jieba = _jieba_with(tuple(self.user_words))
         return self._jieba
 
     def warm(self) -> "Tokenizer":

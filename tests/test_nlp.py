@@ -1,0 +1,149 @@
+"""Pure NLP: cleaning, jieba with a user dictionary, c-TF-IDF, clustering, matching, tiers."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import adjusted_rand_score
+
+from nlp.clean import clean_post, extract_emoticons, extract_mentions, extract_topics, to_simplified
+from nlp.cluster import AudienceClusterer, choose_k, lsa
+from nlp.features import TermCounter, prune, subword_matrix, tfidf
+from nlp.keywords import audience_keywords, auto_name, ctfidf
+from nlp.matching import match_clusters
+from nlp.relevance import Target, score_user
+from nlp.tiers import assign_tiers, percentile_rank
+from nlp.tokenize import Tokenizer, default_stopwords
+
+
+def test_extractors_still_work():
+    t = "今天#健身打卡# 和 @小明 一起 [doge][哈哈] #健身打卡#"
+    assert extract_topics(t) == ["健身打卡"]
+    assert extract_mentions(t) == ["小明"]
+    assert extract_emoticons(t) == ["doge", "哈哈"]
+
+
+def test_clean_post_strips_html_urls_boilerplate_and_keeps_features():
+    raw = ('<a href="/n/x">链接</a>今天#健身打卡#练腿 @Keep官方 [doge] 详情 http://t.cn/A6xYz 网页链接 '
+           '...展开全文 //@老王: 转发微博 &amp; O网页链接')
+    c = clean_post(raw)
+    assert c.topics == ["健身打卡"]
+    assert c.mentions == ["Keep官方", "老王"] or set(c.mentions) >= {"Keep官方"}
+    assert c.emoticons == ["doge"]
+    assert c.urls == 1
+    for junk in ("http", "t.cn", "网页链接", "全文", "转发微博", "<a", "[doge]", "@", "#"):
+        assert junk not in c.text
+    assert "健身打卡" in c.text and "练腿" in c.text and "&" in c.text
+
+
+def test_traditional_and_full_width_are_normalised():
+    assert to_simplified("頭髮與後來的體驗") == "头发与后来的体验"
+    assert to_simplified("已经是简体") == "已经是简体"
+    c = clean_post("ＫＥＥＰ健身１２３，體驗")
+    assert c.text.startswith("keep健身123")
+    assert "体验" in c.text
+
+
+def test_tokenizer_user_dict_keeps_seeds_whole_and_drops_stopwords():
+    text = clean_post("今天又去撸铁了，我的蛋白粉奶昔真好喝").text
+    plain = Tokenizer()(text)
+    assert "撸铁" not in plain or "蛋白粉奶昔" not in plain
+    tk = Tokenizer(["撸铁", "蛋白粉奶昔"])
+    toks = tk(text)
+    assert "撸铁" in toks and "蛋白粉奶昔" in toks
+    assert not set(toks) & {"的", "了", "我", "又"}
+    assert "的" in default_stopwords()
+    assert Tokenizer()("iphone se 2016 年 5g") == ["iphone", "se", "5g"]
+
+
+def test_parallel_tokenising_equals_serial():
+    rng = random.Random(1)
+    words = ["健身", "火锅", "王者荣耀", "旅行", "今天", "真的", "撸铁"]
+    texts = ["".join(rng.choice(words) for _ in range(6)) for _ in range(4500)]
+    tk = Tokenizer(["撸铁"])
+    assert tk.tokenize_many(texts, workers=2) == [tk(t) for t in texts]
+
+
+def _planted(n_per=60, groups=4, seed=0):
+    rng = np.random.default_rng(seed)
+    vocab = [[f"g{g}w{i}" for i in range(15)] for g in range(groups)]
+    common = [f"c{i}" for i in range(30)]
+    docs, y = [], []
+    for g in range(groups):
+        for _ in range(n_per):
+            doc = list(rng.choice(vocab[g], 12)) + list(rng.choice(common, 8))
+            if rng.random() < 0.3:
+                doc += list(rng.choice(vocab[(g + 1) % groups], 3))
+            docs.append(doc)
+            y.append(g)
+    return docs, np.array(y)
+
+
+def test_ctfidf_finds_distinctive_words():
+    docs, y = _planted()
+    tc = TermCounter()
+    for d in docs:
+        tc.add(d)
+    X = tc.matrix()
+    kws = audience_keywords(X, y, 4, tc.terms(), n=5)
+    for g in range(4):
+        assert all(w.startswith(f"g{g}w") for w, _ in kws[g])
+    W = ctfidf(sp.csr_matrix([[5, 1, 1], [1, 5, 1]]))
+    assert W[0, 0] > W[0, 2] and W[1, 1] > W[1, 2]
+    assert auto_name([("健身房", 1), ("健身", 0.9), ("增肌", 0.8), ("蛋白粉", 0.5)]) == "健身房·增肌·蛋白粉"
+
+
+def test_clustering_recovers_planted_groups_and_chooses_k():
+    docs, y = _planted()
+    tc = TermCounter()
+    for d in docs:
+        tc.add(d)
+    C, terms = prune(tc.matrix(), tc.terms(), 2, 0.9)
+    X, _ = tfidf(C)
+    model = AudienceClusterer(k="auto", dims=20).fit(X)
+    assert model.k_ == 4
+    assert adjusted_rand_score(y, model.labels_) > 0.95
+    assert model.coords_.shape == (len(y), 2)
+    assert np.all((model.scores_ >= 0) & (model.scores_ <= 1))
+    Z, _ = lsa(X, 20)
+    assert choose_k(Z, 2, 10).k == 4
+    fixed = AudienceClusterer(k=3, dims=20).fit(X)
+    assert fixed.k_ == 3
+
+
+def test_subword_matrix_counts_characters_of_chinese_words():
+    M, grams = subword_matrix(["股市", "港股", "#话题", "ab"], max_n=1)
+    assert set(grams) == {"股", "市", "港"}
+    col = grams.index("股")
+    assert M[0, col] == 1 and M[1, col] == 1 and M[2].nnz == 0 and M[3].nnz == 0
+
+
+def test_match_clusters_keeps_ids_by_overlap_then_terms():
+    old = {7: {1, 2, 3, 4}, 9: {5, 6, 7, 8}, 11: {20, 21}}
+    new = [{5, 6, 7, 9}, {1, 2, 3}, {30, 31}]
+    old_terms = {11: [("火锅", 1.0), ("探店", 0.5)]}
+    new_terms = [[("a", 1)], [("b", 1)], [("火锅", 0.9), ("探店", 0.4)]]
+    assert match_clusters(new, old, new_terms, old_terms) == {0: 9, 1: 7, 2: 11}
+    assert match_clusters([{100}], old) == {}
+
+
+def test_tiers_split_15_35_50():
+    scores = np.linspace(0, 1, 200)
+    t = assign_tiers(scores, 0.15, 0.35)
+    assert t.count("leader") == 30 and t.count("engaged") == 70 and t.count("potential") == 100
+    assert t[-1] == "leader" and t[0] == "potential"
+    assert list(percentile_rank(np.array([3.0, 1.0, 2.0]))) == [1.0, 0.0, 0.5]
+
+
+def test_relevance_score_and_explanation():
+    tgt = Target("健身人群", ["健身", "增肌", "撸铁"])
+    posts = [(["健身", "打卡"], [], "今天 健身 打卡"), (["增肌", "餐"], ["健身日记"], "增肌 餐"), (["火锅"], [], "火锅")]
+    r = score_user(tgt, posts, bio="", tags=[])
+    assert 0.5 < r.score < 1 and "2/3 posts" in r.explanation and "健身×2" in r.explanation
+    none = score_user(tgt, [(["火锅"], [], "火锅")])
+    assert none.score == 0 and none.explanation == "no seed terms"
+    bio = score_user(tgt, [(["火锅"], [], "火锅")], bio="健身教练")
+    assert bio.score > 0.5 and "bio" in bio.explanation
