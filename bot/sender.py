@@ -251,7 +251,7 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
     clock_now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     if dry_run:
         return _dry_run(db, settings, clock_now)
-    summary = SendSummary(mode=mode)
+    summary = SendSummary(mode=mode if mode != "dry-run" else "direct")
     manual = mode == "manual" and transport is None
     if manual:
         transport = Worklist(settings, worklist_dir, clock_now)

@@ -31,9 +31,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         f"planned {counts['planned']} new item(s) ({counts['follow_suggestions']} follow suggestions) from "
         f"{counts['candidates']} candidate posts; already planned {counts['already_planned']}, "
         f"no matching template {counts['no_template']}, no free slot {counts['no_slot']}, "
-        f"expired {counts['expired']}; skipped by rule: {skipped}", markup=False)
+        f"expired {counts['expired']}; skipped by rule: {skipped}", markup=False, soft_wrap=True)
     ctx.console.print("queue: " + ", ".join(f"{k} {v}" for k, v in queue.items() if v) if any(queue.values())
-                      else "queue: empty", markup=False)
+                      else "queue: empty", markup=False, soft_wrap=True)
     if queue.get("pending"):
-        ctx.console.print("next: huaxiang queue list --status pending   or   huaxiang review", markup=False)
+        ctx.console.print("next: huaxiang queue list --status pending   or   huaxiang review", markup=False, soft_wrap=True)
     return 0

@@ -47,21 +47,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     out = ctx.console.print
     if summary.mode == "dry-run":
         out(f"dry run (nothing sent; set [engagement].send_mode to send): {counts['due']} due approved item(s), "
-            f"{counts['would_send']} would be sent now", markup=False)
+            f"{counts['would_send']} would be sent now", markup=False, soft_wrap=True)
         for d in summary.details[:50]:
             out(f"  #{d['id']} {d['kind']} to {terminal_safe(d['target'] or '')}: {d['verdict']}  "
-                f"{terminal_safe(d['text'] or '', 60)}", markup=False)
+                f"{terminal_safe(d['text'] or '', 60)}", markup=False, soft_wrap=True)
         return 0
     if summary.busy:
-        out("another sender is running; nothing done", markup=False)
+        out("another sender is running; nothing done", markup=False, soft_wrap=True)
         return 0
     shown = {k: v for k, v in counts.items() if v and k not in ("would_send",)}
-    out(f"send ({summary.mode}): " + (", ".join(f"{k} {v}" for k, v in shown.items()) or "nothing due"), markup=False)
+    out(f"send ({summary.mode}): " + (", ".join(f"{k} {v}" for k, v in shown.items()) or "nothing due"), markup=False, soft_wrap=True)
     if summary.worklist:
         out(f"worklist: {summary.worklist} (post each text by hand, then `huaxiang queue resolve ID --sent --by NAME`)",
-            markup=False)
+            markup=False, soft_wrap=True)
     if summary.stopped_reason:
-        out(f"stopped: {summary.stopped_reason}", markup=False)
+        out(f"stopped: {summary.stopped_reason}", markup=False, soft_wrap=True)
     if counts["unknown"]:
-        out("some outcomes are unknown; the next `send` looks for them on the platform before any retry", markup=False)
+        out("some outcomes are unknown; the next `send` looks for them on the platform before any retry", markup=False, soft_wrap=True)
     return 0
