@@ -101,14 +101,6 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
             if r.returncode != 0 or "locked" in r.stderr:
                 problems.append(f"import {n}: {r.returncode} {r.stderr}")
 
-    def cli_reader():
-        for _ in range(1):  # few: each CLI start costs seconds on a busy machine
-            for args in (["status", "--json"], ["search", "健身"]):
-                r = subprocess.run([sys.executable, "-m", "bot", "--db", str(dbp), *args], cwd=tmp_path,
-                                   capture_output=True, text=True, timeout=120)
-                if r.returncode != 0 or "locked" in r.stderr:
-                    problems.append(f"{args}: {r.returncode} {r.stderr}")
-
     def reviewer():
         # The review page's API over real HTTP: a person approving items one by one.
         import httpx
@@ -133,7 +125,7 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
     svc.start()
     t0 = time.monotonic()
     try:
-        threads = [threading.Thread(target=f) for f in (cli_writer, cli_reader, reviewer)]
+        threads = [threading.Thread(target=f) for f in (cli_writer, reviewer)]
         for t in threads:
             t.start()
         for t in threads:
@@ -157,6 +149,93 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
         assert db.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
         assert db.conn.execute("SELECT COUNT(*) FROM audiences").fetchone()[0] == kinds.count("analyze")
         assert db.conn.execute("SELECT COUNT(*) FROM import_runs WHERE status = 'ok'").fetchone()[0] == N_FILES
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.conn.close()
+
+
+def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path):
+    """The same, with the real crawler against the sandbox and the real analysis."""
+    import httpx
+
+    from bot.importer import import_file
+    from bot.sandbox import start_sandbox
+
+    dbp = tmp_path / "t.db"
+    seed_file = tmp_path / "seed.jsonl"
+    _write_jsonl(seed_file, "seed")
+    db = connect(dbp)
+    import_file(db, seed_file)  # something to analyse from the first run on
+    for i in range(N_ITEMS):
+        db.conn.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
+                        (f"你好 {i}", utcnow()))
+    db.conn.close()
+    problems: list[str] = []
+    with start_sandbox(seed=9, n_users=500) as sandbox:
+        fast = {"min_interval_s": 0.02, "jitter_s": 0, "fetch_authors": True, "author_budget": 20}
+        settings = make_settings({
+            "sources": [{"name": "sb", "platform": "sandbox", "base_url": sandbox.base_url, **fast}],
+            "queries": [{"name": t, "source": "sb", "kind": "topic", "value": t, "schedule": "every 2s"}
+                        for t in ("健身打卡", "王者荣耀")],
+            "schedule": {"analyze": "every 2s", "plan": "manual"},
+            "analysis": {"k": 3},
+        })
+        token = "review-token-for-the-concurrency-test"
+        server = _serve_review(dbp, settings, token)
+        svc = Service(dbp, settings, heartbeat_s=0.2)
+        svc.start()
+        t0 = time.monotonic()
+        try:
+            imp = tmp_path / "more.jsonl"
+            _write_jsonl(imp, "more")
+            cli = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(dbp), "import", str(imp)], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            readers = [subprocess.Popen([sys.executable, "-m", "bot", "--db", str(dbp), *args], cwd=tmp_path,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                       for args in (["status", "--json"], ["search", "健身"])]
+            with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as web:
+                csrf = web.get("/api/session").json()["csrf"]
+                for item_id in range(1, N_ITEMS + 1):
+                    r = web.post("/api/items/approve", json={"ids": [item_id], "by": "王经理"},
+                                 headers={"X-CSRF-Token": csrf})
+                    if r.status_code != 200 or not r.json()[0]["ok"]:
+                        problems.append(f"approve {item_id}: {r.status_code} {r.text}")
+                    if web.get("/api/counts").status_code != 200:
+                        problems.append("counts failed")
+                    time.sleep(0.05)
+            outputs = []
+            for proc in (cli, *readers):
+                out, err = proc.communicate(timeout=120)
+                outputs.append(out)
+                if proc.returncode != 0 or "locked" in err:
+                    problems.append(f"{proc.args[4:]}: {proc.returncode} {err}")
+            assert json.loads(outputs[1])["service"]["running"] is True
+
+            def enough() -> bool:
+                done = [r for r in store.job_runs(probe, limit=1000) if r["status"] != "running"]
+                return sum(r["kind"] == "analyze" for r in done) >= 2 and sum(r["kind"] == "crawl" for r in done) >= 3
+
+            probe = connect(dbp)
+            try:
+                while not enough() and time.monotonic() - t0 < 90:
+                    time.sleep(0.2)
+            finally:
+                probe.conn.close()
+        finally:
+            svc.shutdown()
+            server.stop()
+    assert problems == []
+    db = connect(dbp)
+    try:
+        history = [r for r in store.job_runs(db, limit=1000)]
+        assert {r["status"] for r in history} == {"ok"}, [(r["job"], r["status"], r["error"]) for r in history]
+        kinds = [r["kind"] for r in history]
+        assert kinds.count("analyze") >= 2 and kinds.count("crawl") >= 3
+        assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'sandbox'").fetchone()[0] > 100
+        assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'import'").fetchone()[0] == 2 * PER_FILE
+        assert db.conn.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved'").fetchone()[0] == N_ITEMS
+        assert db.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
+        assert db.conn.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] > 0
         assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         db.conn.close()

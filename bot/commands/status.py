@@ -114,7 +114,9 @@ def _size(n: int) -> str:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     st = collect_status(ctx.db, ctx.db_path, ctx.settings)
     if args.json:
-        ctx.console.print_json(json.dumps(st, ensure_ascii=False, default=str))
+        # soft_wrap: never break a long error string across lines (the output must stay valid JSON)
+        ctx.console.print(json.dumps(st, ensure_ascii=False, default=str, indent=2), markup=False, highlight=False,
+                          soft_wrap=True)
         return 0
     out = ctx.console
     svc = st["service"]
