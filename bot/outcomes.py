@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 OPT_OUT_PATTERNS = [re.compile(p) for p in (
     r"别再?@我", r"不要再?@我", r"别再?艾特我", r"不要打扰", r"别打扰", r"取关", r"别来烦", r"别烦我", r"不要再?发",
-    r"别再?发", r"拉黑", r"举报你", r"滚", r"广告狗", r"stop\s*(messaging|replying)", r"unsubscribe",
+    r"别再?发", r"(?:不要|别)再?给我发", r"拉黑", r"举报你", r"滚", r"广告狗", r"stop\s*(messaging|replying)", r"unsubscribe",
 )]
 LOOKBACK_DAYS = 30
 
@@ -164,7 +164,7 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
     # 4. Follow-backs: targets who appear among our followers since the last look.
     followers = _call(transport, "follower_ids")
     if followers is not None:
-        fkey = f"outcomes.followers.{settings.engagement.send_source or 'default'}"
+        fkey = _followers_key(settings)
         before = store.meta_get(db, fkey)
         with transaction(db):
             if before is not None:
@@ -175,6 +175,23 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
                             summary.follow_backs += 1
             store.meta_set(db, fkey, json.dumps(sorted(followers)))
     return summary
+
+
+def _followers_key(settings: Settings) -> str:
+    return f"outcomes.followers.{settings.engagement.send_source or 'default'}"
+
+
+def ensure_follower_baseline(db, settings: Settings, transport) -> None:
+    """Before the first send, remember who already follows us, so only later
+    follows count as follow-backs."""
+    key = _followers_key(settings)
+    if store.meta_get(db, key) is not None:
+        return
+    followers = _call(transport, "follower_ids")
+    if followers is not None:
+        with transaction(db):
+            if store.meta_get(db, key) is None:
+                store.meta_set(db, key, json.dumps(sorted(followers)))
 
 
 def _id_after(a: str, b: str) -> bool:

@@ -269,6 +269,10 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
         _recover_crashed(db, summary, at)
         if not hands_out:
             _reconcile(db, settings, transport, summary, at)
+            if store.due_items(db, at):
+                from bot.outcomes import ensure_follower_baseline
+
+                ensure_follower_baseline(db, settings, transport)
         virtual = clock_now
 
         def clock() -> datetime:

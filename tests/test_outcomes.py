@@ -1,0 +1,92 @@
+"""Outcomes: replies and opt-outs found in stored comments, learning per variant."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from bot import outcomes, queue_ops
+from bot.drafts import Draft
+from bot.planner import run_plan
+from bot.sender import run_send
+from storage import engagement as store
+from storage.db import transaction
+from storage.posts import upsert_posts
+from storage.records import Post
+from test_queue_world import NOW, TEMPLATES, FakePlatform, build_world, engagement_settings
+
+
+@pytest.mark.parametrize("text", ["别再@我了", "不要打扰，谢谢", "请不要再给我发这种评论了", "取关了", "别艾特我"])
+def test_opt_out_phrases(text):
+    assert outcomes.is_opt_out(text)
+
+
+@pytest.mark.parametrize("text", ["谢谢分享！", "说得对", "我也在练", ""])
+def test_ordinary_replies_are_not_opt_outs(text):
+    assert outcomes.is_opt_out(text) is None
+
+
+def _sent_world(db, users=3):
+    build_world(db, users=users, posts_per_user=2)
+    s = engagement_settings(templates=[TEMPLATES[0]])
+    run_plan(db, s, NOW)
+    ids = [r["id"] for r in store.list_items(db)]
+    queue_ops.approve(db, ids, "alice")
+    run_send(db, s, NOW + timedelta(minutes=5), transport=FakePlatform(), dry_run=False)
+    return s, [store.get_item(db, i) for i in ids]
+
+
+def test_stored_comments_become_replies_and_opt_outs(db):
+    s, items = _sent_world(db)
+    a, b = items[0], items[1]
+    # the crawler stored two comments under the posts we replied to
+    with transaction(db):
+        upsert_posts(db, [
+            Post(platform="weibo", pid="c1", uid=a.target_uid, kind="comment", parent_pid=a.post_pid, text="谢谢！一起加油",
+                 created_at=(NOW + timedelta(hours=1)).isoformat()),
+            Post(platform="weibo", pid="c2", uid=b.target_uid, kind="comment", parent_pid=b.post_pid, text="别再@我了",
+                 created_at=(NOW + timedelta(hours=1)).isoformat()),
+            Post(platform="weibo", pid="c3", uid="stranger", kind="comment", parent_pid=a.post_pid, text="路过",
+                 created_at=(NOW + timedelta(hours=1)).isoformat()),
+        ])
+    # an open item for b that must be cancelled by the opt-out
+    with transaction(db):
+        store.insert_item(db, {"kind": "reply", "status": "pending", "platform": "weibo", "target_uid": b.target_uid,
+                               "text": "再来一条", "created_at": NOW.isoformat(), "dedupe_key": "extra"})
+    summary = outcomes.collect_outcomes(db, s, now=NOW + timedelta(hours=2))
+    assert (summary.replies, summary.optouts, summary.cancelled) == (1, 1, 1)
+    assert [o["kind"] for o in store.outcomes_for(db, a.id)] == ["reply"]
+    assert [o["kind"] for o in store.outcomes_for(db, b.id)] == ["optout"]
+    (row,) = store.list_optouts(db)
+    assert (row["uid"], row["evidence"], row["evidence_id"], row["origin"]) == (b.target_uid, "别再@我了", "c2", "reply")
+    assert outcomes.collect_outcomes(db, s, now=NOW + timedelta(hours=3)).replies == 0      # idempotent
+    # the next plan never proposes b again
+    assert b.target_uid not in {r["target_uid"] for r in store.list_items(db, status="pending")}
+
+
+def test_thompson_sampling_prefers_the_variant_people_answer():
+    options = [Draft("t", 0, "reply", "a"), Draft("t", 1, "reply", "b")]
+    stats = {(1, "t", 0): (40, 2), (1, "t", 1): (40, 20)}
+    rng = random.Random(0)
+    firsts = Counter(outcomes.rank_drafts(options, stats, 1, rng)[0].variant for _ in range(500))
+    assert firsts[1] > 450
+    # with nothing learned both get tried
+    fresh = Counter(outcomes.rank_drafts(options, {}, 1, rng)[0].variant for _ in range(500))
+    assert min(fresh.values()) > 150
+
+
+def test_response_rates_per_audience_and_variant(db):
+    s, items = _sent_world(db)
+    with transaction(db):
+        store.add_outcome(db, items[0].id, "reply", "c1", items[0].target_uid, "好", NOW.isoformat())
+        store.add_outcome(db, items[0].id, "like", "", None, "3 likes", NOW.isoformat())
+        store.add_outcome(db, items[1].id, "optout", "c2", items[1].target_uid, "取关", NOW.isoformat())
+    rates = store.response_rates(db)
+    assert sum(r["sent"] for r in rates) == len(items)
+    assert sum(r["responded"] for r in rates) == 1 and sum(r["optouts"] for r in rates) == 1
+    row = [r for r in rates if r["replies"]][0]
+    assert row["likes"] == 1 and row["rate"] == round(row["responded"] / row["sent"], 4)
+    assert set(rates[0]) >= {"audience", "template", "variant", "kind", "sent", "responded", "rate"}
