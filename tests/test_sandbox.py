@@ -199,3 +199,22 @@ def test_serve_command_runs_in_the_foreground(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_world_command_lists_what_queries_can_use(cli):
+    code, out, err = cli("sandbox", "world", "--users", "200")
+    assert code == 0, err
+    assert "健身打卡" in out and "c91fca2fdb72155a2c9e0d60aca37fd8" in out and "咖啡探店" in out
+
+
+def test_reads_need_no_token_and_writes_name_the_missing_one(sandbox, monkeypatch):
+    from bot.sources.weibo import MissingTokenError
+
+    monkeypatch.delenv("HX_TEST_NO_SUCH_TOKEN", raising=False)
+    src = SourceSettings(name="w", platform="weibo", base_url=sandbox.base_url, api_base_url=sandbox.base_url,
+                         token_env="HX_TEST_NO_SUCH_TOKEN", min_interval_s=0, jitter_s=0)
+    source = open_source(Settings(sources=[src], origin="camp.toml"), src)
+    assert source.topic_posts("健身打卡").posts
+    with pytest.raises(MissingTokenError) as info:
+        source.reply(sandbox.world.all_desc[0], "hi", "k")
+    assert "HX_TEST_NO_SUCH_TOKEN" in str(info.value) and "camp.toml" in str(info.value)

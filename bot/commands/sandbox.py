@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.sandbox.faults import KINDS, FaultConfig
@@ -84,12 +82,13 @@ def run_serve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_world(args: argparse.Namespace, ctx: Context) -> int:
+    """Plain lines rather than a table: the ids are meant to be copied into a config."""
     s = World(seed=args.seed, n_users=args.users).summary()
-    table = Table(title=f"sandbox world (seed {args.seed}): {s['users']} users, {s['posts']} posts", title_justify="left")
-    for col in ("community", "users", "topics (kind = topic)", "super-topic (kind = group)", "tags (kind = tag)"):
-        table.add_column(col, overflow="fold")
+    out = ctx.console
+    out.print(f"sandbox world (seed {args.seed}): {s['users']} users, {s['posts']} posts", markup=False)
     for name, c in s["communities"].items():
-        table.add_row(name, str(c["users"]), "、".join(c["topics"]), f"{c['group_name']} {c['group_id']}",
-                      "、".join(c["tags"]))
-    ctx.console.print(table)
+        out.print(f"\n{name} ({c['users']} users)", markup=False)
+        out.print(f"  topic: {', '.join(c['topics'])}", markup=False)
+        out.print(f"  group: {c['group_name']} = {c['group_id']}", markup=False)
+        out.print(f"  tag:   {', '.join(c['tags'])}", markup=False)
     return 0
