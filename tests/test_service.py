@@ -295,3 +295,23 @@ def test_crawls_of_one_source_take_turns_while_other_jobs_run_alongside(tmp_path
         svc.shutdown()
     assert rec.max_crawls == 1   # one polite client per host at a time
     assert rec.max_total >= 2    # but analyze ran beside a crawl
+
+
+def test_the_catch_up_decision_follows_the_injected_clock(tmp_path):
+    dbp = tmp_path / "t.db"
+    settings = campaign(queries=(("a", "every 1h"),), analyze="0 * * * *", plan="manual")
+    connect(dbp).conn.close()
+    now = datetime.now(UTC)
+    seed_history(dbp, "crawl:a", now, kind="crawl")
+    seed_history(dbp, "analyze", now, kind="analyze")
+    rec = Recorder()
+    # Pretend the service was down for a day and a half: one catch-up each, in order.
+    svc = Service(dbp, settings, rec.jobs(), clock=lambda: now + timedelta(hours=36), heartbeat_s=0.2)
+    svc.start()
+    try:
+        assert wait_for(lambda: len(rec.calls) >= 2)
+        time.sleep(0.3)
+    finally:
+        svc.shutdown()
+    assert rec.order() == ["crawl:a", "analyze"]
+    assert [r["trigger"] for r in runs(dbp) if r["pid"] != 1] == ["catch-up", "catch-up"]
