@@ -120,7 +120,8 @@ def _handle_comment(db, summary: OutcomeSummary, items: list[store.QueueItem], p
 
 def collect_outcomes(db, settings: Settings, transport=None, now: datetime | None = None) -> OutcomeSummary:
     """Look for responses to sent items: stored comments (from crawling), and,
-    with a transport, comments to us, likes on our comments and new followers."""
+    through the platform (``transport``, by default the configured send
+    source), comments to us, likes on our comments and new followers."""
     now = now or datetime.now(timezone.utc)
     at = policy.iso(now)
     summary = OutcomeSummary()
@@ -134,6 +135,8 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
             raw = json.loads(c["raw"]) if c.get("raw") else None
             _handle_comment(db, summary, items, c["platform"], c["pid"], c["uid"], c["text"], c["parent_pid"],
                             _reply_to(raw), at)
+    if transport is None:
+        transport = outcome_transport(settings)
     if transport is None:
         return summary
     platform = items[0].platform or ""
@@ -219,12 +222,12 @@ def _call(transport, name: str, *args, **kwargs):
 
 def outcome_transport(settings: Settings):
     """The adapter outcomes read through: the configured send source, if any."""
-    if not settings.engagement.send_source:
+    if not settings.engagement.send_source or settings.engagement.send_mode in ("dry-run", "manual"):
         return None
     from bot.sender import make_transport
 
     try:
-        return make_transport(settings, "read")
+        return make_transport(settings, settings.engagement.send_mode)
     except HuaxiangError as exc:
         log.warning("outcomes: no platform access (%s); using stored comments only", exc)
         return None

@@ -237,3 +237,52 @@ def test_outcome_optout_from_reply_cancels_and_keeps_evidence(db):
         outcomes.record_opt_out(db, "weibo", sent.target_uid, "别再@我了", "c77", "huaxiang/outcomes", "reply",
                                 policy.iso(LATER))
     assert store.is_opted_out(db, "weibo", sent.target_uid)
+
+
+def _cli_world(tmp_path, extra: str = ""):
+    from storage.db import connect
+
+    db = connect(tmp_path / "s.db")
+    build_world(db, users=2, posts_per_user=1)
+    db.conn.close()
+    (tmp_path / "huaxiang.toml").write_text(
+        '[engagement]\nquiet_hours = ""\nmin_spacing_s = 0\nspacing_jitter_s = 0\nmax_post_age_days = 3650\n'
+        f'follow_suggestions = false\n{extra}'
+        '[[engagement.templates]]\nname = "tips"\nvariants = ["{nickname} 说得好！", "同感，{topic}要坚持"]\n',
+        encoding="utf-8")
+
+
+def test_cli_send_is_a_dry_run_until_configured(cli, tmp_path):
+    _cli_world(tmp_path)
+    cli("--db", "s.db", "plan")
+    code, out, _ = cli("--db", "s.db", "queue", "list", "--json")
+    ids = [str(json.loads(line)["id"]) for line in out.splitlines()]
+    cli("--db", "s.db", "queue", "approve", *ids, "--by", "alice")
+    code, out, err = cli("--db", "s.db", "send")
+    assert code == 0, err
+    assert "dry run (nothing sent" in out and "2 would be sent now" in out and out.count(": would send") == 2
+    code, out, _ = cli("--db", "s.db", "queue", "list", "--status", "approved", "--json")
+    assert len(out.splitlines()) == 2
+
+
+def test_cli_manual_worklist_and_resolve(cli, tmp_path):
+    _cli_world(tmp_path)
+    cli("--db", "s.db", "plan")
+    code, out, _ = cli("--db", "s.db", "queue", "list", "--json")
+    ids = [str(json.loads(line)["id"]) for line in out.splitlines()]
+    cli("--db", "s.db", "queue", "approve", *ids, "--by", "alice")
+    code, out, err = cli("--db", "s.db", "send", "--mode", "manual", "--worklist-dir", "wl")
+    assert code == 0, err
+    assert "handed_out 2" in out and "worklist: " in out
+    assert len(list((tmp_path / "wl").glob("worklist-*.csv"))) == 1
+    code, out, err = cli("--db", "s.db", "queue", "resolve", ids[0], "--sent", "--by", "alice", "--remote-id", "C1")
+    assert code == 0 and "is now sent" in out
+    code, out, err = cli("--db", "s.db", "queue", "resolve", ids[0], "--sent", "--by", "alice")
+    assert code == 1 and "only sending" in err
+
+
+def test_cli_review_prints_the_url_with_the_token(cli, tmp_path):
+    code, out, err = cli("--db", "r.db", "review", "--print-only", "--port", "9999")
+    assert code == 0, err
+    token = (tmp_path / "r.db.review-token").read_text().strip()
+    assert f"http://127.0.0.1:9999/?token={token}" in out

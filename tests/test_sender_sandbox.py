@@ -125,3 +125,58 @@ def test_sandbox_outcomes_replies_optouts_and_follow_backs(db, sandbox):
     rates = store.response_rates(db)
     assert sum(r["sent"] for r in rates) == len(ids)
     assert sum(r["responded"] for r in rates) >= summary.replies
+
+
+def test_kill_9_mid_request_then_reconciled_not_resent(tmp_path):
+    """The real thing: `huaxiang send` is killed while its request is in flight."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from storage.db import connect
+
+    with start_sandbox(seed=5, n_users=60, faults=FaultConfig(slow=1.0, slow_s=3.0, writes=True)) as sb:
+        sb.faults.config.slow = 0.0          # reads fast while we set up
+        db = connect(tmp_path / "k.db")
+        load_sandbox_posts(db, sb, 1)
+        (tmp_path / "huaxiang.toml").write_text(
+            f'[[sources]]\nname = "sb"\nplatform = "sandbox"\nbase_url = "{sb.base_url}"\nmin_interval_s = 0\n'
+            'jitter_s = 0\ntimeout_s = 30\nmax_retries = 0\n'
+            '[engagement]\nquiet_hours = ""\nmin_spacing_s = 0\nspacing_jitter_s = 0\nmax_post_age_days = 3650\n'
+            'follow_suggestions = false\nsend_mode = "sandbox"\nsend_source = "sb"\n'
+            '[[engagement.templates]]\nname = "tips"\nvariants = ["{nickname} 说得好，一起交流"]\n', encoding="utf-8")
+        from config import load_settings
+
+        s = load_settings(tmp_path / "huaxiang.toml")
+        run_plan(db, s)
+        (item_id,) = [r["id"] for r in store.list_items(db)]
+        queue_ops.approve(db, [item_id], "alice")
+        # Take the follower baseline now, so the child's first request is the write itself.
+        outcomes.ensure_follower_baseline(db, s, open_source(s, s.source("sb")))
+        sb.faults.config.slow = 1.0
+        child = subprocess.Popen([sys.executable, "-m", "bot", "--db", "k.db", "send"], cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while store.get_item(db, item_id).status != "sending":
+            assert time.monotonic() < deadline and child.poll() is None, "child never started sending"
+            time.sleep(0.05)
+        time.sleep(0.5)                       # the request is now sitting in the slow server
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        assert store.get_item(db, item_id).status == "sending"
+        time.sleep(3.0)                       # the server finishes and applies the comment
+        sb.faults.config.slow = 0.0
+        assert len(sb.actions) == 1
+        again = subprocess.run([sys.executable, "-m", "bot", "--db", "k.db", "send", "--json"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        import json as _json
+
+        counts = _json.loads(again.stdout)
+        assert counts["recovered"] == 1 and counts["reconciled_sent"] == 1 and counts["sent"] == 0
+        assert store.get_item(db, item_id).status == "sent"
+        assert len(sb.actions) == 1           # never resent
+        log = store.send_log_for(db, item_id)
+        assert [r["status"] for r in log] == ["unknown"]
+        db.conn.close()
