@@ -281,14 +281,17 @@ class _SourceCrawl:
                 return "interrupted"
             page = self._fetch_page(q, cursor)
             feed = _feed_posts(page)
+            # Incremental stop: this query reached where its last pass began, or
+            # everything on the page is something *this query* already found.
+            known = known_post_ids(db, platform, [p.pid for p in page.posts])
             if q.kind == "tag":
-                known = store.known_authors(db, platform, [u.uid for u in page.users])
-                reached = bool(page.users) and all(u.uid in known for u in page.users)
+                seen = store.query_known_uids(db, platform, q.name, [u.uid for u in page.users])
+                reached = bool(page.users) and all(u.uid in seen for u in page.users)
                 fresh_ids: list[str] = []
             else:
-                known = known_post_ids(db, platform, [p.pid for p in page.posts])
+                seen = store.query_known_pids(db, platform, q.name, [p.pid for p in feed])
                 reached = (bool(stop_at) and any(not _newer(p.pid, stop_at) for p in feed)) or \
-                          (bool(feed) and all(p.pid in known for p in feed))
+                          (bool(feed) and all(p.pid in seen for p in feed))
                 fresh_ids = [p.pid for p in feed]
             new_posts = [p for p in page.posts if p.pid not in known]
             if new_posts:
@@ -309,6 +312,7 @@ class _SourceCrawl:
                 pc, uc = upsert_posts(db, page.posts + comments, query=q.name, run_id=run.run_id)
                 if page.users:
                     uc += upsert_users(db, page.users)
+                    store.link_users(db, platform, q.name, [u.uid for u in page.users], run.run_id)
                 if self.src.fetch_authors:
                     authors = [u.uid for u in page.users] + [p.uid for p in feed]
                     store.mark_authors_pending(db, platform, self.src.name, q.name, authors)

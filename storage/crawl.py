@@ -164,6 +164,33 @@ def stored_post_fields(db: sqlite_utils.Database, platform: str, pids: list[str]
     return out
 
 
+def query_known_pids(db: sqlite_utils.Database, platform: str, query: str, pids: list[str]) -> set[str]:
+    """Which of these posts this query has already found (another query finding them does not count)."""
+    found: set[str] = set()
+    for i in range(0, len(pids), 500):
+        chunk = pids[i:i + 500]
+        q = ("SELECT p.pid FROM post_queries pq JOIN posts p ON p.id = pq.post_id WHERE pq.query = ?"
+             " AND p.platform = ? AND p.pid IN (" + ",".join("?" for _ in chunk) + ")")
+        found.update(r[0] for r in db.conn.execute(q, (query, platform, *chunk)))
+    return found
+
+
+def link_users(db: sqlite_utils.Database, platform: str, query: str, uids: Iterable[str], run_id: int | None) -> None:
+    for uid in dict.fromkeys(uids):
+        db.conn.execute("INSERT INTO user_queries (platform, uid, query, run_id) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT DO NOTHING", (platform, uid, query, run_id))
+
+
+def query_known_uids(db: sqlite_utils.Database, platform: str, query: str, uids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(uids), 500):
+        chunk = uids[i:i + 500]
+        q = ("SELECT uid FROM user_queries WHERE query = ? AND platform = ? AND uid IN ("
+             + ",".join("?" for _ in chunk) + ")")
+        found.update(r[0] for r in db.conn.execute(q, (query, platform, *chunk)))
+    return found
+
+
 # -- runs --------------------------------------------------------------------
 def start_run(db: sqlite_utils.Database, query: str, source: str) -> int:
     cur = db.conn.execute("INSERT INTO crawl_runs (query, source, started_at, pid) VALUES (?, ?, ?, ?)",

@@ -353,3 +353,25 @@ max_pages = 2
     assert "fit-topic" in out and "ok" in out and "new posts" in out
     code, out, err = cli("--config", cfg, "--db", tmp_path / "cli.db", "crawl", "--query", "nope")
     assert code == 1 and "no query named nope" in err
+
+
+def test_a_query_does_not_stop_early_on_posts_another_query_found(sandbox, tmp_path):
+    path = tmp_path / "overlap.db"
+    db = connect(path)
+    qs = [{"name": "kw", "source": "sb", "kind": "keyword", "value": f"#{TOPIC}#", "max_pages": 100},
+          {"name": "topic", "source": "sb", "kind": "topic", "value": TOPIC, "max_pages": 100},
+          {"name": "tag-a", "source": "sb", "kind": "tag", "value": "健身", "max_pages": 100},
+          {"name": "tag-b", "source": "sb", "kind": "tag", "value": "健身", "max_pages": 100}]
+    settings = settings_for(path, {"sb": sandbox.base_url}, qs, fetch_authors=False)
+    (kw,) = run_crawl(db, settings, ["kw"]).runs
+    (topic,) = run_crawl(db, settings, ["topic"]).runs
+    mids = sandbox.world.topic_mids(TOPIC)
+    assert kw.new_posts > 0 and topic.new_posts == 0                # the same posts...
+    assert topic.pages == kw.pages == -(-len(mids) // 10)           # ...but the topic walks its whole feed
+    linked = {r[0] for r in db.conn.execute(
+        "SELECT p.pid FROM post_queries q JOIN posts p ON p.id = q.post_id WHERE q.query = 'topic'")}
+    assert set(mids) <= linked
+    a = run_crawl(db, settings, ["tag-a"]).runs[0]
+    b = run_crawl(db, settings, ["tag-b"]).runs[0]
+    assert a.pages == b.pages > 1
+    assert run_crawl(db, settings, ["tag-b"]).runs[0].pages == 1    # its own second run stops at once
