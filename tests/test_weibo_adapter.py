@@ -43,6 +43,7 @@ def test_realtime_search_page_parses_and_skips_the_broken_card():
     page = source().search_posts("健身")
     req = route.calls.last.request
     assert containerid(req) == "100103type=61&q=健身" and req.url.params["page_type"] == "searchall"
+    assert req.headers["X-Requested-With"] == "XMLHttpRequest" and req.headers["Referer"] == f"{BASE}/"
     pids = [p.pid for p in page.posts]
     assert pids == ["4608812345678901", "4608812345678800", "4608812345678700", "4608812345678600", "4608812345670000"]
     assert page.skipped == 1                              # the card whose id is null

@@ -116,7 +116,9 @@ class WeiboSource(Source):
         return payload
 
     def _get(self, path: str, params: dict[str, Any], what: str, base: str | None = None) -> dict[str, Any]:
-        resp = self.http.get((base or self.base) + path, params=params)
+        # What the mobile web app itself sends; without them m.weibo.cn answers 432 sooner.
+        headers = {"Referer": self.base + "/", "X-Requested-With": "XMLHttpRequest", "MWeibo-Pwa": "1"}
+        resp = self.http.get((base or self.base) + path, params=params, headers=headers)
         return self._check(resp, what)
 
     # -- listing helpers ---------------------------------------------------
