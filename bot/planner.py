@@ -10,6 +10,7 @@ suggestion per user) makes running ``plan`` twice add nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -73,10 +74,12 @@ def _score(settings: Settings, c: Candidate, now: datetime, rate: tuple[int, int
     followers = r.get("followers") or 0
     interactions = (r.get("likes") or 0) + 2 * (r.get("comments") or 0) + 2 * (r.get("reposts") or 0)
     sent, responded = rate
+    influence = r.get("stat_influence")
     parts = {
         "relevance": min(1.0, max(0.0, c.relevance)),
         "tier": TIER_WEIGHT.get(c.tier or "", 0.3),
-        "influence": min(1.0, math.log10(1 + followers) / 6),
+        # the analysis's percentile when there is one, else a log scale of followers
+        "influence": float(influence) if influence is not None else min(1.0, math.log10(1 + followers) / 6),
         "freshness": 0.5 ** (age_h / 24),
         "engagement": min(1.0, math.log10(1 + interactions) / 3),
         "response": (1 + responded) / (2 + sent),
@@ -93,7 +96,9 @@ def _explain(c: Candidate, draft: drafts.Draft | None, when: datetime | None, se
              active: list[int] | None) -> str:
     p = c.parts
     age = f"{p['age_h']:.0f} h" if p["age_h"] < 48 else f"{p['age_h'] / 24:.0f} days"
-    who = f"{c.tier or 'member'} of {c.audience} (relevance {c.relevance:.2f})" if c.audience_id is not None \
+    why_relevant = c.row.get("relevance_explanation")
+    who = (f"{c.tier or 'member'} of {c.audience} (relevance {c.relevance:.2f}"
+           + (f": {why_relevant}" if why_relevant else "") + ")") if c.audience_id is not None \
         else f"active thread in group {c.audience}"
     sent, resp = p["sent"], p["responded"]
     learned = f"this audience answered {resp}/{sent} so far" if sent else "no responses learned yet"
@@ -122,6 +127,26 @@ def active_hours(settings: Settings, times: list[str]) -> list[int] | None:
     for hour, n in hours.most_common():
         chosen.append(hour)
         covered += n
+        if covered >= 0.6 * total:
+            break
+    return sorted(chosen)
+
+
+def hours_from_histogram(value: str | None) -> list[int] | None:
+    """Active hours from the analysis's 24 per-hour post counts (already in the campaign's zone)."""
+    try:
+        counts = json.loads(value or "[]")
+    except ValueError:
+        return None
+    if not isinstance(counts, list) or len(counts) != 24 or not all(isinstance(n, (int, float)) for n in counts):
+        return None
+    total = sum(counts)
+    if total < 3:
+        return None
+    chosen, covered = [], 0.0
+    for hour in sorted(range(24), key=lambda h: (-counts[h], h)):
+        chosen.append(hour)
+        covered += counts[hour]
         if covered >= 0.6 * total:
             break
     return sorted(chosen)
@@ -176,8 +201,10 @@ def _gather(db, settings: Settings, now: datetime) -> list[Candidate]:
         names = {n for n in (r["audience"], r["auto_name"]) if n}
         if targets and not (names & targets):
             continue
+        # Relevance to the seeded target this audience matches, else the user's best, else membership strength.
+        rel = next((v for v in (r.get("target_relevance"), r.get("stat_relevance"), r["relevance"]) if v is not None), 0.0)
         c = Candidate(row=r, kind_options=("reply", "repost"), audience_names=names, audience_id=r["audience_id"],
-                      audience=r["audience"], tier=r["tier"], relevance=float(r["relevance"] or 0))
+                      audience=r["audience"], tier=r["tier"], relevance=float(rel))
         prev = best.get(r["post_id"])
         if prev is None or c.relevance * _priority(settings, names) > prev.relevance * _priority(settings, prev.audience_names):
             best[r["post_id"]] = c
@@ -248,7 +275,8 @@ def run_plan(db, settings: Settings, now: datetime | None = None, rng: random.Ra
             if hard:
                 summary.skipped[hard[0].rule] += 1
                 continue
-            hours = active_hours(settings, store.user_post_times(db, r["user_id"])) if r.get("user_id") else None
+            hours = hours_from_histogram(r.get("stat_active_hours")) or \
+                (active_hours(settings, store.user_post_times(db, r["user_id"])) if r.get("user_id") else None)
             when = _find_slot(db, settings, action, now, hours, expires)
             if when is None:
                 summary.no_slot += 1

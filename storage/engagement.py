@@ -365,11 +365,15 @@ def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance:
            u.id AS user_id, u.name AS user_name, u.followers, u.verified,
            m.audience_id, m.score AS relevance, m.tier,
            COALESCE(a.name, NULLIF(a.auto_name, ''), 'audience ' || a.id) AS audience, a.auto_name,
-           a.keywords AS audience_keywords, a.active_hours AS audience_active_hours
+           a.keywords AS audience_keywords, a.active_hours AS audience_active_hours, a.target AS audience_target,
+           us.influence AS stat_influence, us.relevance AS stat_relevance, us.active_hours AS stat_active_hours,
+           ur.score AS target_relevance, ur.explanation AS relevance_explanation
     FROM posts p
     JOIN users u ON u.id = p.user_id
     JOIN memberships m ON m.user_id = u.id
     JOIN audiences a ON a.id = m.audience_id AND a.status = 'active'
+    LEFT JOIN user_stats us ON us.user_id = u.id
+    LEFT JOIN user_relevance ur ON ur.user_id = u.id AND ur.target = a.target
     WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
       AND COALESCE(m.tier, 'potential') IN {_in(tiers)} AND m.score >= ?
     ORDER BY p.id, m.score DESC

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from datetime import timedelta
@@ -147,3 +148,20 @@ def test_drafts_fill_placeholders_and_respect_length():
     assert drafts.render("{nickname}你好 {other}", ctx) == "小王你好 {other}"
     # a variant whose placeholder has no value is dropped rather than sent half-filled
     assert drafts.drafts_for(s, t, drafts.DraftContext(nickname="a")) == []
+
+
+def test_uses_the_analysis_figures_when_present(db):
+    build_world(db, users=2, posts_per_user=1)
+    with transaction(db):
+        db.conn.execute("UPDATE audiences SET target = '健身'")
+        hist = [0] * 24
+        hist[21] = 9
+        db.conn.execute("INSERT INTO user_stats (user_id, influence, relevance, active_hours) VALUES (1, 0.9, 0.2, ?)",
+                        (json.dumps(hist),))
+        db.conn.execute("INSERT INTO user_relevance (user_id, target, score, explanation) VALUES (1, '健身', 0.95, '健身×4 in 4/9 posts')")
+    s = engagement_settings()
+    run_plan(db, s, NOW)
+    row = [r for r in items(db) if r["target_uid"] == "u0"][0]
+    assert "relevance 0.95: 健身×4 in 4/9 posts" in row["explanation"]
+    local = policy.parse_time(row["scheduled_at"]).astimezone(policy.local_zone(s))
+    assert local.hour == 21
