@@ -63,10 +63,22 @@ def render(text: str, ctx: DraftContext) -> str:
     return _PLACEHOLDER.sub(lambda m: getattr(ctx, m.group(1)), text).strip()
 
 
+# Used only when the campaign configures no templates: value first, no links, no hard sell.
+DEFAULT_TEMPLATES = (
+    TemplateSettings(name="default", audience="*", kind="reply", variants=[
+        "{nickname} 说得很实在！关于{topic}我们也整理过一些心得，欢迎交流～",
+        "同感！{topic}贵在坚持，{nickname} 加油",
+        "很有启发，{keyword}这个角度很少有人聊到",
+        "收藏了，{topic}相关的经验能多分享一些吗？",
+    ]),
+)
+
+
 def templates_for(settings: Settings, names: set[str], kinds: tuple[str, ...]) -> list[TemplateSettings]:
-    """Templates for an audience known by any of ``names`` (or ``*``) and one of these kinds."""
-    return [t for t in settings.engagement.templates
-            if t.kind in kinds and (t.audience == "*" or t.audience in names)]
+    """Templates for an audience known by any of ``names`` (or ``*``) and one of these kinds;
+    the built-in defaults when the campaign has none."""
+    configured = settings.engagement.templates or list(DEFAULT_TEMPLATES)
+    return [t for t in configured if t.kind in kinds and (t.audience == "*" or t.audience in names)]
 
 
 def drafts_for(settings: Settings, templates: list[TemplateSettings], ctx: DraftContext) -> list[Draft]:

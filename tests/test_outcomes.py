@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from datetime import timedelta
@@ -90,3 +91,17 @@ def test_response_rates_per_audience_and_variant(db):
     row = [r for r in rates if r["replies"]][0]
     assert row["likes"] == 1 and row["rate"] == round(row["responded"] / row["sent"], 4)
     assert set(rates[0]) >= {"audience", "template", "variant", "kind", "sent", "responded", "rate"}
+
+
+def test_cli_outcomes_from_stored_comments(cli, tmp_path):
+    from storage.db import connect
+
+    db = connect(tmp_path / "o.db")
+    s, items = _sent_world(db, users=1)
+    with transaction(db):
+        upsert_posts(db, [Post(platform="weibo", pid="c9", uid=items[0].target_uid, kind="comment",
+                               parent_pid=items[0].post_pid, text="不要打扰", created_at=NOW.isoformat())])
+    db.conn.close()
+    code, out, err = cli("--db", "o.db", "outcomes", "--json")
+    assert code == 0, err
+    assert json.loads(out)["optouts"] == 1

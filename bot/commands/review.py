@@ -32,6 +32,16 @@ def review_url(host: str, port: int, token: str) -> str:
     return f"http://{shown}:{port}/?token={token}"
 
 
+def review_instructions(db_path, port: int = 8765) -> str:
+    """How to open the review page for this database (for `demo` and `plan`)."""
+    from bot.review.app import load_or_create_token
+
+    token = load_or_create_token(db_path)
+    db_arg = "" if str(db_path) == "huaxiang.db" else f" --db {db_path}"
+    return (f"review the queue in your browser: run `huaxiang{db_arg} review --port {port}`, "
+            f"then open {review_url('127.0.0.1', port, token)}")
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -25,6 +25,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--worklist-dir", help="manual mode: where to write the worklist (default [engagement].worklist_dir)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=run)
+    o = sub.add_parser("outcomes", help="look for replies, likes, follow-backs and opt-outs after sends",
+                       description="Check sent actions for responses: comments the crawler stored, and through "
+                                   "[engagement].send_source the replies to us, likes and new followers. Replies "
+                                   "like 别再@我 put their author on the opt-out list (the reply is kept as evidence).")
+    o.add_argument("--json", action="store_true", help="print the counts as JSON")
+    o.set_defaults(func=run_outcomes)
+
+
+def run_outcomes(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.outcomes import collect_outcomes
+
+    counts = collect_outcomes(ctx.db, ctx.settings).as_counts()
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+    else:
+        ctx.console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False, soft_wrap=True)
+    return 0
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

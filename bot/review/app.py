@@ -33,6 +33,7 @@ from storage.db import connect
 
 from bot import queue_ops
 from bot.errors import HuaxiangError
+from bot.worklist import post_link, profile_link
 
 COOKIE = "hx_session"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -184,7 +185,11 @@ def create_app(db_path: str | Path, settings: Settings, token: str,
              dependencies=[Depends(need_auth)])
     def items(status: str | None = None, audience: str | None = None, kind: str | None = None,
               limit: int = Query(500, ge=1, le=5000)) -> list[dict[str, Any]]:
-        return store.list_items(db(), status=status or None, audience=audience or None, kind=kind or None, limit=limit)
+        rows = store.list_items(db(), status=status or None, audience=audience or None, kind=kind or None, limit=limit)
+        for r in rows:
+            r["post_link"] = post_link(r["platform"], r["post_pid"], r["post_url"], settings)
+            r["profile_link"] = profile_link(r["platform"], r["target_uid"], r["user_url"])
+        return rows
 
     @app.get("/api/items/{item_id}", summary="One item with its audit history, send log and outcomes",
              dependencies=[Depends(need_auth)])

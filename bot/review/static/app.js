@@ -124,6 +124,17 @@ function card(it, i) {
   post.appendChild(el("div", "post-text", it.post_text || ""));
   post.appendChild(el("div", "post-meta",
     (it.post_created_at || "").slice(0, 16).replace("T", " ") + " · ♥ " + (it.post_likes || 0) + " · 💬 " + (it.post_comments || 0) + " · ↻ " + (it.post_reposts || 0)));
+  const links = el("div", "links");
+  for (const [label, url] of [["open post", it.post_link], ["profile", it.profile_link]]) {
+    if (url && /^https?:\/\//.test(url)) {
+      const a = el("a", null, label);
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      links.appendChild(a);
+    }
+  }
+  post.appendChild(links);
   c.appendChild(post);
 
   c.appendChild(el("div", "why", it.explanation || it.reason || ""));
