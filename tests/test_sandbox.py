@@ -218,3 +218,11 @@ def test_reads_need_no_token_and_writes_name_the_missing_one(sandbox, monkeypatc
     with pytest.raises(MissingTokenError) as info:
         source.reply(sandbox.world.all_desc[0], "hi", "k")
     assert "HX_TEST_NO_SUCH_TOKEN" in str(info.value) and "camp.toml" in str(info.value)
+
+
+def test_detail_page_shows_the_post_escaped(sandbox):
+    mid = sandbox.world.all_desc[0]
+    r = httpx.get(f"{sandbox.base_url}/detail/{mid}")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert sandbox.world.users[sandbox.world.posts[mid].uid].name in r.text
+    assert httpx.get(f"{sandbox.base_url}/detail/1").status_code == 404

@@ -14,6 +14,7 @@ outcome reads ``/2/comments/to_me.json``, ``/2/friendships/followers/ids.json``,
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -99,6 +100,10 @@ class _Handler(BaseHTTPRequestHandler):
                     key += "|" + "&".join(f"{k}={v}" for k, v in sorted(form.items()) if k != "access_token")
                 fault = sb.faults.roll(key)
             if fault and self._early_fault(fault, sb):
+                return
+            if method == "GET" and parts.path.startswith("/detail/"):
+                status, page = sb.detail_page(parts.path[len("/detail/"):])
+                self._send(status, page.encode("utf-8"), "text/html; charset=utf-8")
                 return
             status, obj, headers = sb.route(method, parts.path, query, form, dict(self.headers))
             if fault == "bad_payload" and status == 200:
@@ -246,6 +251,20 @@ class SandboxServer:
         if path.startswith("/2/"):
             return self._api(method, path, q, form, headers)
         return 404, {"ok": 0, "msg": f"no such endpoint {path}"}, None
+
+    def detail_page(self, mid: str) -> tuple[int, str]:
+        """A post as a person would open it (what review and worklist links point at)."""
+        post = self.world.posts.get(mid)
+        if post is None:
+            return 404, "<!doctype html><meta charset=utf-8><title>不存在</title><p>该微博不存在</p>"
+        user = self.world.users.get(post.uid)
+        name = html.escape(user.name if user else "画像品牌号")
+        rows = "".join(f"<li>{html.escape(self.world.users[c['uid']].name if c['uid'] in self.world.users else '画像品牌号')}: "
+                       f"{html.escape(c['text'])}</li>" for c in self.world.comments(mid))
+        text = html.escape(post.text + ("\n" + post.long_extra if post.long_extra else "")).replace("\n", "<br>")
+        return 200, (f"<!doctype html><meta charset=utf-8><title>{name} 的微博</title>"
+                     f"<h1>{name}</h1><p>{text}</p><p>{P.weibo_time(post.ts)} · 转发 {post.reposts} · "
+                     f"评论 {post.n_comments} · 赞 {post.likes}</p><ul>{rows}</ul>")
 
     def _get_index(self, q: dict[str, list[str]]) -> dict[str, Any]:
         w = self.world

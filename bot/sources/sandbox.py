@@ -20,6 +20,9 @@ SANDBOX_TOKEN = "sandbox-token"
 
 class SandboxSource(WeiboSource):
     platform = "sandbox"
+    # Sandbox posts exist nowhere on the web, and the sandbox's port changes
+    # between runs: no URL rather than a wrong or unstable one.
+    post_url = None
 
     def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None, now: Any = None):
         secrets = dict(secrets or {})

@@ -48,6 +48,7 @@ class MissingTokenError(SourceError):
 class WeiboSource(Source):
     platform = "weibo"
     default_api_base = DEFAULT_API_BASE_URL
+    post_url: str | None = "https://m.weibo.cn/status/{pid}"
 
     def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None,
                  now: Callable[[], datetime] | None = None):
@@ -155,7 +156,7 @@ class WeiboSource(Source):
             kind = card_kind(card)
             try:
                 if kind == "post":
-                    for post in parse_mblog(card.get("mblog"), self.platform, now, group_id):
+                    for post in parse_mblog(card.get("mblog"), self.platform, now, group_id, self.post_url):
                         if post.pid in seen:
                             continue
                         seen.add(post.pid)

@@ -250,7 +250,7 @@ def parse_user(u: Any, platform: str, card: dict[str, Any] | None = None, full_p
 
 
 def parse_mblog(m: Any, platform: str, now: datetime | None = None, group_id: str | None = None,
-                post_url: str = "https://m.weibo.cn/status/{pid}") -> list[Post]:
+                post_url: str | None = "https://m.weibo.cn/status/{pid}") -> list[Post]:
     """One ``mblog`` -> [post] or [post, retweeted original].
 
     A repost whose original was deleted (``retweeted_status.user`` is null)
@@ -288,7 +288,7 @@ def parse_mblog(m: Any, platform: str, now: datetime | None = None, group_id: st
         repost_of=repost_of,
         group_id=group_id or group_in_html(m.get("text")),
         region=parse_region(m.get("region_name")),
-        url=post_url.format(pid=pid),
+        url=post_url.format(pid=pid) if post_url else None,
         raw=m,
         author=author,
     )
