@@ -407,4 +407,10 @@ def _dry_run(db, settings: Settings, t: datetime) -> SendSummary:
             summary.waits[decisive.rule] += 1
         summary.details.append({"id": item.id, "kind": item.kind, "target": item.target_uid, "text": item.text,
                                 "verdict": "would send" if decisive is None else f"{decisive.action}: {decisive}"})
+    due_ids = {d.id for d in due}
+    later = [i for i in store.items_with_status(db, ("approved",), order="scheduled")
+             if i.id not in due_ids and i.kind != "follow"]
+    summary.waiting = len(later)
+    if later:
+        summary.stopped_reason = f"{len(later)} approved item(s) not due yet; the next at {later[0].scheduled_at}"
     return summary

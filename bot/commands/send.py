@@ -65,6 +65,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if summary.mode == "dry-run":
         out(f"dry run (nothing sent; set [engagement].send_mode to send): {counts['due']} due approved item(s), "
             f"{counts['would_send']} would be sent now", markup=False, soft_wrap=True)
+        if summary.stopped_reason:
+            out(summary.stopped_reason, markup=False, soft_wrap=True)
         for d in summary.details[:50]:
             out(f"  #{d['id']} {d['kind']} to {terminal_safe(d['target'] or '')}: {d['verdict']}  "
                 f"{terminal_safe(d['text'] or '', 60)}", markup=False, soft_wrap=True)

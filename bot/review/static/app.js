@@ -139,6 +139,9 @@ function card(it, i) {
 
   c.appendChild(el("div", "why", it.explanation || it.reason || ""));
 
+  if (it.kind === "follow") {
+    c.appendChild(el("div", "note", "Suggestion only: follow this person by hand if they fit. The bot never follows anyone."));
+  }
   const draft = el("textarea", "draft");
   draft.value = it.text || "";
   draft.readOnly = true;
