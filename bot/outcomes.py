@@ -36,6 +36,8 @@ OPT_OUT_PATTERNS = [re.compile(p) for p in (
     r"别再?发", r"(?:不要|别)再?给我发", r"拉黑", r"举报你", r"滚", r"广告狗", r"stop\s*(messaging|replying)", r"unsubscribe",
 )]
 LOOKBACK_DAYS = 30
+LIKE_CHECK_DAYS = 3          # likes are looked up for this long after a send
+MAX_LIKE_CHECKS = 50         # post comment pages fetched per outcomes run, at most
 
 
 @dataclass
@@ -154,10 +156,10 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
                     newest = p.pid
             if newest:
                 store.meta_set(db, key, newest)
-    # 3. Likes on our comments, read from the post's comment list.
-    for it in items:
-        if not it.remote_id or not it.post_pid or it.kind == "repost":
-            continue
+    # 3. Likes on our comments, read from the post's comment list (recent sends only: one request each).
+    recent = policy.iso(now - timedelta(days=LIKE_CHECK_DAYS))
+    checkable = [it for it in items if it.remote_id and it.post_pid and it.kind != "repost" and (it.sent_at or "") >= recent]
+    for it in checkable[-MAX_LIKE_CHECKS:]:
         page = _call(transport, "post_comments", it.post_pid)
         for p in getattr(page, "posts", None) or []:
             if p.pid == it.remote_id and (p.likes or 0) > 0:

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 LEASE_KEY = "sender.lease"
 LEASE_TTL_S = 900
+STALE_LEASE_S = 6 * 3600    # a same-host lease this overdue is stale even if its pid was reused
 MAX_SLEEP_S = 1800          # a real-clock run waits at most this long for spacing before ending
 MANUAL_HORIZON = timedelta(hours=24)
 RATE_LIMIT_HINTS = ("10022", "10023", "10024", "20016", "out of rate limit", "too fast", "频繁")
@@ -119,11 +120,16 @@ def _acquire(db, holder: dict[str, Any]) -> bool:
                 cur = json.loads(raw)
             except ValueError:
                 cur = {}
-            live = cur.get("expires", 0) > time.time()
-            if live and cur.get("host") == holder["host"] and cur.get("pid") != holder["pid"] and not _pid_alive(int(cur.get("pid", 0))):
-                live = False  # its process is gone (killed): take over
-            if live and cur.get("token") != holder["token"]:
-                return False
+            if cur.get("token") != holder["token"]:
+                overdue = time.time() - float(cur.get("expires", 0))
+                if cur.get("host") == holder["host"]:
+                    # Same machine: the holder is alive or not, whatever the clock says
+                    # (a sleeping sender must never be mistaken for a dead one).
+                    busy = _pid_alive(int(cur.get("pid", 0))) and overdue < STALE_LEASE_S
+                else:
+                    busy = overdue < 0
+                if busy:
+                    return False
         store.meta_set(db, LEASE_KEY, json.dumps({**holder, "expires": time.time() + LEASE_TTL_S}))
     return True
 
@@ -318,7 +324,14 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
                 virtual = wait_until
                 continue
             if not frozen and not manual and (wait_until - t).total_seconds() <= MAX_SLEEP_S:
-                if stop.wait(max(0.0, (wait_until - datetime.now(timezone.utc)).total_seconds())):
+                # Sleep in short steps, renewing the lease, so no one takes over a live sender.
+                while not stop.is_set():
+                    left = (wait_until - datetime.now(timezone.utc)).total_seconds()
+                    if left <= 0:
+                        break
+                    stop.wait(min(left, 60.0))
+                    _refresh(db, holder)
+                if stop.is_set():
                     break
                 continue
             summary.waiting = len([i for i in due if i.id not in attempted])

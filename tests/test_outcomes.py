@@ -105,3 +105,34 @@ def test_cli_outcomes_from_stored_comments(cli, tmp_path):
     code, out, err = cli("--db", "o.db", "outcomes", "--json")
     assert code == 0, err
     assert json.loads(out)["optouts"] == 1
+
+
+def test_likes_and_follow_backs_through_the_platform(db):
+    from bot.sources.base import Page
+
+    s, items = _sent_world(db, users=2)
+    a, b = items
+
+    class Platform:
+        def __init__(self):
+            self.followers = {"old-fan"}
+
+        def comments_to_me(self, since_id=None):
+            return []
+
+        def post_comments(self, pid, cursor=None):
+            return Page(posts=[Post(platform="weibo", pid=a.remote_id, uid="me", kind="comment", likes=3)]
+                        if pid == a.post_pid else [])
+
+        def follower_ids(self):
+            return set(self.followers)
+
+    p = Platform()
+    outcomes.ensure_follower_baseline(db, s, p)          # the sender does this before its first send
+    p.followers |= {b.target_uid}
+    summary = outcomes.collect_outcomes(db, s, transport=p, now=NOW + timedelta(hours=2))
+    assert (summary.likes, summary.follow_backs) == (1, 1)
+    assert [o["kind"] for o in store.outcomes_for(db, a.id)] == ["like"]
+    assert [o["kind"] for o in store.outcomes_for(db, b.id)] == ["follow_back"]
+    again = outcomes.collect_outcomes(db, s, transport=p, now=NOW + timedelta(hours=3))
+    assert (again.likes, again.follow_backs) == (0, 0)

@@ -200,6 +200,11 @@ def test_a_second_sender_waits_for_the_first(db):
                                                  "expires": time.time() + 60}))
     fp = FakePlatform()
     assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1 and fp.calls == 0
+    # overdue, but its process is alive on this machine (a long sleep): still not taken over
+    with transaction(db):
+        store.meta_set(db, LEASE_KEY, json.dumps({"host": os.uname().nodename, "pid": os.getpid(), "token": "other",
+                                                 "expires": time.time() - 120}))
+    assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1
     # a lease held by a dead process is taken over
     with transaction(db):
         store.meta_set(db, LEASE_KEY, json.dumps({"host": os.uname().nodename, "pid": 2 ** 22 + 7, "token": "dead",
