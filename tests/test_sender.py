@@ -291,3 +291,31 @@ def test_cli_review_prints_the_url_with_the_token(cli, tmp_path):
     assert code == 0, err
     token = (tmp_path / "r.db.review-token").read_text().strip()
     assert f"http://127.0.0.1:9999/?token={token}" in out
+
+
+def test_real_clock_sender_sleeps_through_spacing_and_stops_when_asked(db):
+    import threading
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    build_world(db, users=3, posts_per_user=1, now=now)
+    s = engagement_settings(templates=[TEMPLATES[0]], min_spacing_s=1)
+    run_plan(db, s, now - timedelta(seconds=10))
+    ids = [r["id"] for r in store.list_items(db)]
+    queue_ops.approve(db, ids[:2], "alice")
+    fp = FakePlatform()
+    summary = run_send(db, s, transport=fp, dry_run=False)          # real clock: waits ~1 s between the two
+    assert summary.sent == 2 and fp.calls == 2
+    # with a long gap the run sleeps until told to stop
+    s.engagement.min_spacing_s = 600
+    queue_ops.approve(db, ids[2:], "alice")
+    stop = threading.Event()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(summary=run_send(db, s, stop=stop, transport=fp, dry_run=False)))
+    worker.start()
+    worker.join(timeout=1.0)
+    assert worker.is_alive()                                        # sleeping through the spacing
+    stop.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and result["summary"].sent == 0 and fp.calls == 2
+    assert status(db, ids[2]) == "approved"
