@@ -253,6 +253,8 @@ def run_plan(db, settings: Settings, now: datetime | None = None, rng: random.Ra
                 if _suggest_follow(db, settings, c, now, source):
                     summary.follow_suggestions += 1
                     summary.created += 1
+            if summary.created >= e.max_items_per_plan:
+                break
             if store.count_post_items(db, r["post_id"], store.ALL_STATUSES):
                 summary.already_planned += 1
                 continue

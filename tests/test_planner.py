@@ -165,3 +165,11 @@ def test_uses_the_analysis_figures_when_present(db):
     assert "relevance 0.95: 健身×4 in 4/9 posts" in row["explanation"]
     local = policy.parse_time(row["scheduled_at"]).astimezone(policy.local_zone(s))
     assert local.hour == 21
+
+
+def test_plan_budget_per_run(db):
+    build_world(db, users=6, posts_per_user=1)
+    s = engagement_settings(max_items_per_plan=3, follow_suggestions=True)
+    assert run_plan(db, s, NOW).created == 3
+    assert sum(store.queue_counts(db).values()) == 3
+    assert run_plan(db, s, NOW).created == 3            # the next run continues where the budget stopped
