@@ -8,6 +8,7 @@ one final transaction so readers never see half an analysis.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -25,9 +26,8 @@ import sqlite_utils
 from config import Settings
 from nlp import activity, keywords as kw, matching, relevance as rel, tiers
 from nlp.cluster import AudienceClusterer
-from nlp.features import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX, TermCounter, prune, subword_matrix, tfidf
+from nlp.features import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX, ProfileVectorizer, TermCounter
 from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, usable_dict_word
-from sklearn.preprocessing import normalize
 from storage import audiences as store
 from storage.db import transaction
 from storage.audiences import text_hash
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int | None], None]
 SUBWORD_WEIGHT = 0.5
 TOKEN_BATCH = 20_000
+MODEL_VERSION = 1
+INCREMENTAL_MAX_CHANGE = 0.05   # share of posts new/changed since the last full clustering
+INCREMENTAL_MAX_RUNS = 24       # then re-cluster everyone anyway
 
 
 @dataclass
@@ -66,6 +69,7 @@ class AnalysisSummary:
     retired: list[int] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "full"         # full | incremental
 
     def as_counts(self) -> dict[str, int]:
         return {"users": self.n_users, "posts": self.n_posts, "audiences": len(self.audiences),
@@ -92,8 +96,9 @@ def build_tokenizer(settings: Settings) -> Tokenizer:
 
 
 def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress: Progress | None = None,
-                       workers: int | None = None) -> tuple[int, int]:
-    """Cut every post that has no valid cached tokens; returns (tokenised, reused)."""
+                       workers: int | None = None) -> tuple[int, int, list[int]]:
+    """Cut every post that has no valid cached tokens; returns (tokenised,
+    reused, ids of the posts cut)."""
     version = f"{TOKENIZER_VERSION}/hmm={tokenizer.hmm}"
     stored = store.token_dictionary(db)
     with transaction(db):
@@ -111,7 +116,7 @@ def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress
     total = store.count_posts(db)
     reused = total - len(pending)
     if not pending:
-        return 0, reused
+        return 0, reused, []
     done = 0
     with tokenizer.pool(workers, len(pending)) as run:
         for i in range(0, len(pending), TOKEN_BATCH):
@@ -122,7 +127,7 @@ def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress
             with transaction(db):
                 store.store_tokens(db, ((pid, chash, text_hash(text), *p) for (pid, text, chash), p in zip(rows, out)))
             done += len(rows)
-    return done, reused
+    return done, reused, pending
 
 
 def _process_chunk_fn():
@@ -154,8 +159,9 @@ def _zone(settings: Settings) -> ZoneInfo:
 
 
 def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tokenizer,
-                   progress: Progress | None = None) -> _Profiles:
-    """Stream posts by user and build each user's term row and stats."""
+                   progress: Progress | None = None, only_users: list[int] | None = None) -> _Profiles:
+    """Stream posts by user and build each user's term row and stats
+    (all users, or just ``only_users``)."""
     tz = _zone(settings)
     targets = [rel.Target(a.name, list(a.seeds) + list(a.brand_words)) for a in settings.audiences if a.seeds]
     min_posts = max(1, settings.analysis.min_posts)
@@ -168,7 +174,7 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
     relevance: dict[str, list[rel.Relevance]] = {t.name: [] for t in targets}
     total = 0
     hour_cache: dict[str, int | None] = {}
-    for batch in store.iter_user_posts(db):
+    for batch in store.iter_user_posts(db, user_ids=only_users):
         # group rows of one user (rows are ordered by user)
         start = 0
         ids_in_batch = sorted({r[0] for r in batch})
@@ -236,30 +242,27 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
                      last_post, relevance, total)
 
 
-def feature_matrix(counts: sp.csr_matrix, terms: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, list[str], np.ndarray]:
-    """(features for clustering, pruned counts, pruned terms, idf): word TF-IDF
-    plus half-weighted within-word character n-grams, rows L2-normalised."""
-    C, kept = prune(counts, terms, min_df=2, max_df=0.5)
-    if C.shape[1] == 0:
-        C, kept = counts, terms
-    W, idf = tfidf(C)
-    M, _grams = subword_matrix(kept, max_n=1)
-    if M.shape[1] > 1:
-        S, _ = tfidf(C @ M)
-        X = normalize(sp.hstack([W, S * SUBWORD_WEIGHT]).tocsr())
-    else:
-        X = W
-    return X.astype(np.float32), C, kept, idf
-
-
 # ------------------------------------------------------------------ run
 
+def _settings_key(settings: Settings, tokenizer: Tokenizer) -> str:
+    """What an incremental run must share with the stored model to reuse it."""
+    parts = {"dict": tokenizer.fingerprint, "targets": [[a.name, a.seeds, a.brand_words] for a in settings.audiences],
+             "shares": [settings.analysis.leaders_share, settings.analysis.engaged_share],
+             "min_posts": settings.analysis.min_posts, "version": MODEL_VERSION}
+    return json.dumps(parts, ensure_ascii=False, sort_keys=True)
+
+
 def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | None = None,
-                 progress: Progress | None = None) -> AnalysisSummary:
-    """Analyse everything stored and replace the audiences, memberships and user stats.
+                 progress: Progress | None = None, full: bool | None = None) -> AnalysisSummary:
+    """Analyse everything stored and update audiences, memberships and user stats.
 
     ``k``: None = settings.analysis.k; "auto" or a number >= 2.
-    ``progress(stage, n, total)`` is called as work advances (stages: tokenise, profiles, cluster, store).
+    ``progress(stage, n, total)`` is called as work advances (stages: tokenise, profiles, cluster).
+    ``full``: None decides by itself: when few posts changed since the last
+    full clustering (under ``INCREMENTAL_MAX_CHANGE`` of them, same settings,
+    same k request, fewer than ``INCREMENTAL_MAX_RUNS`` incremental runs in a
+    row) only new and changed users are placed into the existing audiences;
+    True always re-clusters everyone; False is the same as None.
     """
     t0 = time.perf_counter()
     k = settings.analysis.k if k is None else k
@@ -274,31 +277,19 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
     run_id = store.start_analysis_run(db, {"k": k, "tokenizer": TOKENIZER_VERSION})
     try:
         tokenizer = build_tokenizer(settings)
-        tokenized, reused = update_token_cache(db, tokenizer, progress)
+        tokenized, reused, cut_ids = update_token_cache(db, tokenizer, progress)
         timings["tokens"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        prof = build_profiles(db, settings, tokenizer, progress)
-        timings["profiles"] = time.perf_counter() - t
-        n = len(prof.user_ids)
-        if n == 0:
-            raise HuaxiangError("nothing to analyse: no stored posts yet (run `huaxiang import FILE` or crawl first)")
-        t = time.perf_counter()
-        X, C, terms, idf = feature_matrix(prof.counts, prof.terms)
-        if isinstance(k, int) and k > n:
-            k = n
-        model = AudienceClusterer(k=k).fit(X)
-        timings["cluster"] = time.perf_counter() - t
-        if progress:
-            progress("cluster", 1, 1)
-        t = time.perf_counter()
-        summary = _store_results(db, settings, run_id, prof, C, terms, idf, model)
-        timings["store"] = time.perf_counter() - t
+        key = _settings_key(settings, tokenizer)
+        model_row = None if full else store.load_model(db)
+        if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
+            summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress)
+        else:
+            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress)
         summary.tokenized, summary.reused = tokenized, reused
-        summary.k_scores = dict(model.k_choice_.scores)
         summary.seconds = time.perf_counter() - t0
         summary.timings = timings
-        store.finish_analysis_run(db, run_id, "ok", k=model.k_, n_users=n, n_posts=prof.total_posts,
-                                  metrics={"k_scores": summary.k_scores, "timings": timings,
+        store.finish_analysis_run(db, run_id, "ok", k=summary.k, n_users=summary.n_users, n_posts=summary.n_posts,
+                                  metrics={"k_scores": summary.k_scores, "timings": timings, "mode": summary.mode,
                                            "tokenized": tokenized, "reused": reused})
         return summary
     except BaseException as exc:
@@ -308,38 +299,188 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
         raise
 
 
-def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.csr_matrix, terms: list[str],
-                   idf: np.ndarray, model: AudienceClusterer) -> AnalysisSummary:
-    labels, k = model.labels_, model.k_
+def _can_increment(model_row: dict[str, Any], key: str, k_request: str, tokenized: int) -> bool:
+    if model_row["settings_key"] != key or model_row["k_request"] != k_request:
+        return False
+    if model_row["incremental_runs"] >= INCREMENTAL_MAX_RUNS:
+        return False
+    changed = model_row["changed_posts"] + tokenized
+    return changed <= INCREMENTAL_MAX_CHANGE * max(model_row["n_posts"], 1)
+
+
+def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str, timings: dict[str, float],
+          progress: Progress | None) -> AnalysisSummary:
+    t = time.perf_counter()
+    prof = build_profiles(db, settings, tokenizer, progress)
+    timings["profiles"] = time.perf_counter() - t
     n = len(prof.user_ids)
-    uids = np.asarray(prof.user_ids)
+    if n == 0:
+        raise HuaxiangError("nothing to analyse: no stored posts yet (run `huaxiang import FILE` or crawl first)")
+    t = time.perf_counter()
+    vec = ProfileVectorizer(subword_weight=SUBWORD_WEIGHT)
+    X = vec.fit_transform(prof.counts, prof.terms)
+    if isinstance(k, int) and k > n:
+        k = n
+    model = AudienceClusterer(k=k).fit(X)
+    timings["cluster"] = time.perf_counter() - t
+    if progress:
+        progress("cluster", 1, 1)
+    t = time.perf_counter()
+    summary, extra = _store_results(db, settings, run_id, prof, vec.counts_, vec.terms_, vec.idf_, model)
+    blob = _model_blob(vec, model, extra)
+    with transaction(db):
+        store.save_model(db, run_id, model.k_, str(k), key, n, prof.total_posts, blob)
+    timings["store"] = time.perf_counter() - t
+    summary.k_scores = dict(model.k_choice_.scores)
+    summary.mode = "full"
+    return summary
+
+
+def _model_blob(vec: ProfileVectorizer, model: AudienceClusterer, extra: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, terms=np.frombuffer(json.dumps(vec.terms_, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
+             idf=vec.idf_, sub_idf=vec.sub_idf_ if vec.sub_idf_ is not None else np.zeros(0),
+             components=model.components_.astype(np.float16), centroids=model.centroids_,
+             projection=model.projection_, **extra)
+    return buf.getvalue()
+
+
+def _load_blob(blob: bytes) -> tuple[ProfileVectorizer, dict[str, np.ndarray]]:
+    from nlp.features import subword_matrix
+
+    data = dict(np.load(io.BytesIO(blob)))
+    vec = ProfileVectorizer(subword_weight=SUBWORD_WEIGHT)
+    vec.terms_ = json.loads(data.pop("terms").tobytes().decode("utf-8"))
+    vec.idf_ = data.pop("idf")
+    sub = data.pop("sub_idf")
+    vec.sub_idf_ = sub if len(sub) else None
+    vec.sub_matrix_, _ = subword_matrix(vec.terms_, max_n=1)
+    data["components"] = data["components"].astype(np.float32)
+    return vec, data
+
+
+def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any], tokenizer: Tokenizer,
+                 cut_ids: list[int], timings: dict[str, float], progress: Progress | None) -> AnalysisSummary:
+    """Place new and changed users into the stored clustering; everyone else keeps
+    their audience, score and tier. Audience descriptors (keywords, samples)
+    are refreshed by the next full run."""
+    from nlp.cluster import assign, project_2d
+
+    t = time.perf_counter()
+    affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unassigned_user_ids(db)))
+    prof = build_profiles(db, settings, tokenizer, progress, only_users=affected) if affected else None
+    timings["profiles"] = time.perf_counter() - t
+    t = time.perf_counter()
+    vec, data = _load_blob(model_row["model"])
+    before = store.current_memberships(db)
+    summary = AnalysisSummary(run_id=run_id, n_users=0, n_posts=0, k=int(model_row["k"]), mode="incremental")
+    with transaction(db):
+        if prof is not None and prof.user_ids:
+            X, C = vec.transform(prof.counts, prof.terms)
+            labels, scores, Z = assign(X, data["components"], data["centroids"])
+            coords = project_2d(Z, data["projection"])
+            signals = _user_signals(db, prof, scores, data)
+            aud_ids = data["audience_ids"]
+            tier_of = []
+            for i, c in enumerate(labels):
+                ts = signals["tier_score"][i]
+                tier_of.append(tiers.LEADER if ts >= data["leader_min"][c] else
+                               tiers.ENGAGED if ts >= data["engaged_min"][c] else tiers.POTENTIAL)
+            uids = prof.user_ids
+            store.upsert_memberships(db, ((uids[i], int(aud_ids[labels[i]]), round(float(scores[i]), 4), tier_of[i])
+                                          for i in range(len(uids))), run_id)
+            store.upsert_user_stats(db, _stat_rows(prof, C, vec.idf_, vec.terms_, signals, coords,
+                                                   [int(aud_ids[c]) for c in labels]), run_id)
+            store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms)
+                                        for tname, rs in prof.relevance.items() for i, r in enumerate(rs)), run_id)
+        counts = store.refresh_audience_counts(db, run_id, before)
+        store.note_incremental(db, model_row["id"], len(cut_ids))
+    timings["assign"] = time.perf_counter() - t
+    for a in store.list_audiences(db):
+        size, joined, left = counts.get(a["id"], (a["size"], 0, 0))
+        summary.audiences.append(AudienceInfo(a["id"], a["display_name"], a["auto_name"], size, a["share"],
+                                              list(a["keywords"])[:6], joined, left, False))
+    summary.audiences.sort(key=lambda a: -a.size)
+    summary.n_users = sum(a.size for a in summary.audiences)
+    summary.n_posts = store.count_posts(db)
+    return summary
+
+
+def _user_signals(db, prof: _Profiles, closeness: np.ndarray, ref: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Influence, activity, recency, relevance and the tier score of each profiled
+    user. Percentiles are within these users, or against ``ref`` (the stored
+    full run's distributions) when placing a few users incrementally."""
+    n = len(prof.user_ids)
     profiles = store.user_profiles(db, prof.user_ids)
-    # per-user signals
     followers = np.array([profiles.get(u, {}).get("followers") or 0 for u in prof.user_ids], dtype=np.float64)
     verified = [bool(profiles.get(u, {}).get("verified")) for u in prof.user_ids]
     eng_pp = prof.engagement / np.maximum(prof.n_posts, 1)
     raw_infl = np.array([activity.raw_influence(f, e, v) for f, e, v in zip(followers, eng_pp, verified)])
-    influence = tiers.percentile_rank(raw_infl)
     posts_known = np.array([max(profiles.get(u, {}).get("posts_count") or 0, c) for u, c in zip(prof.user_ids, prof.n_posts)])
-    act = tiers.percentile_rank(np.log1p(prof.n_posts) + 0.25 * np.log1p(posts_known))
+    raw_act = np.log1p(prof.n_posts) + 0.25 * np.log1p(posts_known)
+    if ref is None:
+        influence, act = tiers.percentile_rank(raw_infl), tiers.percentile_rank(raw_act)
+    else:
+        influence, act = _against(ref["infl_sorted"], raw_infl), _against(ref["act_sorted"], raw_act)
     now = datetime.now(timezone.utc)
     recency = np.array([activity.recency(l, now) for l in prof.last_post])
     target_names = list(prof.relevance)
     if target_names:
-        rel_matrix = np.array([[prof.relevance[t][i].score for t in target_names] for i in range(n)])
-        best_rel = rel_matrix.max(axis=1)
+        rel_matrix = np.array([[prof.relevance[t][i].score for t in target_names] for i in range(n)]).reshape(n, -1)
+        best_rel = rel_matrix.max(axis=1) if n else np.zeros(0)
     else:
-        rel_matrix = np.zeros((n, 0))
-        best_rel = np.zeros(n)
-    closeness = model.scores_
+        rel_matrix, best_rel = np.zeros((n, 0)), np.zeros(n)
     rel_signal = best_rel if target_names else closeness
-    tscore = tiers.tier_scores(influence, rel_signal, act, recency)
+    return {"profiles": profiles, "followers": followers, "eng_pp": eng_pp, "raw_infl": raw_infl, "raw_act": raw_act,
+            "influence": influence, "activity": act, "recency": recency, "rel_matrix": rel_matrix,
+            "best_rel": best_rel, "targets": target_names,
+            "tier_score": tiers.tier_scores(influence, rel_signal, act, recency)}
+
+
+def _against(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
+    if len(sorted_ref) < 2:
+        return np.full(len(values), 0.5)
+    return np.searchsorted(sorted_ref, values, side="right") / len(sorted_ref)
+
+
+def _stat_rows(prof: _Profiles, C: sp.csr_matrix, idf: np.ndarray, terms: list[str], sig: dict[str, Any],
+               coords: np.ndarray, audience_of: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for i, uid in enumerate(prof.user_ids):
+        hist = prof.hours[i].astype(int).tolist()
+        rows.append({
+            "user_id": int(uid), "audience_id": audience_of[i], "n_posts": int(prof.n_posts[i]),
+            "influence": round(float(sig["influence"][i]), 4), "activity": round(float(sig["activity"][i]), 4),
+            "recency": round(float(sig["recency"][i]), 4), "relevance": round(float(sig["best_rel"][i]), 4),
+            "tier_score": round(float(sig["tier_score"][i]), 4), "active_hours": hist,
+            "peak_hours": activity.peak_hours(hist), "keywords": kw.row_keywords(C, idf, terms, i, 5),
+            "x": round(float(coords[i, 0]), 5), "y": round(float(coords[i, 1]), 5),
+        })
+    return rows
+
+
+def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.csr_matrix, terms: list[str],
+                   idf: np.ndarray, model: AudienceClusterer) -> tuple[AnalysisSummary, dict[str, np.ndarray]]:
+    labels, k = model.labels_, model.k_
+    n = len(prof.user_ids)
+    uids = np.asarray(prof.user_ids)
+    closeness = model.scores_
+    sig = _user_signals(db, prof, closeness)
+    profiles, followers, eng_pp, raw_infl = sig["profiles"], sig["followers"], sig["eng_pp"], sig["raw_infl"]
+    tscore, target_names, rel_matrix = sig["tier_score"], sig["targets"], sig["rel_matrix"]
     tier_of = [""] * n
     members_idx = [np.flatnonzero(labels == c) for c in range(k)]
-    for idx in members_idx:
+    leader_min = np.full(k, np.inf)
+    engaged_min = np.full(k, np.inf)
+    for c, idx in enumerate(members_idx):
         tl = tiers.assign_tiers(tscore[idx], settings.analysis.leaders_share, settings.analysis.engaged_share)
         for i, t in zip(idx, tl):
             tier_of[i] = t
+            if t == tiers.LEADER:
+                leader_min[c] = min(leader_min[c], tscore[i])
+            elif t == tiers.ENGAGED:
+                engaged_min[c] = min(engaged_min[c], tscore[i])
+        engaged_min[c] = min(engaged_min[c], leader_min[c])
     # audience descriptors
     words = kw.audience_keywords(C, labels, k, terms, n=12)
     Wc = kw.ctfidf(kw.class_term_counts(C, labels, k))
@@ -367,7 +508,6 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
         ids: list[int] = []
         for c in range(k):
             aid = mapping.get(c)
-            is_new = aid is None
             if aid is None:
                 aid = store.create_audience(db, run_id)
             ids.append(aid)
@@ -410,22 +550,13 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
         summary.retired = store.retire_audiences(db, ids, run_id)
         store.replace_memberships(db, ((int(uids[i]), ids[labels[i]], round(float(closeness[i]), 4), tier_of[i])
                                        for i in range(n)), run_id)
-        stat_rows = []
-        for i in range(n):
-            hist = prof.hours[i].astype(int).tolist()
-            stat_rows.append({
-                "user_id": int(uids[i]), "audience_id": ids[labels[i]], "n_posts": int(prof.n_posts[i]),
-                "influence": round(float(influence[i]), 4), "activity": round(float(act[i]), 4),
-                "recency": round(float(recency[i]), 4), "relevance": round(float(best_rel[i]), 4),
-                "tier_score": round(float(tscore[i]), 4), "active_hours": hist,
-                "peak_hours": activity.peak_hours(hist), "keywords": kw.row_keywords(C, idf, terms, i, 5),
-                "x": round(float(coords[i, 0]), 5), "y": round(float(coords[i, 1]), 5),
-            })
-        store.replace_user_stats(db, stat_rows, run_id)
+        store.replace_user_stats(db, _stat_rows(prof, C, idf, terms, sig, coords, [ids[c] for c in labels]), run_id)
         store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms)
                                      for t in target_names for i, r in enumerate(prof.relevance[t])), run_id)
     summary.audiences.sort(key=lambda a: -a.size)
-    return summary
+    extra = {"audience_ids": np.asarray(ids, dtype=np.int64), "leader_min": leader_min, "engaged_min": engaged_min,
+             "infl_sorted": np.sort(raw_infl), "act_sorted": np.sort(sig["raw_act"])}
+    return summary, extra
 
 
 def _top_row(W: sp.csr_matrix, row: int, n: int) -> list[tuple[int, float]]:

@@ -59,8 +59,9 @@ def _kmeans(Z: np.ndarray, k: int, seed: int, n_init: int, minibatch_above: int)
 
 
 def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, sample: int = 4000,
-             minibatch_above: int = 50_000, patience: int = 6) -> KChoice:
-    """The k with the highest cosine silhouette on (a sample of) Z.
+             minibatch_above: int = 50_000, patience: int = 6, tolerance: float = 0.02) -> KChoice:
+    """The k with the highest cosine silhouette on (a sample of) Z (or a
+    smaller k whose silhouette is within ``tolerance`` (relative) of it).
 
     The scan stops once ``patience`` larger k in a row failed to beat the
     best so far: past a real structure silhouette only falls as clusters
@@ -82,15 +83,24 @@ def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, samp
         if k - top >= patience:
             break
     if scores:
-        best = max(scores, key=lambda kk: (round(scores[kk], 4), -kk))
+        top = max(scores.values())
+        # Prefer fewer audiences unless more are clearly better (a person reads
+        # every audience): the smallest k within ``tolerance`` of the best.
+        best = min(kk for kk, v in scores.items() if v >= top - tolerance * abs(top))
     return KChoice(best, scores)
 
 
-def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds: int = 15, keep: float = 0.8,
-               seed: int = 0, C: float = 10.0) -> np.ndarray:
+def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds: int = 10, keep: float = 0.8,
+               seed: int = 0, C: float = 10.0, max_train: int = 30_000) -> np.ndarray:
     """Refine labels: learn each cluster from its central ``keep`` share on the
-    sparse features X and re-assign the rest, until fewer than 0.2% move."""
+    sparse features X and re-assign the rest, until fewer than 0.2% move.
+
+    The classifier warm-starts from the previous round, and trains on at most
+    ``max_train`` rows, so large inputs cost a bounded amount of time.
+    """
     labels = labels.copy()
+    rng = np.random.default_rng(seed)
+    clf = None
     for _ in range(rounds):
         present = np.unique(labels)
         if len(present) < 2:
@@ -108,8 +118,12 @@ def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds
         rest = ~train
         if not rest.any():
             break
-        clf = LogisticRegression(C=C, max_iter=300, random_state=seed)
-        clf.fit(X[train], labels[train])
+        fit_idx = np.flatnonzero(train)
+        if len(fit_idx) > max_train:
+            fit_idx = np.sort(rng.choice(fit_idx, max_train, replace=False))
+        if clf is None or not np.array_equal(clf.classes_, np.unique(labels[fit_idx])):
+            clf = LogisticRegression(C=C, max_iter=200, tol=1e-3, random_state=seed, warm_start=True)
+        clf.fit(X[fit_idx], labels[fit_idx])
         new = labels.copy()
         new[rest] = clf.predict(X[rest])
         moved = float((new != labels).mean())
@@ -128,17 +142,36 @@ def _compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return remap[labels], len(order)
 
 
-def map_2d(Z: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Two coordinates per row (first two principal axes of Z) for an audience map."""
-    if len(Z) == 0:
-        return np.zeros((0, 2), dtype=np.float32)
-    if Z.shape[1] < 2 or len(Z) < 3:
-        out = np.zeros((len(Z), 2), dtype=np.float32)
-        out[:, : min(2, Z.shape[1])] = Z[:, : min(2, Z.shape[1])]
-        return out
+def map_2d(Z: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two coordinates per row (first two principal axes of Z) for an audience
+    map, and the 3 x d projection (mean row, then two axes) that makes them."""
+    d = Z.shape[1] if Z.ndim == 2 else 0
+    proj = np.zeros((3, max(d, 1)), dtype=np.float32)
+    if len(Z) < 3 or d < 2:
+        for j in range(min(2, d)):
+            proj[1 + j, j] = 1.0
+        return project_2d(Z, proj) if len(Z) else np.zeros((0, 2), dtype=np.float32), proj
     from sklearn.decomposition import PCA
 
-    return PCA(n_components=2, random_state=seed).fit_transform(Z).astype(np.float32)
+    pca = PCA(n_components=2, random_state=seed).fit(Z)
+    proj[0] = pca.mean_
+    proj[1:] = pca.components_
+    return project_2d(Z, proj), proj
+
+
+def project_2d(Z: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    if len(Z) == 0:
+        return np.zeros((0, 2), dtype=np.float32)
+    return ((Z - proj[0]) @ proj[1:].T).astype(np.float32)
+
+
+def assign(X: sp.spmatrix, components: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Place new rows into an existing clustering: project with the stored LSA
+    components, pick the nearest centroid. Returns (labels, scores, Z)."""
+    Z = normalize(np.asarray(X @ components.T, dtype=np.float32))
+    sims = Z @ centroids.T
+    labels = sims.argmax(axis=1)
+    return labels, np.clip(sims[np.arange(len(labels)), labels], 0.0, 1.0), Z
 
 
 class AudienceClusterer:
@@ -153,8 +186,9 @@ class AudienceClusterer:
 
     def fit(self, X: sp.spmatrix) -> "AudienceClusterer":
         n = X.shape[0]
-        Z, _ = lsa(X, self.dims, self.seed)
+        Z, svd = lsa(X, self.dims, self.seed)
         self.embedding_ = Z
+        self.components_ = svd.components_.astype(np.float32) if svd is not None else np.eye(Z.shape[1], X.shape[1], dtype=np.float32)
         if n < 2:
             self.k_choice_ = KChoice(1)
             labels = np.zeros(n, dtype=np.int64)
@@ -177,7 +211,7 @@ class AudienceClusterer:
         self.centroids_ = normalize(cent)
         self.scores_ = np.clip(np.einsum("ij,ij->i", Z, self.centroids_[labels]), 0.0, 1.0) if n else np.zeros(0)
         self.labels_, self.k_ = labels, k
-        self.coords_ = map_2d(Z, self.seed)
+        self.coords_, self.projection_ = map_2d(Z, self.seed)
         return self
 
     def fit_predict(self, X: sp.spmatrix) -> np.ndarray:

@@ -123,3 +123,60 @@ def subword_matrix(terms: Sequence[str], max_n: int = 2) -> tuple[sp.csr_matrix,
     for g, j in vocab.items():
         grams_list[j] = g
     return M, grams_list
+
+
+class ProfileVectorizer:
+    """Count rows -> clustering features, scikit-learn style.
+
+    ``fit_transform(counts, terms)`` prunes rare/ubiquitous terms, weights
+    words by sublinear TF-IDF and adds within-word character counts (TF-IDF,
+    ``subword_weight``), rows L2-normalised. ``transform(counts, terms)`` maps
+    rows built over any vocabulary into the fitted one (unknown terms drop),
+    which is how a re-analysis places new users without refitting.
+    """
+
+    def __init__(self, min_df: int = 2, max_df: float = 0.5, subword_weight: float = 0.5):
+        self.min_df, self.max_df, self.subword_weight = min_df, max_df, subword_weight
+
+    def fit_transform(self, counts: sp.csr_matrix, terms: Sequence[str]) -> sp.csr_matrix:
+        C, kept = prune(counts, list(terms), self.min_df, self.max_df)
+        if C.shape[1] == 0:
+            C, kept = counts, list(terms)
+        self.terms_ = kept
+        self.counts_ = C
+        W, self.idf_ = tfidf(C)
+        self.sub_matrix_, _ = subword_matrix(kept, max_n=1)
+        if self.sub_matrix_.shape[1] > 1:
+            S, self.sub_idf_ = tfidf(C @ self.sub_matrix_)
+            X = sp.hstack([W, S * self.subword_weight]).tocsr()
+        else:
+            self.sub_idf_ = None
+            X = W
+        return _l2(X)
+
+    def reindex(self, counts: sp.csr_matrix, terms: Sequence[str]) -> sp.csr_matrix:
+        index = {t: i for i, t in enumerate(self.terms_)}
+        src = np.array([index.get(t, -1) for t in terms], dtype=np.int64)
+        coo = counts.tocoo()
+        dst = src[coo.col] if len(src) else np.zeros(0, np.int64)
+        keep = dst >= 0
+        return sp.csr_matrix((coo.data[keep], (coo.row[keep], dst[keep])), shape=(counts.shape[0], len(self.terms_)))
+
+    def transform_counts(self, C: sp.csr_matrix) -> sp.csr_matrix:
+        W, _ = tfidf(C, self.idf_)
+        if self.sub_idf_ is not None:
+            S, _ = tfidf(C @ self.sub_matrix_, self.sub_idf_)
+            W = sp.hstack([W, S * self.subword_weight]).tocsr()
+        return _l2(W)
+
+    def transform(self, counts: sp.csr_matrix, terms: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(features, counts in the fitted vocabulary)."""
+        C = self.reindex(counts, terms)
+        return self.transform_counts(C), C
+
+
+def _l2(X: sp.csr_matrix) -> sp.csr_matrix:
+    X = X.tocsr().astype(np.float32)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (sp.diags((1.0 / norms).astype(np.float32)) @ X).tocsr()

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 # Bump when tokenising changes in a way that makes cached tokens stale.
 TOKENIZER_VERSION = "1"
 
-_KEEP_RE = re.compile(r"[\u4e00-\u9fff]|[a-z]")
 _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 
 PARALLEL_MIN = 4000     # below this many texts a pool costs more than it saves
@@ -114,12 +113,16 @@ class Tokenizer:
         stop = self.stopwords
         out = []
         for w in self._engine().cut(text, HMM=self.hmm):
-            w = w.strip()
-            if not w or w in stop or not _KEEP_RE.search(w):
+            if w in stop:
                 continue
-            if len(w) == 1 and not _HAN_RE.match(w):
-                continue
-            out.append(w)
+            if "\u4e00" <= w[0] <= "\u9fff":
+                out.append(w)
+            elif w.isascii():
+                # English words and letter-digit mixes (iphone6s, 5g); bare numbers and punctuation go.
+                if len(w) > 1 and w.isalnum() and not w.isdigit():
+                    out.append(w)
+            elif _HAN_RE.search(w):
+                out.append(w)
         return out
 
     __call__ = tokenize

@@ -152,15 +152,26 @@ def count_cached_tokens(db: sqlite_utils.Database) -> int:
 
 # -------------------------------------------------------------- reading input
 
-def iter_user_posts(db: sqlite_utils.Database, batch: int = 20000) -> Iterator[list[tuple]]:
+_USER_POSTS_SQL = ("SELECT p.user_id, p.id, t.tokens, t.topics, t.mentions, p.created_at, p.reposts, p.comments,"
+                   " p.likes, t.clean, p.topics FROM posts p JOIN post_tokens t ON t.post_id = p.id")
+
+
+def iter_user_posts(db: sqlite_utils.Database, batch: int = 20000,
+                    user_ids: Sequence[int] | None = None) -> Iterator[list[tuple]]:
     """Posts with their cached tokens, ordered by user, in batches that never
     split a user: (user_id, post_id, tokens, topics, mentions, created_at,
-    reposts, comments, likes, clean). Streams, so 1M posts fit in memory."""
-    cur = db.conn.execute(
-        "SELECT p.user_id, p.id, t.tokens, t.topics, t.mentions, p.created_at, p.reposts, p.comments, p.likes, t.clean,"
-        " p.topics FROM posts p JOIN post_tokens t ON t.post_id = p.id WHERE p.user_id IS NOT NULL"
-        " ORDER BY p.user_id, p.id"
-    )
+    reposts, comments, likes, clean, topics JSON). Streams, so 1M posts fit in
+    memory. With ``user_ids``: only those users' posts."""
+    if user_ids is not None:
+        ids = sorted(set(user_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = db.conn.execute(_USER_POSTS_SQL + " WHERE p.user_id IN (" + ",".join("?" * len(chunk)) + ")"
+                                   " ORDER BY p.user_id, p.id", chunk).fetchall()
+            if rows:
+                yield rows
+        return
+    cur = db.conn.execute(_USER_POSTS_SQL + " WHERE p.user_id IS NOT NULL ORDER BY p.user_id, p.id")
     buf: list[tuple] = []
     while True:
         rows = cur.fetchmany(batch)
@@ -415,3 +426,92 @@ def user_stats(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None
     for k in ("active_hours", "peak_hours", "keywords"):
         r[k] = json.loads(r[k]) if r.get(k) else []
     return r
+
+
+# --------------------------------------------------------------- stored model
+
+def save_model(db: sqlite_utils.Database, run_id: int, k: int, k_request: str, settings_key: str,
+               n_users: int, n_posts: int, blob: bytes) -> None:
+    db.conn.execute("DELETE FROM analysis_models")
+    db.conn.execute(
+        "INSERT INTO analysis_models (run_id, created_at, k, k_request, settings_key, n_users, n_posts, model)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, utcnow(), k, k_request, settings_key, n_users, n_posts, blob))
+
+
+def load_model(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    rows = _rows(db.conn.execute("SELECT * FROM analysis_models ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None
+
+
+def note_incremental(db: sqlite_utils.Database, model_id: int, changed_posts: int) -> None:
+    db.conn.execute("UPDATE analysis_models SET changed_posts = changed_posts + ?, incremental_runs = incremental_runs + 1"
+                    " WHERE id = ?", (changed_posts, model_id))
+
+
+def drop_model(db: sqlite_utils.Database) -> None:
+    db.conn.execute("DELETE FROM analysis_models")
+
+
+def unassigned_user_ids(db: sqlite_utils.Database) -> list[int]:
+    """Users with posts but no membership (new since the last analysis)."""
+    return [r[0] for r in db.conn.execute(
+        "SELECT DISTINCT p.user_id FROM posts p LEFT JOIN memberships m ON m.user_id = p.user_id"
+        " WHERE p.user_id IS NOT NULL AND m.user_id IS NULL")]
+
+
+def owners_of_posts(db: sqlite_utils.Database, post_ids: Sequence[int]) -> set[int]:
+    out: set[int] = set()
+    ids = list(post_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        out.update(r[0] for r in db.conn.execute(
+            "SELECT DISTINCT user_id FROM posts WHERE user_id IS NOT NULL AND id IN (" + ",".join("?" * len(chunk)) + ")",
+            chunk))
+    return out
+
+
+def upsert_memberships(db: sqlite_utils.Database, rows: Iterable[tuple[int, int, float, str]], run_id: int) -> None:
+    """rows: (user_id, audience_id, score, tier) for some users; others keep theirs."""
+    for u, a, s, t in rows:
+        db.conn.execute("DELETE FROM memberships WHERE user_id = ?", (u,))
+        db.conn.execute("INSERT INTO memberships (user_id, audience_id, score, tier, run_id) VALUES (?, ?, ?, ?, ?)",
+                        (u, a, float(s), t, run_id))
+
+
+def upsert_user_stats(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]], run_id: int) -> None:
+    now = utcnow()
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO user_stats (user_id, run_id, audience_id, n_posts, influence, activity, recency, relevance,"
+        " tier_score, active_hours, peak_hours, keywords, x, y, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((r["user_id"], run_id, r.get("audience_id"), r["n_posts"], r["influence"], r["activity"], r["recency"],
+          r["relevance"], r["tier_score"], _dumps(r["active_hours"]), _dumps(r["peak_hours"]),
+          _dumps(r.get("keywords", [])), r["x"], r["y"], now) for r in rows),
+    )
+
+
+def upsert_relevance(db: sqlite_utils.Database, rows: Iterable[tuple[int, str, float, str, dict]], run_id: int) -> None:
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO user_relevance (user_id, target, score, explanation, terms, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+        ((u, t, float(s), e, _dumps(terms), run_id) for u, t, s, e, terms in rows),
+    )
+
+
+def refresh_audience_counts(db: sqlite_utils.Database, run_id: int, before: dict[int, set[int]]) -> dict[int, tuple[int, int, int]]:
+    """Recompute size, share and tier counts of active audiences from memberships
+    and record history; returns {audience_id: (size, joined, left)}."""
+    total = db.conn.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] or 1
+    after = current_memberships(db)
+    out = {}
+    for aid in [r[0] for r in db.conn.execute("SELECT id FROM audiences WHERE status = 'active'")]:
+        members = after.get(aid, set())
+        tiers = dict(db.conn.execute("SELECT tier, COUNT(*) FROM memberships WHERE audience_id = ? GROUP BY tier", (aid,)).fetchall())
+        tc = {t: int(tiers.get(t, 0)) for t in ("leader", "engaged", "potential")}
+        size = len(members)
+        db.conn.execute("UPDATE audiences SET size = ?, share = ?, tier_counts = ?, updated_run = ?, updated_at = ? WHERE id = ?",
+                        (size, round(size / total, 4), _dumps(tc), run_id, utcnow(), aid))
+        old = before.get(aid, set())
+        joined, left = len(members - old), len(old - members)
+        record_history(db, aid, run_id, size, round(size / total, 4), joined, left)
+        out[aid] = (size, joined, left)
+    return out

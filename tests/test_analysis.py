@@ -196,3 +196,27 @@ def test_nothing_to_analyse(db):
     with pytest.raises(HuaxiangError, match="nothing to analyse"):
         run_analysis(db, make_settings({}))
     assert db.conn.execute("SELECT status FROM analysis_runs").fetchone()[0] == "failed"
+
+
+def test_small_change_places_new_users_without_reclustering(corpus_db):
+    db, truth = corpus_db
+    s = make_settings(SETTINGS)
+    first = run_analysis(db, s)
+    assert first.mode == "full"
+    more, more_truth = make_corpus(n_users=4, seed=11, start=5000)
+    load(db, more)
+    second = run_analysis(db, s)
+    assert second.mode == "incremental" and second.tokenized == len(more)
+    assert sorted(a.id for a in second.audiences) == sorted(a.id for a in first.audiences)
+    assert second.n_users == 244
+    # the new users land with the old users of their interest
+    uid_of = dict(db.conn.execute("SELECT uid, id FROM users").fetchall())
+    aud = dict(db.conn.execute("SELECT user_id, audience_id FROM memberships").fetchall())
+    for uid, g in more_truth.items():
+        peers = [aud[uid_of[u]] for u, gg in truth.items() if gg == g]
+        assert aud[uid_of[uid]] == max(set(peers), key=peers.count)
+        assert store.user_stats(db, uid_of[uid]) is not None
+        assert set(store.user_relevance(db, uid_of[uid])) == {"健身人群", "吃货"}
+    assert sum(h["joined"] for a in second.audiences for h in store.audience_history(db, a.id)[-1:]) == 4
+    full = run_analysis(db, s, full=True)
+    assert full.mode == "full" and full.n_users == 244
