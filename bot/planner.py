@@ -198,7 +198,9 @@ def _gather(db, settings: Settings, now: datetime) -> list[Candidate]:
     targets = set(e.target_audiences)
     best: dict[int, Candidate] = {}
     for r in store.audience_candidates(db, since, e.target_tiers, e.min_relevance):
-        names = {n for n in (r["audience"], r["auto_name"]) if n}
+        # An audience answers to its edited name, its auto-name and the seeded target it matched,
+        # so templates written for "健身人群" reach the cluster the analysis found for it.
+        names = {n for n in (r["audience"], r["auto_name"], r.get("audience_target")) if n}
         if targets and not (names & targets):
             continue
         # Relevance to the seeded target this audience matches, else the user's best, else membership strength.

@@ -264,7 +264,11 @@ def count_text_uses(db, text_key: str, since_iso: str, statuses: Sequence[str], 
 # -- opt-outs and blocklist --------------------------------------------------
 
 def is_opted_out(db, platform: str, uid: str) -> bool:
-    return _conn(db).execute("SELECT 1 FROM optouts WHERE platform = ? AND uid = ?", (platform, uid)).fetchone() is not None
+    """Opted out by word (optouts) or by profile: a bio carrying #nobot (users.nobot, migration 0050)."""
+    return _conn(db).execute(
+        "SELECT 1 FROM optouts WHERE platform = ? AND uid = ?"
+        " UNION ALL SELECT 1 FROM users WHERE platform = ? AND uid = ? AND nobot = 1 LIMIT 1",
+        (platform, uid, platform, uid)).fetchone() is not None
 
 
 def add_optout(db, platform: str, uid: str, origin: str, evidence: str, evidence_id: str | None, actor: str,

@@ -173,3 +173,22 @@ def test_plan_budget_per_run(db):
     assert run_plan(db, s, NOW).created == 3
     assert sum(store.queue_counts(db).values()) == 3
     assert run_plan(db, s, NOW).created == 3            # the next run continues where the budget stopped
+
+
+def test_nobot_in_a_bio_is_honoured_like_an_opt_out(db):
+    build_world(db)
+    db.conn.execute("UPDATE users SET bio = '只和真人聊天 #NoBot' WHERE uid = 'u4'")
+    summary = run_plan(db, engagement_settings(), NOW)
+    targets = {r["target_uid"] for r in items(db)}
+    assert "u4" not in targets and "u5" in targets
+    assert summary.skipped["opt_out"] == 2
+
+
+def test_templates_written_for_a_seeded_target_reach_the_cluster_that_matched_it(db):
+    build_world(db)
+    db.conn.execute("UPDATE audiences SET name = NULL, auto_name = '健身·增肌', target = '健身人群' WHERE id = 1")
+    only_target = [{"name": "fit", "audience": "健身人群", "kind": "reply", "variants": ["{nickname} 练得真好，{topic}一起加油"]}]
+    run_plan(db, engagement_settings(templates=only_target), NOW)
+    fit = [r for r in items(db) if r["kind"] == "reply"]
+    assert fit and {r["template"] for r in fit} == {"fit"}
+    assert {r["target_uid"] for r in fit} == {"u0", "u2", "u4"}
