@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Audience ids and edited names survive re-runs.")
     p.add_argument("--k", type=_k, default=None, metavar="auto|N",
                    help="number of audiences, or 'auto' to choose it (default: [analysis].k, 'auto')")
+    p.add_argument("--full", action="store_true",
+                   help="re-cluster everyone even if only a few posts changed since the last full run")
     p.set_defaults(func=run)
 
 
@@ -49,9 +51,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             prog.advance(tasks[stage], n)
 
         with prog:
-            summary = run_analysis(ctx.db, ctx.settings, k=args.k, progress=progress_cb)
+            summary = run_analysis(ctx.db, ctx.settings, k=args.k, progress=progress_cb, full=args.full or None)
     else:
-        summary = run_analysis(ctx.db, ctx.settings, k=args.k)
+        summary = run_analysis(ctx.db, ctx.settings, k=args.k, full=args.full or None)
     if not summary.audiences:
         raise HuaxiangError("analysis found no audiences")
     table = Table(title=f"{len(summary.audiences)} audiences from {summary.n_users} users, {summary.n_posts} posts"
@@ -66,6 +68,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         change = "new" if a.new else f"+{a.joined}/-{a.left}"
         table.add_row(str(a.id), a.name, str(a.size), f"{a.share:.0%}", change, " ".join(a.keywords))
     console.print(table)
+    if summary.mode == "incremental":
+        console.print("few posts changed since the last full clustering: new and changed users were placed into the"
+                      " existing audiences (keywords refresh at the next full run; `--full` forces one now)", markup=False)
     console.print(f"k={summary.k} ({'chosen automatically' if (args.k or ctx.settings.analysis.k) == 'auto' else 'given'});"
                   f" tokenised {summary.tokenized} posts, reused cached tokens of {summary.reused};"
                   f" {summary.seconds:.1f}s", markup=False)
