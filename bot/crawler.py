@@ -32,6 +32,7 @@ from config import ConfigError, Settings
 from config.schema import QuerySettings, SourceSettings
 from storage import crawl as store
 from storage.db import connect, transaction
+from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
 from bot.errors import HuaxiangError
@@ -317,6 +318,8 @@ class _SourceCrawl:
                     authors = [u.uid for u in page.users] + [p.uid for p in feed]
                     store.mark_authors_pending(db, platform, self.src.name, q.name, authors)
                 store.checkpoint_query(db, q.name, None if done else page.next_cursor, pass_newest, done, newest_at)
+                if hasattr(self.source, "validators"):
+                    save_feed_state(db, self.src.name, self.source.validators, self.source.changed)
                 self._count(run, pc, uc)
                 self._take_stats(run, stats, before)
                 store.update_run(db, run.run_id, run.counts(), run.faults)
@@ -499,6 +502,10 @@ def _crawl_source(db: sqlite_utils.Database, settings: Settings, src: SourceSett
         source = open_source(settings, src, transport=transport, **client_kw)
     except (ConfigError, HuaxiangError) as exc:
         return [_record_skip(db, q, "failed", str(exc)) for q in queries], None
+    if hasattr(source, "validators"):
+        # Feed sources poll with conditional GET: hand them the ETag/Last-Modified
+        # values of the last run so an unchanged feed costs a 304.
+        source.validators.update(load_feed_state(db, src.name))
     runs: list[QueryRun] = []
     crawl = _SourceCrawl(db, settings, src, source, stop, progress, random.Random())
     try:

@@ -108,3 +108,9 @@ value = "/broken"
     finally:
         db.conn.close()
     assert ("/tieba/forum/%E6%98%BE%E5%8D%A1", None) in _Feeds.seen      # the Chinese route, percent-encoded
+    # A second run sends the validators stored by the first: unchanged feeds answer 304.
+    _Feeds.seen = []
+    code, out, err = cli("crawl", "--query", "douban-camping", "--query", "tieba-gpu")
+    assert code == 0, err
+    assert "0 new posts" in out
+    assert sorted(_Feeds.seen) == [("/douban/group/camping", '"v1"'), ("/tieba/forum/%E6%98%BE%E5%8D%A1", '"v1"')]
