@@ -163,7 +163,7 @@ def test_concurrent_use_across_threads_keeps_per_host_spacing():
             times[request.url.host[0]].append(time.monotonic())
         return httpx.Response(200)
 
-    settings = SourceSettings(name="s", platform="weibo", min_interval_s=0.02, jitter_s=0)
+    settings = SourceSettings(name="s", platform="weibo", min_interval_s=0.05, jitter_s=0)
     client = PoliteClient(settings, transport=httpx.MockTransport(handler))
     threads = [threading.Thread(target=lambda h=h: [client.get(f"https://{h}.example/x") for _ in range(5)])
                for h in ("a", "a", "b")]
@@ -173,7 +173,11 @@ def test_concurrent_use_across_threads_keeps_per_host_spacing():
         th.join()
     a = sorted(times["a"])
     assert len(a) == 10 and len(times["b"]) == 5
-    assert all(y - x >= 0.018 for x, y in zip(a, a[1:]))
+    # Slots are booked one after another under the host's lock, so ten requests
+    # to one host span at least nine intervals (0.45 s) however the threads are
+    # scheduled; two threads sharing no lock would finish in about half that.
+    # Single gaps are not checked: a busy machine may delay one request's start.
+    assert a[-1] - a[0] >= 0.40
     assert client.stats.requests == 15
 
 
