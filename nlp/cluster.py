@@ -122,7 +122,8 @@ def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds
         if len(fit_idx) > max_train:
             fit_idx = np.sort(rng.choice(fit_idx, max_train, replace=False))
         if clf is None or not np.array_equal(clf.classes_, np.unique(labels[fit_idx])):
-            clf = LogisticRegression(C=C, max_iter=200, tol=1e-3, random_state=seed, warm_start=True)
+            clf = LogisticRegression(C=C, max_iter=200, tol=1e-3, random_state=seed, warm_start=True,
+                                     class_weight="balanced")
         clf.fit(X[fit_idx], labels[fit_idx])
         new = labels.copy()
         new[rest] = clf.predict(X[rest])
@@ -200,7 +201,7 @@ class AudienceClusterer:
                 k = int(self.k)
                 self.k_choice_ = KChoice(k)
             k = max(1, min(k, n))
-            labels = _kmeans(Z, k, self.seed, n_init=5 if n <= self.minibatch_above else 3,
+            labels = _kmeans(Z, k, self.seed, n_init=10 if n <= self.minibatch_above else 3,
                              minibatch_above=self.minibatch_above) if k > 1 else np.zeros(n, dtype=np.int64)
             if self.refine and k > 1 and n <= self.refine_max:
                 labels = self_train(X, Z, labels, k, seed=self.seed)
