@@ -70,7 +70,7 @@ def _jieba_with(user_words: tuple[str, ...]):
     tk.initialize()
     for w in user_words:
         # A high frequency makes jieba keep the word whole even inside longer runs.
-        tk.add_word(w, freq=max(tk.suggest_freq(w, tune=False), 20000))
+        tk.add_word(w, freq=max(tk.suggest_freq(w, tune=False), 20000), tag="n")
     return tk
 
 

@@ -147,3 +147,11 @@ def test_relevance_score_and_explanation():
     assert none.score == 0 and none.explanation == "no seed terms"
     bio = score_user(tgt, [(["火锅"], [], "火锅")], bio="健身教练")
     assert bio.score > 0.5 and "bio" in bio.explanation
+
+
+def test_textrank_keywords_use_campaign_dictionary():
+    from nlp.keywords import textrank_keywords
+
+    text = "今天去健身房练了深蹲和卧推，增肌效果不错，晚上喝蛋白粉奶昔，健身房的私教很专业，蛋白粉奶昔好喝"
+    words = textrank_keywords(text, 6, Tokenizer(["蛋白粉奶昔"]))
+    assert "健身房" in words and "蛋白粉奶昔" in words
