@@ -21,9 +21,10 @@ import secrets
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -36,6 +37,9 @@ from bot.errors import HuaxiangError
 from bot.worklist import post_link, profile_link
 
 COOKIE = "hx_session"
+# Queue ids are SQLite INTEGERs: a larger number can name no item and must be
+# a 422, not an OverflowError (500) from the driver.
+ItemId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 # The report is self-contained (inline styles, data: images); it still may not run script.
@@ -72,7 +76,7 @@ def _static(name: str) -> str:
 
 
 class IdsBody(BaseModel):
-    ids: list[int] = Field(..., min_length=1, description="queue item ids")
+    ids: list[ItemId] = Field(..., min_length=1, description="queue item ids")
     by: str = Field(..., description="the reviewer's name (recorded in the audit log)")
     reason: str = Field("", description="why (for rejections)")
 
@@ -193,7 +197,7 @@ def create_app(db_path: str | Path, settings: Settings, token: str,
 
     @app.get("/api/items/{item_id}", summary="One item with its audit history, send log and outcomes",
              dependencies=[Depends(need_auth)])
-    def item(item_id: int) -> dict[str, Any]:
+    def item(item_id: int = PathParam(..., ge=1, le=2**63 - 1)) -> dict[str, Any]:
         detail = store.item_detail(db(), item_id)
         if detail is None:
             raise HTTPException(status_code=404, detail=f"queue item {item_id} does not exist")
@@ -218,7 +222,7 @@ def create_app(db_path: str | Path, settings: Settings, token: str,
 
     @app.post("/api/items/{item_id}/edit", summary="Change a draft (an approved item returns to pending)",
               dependencies=[Depends(need_csrf)])
-    def edit(item_id: int, body: EditBody = Body(...)) -> dict[str, Any]:
+    def edit(item_id: int = PathParam(..., ge=1, le=2**63 - 1), body: EditBody = Body(...)) -> dict[str, Any]:
         try:
             queue_ops.edit(db(), item_id, body.text, body.by, settings)
         except HuaxiangError as exc:
