@@ -341,7 +341,10 @@ class _SourceCrawl:
             cursor = None
             for _ in range(pages):
                 try:
-                    page = self._attempt(f"comments on {post.pid}", lambda c=cursor: self.source.post_comments(post.pid, c))
+                    # A page with a malformed comment is fetched again, as listing pages are:
+                    # accepting it would lose that comment for good (the post is then known).
+                    page = self._attempt(f"comments on {post.pid}", lambda c=cursor: self.source.post_comments(post.pid, c),
+                                         accept=lambda p: p.skipped == 0)
                 except UnsupportedError:
                     return out
                 except SourceError as exc:
