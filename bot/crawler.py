@@ -296,7 +296,12 @@ class _SourceCrawl:
                 fresh_ids = [p.pid for p in feed]
             new_posts = [p for p in page.posts if p.pid not in known]
             if new_posts:
-                self._attempt(f"query {q.name}: full texts", lambda: self.source.expand_posts(new_posts))
+                try:
+                    self._attempt(f"query {q.name}: full texts", lambda: self.source.expand_posts(new_posts))
+                except (UnsupportedError, _SourceBlocked):
+                    raise
+                except SourceError as exc:    # retried already: keep the listing's text rather than stall the query
+                    log.warning("query %s: %s; kept the truncated text", q.name, exc)
             _keep_stored(db, platform, [p for p in page.posts if p.pid in known])
             comments = self._comments(q, [p for p in feed if p.pid not in known])
             for pid in fresh_ids:

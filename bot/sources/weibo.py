@@ -289,17 +289,26 @@ class WeiboSource(Source):
         return page
 
     def expand_posts(self, posts: list[Post]) -> list[Post]:
-        """Fetch the full text of truncated long posts (``isLongText``)."""
+        """Fetch the full text of truncated long posts (``isLongText``).
+
+        Why raise when one fails: a post is stored once and later listings
+        keep its stored text, so a truncated text accepted now stays
+        truncated for good. The others are expanded first; a retry (the
+        crawler's) skips posts whose text is already not the listing's.
+        """
+        failed: list[str] = []
         for post in posts:
             if post.kind != "post" or not is_long_text(post.raw):
                 continue
+            if post.text != clean_text(post.raw.get("text")):
+                continue                    # expanded by an earlier try
             what = f"long text of {post.pid}"
             try:
                 payload = self._get("/statuses/extend", {"id": post.pid}, what)
             except BlockedError:
                 raise
             except SourceError as exc:
-                log.info("%s: kept the truncated text (%s)", what, exc)
+                failed.append(f"{post.pid} ({exc})")
                 continue
             data = payload.get("data")
             content = data.get("longTextContent") if isinstance(data, dict) else None
@@ -309,6 +318,11 @@ class WeiboSource(Source):
                 post.text = clean_text(content)
                 post.topics = extract_topics(post.text)
                 post.mentions = extract_mentions(post.text)
+            elif payload.get("ok") != 0:    # ok=0 "no more": nothing beyond the listing's text
+                self._fault("bad_shape")
+                failed.append(f"{post.pid} (no data.longTextContent)")
+        if failed:
+            raise PayloadError(f"long text of {len(failed)} post(s) not fetched: {'; '.join(failed[:3])}")
         return posts
 
     # -- writes (Open API v2; only the sender calls these) -------------------
