@@ -39,6 +39,7 @@ Progress = Callable[[str, int, int | None], None]
 SUBWORD_WEIGHT = 0.5
 TOKEN_BATCH = 20_000
 MODEL_VERSION = 1
+TARGET_MIN_MEAN = 0.2           # an audience "is" a seeded target when its members' mean relevance reaches this
 INCREMENTAL_MAX_CHANGE = 0.05   # share of posts new/changed since the last full clustering
 INCREMENTAL_MAX_RUNS = 24       # then re-cluster everyone anyway
 
@@ -70,6 +71,7 @@ class AnalysisSummary:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "full"         # full | incremental
+    placed: int = 0            # incremental runs: users (re)placed into existing audiences
 
     def as_counts(self) -> dict[str, int]:
         return {"users": self.n_users, "posts": self.n_posts, "audiences": len(self.audiences),
@@ -78,10 +80,11 @@ class AnalysisSummary:
 
 # ------------------------------------------------------------------ tokens
 
-def dictionary_words(settings: Settings) -> list[str]:
-    """Words jieba must keep whole: seeds, brand words, [analysis].user_dict and
-    the campaign's topic/tag/group names."""
-    words: list[str] = []
+def dictionary_words(settings: Settings, corpus_topics: list[str] = ()) -> list[str]:
+    """Words jieba must keep whole: seeds, brand words, [analysis].user_dict,
+    the campaign's topic/tag/group names and the corpus's frequent short
+    ``#topic#`` names (王者荣耀 stays one word, not 王者 + 荣耀)."""
+    words: list[str] = list(corpus_topics)
     for a in settings.audiences:
         words += list(a.seeds) + list(a.brand_words)
     words += list(settings.analysis.user_dict)
@@ -91,8 +94,9 @@ def dictionary_words(settings: Settings) -> list[str]:
     return sorted({w for w in (usable_dict_word(x) for x in words) if w})
 
 
-def build_tokenizer(settings: Settings) -> Tokenizer:
-    return Tokenizer(dictionary_words(settings))
+def build_tokenizer(settings: Settings, db: sqlite_utils.Database | None = None) -> Tokenizer:
+    topics = store.frequent_topics(db) if db is not None else []
+    return Tokenizer(dictionary_words(settings, topics))
 
 
 def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress: Progress | None = None,
@@ -276,7 +280,7 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
     timings: dict[str, float] = {}
     run_id = store.start_analysis_run(db, {"k": k, "tokenizer": TOKENIZER_VERSION})
     try:
-        tokenizer = build_tokenizer(settings)
+        tokenizer = build_tokenizer(settings, db)
         tokenized, reused, cut_ids = update_token_cache(db, tokenizer, progress)
         timings["tokens"] = time.perf_counter() - t0
         key = _settings_key(settings, tokenizer)
@@ -393,6 +397,7 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
                                                    [int(aud_ids[c]) for c in labels]), run_id)
             store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms)
                                         for tname, rs in prof.relevance.items() for i, r in enumerate(rs)), run_id)
+            summary.placed = len(uids)
         counts = store.refresh_audience_counts(db, run_id, before)
         store.note_incremental(db, model_row["id"], len(cut_ids))
     timings["assign"] = time.perf_counter() - t
@@ -527,7 +532,7 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
             if target_names:
                 means = rel_matrix[idx].mean(axis=0)
                 j = int(np.argmax(means))
-                if means[j] > 0:
+                if means[j] >= TARGET_MIN_MEAN:
                     target, target_score = target_names[j], round(float(means[j]), 4)
             fields = {
                 "auto_name": kw.auto_name(words[c]), "size": size, "share": round(size / n, 4),

@@ -72,9 +72,30 @@ def clear_token_cache(db: sqlite_utils.Database) -> int:
     return db.conn.execute("DELETE FROM post_tokens").rowcount
 
 
+def frequent_topics(db: sqlite_utils.Database, min_posts: int = 3, max_len: int = 8, limit: int = 2000) -> list[str]:
+    """Short all-Chinese ``#topic#`` names used by at least ``min_posts`` posts, most used first."""
+    rows = db.conn.execute(
+        "SELECT lower(j.value) AS t, COUNT(*) AS n FROM posts p, json_each(p.topics) j"
+        " WHERE p.topics != '[]' AND length(j.value) BETWEEN 2 AND ? GROUP BY t HAVING n >= ?"
+        " ORDER BY n DESC, t LIMIT ?", (max_len, min_posts, limit)).fetchall()
+    return [t for t, _ in rows if all("\u4e00" <= c <= "\u9fff" for c in t)]
+
+
 def invalidate_tokens_containing(db: sqlite_utils.Database, words: Iterable[str]) -> int:
     """Drop cached tokens of posts whose text contains any of these words
     (the user dictionary gained or lost them, so their cut may differ)."""
+    words = [w for w in words if w]
+    if len(words) > 20:
+        # One pass over the texts beats one scan per word.
+        import re
+
+        pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+        hit = [pid for pid, text in db.conn.execute("SELECT p.id, lower(p.text) FROM posts p JOIN post_tokens t"
+                                                    " ON t.post_id = p.id") if text and pattern.search(text)]
+        for i in range(0, len(hit), 900):
+            chunk = hit[i:i + 900]
+            db.conn.execute("DELETE FROM post_tokens WHERE post_id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+        return len(hit)
     n = 0
     for w in words:
         if not w:

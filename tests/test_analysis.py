@@ -43,12 +43,14 @@ def make_corpus(n_users: int = 240, seed: int = 7, start: int = 0) -> tuple[list
             words = rng.sample(VOCAB[src], 4) + rng.sample(FILLER, 2)
             rng.shuffle(words)
             text = "，".join(words)
+            topics = []
             if rng.random() < 0.3:
                 text = f"#{TOPICS[src]}# " + text
+                topics = [TOPICS[src]]
             if rng.random() < 0.1:
                 text += " http://t.cn/A6x" + str(j) + " 网页链接"
             hour = (8 + (u % 4) * 3 + rng.randint(0, 2)) % 24
-            posts.append(Post(platform="test", pid=f"{uid}-{j}", uid=uid, text=text,
+            posts.append(Post(platform="test", pid=f"{uid}-{j}", uid=uid, text=text, topics=topics,
                               created_at=f"2026-11-{1 + j:02d}T{hour:02d}:{rng.randint(0, 59):02d}:00+08:00",
                               likes=rng.randint(0, 30), reposts=rng.randint(0, 5), comments=rng.randint(0, 8),
                               author=author))
@@ -220,3 +222,16 @@ def test_small_change_places_new_users_without_reclustering(corpus_db):
     assert sum(h["joined"] for a in second.audiences for h in store.audience_history(db, a.id)[-1:]) == 4
     full = run_analysis(db, s, full=True)
     assert full.mode == "full" and full.n_users == 244
+
+
+def test_corpus_topics_join_dictionary_and_targets_attach_only_where_relevant(corpus_db):
+    db, _ = corpus_db
+    run_analysis(db, make_settings(SETTINGS))
+    toks = " ".join(r[0] for r in db.conn.execute("SELECT tokens FROM post_tokens"))
+    assert "王者荣耀" in toks.split()      # a frequent #topic# stays one word
+    by_target = {}
+    for a in store.list_audiences(db):
+        by_target.setdefault(a["target"], []).append(" ".join(a["keywords"]))
+    assert len(by_target.get("健身人群", [])) == 1 and "增肌" in by_target["健身人群"][0]
+    assert len(by_target.get("吃货", [])) == 1
+    assert len(by_target.get(None, [])) == 2

@@ -69,8 +69,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         table.add_row(str(a.id), a.name, str(a.size), f"{a.share:.0%}", change, " ".join(a.keywords))
     console.print(table)
     if summary.mode == "incremental":
-        console.print("few posts changed since the last full clustering: new and changed users were placed into the"
-                      " existing audiences (keywords refresh at the next full run; `--full` forces one now)", markup=False)
+        console.print(f"few posts changed since the last full clustering: {summary.placed} new or changed users were"
+                      " placed into the existing audiences (keywords refresh at the next full run; `--full` forces one"
+                      " now)", markup=False)
     console.print(f"k={summary.k} ({'chosen automatically' if (args.k or ctx.settings.analysis.k) == 'auto' else 'given'});"
                   f" tokenised {summary.tokenized} posts, reused cached tokens of {summary.reused};"
                   f" {summary.seconds:.1f}s", markup=False)
