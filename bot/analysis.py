@@ -331,9 +331,11 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
         progress("cluster", 1, 1)
     t = time.perf_counter()
     summary, extra = _store_results(db, settings, run_id, prof, vec.counts_, vec.terms_, vec.idf_, model)
-    blob = _model_blob(vec, model, extra)
     with transaction(db):
-        store.save_model(db, run_id, model.k_, str(k), key, n, prof.total_posts, blob)
+        if model.components_ is not None:
+            store.save_model(db, run_id, model.k_, str(k), key, n, prof.total_posts, _model_blob(vec, model, extra))
+        else:
+            store.drop_model(db)
     timings["store"] = time.perf_counter() - t
     summary.k_scores = dict(model.k_choice_.scores)
     summary.mode = "full"

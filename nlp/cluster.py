@@ -194,7 +194,8 @@ class AudienceClusterer:
         n = X.shape[0]
         Z, svd = lsa(X, self.dims, self.seed)
         self.embedding_ = Z
-        self.components_ = svd.components_.astype(np.float32) if svd is not None else np.eye(Z.shape[1], X.shape[1], dtype=np.float32)
+        # None for inputs too small to factorise (then there is nothing to reuse).
+        self.components_ = svd.components_.astype(np.float32) if svd is not None else None
         if n < 2:
             self.k_choice_ = KChoice(1)
             labels = np.zeros(n, dtype=np.int64)

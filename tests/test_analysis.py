@@ -235,3 +235,15 @@ def test_corpus_topics_join_dictionary_and_targets_attach_only_where_relevant(co
     assert len(by_target.get("健身人群", [])) == 1 and "增肌" in by_target["健身人群"][0]
     assert len(by_target.get("吃货", [])) == 1
     assert len(by_target.get(None, [])) == 2
+
+
+@pytest.mark.parametrize("n_users", [1, 2, 5])
+def test_tiny_inputs(db, n_users):
+    posts, _ = make_corpus(n_users=n_users, seed=2)
+    load(db, posts)
+    s = make_settings(SETTINGS)
+    summary = run_analysis(db, s)
+    assert summary.n_users == n_users and 1 <= summary.k <= n_users
+    assert db.conn.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] == n_users
+    again = run_analysis(db, s)
+    assert again.n_users == n_users
