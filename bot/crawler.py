@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter, deque
@@ -31,7 +32,7 @@ import sqlite_utils
 from config import ConfigError, Settings
 from config.schema import QuerySettings, SourceSettings
 from storage import crawl as store
-from storage.db import connect, transaction
+from storage.db import connect, transaction, write_failure
 from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
@@ -245,6 +246,8 @@ class _SourceCrawl:
             store.finish_run(db, run.run_id, run.status, run.error)
             store.set_query_status(db, run.query, run.run_id, run.status)
             store.release_query_lock(db, run.query, run.run_id)
+        except sqlite3.Error as exc:  # the database itself is the problem (full, read-only): said once, by the caller
+            log.warning("could not record the end of crawl run %s: %s", run.run_id, exc)
         except Exception:  # never mask the original problem
             log.exception("could not record the end of crawl run %s", run.run_id)
         level = logging.WARNING if run.status in ("blocked", "failed") else logging.INFO
@@ -544,11 +547,24 @@ def run_crawl(db: sqlite_utils.Database, settings: Settings, query_names: list[s
     finished and checkpointed, the run is recorded as interrupted, and the
     call returns. ``progress(1)`` is called per page and per author fetched.
     ``client_kw`` (clock, sleep, rng) goes to each ``PoliteClient``.
+    A database that refuses writes (full disk, read-only file) raises
+    ``StorageError`` naming the file.
     """
     queries = _select_queries(settings, query_names)
     summary = CrawlSummary()
     if not queries:
         return summary
+    try:
+        return _run_queries(db, settings, queries, summary, stop, progress, transport, client_kw)
+    except sqlite3.DatabaseError as exc:
+        # A full disk or a read-only file stops the crawl: what was committed is
+        # kept (each page is one transaction) and the next crawl resumes from it.
+        raise write_failure(db, exc) from None
+
+
+def _run_queries(db: sqlite_utils.Database, settings: Settings, queries: list[QuerySettings], summary: CrawlSummary,
+                 stop: threading.Event | None, progress: Callable[..., Any] | None, transport: Any,
+                 client_kw: dict[str, Any]) -> CrawlSummary:
     store.interrupt_stale_runs(db)
     by_source: dict[str, list[QuerySettings]] = {}
     for q in queries:

@@ -25,6 +25,37 @@ class StorageError(Exception):
     """The database cannot be opened or written; the message says why."""
 
 
+def database_path(db: sqlite_utils.Database) -> str:
+    """The file behind a connection ("" for an in-memory database)."""
+    for _, name, file in db.conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return file or ""
+    return ""
+
+
+def write_failure(db: sqlite_utils.Database, exc: sqlite3.Error) -> StorageError:
+    """A clear error for a write the database refused (full disk, read-only
+    file, damaged file), naming the file and what to do about it."""
+    try:
+        where = database_path(db) or "the database"
+    except sqlite3.Error:
+        where = "the database"
+    code = getattr(exc, "sqlite_errorcode", None)
+    code = code & 0xFF if isinstance(code, int) else None      # extended codes keep the primary in the low byte
+    text = str(exc)
+    if code == sqlite3.SQLITE_FULL or "full" in text:
+        hint = "the disk (or the database's size limit) is full; free some space and run again (what was stored is kept)"
+    elif code == sqlite3.SQLITE_READONLY or "readonly" in text:
+        hint = "the file is read-only; check its permissions and those of its folder"
+    elif code == sqlite3.SQLITE_CORRUPT or "malformed" in text:
+        hint = "the file is damaged; restore a backup (PRAGMA integrity_check says what is wrong)"
+    elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        hint = "another program kept the database locked for longer than the busy timeout"
+    else:
+        hint = "database error"
+    return StorageError(f"{where}: {hint} ({text})")
+
+
 def utcnow() -> str:
     """Current UTC time as ISO 8601, the one time format stored."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
