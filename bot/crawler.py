@@ -32,7 +32,7 @@ import sqlite_utils
 from config import ConfigError, Settings
 from config.schema import QuerySettings, SourceSettings
 from storage import crawl as store
-from storage.db import connect, transaction, write_failure
+from storage.db import connect, database_path, transaction, write_failure
 from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
@@ -126,13 +126,6 @@ def _keep_stored(db: sqlite_utils.Database, platform: str, posts: list[Post]) ->
             p.text, p.topics, p.mentions = old["text"], old["topics"], old["mentions"]
         if p.group_id is None:
             p.group_id = old["group_id"]
-
-
-def _db_path(db: sqlite_utils.Database) -> str:
-    for _, name, file in db.conn.execute("PRAGMA database_list").fetchall():
-        if name == "main":
-            return file or ""
-    return ""
 
 
 class _SourceCrawl:
@@ -577,7 +570,7 @@ def _run_queries(db: sqlite_utils.Database, settings: Settings, queries: list[Qu
             summary.runs += [_record_skip(db, q, "failed", f"no [[sources]] entry is named {name!r}") for q in qs]
             continue
         jobs.append((src, qs))
-    path = _db_path(db)
+    path = database_path(db)
     if len(jobs) <= 1 or not path:
         results = [_crawl_source(db, settings, src, qs, stop, progress, transport, client_kw) for src, qs in jobs]
     else:
