@@ -101,7 +101,7 @@ class _SourceBlocked(Exception):
 
 def _newer(a: str, b: str) -> bool:
     """Is post id ``a`` newer than ``b``? Numeric ids compare as numbers."""
-    if a.isdigit() and b.isdigit():
+    if a.isascii() and b.isascii() and a.isdigit() and b.isdigit():   # "²".isdigit() is True, int("²") fails
         return int(a) > int(b)
     return a > b
 

@@ -12,6 +12,7 @@ skipped and carries on with the rest of the page.
 from __future__ import annotations
 
 import html
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -103,26 +104,31 @@ def _at(y: int, mo: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> str |
 # -- counts ------------------------------------------------------------------
 _COUNT = re.compile(r"^([\d.,]+)\s*(万|亿|w|W|k|K)?\s*\+?$")
 _UNITS = {"万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "k": 1000, "K": 1000, None: 1}
+# Larger than any real counter, and beyond what SQLite's INTEGER can store.
+MAX_COUNT = 2**63 - 1
 
 
 def parse_count(value: Any) -> int | None:
-    """12, "12", "1万+", "1.2万", "3亿", "1,234", "100+" -> int; anything else None."""
+    """12, "12", "1万+", "1.2万", "3亿", "1,234", "100+" -> int; anything else
+    (negative, infinite, NaN, too large to store) None."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
     if isinstance(value, float):
-        return int(value) if value >= 0 else None
+        value = int(value) if math.isfinite(value) and value >= 0 else None
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_COUNT else None
     if not isinstance(value, str):
         return None
     m = _COUNT.match(value.strip())
     if not m:
         return None
     try:
-        number = float(m.group(1).replace(",", ""))
+        number = float(m.group(1).replace(",", "")) * _UNITS[m.group(2)]
     except ValueError:
         return None
-    return int(round(number * _UNITS[m.group(2)]))
+    if not math.isfinite(number) or number > MAX_COUNT:
+        return None
+    return int(round(number))
 
 
 # -- text --------------------------------------------------------------------
@@ -211,9 +217,11 @@ def _id(value: Any, what: str) -> str:
     if isinstance(value, bool):
         raise ItemError(f"{what} has the wrong type (bool)")
     if isinstance(value, int):
+        if value < 0:
+            raise ItemError(f"{what} is negative: {value}")
         return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return value.strip()
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return value.strip()             # ASCII only: "²" and "١٢٣" are digits to str.isdigit
     if value is None:
         raise ItemError(f"{what} is missing")
     raise ItemError(f"{what} is not a numeric id: {value!r:.40}")
