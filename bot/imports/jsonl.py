@@ -84,6 +84,9 @@ def read(path: Path) -> Iterator[Item]:
             except json.JSONDecodeError as exc:
                 yield BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
                 continue
+            except RecursionError:
+                yield BadLine(n, "JSON nested too deeply to read")
+                continue
             try:
                 yield parse_record(obj)
             except ValueError as exc:

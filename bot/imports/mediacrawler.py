@@ -129,7 +129,7 @@ def split_list(value: Any) -> list[str]:
     if text[0] in "[{":
         try:
             return split_list(json.loads(text))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
     return [t for t in (p.strip() for p in re.split(r"[,，;；|\s]+", text)) if t]
 
@@ -242,17 +242,41 @@ def read_text(path: Path) -> str:
         return text
 
 
+# A whole long post sits in one CSV field; the csv module's default limit
+# (128 Ki characters) would refuse a 100 KB post.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
+
+
+def _csv_reader(path: Path, text: str) -> csv.DictReader:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    return csv.DictReader(io.StringIO(text, newline=""))
+
+
+def csv_header(path: Path, text: str) -> list[str]:
+    """The header row's column names (stripped); [] for an empty file."""
+    reader = _csv_reader(path, text)
+    try:
+        return [(f or "").strip() for f in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise HuaxiangError(f"{path}: line 1: not readable as CSV ({exc})") from None
+
+
 def csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) pairs; the header must exist."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise HuaxiangError(f"{path}: empty CSV file (no header row)")
-    reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
-    for row in reader:
-        extra = row.pop(None, None)
-        if extra:
-            row["_extra_columns"] = extra
-        yield reader.line_num, row
+    """(line number, row) pairs; the header must exist. A row the csv module
+    cannot read at all stops the file with its line number."""
+    reader = _csv_reader(path, text)
+    try:
+        if not reader.fieldnames:
+            raise HuaxiangError(f"{path}: empty CSV file (no header row)")
+        reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
+        for row in reader:
+            extra = row.pop(None, None)
+            if extra:
+                row["_extra_columns"] = extra
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise HuaxiangError(f"{path}: line {reader.line_num}: not readable as CSV ({exc})") from None
 
 
 def _csv_kind(path: Path, header: list[str]) -> tuple[str, ...]:
@@ -277,8 +301,7 @@ def read(path: Path) -> Iterator[Item]:
     text = read_text(path)
     stripped = text.lstrip()
     if path.suffix.lower() == ".csv" or (stripped and stripped[0] not in "[{"):
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        _csv_kind(path, [(f or "").strip() for f in (reader.fieldnames or [])])
+        _csv_kind(path, csv_header(path, text))
         for line, row in csv_rows(path, text):
             yield _item(line, row)
         return
@@ -287,6 +310,8 @@ def read(path: Path) -> Iterator[Item]:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HuaxiangError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        except RecursionError:
+            raise HuaxiangError(f"{path}: JSON nested too deeply to read") from None
         for n, rec in enumerate(records, start=1):
             yield _item(n, rec)
         return
@@ -296,7 +321,7 @@ def read(path: Path) -> Iterator[Item]:
         try:
             yield _item(1, json.loads(text))
             return
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -305,6 +330,9 @@ def read(path: Path) -> Iterator[Item]:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
             yield BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield BadLine(n, "JSON nested too deeply to read")
             continue
         yield _item(n, rec)
 

@@ -21,8 +21,6 @@ it (``repost_of``). Every column, known or not, stays in the raw payload.
 
 from __future__ import annotations
 
-import io
-import csv
 import json
 import logging
 import re
@@ -33,7 +31,7 @@ from typing import Any
 
 from bot.errors import HuaxiangError
 from bot.imports import BadLine, Item
-from bot.imports.mediacrawler import (clean_text, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
+from bot.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
                                       split_list, text_id)
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
@@ -249,8 +247,7 @@ def _default_owner(path: Path) -> tuple[str | None, str | None]:
 
 
 def read_csv(path: Path, text: str) -> Iterator[Item]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(f or "").strip() for f in (reader.fieldnames or [])]
+    header = csv_header(path, text)
     if not header:
         raise HuaxiangError(f"{path}: empty CSV file (no header row)")
     cols = {CN_COLUMNS.get(h, h) for h in header}
@@ -284,6 +281,8 @@ def read_json(path: Path, text: str) -> Iterator[Item]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HuaxiangError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise HuaxiangError(f"{path}: JSON nested too deeply to read") from None
     if not isinstance(doc, dict) or "weibo" not in doc:
         raise HuaxiangError(f"{path}: not weibo-crawler JSON (expected an object with 'user' and 'weibo')")
     user = doc.get("user")
