@@ -323,6 +323,7 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
     t = time.perf_counter()
     vec = ProfileVectorizer(subword_weight=SUBWORD_WEIGHT)
     X = vec.fit_transform(prof.counts, prof.terms)
+    prof.counts = None      # the pruned copy in vec.counts_ is all that is needed from here (memory at 1M posts)
     if isinstance(k, int) and k > n:
         k = n
     model = AudienceClusterer(k=k).fit(X)
@@ -491,9 +492,9 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
     # audience descriptors
     words = kw.audience_keywords(C, labels, k, terms, n=12)
     Wc = kw.ctfidf(kw.class_term_counts(C, labels, k))
-    Cb = C.copy()
-    Cb.data[:] = 1.0
+    Cb = sp.csr_matrix((np.ones(C.nnz, dtype=np.float32), C.indices, C.indptr), shape=C.shape)
     users_per_term = kw.class_term_counts(Cb, labels, k).tocsr()
+    del Cb
     topic_cols = np.array([i for i, t in enumerate(terms) if t.startswith(TOPIC_PREFIX)], dtype=np.int64)
     mention_cols = np.array([i for i, t in enumerate(terms) if t.startswith(MENTION_PREFIX)], dtype=np.int64)
 

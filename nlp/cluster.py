@@ -131,7 +131,10 @@ def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(X[fit_idx], labels[fit_idx])
         new = labels.copy()
-        new[rest] = clf.predict(X[rest])
+        rest_idx = np.flatnonzero(rest)
+        for i in range(0, len(rest_idx), 20_000):
+            part = rest_idx[i:i + 20_000]
+            new[part] = clf.predict(X[part])
         moved = float((new != labels).mean())
         labels = new
         if moved < 0.002:

@@ -77,19 +77,31 @@ def prune(X: sp.csr_matrix, terms: Sequence[str], min_df: int = 2, max_df: float
 
 def tfidf(X: sp.csr_matrix, idf: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
     """Sublinear TF-IDF with L2-normalised rows (as scikit-learn's
-    TfidfTransformer(sublinear_tf=True)), returning the idf for reuse."""
-    X = X.astype(np.float32, copy=True).tocsr()
+    TfidfTransformer(sublinear_tf=True)), returning the idf for reuse.
+
+    Works on one float32 copy of X, in place, so a million users' rows do
+    not need several copies at once.
+    """
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    X.sum_duplicates()
     if idf is None:
         df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
         idf = np.log((1 + X.shape[0]) / (1 + df)) + 1.0
     np.log(X.data, out=X.data)
     X.data += 1.0
-    X = X @ sp.diags(idf.astype(np.float32))
-    X = X.tocsr()
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    X = sp.diags((1.0 / norms).astype(np.float32)) @ X
-    return X.tocsr(), idf
+    X.data *= idf.astype(np.float32)[X.indices]
+    _l2_inplace(X)
+    return X, idf
+
+
+def _l2_inplace(X: sp.csr_matrix) -> None:
+    sq = np.zeros(X.shape[0], dtype=np.float64)
+    if X.nnz:
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        np.add.at(sq, rows, X.data.astype(np.float64) ** 2)
+        norms = np.sqrt(sq)
+        norms[norms == 0] = 1.0
+        X.data /= norms[rows].astype(np.float32)
 
 
 def subword_matrix(terms: Sequence[str], max_n: int = 2) -> tuple[sp.csr_matrix, list[str]]:
@@ -148,7 +160,8 @@ class ProfileVectorizer:
         self.sub_matrix_, _ = subword_matrix(kept, max_n=1)
         if self.sub_matrix_.shape[1] > 1:
             S, self.sub_idf_ = tfidf(C @ self.sub_matrix_)
-            X = sp.hstack([W, S * self.subword_weight]).tocsr()
+            S.data *= self.subword_weight
+            X = sp.hstack([W, S], format="csr")
         else:
             self.sub_idf_ = None
             X = W
@@ -166,7 +179,8 @@ class ProfileVectorizer:
         W, _ = tfidf(C, self.idf_)
         if self.sub_idf_ is not None:
             S, _ = tfidf(C @ self.sub_matrix_, self.sub_idf_)
-            W = sp.hstack([W, S * self.subword_weight]).tocsr()
+            S.data *= self.subword_weight
+            W = sp.hstack([W, S], format="csr")
         return _l2(W)
 
     def transform(self, counts: sp.csr_matrix, terms: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -176,7 +190,6 @@ class ProfileVectorizer:
 
 
 def _l2(X: sp.csr_matrix) -> sp.csr_matrix:
-    X = X.tocsr().astype(np.float32)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return (sp.diags((1.0 / norms).astype(np.float32)) @ X).tocsr()
+    X = sp.csr_matrix(X, dtype=np.float32)
+    _l2_inplace(X)
+    return X
