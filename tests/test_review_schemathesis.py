@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings as hyp_settings
+from hypothesis.errors import Unsatisfiable
 
 from bot.planner import run_plan
 from bot.review.app import create_app, load_or_create_token
@@ -52,19 +54,25 @@ def operations(api_schema) -> list:
 
 
 def for_every_case(api_schema, check) -> list[str]:
-    """Run ``check(case)`` on generated cases of every operation; returns the labels covered.
+    """Run ``check(case)`` on generated cases of every operation, both data
+    that fits the schema and data that does not; returns the labels covered.
 
     Why hypothesis directly and not ``schema.parametrize()``: schemathesis'
     pytest plugin reads a private pytest attribute that pytest 9 removed.
     """
     labels = []
     for op in operations(api_schema):
-        @FUZZ
-        @given(case=op.as_strategy())
-        def run(case):
-            check(case)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            @FUZZ
+            @given(case=op.as_strategy(generation_mode=mode))
+            def run(case):
+                check(case)
 
-        run()
+            try:
+                run()
+            except Unsatisfiable:
+                # An operation without parameters or body has no invalid input to make.
+                assert mode is GenerationMode.NEGATIVE and not list(op.iter_parameters()) and not op.body, op.label
         labels.append(op.label)
     return labels
 

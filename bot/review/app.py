@@ -114,7 +114,10 @@ def create_app(db_path: str | Path, settings: Settings, token: str,
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
         if allowed_hosts is not None and host not in allowed_hosts:
             return JSONResponse({"detail": "unexpected Host header"}, status_code=400)
-        response = await call_next(request)
+        refusal = _refuse_unauthorised_change(request)
+        # Before the body is parsed: a stranger's malformed body gets a 401/403,
+        # never a 422 that echoes what the endpoint expects.
+        response = refusal if refusal is not None else await call_next(request)
         response.headers["Content-Security-Policy"] = REPORT_CSP if request.url.path == "/report" else CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -140,6 +143,15 @@ def create_app(db_path: str | Path, settings: Settings, token: str,
         sent = request.headers.get("x-csrf-token", "")
         if not sent or not hmac.compare_digest(sent, csrf_value):
             raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+
+    def _refuse_unauthorised_change(request: Request) -> Response | None:
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.url.path.startswith("/api/"):
+            return None
+        try:
+            need_csrf(request)
+        except HTTPException as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return None
 
     def _login_response(target: str = "/") -> Response:
         resp = RedirectResponse(target, status_code=303)
