@@ -3,10 +3,11 @@
 Why these on top of tests/test_crawl.py: that file shows the mechanisms
 (retry, pause, checkpoint) at a 20% fault rate and one kill. Here the
 platform misbehaves on 30% of requests in every way the sandbox knows,
-comments and long texts included; the crawler is killed twenty times at
-seeded random instants (mid-transaction too); and the disk fills up or the
-file turns read-only under it. Each time the stored result must equal a
-clean crawl's, and the database must stay sound.
+comments and long texts included; the crawler process is killed (SIGKILL)
+twenty times at seeded random instants; and, in-process, it dies at twenty
+seeded random SQL statements, inside transactions too. Each time the stored
+result must equal a clean crawl's, and the database must stay sound.
+(Full and read-only databases: tests/test_faults_disk.py.)
 """
 
 from __future__ import annotations
@@ -226,3 +227,75 @@ def test_kill_9_at_twenty_random_instants_then_resume_equals_a_clean_crawl(sandb
     assert {k: v for k, v in snap.items() if k != "posted"} == {k: v for k, v in clean.items() if k != "posted"}
     # A kill between two queries leaves no run behind; most land inside one.
     assert statuses["interrupted"] >= 15 and statuses["running"] == 0, (statuses, kills)
+
+
+# -- death at an exact SQL statement (inside transactions too) --------------------------------------------------
+class Died(BaseException):
+    """The process is gone: raised at one statement and at every one after it."""
+
+
+class MortalConnection:
+    """The crawler's connection, dying just before its ``die_at``-th statement.
+
+    Why on top of the real kills above: those land wherever the timing
+    puts them; this lands on chosen statements, BEGIN..COMMIT interiors and
+    the COMMIT itself included.
+    """
+
+    def __init__(self, conn, die_at: int):
+        self._conn = conn
+        self.die_at = die_at
+        self.calls = 0
+
+    def execute(self, *args, **kw):
+        self.calls += 1
+        if self.calls >= self.die_at:
+            raise Died()
+        return self._conn.execute(*args, **kw)
+
+    def executemany(self, *args, **kw):
+        self.calls += 1
+        if self.calls >= self.die_at:
+            raise Died()
+        return self._conn.executemany(*args, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_death_at_random_sql_statements_then_resume_equals_a_clean_crawl(sandbox, clean, tmp_path):
+    settings_kw = {"comment_pages": 1}
+    probe_path = tmp_path / "probe.db"
+    probe = connect(probe_path)
+    counter = MortalConnection(probe.conn, die_at=10**9)
+    probe.conn = counter
+    run_crawl(probe, settings_for(probe_path, {"sb": sandbox.base_url}, queries(), **settings_kw))
+    total = counter.calls
+    counter._conn.close()
+    assert total > 1000
+    rng = random.Random(9)
+    path = tmp_path / "mortal.db"
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries(), **settings_kw)
+    inside = 0
+    for _ in range(20):                                    # twenty lives, each dying at a random statement
+        db = connect(path)
+        real = db.conn
+        db.conn = MortalConnection(real, die_at=rng.randint(1, total // 8))
+        with pytest.raises(Died):
+            run_crawl(db, settings)
+        inside += real.in_transaction
+        real.close()                                       # uncommitted work is gone, as with kill -9
+        fix = sqlite3.connect(path)
+        fix.execute("UPDATE crawl_locks SET pid = 2147483646")   # its process is dead
+        fix.execute("UPDATE crawl_runs SET pid = 2147483646 WHERE status = 'running'")
+        fix.commit()
+        fix.close()
+    assert inside >= 5                                     # many deaths fell between BEGIN and COMMIT
+    db = connect(path)
+    summary = run_crawl(db, settings)
+    assert all(r.status == "ok" for r in summary.runs), [(r.query, r.status, r.error) for r in summary.runs]
+    assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    snap = full_snapshot(db)
+    db.conn.close()
+    assert same_dates(snap, clean)
+    assert {k: v for k, v in snap.items() if k != "posted"} == {k: v for k, v in clean.items() if k != "posted"}
