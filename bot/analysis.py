@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -452,19 +452,18 @@ def _against(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _stat_rows(prof: _Profiles, C: sp.csr_matrix, idf: np.ndarray, terms: list[str], sig: dict[str, Any],
-               coords: np.ndarray, audience_of: list[int]) -> list[dict[str, Any]]:
-    rows = []
+               coords: np.ndarray, audience_of: list[int]) -> Iterator[dict[str, Any]]:
+    """user_stats rows, one at a time (a million users' dicts would not fit comfortably)."""
     for i, uid in enumerate(prof.user_ids):
         hist = prof.hours[i].astype(int).tolist()
-        rows.append({
+        yield {
             "user_id": int(uid), "audience_id": audience_of[i], "n_posts": int(prof.n_posts[i]),
             "influence": round(float(sig["influence"][i]), 4), "activity": round(float(sig["activity"][i]), 4),
             "recency": round(float(sig["recency"][i]), 4), "relevance": round(float(sig["best_rel"][i]), 4),
             "tier_score": round(float(sig["tier_score"][i]), 4), "active_hours": hist,
             "peak_hours": activity.peak_hours(hist), "keywords": kw.row_keywords(C, idf, terms, i, 5),
             "x": round(float(coords[i, 0]), 5), "y": round(float(coords[i, 1]), 5),
-        })
-    return rows
+        }
 
 
 def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.csr_matrix, terms: list[str],
