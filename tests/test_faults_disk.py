@@ -11,6 +11,7 @@ and resume to the same rows as a clean crawl once space is back.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import pytest
 
@@ -153,3 +154,35 @@ def test_database_turning_read_only_mid_crawl_stops_the_run_and_keeps_what_was_s
     assert same_dates(snap, clean)
     assert {k: v for k, v in snap.items() if k != "posted"} == {k: v for k, v in clean.items() if k != "posted"}
     assert statuses[0] == "interrupted" and "running" not in statuses
+
+
+def test_disk_full_with_sources_crawling_in_parallel(sandbox, tmp_path, monkeypatch):
+    import bot.crawler
+
+    path = tmp_path / "par.db"
+    db = connect(path)
+    qs = queries()
+    for q in qs[2:]:
+        q["source"] = "sb2"                              # two sources: each crawls in its own thread and connection
+    settings = settings_for(path, {"sb": sandbox.base_url, "sb2": sandbox.base_url}, qs, comment_pages=1)
+    monkeypatch.setattr(bot.crawler, "connect", limited_connect(fill_after(6)))
+    with pytest.raises(StorageError) as info:
+        run_crawl(db, settings)
+    assert str(path) in str(info.value) and "full" in str(info.value)
+    db.conn.close()
+    assert integrity(path) == "ok"
+
+
+@pytest.mark.parametrize("message, says", [
+    ("database or disk is full", "is full"),
+    ("attempt to write a readonly database", "read-only"),
+    ("database disk image is malformed", "damaged"),
+    ("database is locked", "locked for longer than the busy timeout"),
+    ("no such table: posts", "database error"),
+])
+def test_write_failure_names_the_file_and_the_cause(db, message, says):
+    from storage.db import write_failure
+
+    err = write_failure(db, sqlite3.OperationalError(message))
+    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    assert str(err).startswith(f"{path}: ") and says in str(err) and message in str(err)
