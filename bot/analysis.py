@@ -122,15 +122,25 @@ def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress
     if not pending:
         return 0, reused, []
     done = 0
-    with tokenizer.pool(workers, len(pending)) as run:
-        for i in range(0, len(pending), TOKEN_BATCH):
+    fn = _process_chunk_fn()
+    with tokenizer.pool(workers, len(pending)) as runner:
+        # Read and submit the next batch before storing the previous one, so
+        # the workers never wait for SQLite.
+        prev = None
+        for i in range(0, len(pending) + TOKEN_BATCH, TOKEN_BATCH):
             ids = pending[i:i + TOKEN_BATCH]
-            rows = store.post_texts_for_tokens(db, ids)
-            texts = [r[1] for r in rows]
-            out = run(_process_chunk_fn(), texts, (lambda n: progress("tokenise", n, len(pending))) if progress else None)
-            with transaction(db):
-                store.store_tokens(db, ((pid, chash, text_hash(text), *p) for (pid, text, chash), p in zip(rows, out)))
-            done += len(rows)
+            rows = store.post_texts_for_tokens(db, ids) if ids else []
+            handle = runner.submit(fn, [r[1] for r in rows]) if rows else None
+            if prev is not None:
+                prev_rows, prev_handle = prev
+                out = prev_handle.get()
+                with transaction(db):
+                    store.store_tokens(db, ((pid, chash, text_hash(text), *p)
+                                            for (pid, text, chash), p in zip(prev_rows, out)))
+                done += len(prev_rows)
+                if progress:
+                    progress("tokenise", len(prev_rows), len(pending))
+            prev = (rows, handle) if rows else None
     return done, reused, pending
 
 

@@ -148,40 +148,70 @@ class Tokenizer:
 
     @contextmanager
     def pool(self, workers: int | None = None, n_texts: int | None = None):
-        """Yields ``run(chunk_fn, texts, progress) -> list``; one process pool
-        serves many calls (workers inherit the loaded dictionary via fork, or
-        rebuild it under spawn). Serial when there are few texts or one core."""
+        """Yields a runner: ``run(chunk_fn, texts, progress) -> list`` and
+        ``submit(chunk_fn, texts) -> handle`` (``handle.get() -> list``) so
+        the caller can store one batch while the workers cut the next. One
+        process pool serves all calls (workers inherit the loaded dictionary
+        via fork, or rebuild it under spawn). Serial with few texts or one core."""
         workers = workers if workers is not None else (os.cpu_count() or 1)
         if workers <= 1 or (n_texts is not None and n_texts < PARALLEL_MIN):
-            def run_serial(fn, texts, progress=None):
-                _set_worker(self)
-                out = []
-                for i in range(0, len(texts), 2000):
-                    part = fn(texts[i:i + 2000])
-                    out.extend(part)
-                    if progress:
-                        progress(len(part))
-                return out
-            yield run_serial
+            _set_worker(self)
+            yield _Runner(self, None, 1)
             return
         self.warm()
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(workers, initializer=_set_worker, initargs=(self,)) as procs:
-            def run_parallel(fn, texts, progress=None):
-                if len(texts) < PARALLEL_MIN:
-                    _set_worker(self)
-                    out = fn(texts)
-                    if progress:
-                        progress(len(out))
-                    return out
-                chunk = max(500, min(4000, len(texts) // (workers * 6) or 500))
-                out = []
-                for part in procs.imap(fn, [texts[i:i + chunk] for i in range(0, len(texts), chunk)]):
-                    out.extend(part)
-                    if progress:
-                        progress(len(part))
-                return out
-            yield run_parallel
+            yield _Runner(self, procs, workers)
+
+
+class _Done:
+    def __init__(self, value: list) -> None:
+        self.value = value
+
+    def get(self) -> list:
+        return self.value
+
+
+class _Pending:
+    def __init__(self, result) -> None:
+        self.result = result
+
+    def get(self) -> list:
+        return [x for part in self.result.get() for x in part]
+
+
+class _Runner:
+    def __init__(self, tokenizer: Tokenizer, procs, workers: int) -> None:
+        self.tokenizer, self.procs, self.workers = tokenizer, procs, workers
+
+    def _chunks(self, texts: Sequence[str]) -> list[Sequence[str]]:
+        size = max(500, min(4000, len(texts) // (self.workers * 6) or 500))
+        return [texts[i:i + size] for i in range(0, len(texts), size)]
+
+    def submit(self, fn, texts: Sequence[str]):
+        if self.procs is None or len(texts) < PARALLEL_MIN:
+            _set_worker(self.tokenizer)
+            return _Done(fn(texts))
+        return _Pending(self.procs.map_async(fn, self._chunks(texts)))
+
+    def run(self, fn, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list:
+        if self.procs is None or len(texts) < PARALLEL_MIN:
+            _set_worker(self.tokenizer)
+            out = []
+            for i in range(0, len(texts), 2000):
+                part = fn(texts[i:i + 2000])
+                out.extend(part)
+                if progress:
+                    progress(len(part))
+            return out
+        out = []
+        for part in self.procs.imap(fn, self._chunks(texts)):
+            out.extend(part)
+            if progress:
+                progress(len(part))
+        return out
+
+    __call__ = run
 
 
 class ProcessedPost(NamedTuple):

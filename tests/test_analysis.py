@@ -247,3 +247,25 @@ def test_tiny_inputs(db, n_users):
     assert db.conn.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] == n_users
     again = run_analysis(db, s)
     assert again.n_users == n_users
+
+
+def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
+    """Several batches through the process pool give the same cache as one process."""
+    import bot.analysis as analysis
+    import nlp.tokenize as tokenize
+    from storage.db import connect
+
+    db, _ = corpus_db
+    s = make_settings(SETTINGS)
+    monkeypatch.setattr(analysis, "TOKEN_BATCH", 400)
+    monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
+    tk = analysis.build_tokenizer(s, db)
+    done, reused, ids = analysis.update_token_cache(db, tk, workers=2)
+    assert done == len(ids) == db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
+    parallel = db.conn.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
+    other = connect(tmp_path / "serial.db")
+    posts, _ = make_corpus()
+    load(other, posts)
+    analysis.update_token_cache(other, analysis.build_tokenizer(s, other), workers=1)
+    serial = other.conn.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
+    assert parallel == serial
