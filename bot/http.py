@@ -19,6 +19,7 @@ Clock, sleep and randomness are injectable so tests run without waiting.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -85,20 +86,28 @@ class _HostTurn:
         self.next_at: float | None = None
 
 
+# Longer than any real platform asks; "inf" or a date in year 9999 would
+# overflow the cool-down arithmetic.
+MAX_RETRY_AFTER_S = 7 * 86400.0
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date),
+    at most a week; None when absent or not a number or date."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        seconds = when.timestamp() - (now if now is not None else time.time())
+    if not math.isfinite(seconds):
         return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 def cookie_pairs(cookie: str) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from bs4 import BeautifulSoup
 
+from bot.http import parse_retry_after
 from bot.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
@@ -254,7 +255,7 @@ class RSSSource(Source):
         if status in (401, 403, 429):
             retry = resp.headers.get("Retry-After")
             raise BlockedError(f"http_{status}", f"{url}: HTTP {status}",
-                               retry_after=float(retry) if retry and retry.isdigit() else None)
+                               retry_after=parse_retry_after(retry))
         if status >= 300:
             raise SourceError(f"{url}: HTTP {status}")
         page = parse_feed(resp.content, url, group=group, content_type=resp.headers.get("content-type"))

@@ -129,7 +129,7 @@ class WeiboSource(Source):
         page_no = 1
         if cursor:
             kind, _, value = cursor.partition(":")
-            if kind == "p" and value.isdigit():
+            if kind == "p" and value.isascii() and value.isdigit():
                 page_no = int(value)
             elif kind == "s" and value:
                 params["since_id"] = value
@@ -178,7 +178,7 @@ class WeiboSource(Source):
             page.next_cursor = f"s:{since}" if since not in (None, "", 0, "0") else None
         else:
             nxt = info.get("page")
-            if isinstance(nxt, (int, str)) and str(nxt).isdigit() and int(nxt) > page_no:
+            if isinstance(nxt, (int, str)) and str(nxt).isascii() and str(nxt).isdigit() and int(nxt) > page_no:
                 page.next_cursor = f"p:{int(nxt)}"
             elif nxt is None and "page" not in info:
                 page.next_cursor = f"p:{page_no + 1}"
