@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
