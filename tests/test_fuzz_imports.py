@@ -26,7 +26,7 @@ from bot.importer import import_file
 from bot.imports.weibo_crawler import CN_COLUMNS
 from storage.db import connect
 
-FUZZ = hyp_settings(max_examples=40, deadline=None, database=None,
+FUZZ = hyp_settings(max_examples=100, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                            HealthCheck.data_too_large])
 TABLES = ("posts", "users", "post_queries", "posts_fts", "user_queries")

@@ -31,7 +31,7 @@ from storage.records import Post, User
 
 FIX = Path(__file__).parent / "fixtures" / "weibo"
 NOW = datetime(2026, 11, 22, 15, 30, 0, tzinfo=CHINA)
-FUZZ = hyp_settings(max_examples=120, deadline=None, database=None,
+FUZZ = hyp_settings(max_examples=300, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 PAYLOADS = {name: json.loads((FIX / name).read_text(encoding="utf-8"))
