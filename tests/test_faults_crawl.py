@@ -138,6 +138,7 @@ def test_thirty_percent_faults_of_every_kind_store_every_post_exactly_once(clean
     assert snap["users"] == clean["users"]
     assert snap["authors"] == clean["authors"]
     assert any("blocked by the platform" in r.message for r in caplog.records)
+    assert not [r.getMessage() for r in caplog.records if r.exc_info], "a logged traceback"
 
 
 # -- kill -9 at twenty random instants ----------------------------------------------------------------
