@@ -30,7 +30,7 @@ import pytest
 from bot.crawler import run_crawl
 from bot.sandbox import FaultConfig, start_sandbox
 from bot.sandbox.faults import KINDS
-from storage.db import StorageError, connect
+from storage.db import connect
 from test_crawl import N_USERS, queries, settings_for, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
