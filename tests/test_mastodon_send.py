@@ -62,6 +62,15 @@ def source() -> MastodonSource:
     return MastodonSource(src, PoliteClient(src, sleep=lambda s: None), secrets={"token": "tok-123"})
 
 
+def mock_account(mock) -> None:
+    """The sending account and its followers: before the first send the sender
+    records who already follows us, so only later follows count as follow-backs."""
+    me = load("verify_credentials.json")
+    mock.get(f"{BASE}/api/v1/accounts/verify_credentials").mock(return_value=httpx.Response(200, json=me))
+    mock.get(f"{BASE}/api/v1/accounts/{me['id']}/followers").mock(
+        return_value=httpx.Response(200, json=load("followers_page2.json")))
+
+
 def approve_reply_to(db, pid: str) -> int:
     items = [i for i in store.list_items(db) if i.get("kind") == "reply"]
     item_id = next(i["id"] for i in items if store.get_item(db, i["id"]).post_pid == pid)
@@ -77,6 +86,7 @@ def test_an_approved_reply_is_sent_once_with_its_idempotency_key(db):
     item_id = approve_reply_to(db, XIAOLU_POST)
     src = source()
     with respx.mock(assert_all_called=True) as mock:
+        mock_account(mock)
         mock.get(f"{BASE}/api/v1/statuses/{XIAOLU_POST}").mock(
             return_value=httpx.Response(200, json=load("tag_timeline_page1.json")[0]))
         post = mock.post(f"{BASE}/api/v1/statuses").mock(return_value=httpx.Response(200, json=load("post_status_response.json")))
@@ -103,6 +113,7 @@ def test_an_unknown_outcome_is_reconciled_not_resent(db):
     item_id = approve_reply_to(db, XIAOLU_POST)
     src = source()
     with respx.mock() as mock:
+        mock_account(mock)
         mock.get(f"{BASE}/api/v1/statuses/{XIAOLU_POST}").mock(
             return_value=httpx.Response(200, json=load("tag_timeline_page1.json")[0]))
         post = mock.post(f"{BASE}/api/v1/statuses").mock(return_value=httpx.Response(502, text="Bad Gateway"))
