@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.DatabaseError as exc:
         print(f"huaxiang: error: database problem: {exc}", file=sys.stderr)
         return 1
+    except OverflowError:
+        # A number argument beyond SQLite's 64-bit integers (an id or a limit) cannot match anything.
+        print("huaxiang: error: a number given is too large (at most 9223372036854775807)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("huaxiang: interrupted", file=sys.stderr)
         return 130

@@ -77,7 +77,7 @@ def find_audience(db: sqlite_utils.Database, ref: str | int) -> dict[str, Any] |
     text = str(ref).strip()
     cols = ("SELECT id, auto_name, name, COALESCE(NULLIF(name, ''), NULLIF(auto_name, ''), 'audience ' || id) AS label,"
             " status, size, share, keywords, topics, updated_run FROM audiences")
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 18:   # '²'.isdigit() is True; ids fit SQLite's integer
         rows = _rows(db.conn.execute(cols + " WHERE id = ?", (int(text),)))
         if rows:
             return rows[0]

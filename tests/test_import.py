@@ -74,3 +74,13 @@ def test_cli_exit_codes(cli, tmp_path):
     assert cli("--db", "c.db", "import", "p.jsonl", "--format", "nope")[0] == 2
     code, out, err = cli("--db", "c.db", "search", "手冲")
     assert code == 0 and "手冲咖啡" in out
+
+
+def test_huge_or_odd_numbers_are_clear_errors_not_tracebacks(cli, tmp_path):
+    write_jsonl(tmp_path / "p.jsonl", LINES)
+    assert cli("--db", "n.db", "import", "p.jsonl")[0] == 0
+    for args in (("queue", "show", "99999999999999999999"), ("search", "咖啡", "--limit", "99999999999999999999"),
+                 ("export", "audience", "²"), ("export", "audience", "99999999999999999999")):
+        code, out, err = cli("--db", "n.db", *args)
+        assert code == 1, (args, err)
+        assert "Traceback" not in err and err.startswith("huaxiang: error:"), (args, err)
