@@ -6,7 +6,6 @@ import argparse
 
 from rich.table import Table
 
-from bot.analysis import run_analysis
 from bot.context import Context
 from bot.errors import HuaxiangError
 
@@ -36,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    # Imported here: scikit-learn and SciPy take seconds to load, and every
+    # other command (and --help) should not pay for them.
+    from bot.analysis import run_analysis
+
     console = ctx.console
     progress_cb = None
     if console.is_terminal:
