@@ -93,6 +93,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
               + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "empty"), markup=False)
     _show_queue_sample(ctx)
 
+    from bot.commands.review import review_instructions
+
+    out.print(review_instructions(ctx.db_path), markup=False)
+
     out.print("[bold]4. Report[/]")
     from bot.report import write_report
 
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         f"huaxiang{db_arg} review                    # approve / edit / reject in the browser (prints the URL)",
         f"huaxiang{db_arg} search 健身               # full-text search over the posts",
         f"huaxiang{db_arg} export audience 1 --format csv -o audience1.csv",
-        "huaxiang init                             # your own campaign config to edit",
+        "huaxiang init                      # your own campaign config to edit",
     ):
         out.print("  " + line, markup=False)
     return 0
@@ -124,6 +128,7 @@ def _show_queue_sample(ctx: Context, n: int = 5) -> None:
     for col in ("id", "kind", "to", "draft", "score"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r[0]), r[1], terminal_safe(r[2] or ""), terminal_safe(r[3] or "", 70), f"{r[4] or 0:.2f}")
+        draft = "(a suggestion to follow by hand; never sent)" if r[1] == "follow" else terminal_safe(r[3] or "", 70)
+        table.add_row(str(r[0]), r[1], terminal_safe(r[2] or ""), draft, f"{r[4] or 0:.2f}")
     ctx.console.print(table)
 
