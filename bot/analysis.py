@@ -27,7 +27,7 @@ from config import Settings
 from nlp import activity, keywords as kw, matching, relevance as rel, tiers
 from nlp.cluster import AudienceClusterer
 from nlp.features import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX, ProfileVectorizer, TermCounter
-from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, usable_dict_word
+from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, engine_name, usable_dict_word
 from storage import audiences as store
 from storage.db import transaction
 from storage.audiences import text_hash
@@ -103,7 +103,7 @@ def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress
                        workers: int | None = None) -> tuple[int, int, list[int]]:
     """Cut every post that has no valid cached tokens; returns (tokenised,
     reused, ids of the posts cut)."""
-    version = f"{TOKENIZER_VERSION}/hmm={tokenizer.hmm}"
+    version = f"{TOKENIZER_VERSION}/hmm={tokenizer.hmm}/{engine_name()}"
     stored = store.token_dictionary(db)
     with transaction(db):
         if stored is None or stored[0].split("|")[0] != version:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
@@ -64,6 +65,24 @@ def test_parallel_tokenising_equals_serial():
     texts = ["".join(rng.choice(words) for _ in range(6)) for _ in range(4500)]
     tk = Tokenizer(["撸铁"])
     assert tk.tokenize_many(texts, workers=2) == [tk(t) for t in texts]
+
+
+def test_fast_cutter_gives_the_same_words_as_jieba():
+    """rjieba does the cutting when installed; the words must be jieba's
+    (including letter-digit runs such as m600-02s, which jieba's HMM splits)."""
+    pytest.importorskip("rjieba")
+    texts = ["东芝m600-02s硬盘报价，索尼dsc-t110 3d卡片机迎中秋", "我每年春节都早早计划着陪老人们吃团年饭",
+             "纽曼dvd-d901仅售 3.5% iphone6s和5g v2.0", "今天又去撸铁了，我的蛋白粉奶昔真好喝#王者荣耀#",
+             "柳暗花明又一村 考研成功调剂有高招 巴萨4-5负莱万特", "ＫＥＥＰ健身打卡第100天！！！a.b.c hit!"]
+    for words in ((), ("撸铁", "蛋白粉奶昔", "王者荣耀")):
+        fast = Tokenizer(words)
+        slow = Tokenizer(words)
+        engine = slow._engine()
+        slow._cut = lambda t: engine.cut(t, HMM=True)
+        for t in texts:
+            c = clean_post(t).text
+            assert fast(c) == slow(c), t
+    assert "m600" in fast(clean_post(texts[0]).text) and "撸铁" in fast(clean_post(texts[3]).text)
 
 
 def _planted(n_per=60, groups=4, seed=0):
