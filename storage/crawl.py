@@ -287,7 +287,10 @@ def acquire_query_lock(db: sqlite_utils.Database, query: str, run_id: int) -> di
     row = db.conn.execute("SELECT run_id, pid, host, started_at FROM crawl_locks WHERE query = ?", (query,)).fetchone()
     if row is not None:
         holder = {"run_id": row[0], "pid": row[1], "host": row[2], "started_at": row[3]}
-        if row[2] != host or _pid_alive(row[1]):
+        # Our own pid means an earlier crawl in this very process that could not
+        # release its lock (the database was read-only or full at the time): one
+        # process crawls a query one run at a time, so that lock is stale.
+        if row[2] != host or (row[1] != os.getpid() and _pid_alive(row[1])):
             return holder
         db.conn.execute("UPDATE crawl_runs SET status = 'interrupted', ended_at = COALESCE(ended_at, ?),"
                         " error = COALESCE(error, 'the crawling process died') WHERE id = ? AND status = 'running'",

@@ -321,13 +321,35 @@ def test_a_live_lock_makes_a_second_crawl_skip_the_query(sandbox, tmp_path):
     settings = settings_for(path, {"sb": sandbox.base_url}, queries()[:1])
     import socket
 
-    db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
-                    (os.getpid(), socket.gethostname()))
-    (run,) = run_crawl(db, settings).runs
-    assert run.status == "skipped" and run.requests == 0
+    import subprocess
+
+    other = subprocess.Popen(["sleep", "60"])                        # another live process holds the lock
+    try:
+        db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
+                        (other.pid, socket.gethostname()))
+        (run,) = run_crawl(db, settings).runs
+        assert run.status == "skipped" and run.requests == 0
+    finally:
+        other.kill()
+        other.wait()
     db.conn.execute("UPDATE crawl_locks SET pid = 2147483646")      # a dead process: taken over
     (run,) = run_crawl(db, settings).runs
     assert run.status == "ok"
+
+
+def test_a_lock_left_by_this_process_is_taken_over(sandbox, tmp_path):
+    """A long-running service whose database was read-only for a while could not
+    release its lock; once writable again it must not skip the query forever."""
+    import socket
+
+    path = tmp_path / "own.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, queries()[:1])
+    db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
+                    (os.getpid(), socket.gethostname()))
+    (run,) = run_crawl(db, settings).runs
+    assert run.status == "ok" and run.requests > 0
+    assert db.conn.execute("SELECT COUNT(*) FROM crawl_locks").fetchone()[0] == 0
 
 
 def test_crawl_command_prints_a_summary(sandbox, tmp_path, cli):
