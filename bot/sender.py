@@ -35,6 +35,7 @@ from typing import Any
 from config import Settings
 from storage import engagement as store
 from storage.db import transaction
+from storage.liveness import pid_alive
 
 from bot import policy, queue_ops
 from bot.errors import HuaxiangError
@@ -102,13 +103,6 @@ def make_transport(settings: Settings, mode: str):
 
 # -- the lease --------------------------------------------------------------------
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -125,7 +119,7 @@ def _acquire(db, holder: dict[str, Any]) -> bool:
                 if cur.get("host") == holder["host"]:
                     # Same machine: the holder is alive or not, whatever the clock says
                     # (a sleeping sender must never be mistaken for a dead one).
-                    busy = _pid_alive(int(cur.get("pid", 0))) and overdue < STALE_LEASE_S
+                    busy = pid_alive(int(cur.get("pid", 0))) and overdue < STALE_LEASE_S
                 else:
                     busy = overdue < 0
                 if busy:

@@ -37,7 +37,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from config import Settings
-from config.loader import ConfigError, resolve_secret
+from config import configured_secrets
 from storage import service as store
 from storage.db import connect
 from bot.errors import HuaxiangError
@@ -111,17 +111,7 @@ def due_at_start(specs: list[JobSpec], last_started: dict[str, datetime | None],
 
 def collect_secrets(settings: Settings) -> tuple[str, ...]:
     """Every configured cookie and token, so logs and stored errors can mask them."""
-    found = []
-    for source in settings.sources:
-        for kind in ("cookie", "token"):
-            try:
-                value = resolve_secret(settings, source, kind)  # type: ignore[arg-type]
-            except ConfigError:
-                continue
-            if value:
-                found.append(value)
-                found.extend(part.split("=", 1)[1] for part in value.split(";") if "=" in part and len(part) > 8)
-    return tuple(s.strip() for s in found if s.strip())
+    return configured_secrets(settings)
 
 
 def install_secret_scrubbing(secrets: tuple[str, ...]) -> None:

@@ -1,6 +1,8 @@
 """Settings: schema, defaults, loading and validation. Imports nothing of ours."""
 
-from config.loader import DEFAULT_FILENAME, ConfigError, find_config, load_file, load_settings, parse_settings, resolve_secret
+from config.loader import (
+    DEFAULT_FILENAME, ConfigError, configured_secrets, find_config, load_file, load_settings, parse_settings, resolve_secret,
+)
 from config.schema import (
     AnalysisSettings,
     AudienceSettings,
@@ -16,5 +18,5 @@ from config.schema import (
 __all__ = [
     "DEFAULT_FILENAME", "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
     "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
-    "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
+    "configured_secrets", "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
 ]

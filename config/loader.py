@@ -195,3 +195,26 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: {file_name!r} is empty")
         return value
     return None
+
+
+def configured_secrets(settings: Settings) -> tuple[str, ...]:
+    """Every cookie and token the configured sources use (where readable), so
+    logs, stored errors and exports can mask them. A cookie string is masked
+    whole, pair by pair (``SUB=...``) and value by value."""
+    found: list[str] = []
+    for source in settings.sources:
+        for kind in ("cookie", "token"):
+            try:
+                value = resolve_secret(settings, source, kind)  # type: ignore[arg-type]
+            except ConfigError:
+                continue
+            if not value:
+                continue
+            found.append(value.strip())
+            for part in value.split(";"):
+                part = part.strip()
+                if len(part) >= 8:
+                    found.append(part)
+                    if "=" in part:
+                        found.append(part.split("=", 1)[1].strip())
+    return tuple(dict.fromkeys(v for v in found if v))

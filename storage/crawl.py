@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import utcnow
+from storage.liveness import pid_alive
 
 
 def _now_dt(now: str | None = None) -> datetime:
@@ -267,13 +268,6 @@ def mark_author_failed(db: sqlite_utils.Database, platform: str, uid: str, error
 
 
 # -- locks -------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -290,7 +284,7 @@ def acquire_query_lock(db: sqlite_utils.Database, query: str, run_id: int) -> di
         # Our own pid means an earlier crawl in this very process that could not
         # release its lock (the database was read-only or full at the time): one
         # process crawls a query one run at a time, so that lock is stale.
-        if row[2] != host or (row[1] != os.getpid() and _pid_alive(row[1])):
+        if row[2] != host or (row[1] != os.getpid() and pid_alive(row[1])):
             return holder
         db.conn.execute("UPDATE crawl_runs SET status = 'interrupted', ended_at = COALESCE(ended_at, ?),"
                         " error = COALESCE(error, 'the crawling process died') WHERE id = ? AND status = 'running'",
@@ -312,7 +306,7 @@ def interrupt_stale_runs(db: sqlite_utils.Database) -> int:
         " WHERE run_id IS NOT NULL)").fetchall()
     n = 0
     for run_id, pid in host_pids:
-        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+        if pid is None or not pid_alive(pid) or pid == os.getpid():
             n += db.conn.execute("UPDATE crawl_runs SET status = 'interrupted', ended_at = ?,"
                                  " error = COALESCE(error, 'the crawling process died') WHERE id = ? AND status = 'running'",
                                  (utcnow(), run_id)).rowcount

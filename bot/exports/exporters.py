@@ -22,7 +22,8 @@ from storage import reporting
 from storage.db import utcnow
 from bot.errors import HuaxiangError
 from bot.exports.pseudonym import Pseudonymiser, load_pseudonymiser
-from bot.exports.redact import Redactor, configured_secrets
+from config import configured_secrets
+from bot.exports.redact import Redactor
 from bot.exports.sidecar import file_sha256, write_sidecar
 from bot.exports.writers import EXTENSIONS, FORMATS, Column, write_table
 from bot.report.shapes import labels

@@ -15,28 +15,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from config import ConfigError, Settings
-from config.loader import resolve_secret
 from bot.logs import scrub
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"cookie|token|secret|password|passwd|authorization|api[_-]?key|credential|session", re.I)
-
-
-def configured_secrets(settings: Settings) -> tuple[str, ...]:
-    """The secret values the configured sources use, where they can be read."""
-    found: list[str] = []
-    for source in settings.sources:
-        for kind in ("cookie", "token"):
-            try:
-                value = resolve_secret(settings, source, kind)  # type: ignore[arg-type]
-            except ConfigError:
-                continue
-            if value:
-                found.append(value)
-                # A cookie string is also dangerous in parts (SUB=..., each pair).
-                found.extend(p.strip() for p in value.split(";") if len(p.strip()) >= 8)
-    return tuple(dict.fromkeys(found))
 
 
 class Redactor:

@@ -32,6 +32,24 @@ class Reader(Protocol):
     def __call__(self, path: Path) -> Iterator[Item]: ...
 
 
+def json_line(n: int, line: str | bytes) -> object:
+    """One JSON-lines record, or a ``BadLine`` saying why it cannot be read.
+
+    Every format that reads JSON lines reports the same problems the same way:
+    bad bytes, bad JSON (with the column), and nesting too deep to read.
+    """
+    import json
+
+    try:
+        return json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+    except UnicodeDecodeError as exc:
+        return BadLine(n, f"not UTF-8 ({exc.reason})")
+    except json.JSONDecodeError as exc:
+        return BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return BadLine(n, "JSON nested too deeply to read")
+
+
 def formats() -> dict[str, Reader]:
     found = {}
     for info in pkgutil.iter_modules(__path__):

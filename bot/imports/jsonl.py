@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
-from bot.imports import BadLine, Item
+from bot.imports import BadLine, Item, json_line
 
 FORMAT = "jsonl"
 CHINA = timezone(timedelta(hours=8))
@@ -76,16 +75,9 @@ def read(path: Path) -> Iterator[Item]:
                 line = line[3:]
             if not line:
                 continue
-            try:
-                obj = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                yield BadLine(n, f"not UTF-8 ({exc.reason})")
-                continue
-            except json.JSONDecodeError as exc:
-                yield BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            except RecursionError:
-                yield BadLine(n, "JSON nested too deeply to read")
+            obj = json_line(n, line)
+            if isinstance(obj, BadLine):
+                yield obj
                 continue
             try:
                 yield parse_record(obj)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item
+from bot.imports import BadLine, Item, json_line
 from bot.sources.rss import html_to_text
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
@@ -326,15 +326,8 @@ def read(path: Path) -> Iterator[Item]:
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        except RecursionError:
-            yield BadLine(n, "JSON nested too deeply to read")
-            continue
-        yield _item(n, rec)
+        rec = json_line(n, line)
+        yield rec if isinstance(rec, BadLine) else _item(n, rec)
 
 
 def _item(line: int, rec: Any) -> Item:
