@@ -132,6 +132,18 @@ def test_clustering_recovers_planted_groups_and_chooses_k():
     assert fixed.k_ == 3
 
 
+def test_silhouette_from_distances_equals_sklearn():
+    from sklearn.metrics import silhouette_score
+
+    from nlp.cluster import cosine_distances_of, silhouette_from_distances
+
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(300, 12)) + np.repeat(rng.normal(size=(3, 12)) * 3, 100, axis=0)
+    D = cosine_distances_of(S)
+    for labels in (np.repeat([0, 1, 2], 100), rng.integers(0, 5, 300), np.r_[np.zeros(299, int), [7]]):
+        assert abs(silhouette_from_distances(D, labels) - silhouette_score(S, labels, metric="cosine")) < 1e-6
+
+
 def test_subword_matrix_counts_characters_of_chinese_words():
     M, grams = subword_matrix(["股市", "港股", "#话题", "ab"], max_n=1)
     assert set(grams) == {"股", "市", "港"}
