@@ -79,13 +79,20 @@ def auto_name(keywords: Sequence[tuple[str, float]] | Sequence[str], n: int = 3)
 
 def row_keywords(X_counts: sp.spmatrix, idf: np.ndarray, terms: Sequence[str], row: int, n: int = 5) -> list[str]:
     """A single user's own top words by TF-IDF (for user_stats.keywords)."""
-    r = X_counts.getrow(row)
-    if r.nnz == 0:
+    if sp.isspmatrix_csr(X_counts):
+        # Slicing the CSR arrays directly: getrow() builds a matrix per call,
+        # which dominated writing a profile per user.
+        lo, hi = X_counts.indptr[row], X_counts.indptr[row + 1]
+        data, indices = X_counts.data[lo:hi], X_counts.indices[lo:hi]
+    else:
+        r = X_counts.getrow(row)
+        data, indices = r.data, r.indices
+    if len(data) == 0:
         return []
-    w = (1.0 + np.log(r.data)) * idf[r.indices]
+    w = (1.0 + np.log(data)) * idf[indices]
     out = []
     for j in np.argsort(-w, kind="stable"):
-        t = terms[r.indices[j]]
+        t = terms[indices[j]]
         if is_word(t) and len(t) >= 2:
             out.append(t)
             if len(out) >= n:
