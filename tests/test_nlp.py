@@ -85,6 +85,15 @@ def test_fast_cutter_gives_the_same_words_as_jieba():
     assert "m600" in fast(clean_post(texts[0]).text) and "撸铁" in fast(clean_post(texts[3]).text)
 
 
+def test_tokenizer_falls_back_to_jieba_without_rjieba(monkeypatch):
+    import nlp.tokenize as tokenize_mod
+
+    monkeypatch.setattr(tokenize_mod, "_cutter_with", lambda words: None)
+    assert tokenize_mod.engine_name() == "jieba"
+    text = clean_post("今天又去撸铁了，东芝m600-02s硬盘").text
+    assert Tokenizer(["撸铁"])(text) == ["撸铁", "东芝", "m600", "02s", "硬盘"]
+
+
 def _planted(n_per=60, groups=4, seed=0):
     rng = np.random.default_rng(seed)
     vocab = [[f"g{g}w{i}" for i in range(15)] for g in range(groups)]
