@@ -84,14 +84,22 @@ def _jieba_with(user_words: tuple[str, ...]):
     return tk
 
 
-@lru_cache(maxsize=4)
-def _cutter_with(user_words: tuple[str, ...]):
-    """The fast word cutter (rjieba, a Rust port of jieba with its dictionary)
-    with these extra words, or None when rjieba is not installed."""
+@lru_cache(maxsize=1)
+def _rjieba_module():
     try:
         import rjieba
     except ImportError:
         log.info("rjieba not installed: cutting with jieba (same words, slower)")
+        return None
+    return rjieba
+
+
+@lru_cache(maxsize=4)
+def _cutter_with(user_words: tuple[str, ...]):
+    """The fast word cutter (rjieba, a Rust port of jieba with its dictionary)
+    with these extra words, or None when rjieba is not installed."""
+    rjieba = _rjieba_module()
+    if rjieba is None:
         return None
     rj = rjieba.Jieba()
     for w in user_words:
@@ -101,7 +109,7 @@ def _cutter_with(user_words: tuple[str, ...]):
 
 def engine_name() -> str:
     """Which library cuts words: part of the token-cache version."""
-    return "rjieba" if _cutter_with(()) is not None else "jieba"
+    return "rjieba" if _rjieba_module() is not None else "jieba"
 
 
 class Tokenizer:

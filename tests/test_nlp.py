@@ -89,6 +89,7 @@ def test_tokenizer_falls_back_to_jieba_without_rjieba(monkeypatch):
     import nlp.tokenize as tokenize_mod
 
     monkeypatch.setattr(tokenize_mod, "_cutter_with", lambda words: None)
+    monkeypatch.setattr(tokenize_mod, "_rjieba_module", lambda: None)
     assert tokenize_mod.engine_name() == "jieba"
     text = clean_post("今天又去撸铁了，东芝m600-02s硬盘").text
     assert Tokenizer(["撸铁"])(text) == ["撸铁", "东芝", "m600", "02s", "硬盘"]
