@@ -154,6 +154,20 @@ def test_silhouette_from_distances_equals_sklearn():
         assert abs(silhouette_from_distances(D, labels) - silhouette_score(S, labels, metric="cosine")) < 1e-6
 
 
+def test_threaded_lsa_equals_scikit_learn():
+    from sklearn.decomposition import TruncatedSVD
+
+    from nlp.cluster import _threaded_truncated_svd
+
+    for shape in ((300, 900), (900, 300)):       # both of scikit-learn's orientations
+        X = sp.random(*shape, density=0.05, format="csr", dtype=np.float32, random_state=4)
+        ref = TruncatedSVD(n_components=20, algorithm="randomized", n_iter=5, random_state=0)
+        want = ref.fit_transform(X)
+        svd = TruncatedSVD(n_components=20, algorithm="randomized", n_iter=5, random_state=0)
+        got = _threaded_truncated_svd(svd, X, 2)
+        assert np.allclose(got, want, atol=1e-5) and np.allclose(svd.components_, ref.components_, atol=1e-5)
+
+
 def test_subword_matrix_counts_characters_of_chinese_words():
     M, grams = subword_matrix(["股市", "港股", "#话题", "ab"], max_n=1)
     assert set(grams) == {"股", "市", "港"}
