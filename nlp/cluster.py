@@ -43,6 +43,10 @@ class KChoice:
 
 
 PARALLEL_SVD_MIN_NNZ = 500_000   # below this, threads cost more than they save
+# Above this the threaded path's row-block and transposed copies of X would cost
+# hundreds of MB: at 1M posts they pushed the analysis past 2 GB, so the largest
+# inputs use scikit-learn's single-threaded product on X itself (same result).
+PARALLEL_SVD_MAX_NNZ = 10_000_000
 
 
 def lsa(X: sp.spmatrix, dims: int = 100, seed: int = 0) -> tuple[np.ndarray, TruncatedSVD | None]:
@@ -53,7 +57,7 @@ def lsa(X: sp.spmatrix, dims: int = 100, seed: int = 0) -> tuple[np.ndarray, Tru
         return normalize(np.asarray(X.todense() if sp.issparse(X) else X, dtype=np.float32)), None
     svd = TruncatedSVD(n_components=d, algorithm="randomized", n_iter=5, random_state=seed)
     workers = min(os.cpu_count() or 1, 4)
-    if sp.issparse(X) and X.nnz >= PARALLEL_SVD_MIN_NNZ and workers > 1:
+    if sp.issparse(X) and PARALLEL_SVD_MIN_NNZ <= X.nnz <= PARALLEL_SVD_MAX_NNZ and workers > 1:
         Z = _threaded_truncated_svd(svd, sp.csr_matrix(X), workers).astype(np.float32)
     else:
         Z = svd.fit_transform(X).astype(np.float32)
