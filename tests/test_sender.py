@@ -192,23 +192,26 @@ def test_follow_suggestions_are_never_sent(db):
     assert fp.calls == 0 and {status(db, i) for i in follows} == {"approved"}
 
 
+def _hold_lease(db, pid: int, token: str, expires_in_s: float) -> None:
+    """Another sender's lease. The lease is kept in wall-clock seconds (it must
+    mean the same to every process), so its expiry is set relative to now; the
+    margins (a minute or more) leave nothing to timing."""
+    with transaction(db):
+        store.meta_set(db, LEASE_KEY, json.dumps({"host": os.uname().nodename, "pid": pid, "token": token,
+                                                 "expires": time.time() + expires_in_s}))
+
+
 def test_a_second_sender_waits_for_the_first(db):
     s, ids = planned(db, users=1)
     queue_ops.approve(db, ids, "alice")
-    with transaction(db):
-        store.meta_set(db, LEASE_KEY, json.dumps({"host": os.uname().nodename, "pid": os.getpid(), "token": "other",
-                                                 "expires": time.time() + 60}))
+    _hold_lease(db, os.getpid(), "other", 60)
     fp = FakePlatform()
     assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1 and fp.calls == 0
     # overdue, but its process is alive on this machine (a long sleep): still not taken over
-    with transaction(db):
-        store.meta_set(db, LEASE_KEY, json.dumps({"host": os.uname().nodename, "pid": os.getpid(), "token": "other",
-                                                 "expires": time.time() - 120}))
+    _hold_lease(db, os.getpid(), "other", -120)
     assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1
     # a lease held by a dead process is taken over
-    with transaction(db):
-        store.meta_set(db, LEASE_KEY, json.dumps({"host": os.uname().nodename, "pid": 2 ** 22 + 7, "token": "dead",
-                                                 "expires": time.time() + 60}))
+    _hold_lease(db, 2 ** 22 + 7, "dead", 60)
     assert run_send(db, s, LATER, transport=fp, dry_run=False).sent == 1
 
 
