@@ -2,6 +2,7 @@
 
 from config.loader import (
     DEFAULT_FILENAME, ConfigError, configured_secrets, find_config, load_file, load_settings, parse_settings, resolve_secret,
+    with_environment,
 )
 from config.schema import (
     AnalysisSettings,
@@ -19,4 +20,5 @@ __all__ = [
     "DEFAULT_FILENAME", "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
     "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
     "configured_secrets", "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
+    "with_environment",
 ]

@@ -12,6 +12,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -40,24 +41,78 @@ def find_config(explicit: str | os.PathLike | None, cwd: str | os.PathLike | Non
     return candidate if candidate.is_file() else None
 
 
-def load_settings(explicit: str | os.PathLike | None = None, cwd: str | os.PathLike | None = None) -> Settings:
+ENV_PREFIX = "HUAXIANG__"
+
+
+def load_settings(explicit: str | os.PathLike | None = None, cwd: str | os.PathLike | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """The config file (or defaults), then ``HUAXIANG__SECTION__KEY`` overrides
+    from the environment: one run, one machine or a CI job can change a
+    setting without editing the file everyone shares."""
     path = find_config(explicit, cwd)
     if path is None:
-        return Settings()
-    return load_file(path)
+        return with_environment({}, "<defaults>", environ)
+    return with_environment(_read_toml(path), str(path), environ)
 
 
-def load_file(path: str | os.PathLike) -> Settings:
-    path = Path(path)
+def with_environment(raw: dict[str, Any], file: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``raw`` (parsed TOML) with the environment's overrides
+    applied; an override's mistake names its variable."""
+    overrides = env_overrides(os.environ if environ is None else environ)
+    if not overrides:
+        return parse_settings(raw, file)
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for (section, key), (var, value) in overrides.items():
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"environment variable {var}", section, "this section is a list; only [section] keys can be"
+                              " overridden from the environment")
+        table[key] = value
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_settings(raw, file)
+    except ConfigError as exc:
+        for (section, key), (var, _value) in overrides.items():
+            if exc.key in (f"{section}.{key}", section):
+                raise ConfigError(f"environment variable {var}", exc.key, exc.problem) from None
+        raise
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, Any]]:
+    """``HUAXIANG__ANALYSIS__ENCODER=words`` -> {("analysis", "encoder"): (name, "words")}.
+
+    A value is read as a TOML value when it is one (``20000``, ``true``,
+    ``["a", "b"]``), else as a plain string.
+    """
+    out: dict[tuple[str, str], tuple[str, Any]] = {}
+    for var, text in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        parts = var[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"environment variable {var}", "", "expected HUAXIANG__SECTION__KEY (two names joined by"
+                              " double underscores), e.g. HUAXIANG__ANALYSIS__ENCODER=words")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[(parts[0], parts[1])] = (var, value)
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), "", f"not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from None
-    return parse_settings(raw, str(path))
+
+
+def load_file(path: str | os.PathLike) -> Settings:
+    path = Path(path)
+    return parse_settings(_read_toml(path), str(path))
 
 
 def parse_settings(raw: dict[str, Any], file: str = "<config>") -> Settings:

@@ -60,6 +60,13 @@ def check_k(value: str | int) -> str | None:
     return f"must be 'auto' or a whole number of 2 or more, got {value!r}"
 
 
+ENCODERS = ("auto", "words", "semantic")
+
+
+def check_encoder(value: str) -> str | None:
+    return None if value in ENCODERS else f"must be one of {', '.join(ENCODERS)}, got {value!r}"
+
+
 def _f(default, doc: str = "", check=None, **kw):
     meta = {"doc": doc}
     if check is not None:
@@ -177,6 +184,12 @@ class AnalysisSettings:
     leaders_share: float = _f(0.15, "share of an audience tiered as opinion leaders", check_non_negative)
     engaged_share: float = _f(0.35, "share tiered as engaged prospects", check_non_negative)
     user_dict: list[str] = _f(list, "extra words for jieba to keep whole")
+    encoder: str = _f("auto", "profile features: 'words' (jieba TF-IDF), 'semantic' (jieba TF-IDF plus a multilingual"
+                      " sentence-embedding model, better on short posts, about 100 posts/s once per post), or 'auto'"
+                      " (semantic when the model is installed and at most semantic_max_posts are stored)",
+                      check_encoder)
+    semantic_max_posts: int = _f(20_000, "with encoder 'auto', the most stored posts for which the semantic encoder is"
+                                 " used (its first run embeds every post once)", check_positive)
 
 
 @dataclass

@@ -118,3 +118,29 @@ def test_cli_reports_config_errors_in_one_line(cli, tmp_path):
     assert err.strip().count("\n") == 0
     assert "huaxiang.toml: database.nope: unknown key" in err
     assert "Traceback" not in err
+
+
+def test_environment_overrides_a_key_of_the_file_and_of_the_defaults(tmp_path):
+    env = {"HUAXIANG__ANALYSIS__ENCODER": "semantic", "HUAXIANG__ENGAGEMENT__DAILY_CAP": "12", "PATH": "/bin"}
+    s = load_settings(write(tmp_path, GOOD), environ=env)
+    assert (s.analysis.encoder, s.engagement.daily_cap, s.database.path) == ("semantic", 12, "x.db")
+    assert load_settings(None, cwd=tmp_path / "nowhere", environ=env).analysis.semantic_max_posts == 20_000
+    assert load_settings(None, cwd=tmp_path / "nowhere", environ={}).analysis.encoder == "auto"
+
+
+@pytest.mark.parametrize(
+    "name, value, key, words",
+    [
+        ("HUAXIANG__ANALYSIS__ENCODER", "bert", "analysis.encoder", "must be one of auto, words, semantic"),
+        ("HUAXIANG__ENGAGEMENT__DAILY_CAP", "many", "engagement.daily_cap", "expected integer"),
+        ("HUAXIANG__ANALYSIS__ENCODR", "words", "analysis.encodr", "unknown key"),
+        ("HUAXIANG__NOSUCH__KEY", "1", "nosuch", "unknown key"),
+        ("HUAXIANG__QUERIES__VALUE", "x", "queries", "only [section] keys"),
+        ("HUAXIANG__ANALYSIS", "x", "", "HUAXIANG__SECTION__KEY"),
+    ],
+)
+def test_a_bad_environment_override_names_the_variable_key_and_problem(tmp_path, name, value, key, words):
+    with pytest.raises(ConfigError) as e:
+        load_settings(write(tmp_path, GOOD), environ={name: value})
+    assert e.value.file == f"environment variable {name}"
+    assert e.value.key == key and words in e.value.problem
