@@ -41,6 +41,9 @@ from storage.posts import upsert_posts  # noqa: E402
 from storage.records import Post  # noqa: E402
 
 
+SETTINGS = Settings()        # [analysis].encoder from --encoder (default "auto", as a user gets it)
+
+
 def load_thucnews(data: Path) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     for line in (data / "thucnews" / "dev.txt").read_text(encoding="utf-8").splitlines():
@@ -119,14 +122,14 @@ def bench_users(tmp: Path, name: str, texts: list[str], labels: list[int], n_use
     db = fresh_db(tmp, name)
     store_users(db, texts, users)
     t = time.perf_counter()
-    s = run_analysis(db, Settings(), k="auto")
+    s = run_analysis(db, SETTINGS, k="auto")
     secs = time.perf_counter() - t
     got = predicted(db)
     y = [truth[u] for u in range(n_users)]
     p = [got.get(f"u{u}", -1) for u in range(n_users)]
     ari, nmi = adjusted_rand_score(y, p), normalized_mutual_info_score(y, p)
     print(f"{name} users: {n_users} users, {s.n_posts} posts, k auto -> {s.k} (true {len(set(labels))}):"
-          f" ARI {ari:.3f}  NMI {nmi:.3f}  ({secs:.1f}s)", flush=True)
+          f" ARI {ari:.3f}  NMI {nmi:.3f}  ({secs:.1f}s; features: {s.encoder})", flush=True)
     db.conn.close()
     return ari, nmi, s.k
 
@@ -136,12 +139,12 @@ def bench_posts(tmp: Path, texts: list[str], labels: list[int]) -> None:
     store_users(db, texts, [[i] for i in range(len(texts))])
     for k in (10, "auto"):
         t = time.perf_counter()
-        s = run_analysis(db, Settings(), k=k)
+        s = run_analysis(db, SETTINGS, k=k)
         secs = time.perf_counter() - t
         got = predicted(db)
         p = [got.get(f"u{i}", -1) for i in range(len(texts))]
         print(f"THUCNews headlines (posts): k={k} -> {s.k}: V-measure {v_measure_score(labels, p):.3f}"
-              f"  ({secs:.1f}s)", flush=True)
+              f"  ({secs:.1f}s; features: {s.encoder})", flush=True)
     db.conn.close()
 
 
@@ -166,12 +169,12 @@ def bench_speed(tmp: Path, data: Path, n_posts: int) -> None:
     n_tok = sum(1 for s in texts for _ in jieba.cut(s))
     t_jieba = time.perf_counter() - t
     t = time.perf_counter()
-    s = run_analysis(db, Settings(), k="auto")
+    s = run_analysis(db, SETTINGS, k="auto")
     t_full = time.perf_counter() - t
     print(f"throughput on {n_posts} posts ({len(users)} users, {os.cpu_count()} cores):", flush=True)
     print(f"  single-core jieba.cut: {t_jieba:.1f}s = {n_posts / t_jieba:,.0f} posts/s ({n_tok} tokens)")
     print(f"  huaxiang analyze end to end: {t_full:.1f}s = {n_posts / t_full:,.0f} posts/s"
-          f" (k={s.k}; {', '.join(f'{k} {v:.1f}s' for k, v in s.timings.items())})")
+          f" (k={s.k}; features: {s.encoder}; {', '.join(f'{k} {v:.1f}s' for k, v in s.timings.items())})")
     print(f"  ratio analyze / jieba.cut throughput: {t_jieba / t_full:.2f}x (target >= 1.5x)", flush=True)
     # 1% new posts spread over existing and new users
     new_users = []
@@ -182,7 +185,7 @@ def bench_speed(tmp: Path, data: Path, n_posts: int) -> None:
     with transaction(db):
         upsert_posts(db, posts)
     t = time.perf_counter()
-    s2 = run_analysis(db, Settings(), k="auto")
+    s2 = run_analysis(db, SETTINGS, k="auto")
     t_re = time.perf_counter() - t
     print(f"  re-analysis after +{len(extra)} posts (1%): {t_re:.1f}s = {t_re / t_full:.0%} of the full run"
           f" (target < 10%; tokenised {s2.tokenized}, reused {s2.reused};"
@@ -196,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("thuc", "posts", "nlpcc", "speed"), action="append")
     ap.add_argument("--users", type=int, default=1000, help="synthetic THUCNews users (default 1000)")
     ap.add_argument("--speed-posts", type=int, default=100_000)
+    ap.add_argument("--encoder", choices=("auto", "words", "semantic"), default="auto",
+                    help="[analysis].encoder for every run (default auto: sentence vectors up to 20,000 posts)")
     args = ap.parse_args(argv)
+    SETTINGS.analysis.encoder = args.encoder
     data = Path(args.data)
     if not (data / "thucnews" / "dev.txt").exists():
         print(f"{data}: no thucnews/dev.txt (pass the shared data folder)", file=sys.stderr)

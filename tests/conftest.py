@@ -15,6 +15,17 @@ from storage.db import connect
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The suite analyses hundreds of small corpora; the sentence encoder would
+# embed each at ~100 posts/s. Words alone everywhere, through the same
+# environment override a person would use (subprocesses inherit it), except
+# in tests/test_semantic.py and the demo test, which use the real encoder.
+os.environ["HUAXIANG__ANALYSIS__ENCODER"] = "words"
+
+
+def words_only(settings: Settings) -> Settings:
+    settings.analysis.encoder = "words"
+    return settings
+
 
 @pytest.fixture
 def db(tmp_path):
@@ -26,10 +37,11 @@ def db(tmp_path):
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings()
+    return words_only(Settings())
 
 
 def make_settings(raw: dict, file: str = "test.toml") -> Settings:
+    raw = {**raw, "analysis": {"encoder": "words", **raw.get("analysis", {})}}
     return parse_settings(raw, file)
 
 

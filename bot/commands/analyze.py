@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from rich.table import Table
 
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="number of audiences, or 'auto' to choose it (default: [analysis].k, 'auto')")
     p.add_argument("--full", action="store_true",
                    help="re-cluster everyone even if only a few posts changed since the last full run")
+    p.add_argument("--encoder", choices=("auto", "words", "semantic"), default=None,
+                   help="profile features: jieba words, or words plus sentence vectors from the bundled model"
+                        " (default: [analysis].encoder, 'auto': sentence vectors up to semantic_max_posts posts)")
     p.set_defaults(func=run)
 
 
@@ -40,6 +44,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from bot.analysis import run_analysis
 
     console = ctx.console
+    settings = ctx.settings
+    if args.encoder:
+        settings = dataclasses.replace(settings, analysis=dataclasses.replace(settings.analysis, encoder=args.encoder))
     progress_cb = None
     if console.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -54,9 +61,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             prog.advance(tasks[stage], n)
 
         with prog:
-            summary = run_analysis(ctx.db, ctx.settings, k=args.k, progress=progress_cb, full=args.full or None)
+            summary = run_analysis(ctx.db, settings, k=args.k, progress=progress_cb, full=args.full or None)
     else:
-        summary = run_analysis(ctx.db, ctx.settings, k=args.k, full=args.full or None)
+        summary = run_analysis(ctx.db, settings, k=args.k, full=args.full or None)
     if not summary.audiences:
         raise HuaxiangError("analysis found no audiences")
     table = Table(title=f"{len(summary.audiences)} audiences from {summary.n_users} users, {summary.n_posts} posts"
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                       " placed into the existing audiences (keywords refresh at the next full run; `--full` forces one"
                       " now)", markup=False)
     console.print(f"k={summary.k} ({'chosen automatically' if (args.k or ctx.settings.analysis.k) == 'auto' else 'given'});"
+                  f" features: {summary.encoder}{f' ({summary.embedded} texts embedded)' if summary.embedded else ''};"
                   f" tokenised {summary.tokenized} posts, reused cached tokens of {summary.reused};"
                   f" {summary.seconds:.1f}s", markup=False)
     if summary.retired:

