@@ -117,14 +117,20 @@ def upsert_posts(
     uc += upsert_users(db, authors.values(), now=now)
     for p in posts:
         vals = _post_values(p)
-        h = _hash([vals[k] for k in _POST_FIELDS])
         raw = None if p.raw is None else _dumps(p.raw)
         stub = conn.execute(
             "INSERT INTO users (platform, uid, first_seen) VALUES (?, ?, ?) ON CONFLICT (platform, uid) DO NOTHING",
             (p.platform, p.uid, now),
         )
         uc.new += stub.rowcount
-        row = conn.execute("SELECT id, content_hash FROM posts WHERE platform = ? AND pid = ?", (p.platform, p.pid)).fetchone()
+        row = conn.execute("SELECT id, content_hash, repost_of FROM posts WHERE platform = ? AND pid = ?",
+                           (p.platform, p.pid)).fetchone()
+        if row is not None and vals["repost_of"] is None:
+            # Being a repost never changes, but a copy may not show it: an original
+            # embedded in someone's repost carries no retweeted_status of its own.
+            # Keeping the known value makes the row the same whichever copy came last.
+            vals["repost_of"] = row[2]
+        h = _hash([vals[k] for k in _POST_FIELDS])
         if row is None:
             cur = conn.execute(
                 "INSERT INTO posts (platform, pid, user_id, " + ", ".join(_POST_FIELDS) + ", raw, content_hash, first_seen, updated_at)"

@@ -85,6 +85,26 @@ def test_author_stub_does_not_erase_a_known_profile(db):
     assert row == ("老王", "爱健身", 500)
 
 
+def test_a_copy_that_does_not_show_the_repost_keeps_the_stored_original(tmp_path):
+    """A repost embedded in someone else's repost comes without its own original:
+    whichever copy is stored last, the row is the same."""
+    direct = Post("weibo", "x", "u1", text="转发微博", repost_of="orig", raw={"id": "x", "retweeted_status": {"id": "orig"}})
+    embedded = Post("weibo", "x", "u1", text="转发微博", raw={"id": "x"})
+    rows = []
+    for name, order in (("a", [direct, embedded]), ("b", [embedded, direct]), ("c", [direct, embedded, direct])):
+        db = connect(tmp_path / f"{name}.db")
+        for p in order:
+            with transaction(db):
+                upsert_posts(db, [p])
+        rows.append(db.conn.execute("SELECT repost_of, content_hash, raw FROM posts WHERE pid = 'x'").fetchone())
+        with transaction(db):                                  # one call with both copies, as an author batch has
+            pc, _ = upsert_posts(db, [embedded, direct, embedded])
+        assert (pc.updated, pc.unchanged) == (0, 3)
+        db.conn.close()
+    assert rows[0] == rows[1] == rows[2]
+    assert rows[0][0] == "orig"
+
+
 def test_full_text_search_finds_chinese_substrings(db):
     with transaction(db):
         upsert_posts(db, _posts(5) + [Post("weibo", "c1", "u9", text="手冲咖啡的温度很重要")])
