@@ -23,6 +23,8 @@ _USER_FIELDS = ("name", "bio", "tags", "followers", "following", "posts_count", 
                 "verified_reason", "gender", "location", "profile_url", "avatar_url")
 _POST_FIELDS = ("uid", "kind", "text", "created_at", "topics", "mentions", "reposts", "comments", "likes",
                 "parent_pid", "repost_of", "group_id", "region", "url")
+# Facts about a post that never change once known; a copy without them keeps the stored value.
+_STICKY_FIELDS = ("repost_of", "group_id")
 
 
 def _dumps(value: Any) -> str:
@@ -123,13 +125,16 @@ def upsert_posts(
             (p.platform, p.uid, now),
         )
         uc.new += stub.rowcount
-        row = conn.execute("SELECT id, content_hash, repost_of FROM posts WHERE platform = ? AND pid = ?",
-                           (p.platform, p.pid)).fetchone()
-        if row is not None and vals["repost_of"] is None:
-            # Being a repost never changes, but a copy may not show it: an original
-            # embedded in someone's repost carries no retweeted_status of its own.
-            # Keeping the known value makes the row the same whichever copy came last.
-            vals["repost_of"] = row[2]
+        row = conn.execute("SELECT id, content_hash, " + ", ".join(_STICKY_FIELDS) + " FROM posts"
+                           " WHERE platform = ? AND pid = ?", (p.platform, p.pid)).fetchone()
+        if row is not None:
+            # Being a repost, or a group's post, never changes, but a copy may not
+            # show it: an original embedded in someone's repost carries no
+            # retweeted_status (or group link) of its own. Keeping the known value
+            # makes the row the same whichever copy came last.
+            for i, name in enumerate(_STICKY_FIELDS, start=2):
+                if vals[name] is None:
+                    vals[name] = row[i]
         h = _hash([vals[k] for k in _POST_FIELDS])
         if row is None:
             cur = conn.execute(

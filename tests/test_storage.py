@@ -105,6 +105,20 @@ def test_a_copy_that_does_not_show_the_repost_keeps_the_stored_original(tmp_path
     assert rows[0][0] == "orig"
 
 
+def test_a_copy_without_the_group_link_keeps_the_stored_group(tmp_path):
+    in_group = Post("weibo", "g", "u1", text="超话打卡", group_id="100808abc", raw={"id": "g", "group": "100808abc"})
+    elsewhere = Post("weibo", "g", "u1", text="超话打卡", raw={"id": "g"})
+    rows = []
+    for name, order in (("a", [in_group, elsewhere]), ("b", [elsewhere, in_group])):
+        db = connect(tmp_path / f"{name}.db")
+        for p in order:
+            with transaction(db):
+                upsert_posts(db, [p])
+        rows.append(db.conn.execute("SELECT group_id, content_hash, raw FROM posts WHERE pid = 'g'").fetchone())
+        db.conn.close()
+    assert rows[0] == rows[1] and rows[0][0] == "100808abc"
+
+
 def test_full_text_search_finds_chinese_substrings(db):
     with transaction(db):
         upsert_posts(db, _posts(5) + [Post("weibo", "c1", "u9", text="手冲咖啡的温度很重要")])
