@@ -407,7 +407,14 @@ class _SourceCrawl:
         the budget; each author is stored in its own transaction with its done-mark."""
         db = self.db
         platform = self.source.platform
-        uids = store.pending_authors(db, self.src.name, self.src.author_budget, MAX_AUTHOR_ATTEMPTS)
+        # Authors found by another query that is part-way through its pass wait
+        # for that query's own author step: fetched now, their timelines would
+        # store posts before that query's remaining pages list them, and a post
+        # a listing finds already stored gets no comment fetch. A crawl resumed
+        # after a kill then stores what an uninterrupted one would.
+        others = [q.name for q in self.settings.queries if q.source == self.src.name and q.name != run.query]
+        held = store.queries_mid_pass(db, others)
+        uids = store.pending_authors(db, self.src.name, self.src.author_budget, MAX_AUTHOR_ATTEMPTS, held)
         batch: list[tuple[str, list[User], list[Post]]] = []
         try:
             for uid, outcome in self._author_results(uids):

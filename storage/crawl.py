@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -248,10 +248,24 @@ def known_authors(db: sqlite_utils.Database, platform: str, uids: Iterable[str])
     return found
 
 
-def pending_authors(db: sqlite_utils.Database, source: str, limit: int, max_attempts: int = 3) -> list[str]:
+def pending_authors(db: sqlite_utils.Database, source: str, limit: int, max_attempts: int = 3,
+                    hold_queries: Sequence[str] = ()) -> list[str]:
+    """Authors to fetch next, oldest first; those queued by ``hold_queries``
+    wait for those queries' own author step."""
+    held = list(hold_queries)
+    where = (" AND (query IS NULL OR query NOT IN (" + ",".join("?" * len(held)) + "))") if held else ""
     return [r[0] for r in db.conn.execute(
-        "SELECT uid FROM crawl_authors WHERE source = ? AND status = 'pending' AND attempts < ?"
-        " ORDER BY found_at, uid LIMIT ?", (source, max_attempts, limit))]
+        "SELECT uid FROM crawl_authors WHERE source = ? AND status = 'pending' AND attempts < ?" + where +
+        " ORDER BY found_at, uid LIMIT ?", (source, max_attempts, *held, limit))]
+
+
+def queries_mid_pass(db: sqlite_utils.Database, names: Sequence[str]) -> list[str]:
+    """Those of ``names`` whose current pass has pages still to walk (a saved cursor)."""
+    names = list(names)
+    if not names:
+        return []
+    return [r[0] for r in db.conn.execute("SELECT name FROM queries WHERE cursor IS NOT NULL AND name IN ("
+                                          + ",".join("?" * len(names)) + ") ORDER BY name", names)]
 
 
 def mark_author_done(db: sqlite_utils.Database, platform: str, uid: str, now: str | None = None) -> None:

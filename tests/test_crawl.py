@@ -18,7 +18,7 @@ import pytest
 from bot.crawler import run_crawl
 from bot.sandbox import FaultConfig, start_sandbox
 from storage import crawl as store
-from storage.db import connect
+from storage.db import connect, transaction
 from conftest import make_settings
 
 N_USERS = 300
@@ -430,3 +430,32 @@ def test_a_repost_keeps_its_original_whatever_order_its_copies_are_stored_in(san
         db.conn.close()
     assert rows[0] == rows[1]
     assert rows[0][1] == x.repost_of
+
+
+def test_authors_of_a_query_part_way_through_its_pass_wait_for_that_query(sandbox, tmp_path):
+    """After a kill mid-way through query B's pages, query A runs first on
+    resume. Were A to fetch B's queued authors, their timelines would store
+    posts before B's remaining pages list them, and those posts would get no
+    comment fetch, unlike in an uninterrupted crawl."""
+    w = sandbox.world
+    a_author, b_author = sorted(w.users)[:2]
+    qs = [{"name": "a", "source": "sb", "kind": "keyword", "value": "没有这个词", "max_pages": 1},
+          {"name": "b", "source": "sb", "kind": "keyword", "value": "也没有这个词", "max_pages": 1}]
+    path = tmp_path / "held.db"
+    db = connect(path)
+    settings = settings_for(path, {"sb": sandbox.base_url}, qs)
+    store.sync_query(db, "a", "sb", "keyword", "没有这个词")
+    store.sync_query(db, "b", "sb", "keyword", "也没有这个词")
+    with transaction(db):
+        store.mark_authors_pending(db, "sandbox", "sb", "b", [b_author], now="2020-01-01T00:00:00+00:00")
+        store.mark_authors_pending(db, "sandbox", "sb", "a", [a_author], now="2020-01-01T00:00:01+00:00")
+        store.checkpoint_query(db, "b", "2", None, pass_done=False)      # b stopped after its first page
+    (run,) = run_crawl(db, settings, ["a"]).runs
+    assert run.status == "ok" and run.authors == 1
+    status = dict(db.conn.execute("SELECT uid, status FROM crawl_authors"))
+    assert status == {a_author: "done", b_author: "pending"}
+    # Once b's pass is complete, anyone may fetch its authors.
+    with transaction(db):
+        store.checkpoint_query(db, "b", None, None, pass_done=True)
+    assert store.pending_authors(db, "sb", 10, hold_queries=store.queries_mid_pass(db, ["b"])) == [b_author]
+    db.conn.close()
