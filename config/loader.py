@@ -62,19 +62,30 @@ def with_environment(raw: dict[str, Any], file: str, environ: Mapping[str, str] 
     if not overrides:
         return parse_settings(raw, file)
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    hints = typing.get_type_hints(Settings)
     for (section, key), (var, value) in overrides.items():
-        table = raw.setdefault(section, {})
-        if not isinstance(table, dict):
+        kind = hints.get(section)
+        if kind is not None and not dataclasses.is_dataclass(kind):
             raise ConfigError(f"environment variable {var}", section, "this section is a list; only [section] keys can be"
                               " overridden from the environment")
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(file, section, f"expected a table, got {type(table).__name__} {table!r}")
+        if kind is not None and typing.get_type_hints(kind).get(key) is str and not isinstance(value, str):
+            value = environ_text(var, environ)          # HUAXIANG__DATABASE__PATH=2024 is a name, not a number
         table[key] = value
     try:
         return parse_settings(raw, file)
     except ConfigError as exc:
         for (section, key), (var, _value) in overrides.items():
-            if exc.key in (f"{section}.{key}", section):
+            name = f"{section}.{key}"
+            if exc.key == section or exc.key == name or exc.key.startswith((name + ".", name + "[")):
                 raise ConfigError(f"environment variable {var}", exc.key, exc.problem) from None
         raise
+
+
+def environ_text(var: str, environ: Mapping[str, str] | None) -> str:
+    return (os.environ if environ is None else environ)[var]
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, Any]]:

@@ -144,3 +144,13 @@ def test_a_bad_environment_override_names_the_variable_key_and_problem(tmp_path,
         load_settings(write(tmp_path, GOOD), environ={name: value})
     assert e.value.file == f"environment variable {name}"
     assert e.value.key == key and words in e.value.problem
+
+
+def test_an_override_of_a_text_key_stays_text_and_a_list_item_mistake_names_the_variable(tmp_path):
+    env = {"HUAXIANG__DATABASE__PATH": "2024", "HUAXIANG__ENGAGEMENT__TIMEZONE": "Asia/Shanghai"}
+    s = load_settings(write(tmp_path, GOOD), environ=env)
+    assert s.database.path == "2024"
+    with pytest.raises(ConfigError) as e:
+        load_settings(write(tmp_path, GOOD), environ={"HUAXIANG__ANALYSIS__USER_DICT": "[1]"})
+    assert e.value.file == "environment variable HUAXIANG__ANALYSIS__USER_DICT"
+    assert e.value.key == "analysis.user_dict[0]"
