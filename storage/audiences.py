@@ -142,19 +142,8 @@ def post_texts_for_tokens(db: sqlite_utils.Database, post_ids: Sequence[int]) ->
 
 # ---------------------------------------------------------------- sentence vectors
 
-def pending_vector_texts(db: sqlite_utils.Database, model: str, user_ids: Sequence[int] | None = None) -> list[tuple[str, str]]:
-    """(text key, cleaned text) of each distinct tokenised text (of all posts,
-    or of these users' posts) that has no vector from ``model`` yet."""
-    have = {r[0] for r in db.conn.execute("SELECT text_key FROM text_vectors WHERE model = ?", (model,))}
-    out: dict[str, str] = {}
-    for clean in _cleaned_texts(db, user_ids):
-        key = text_hash(clean)
-        if key not in have and key not in out:
-            out[key] = clean
-    return list(out.items())
-
-
-def _cleaned_texts(db: sqlite_utils.Database, user_ids: Sequence[int] | None) -> Iterator[str]:
+def cleaned_texts(db: sqlite_utils.Database, user_ids: Sequence[int] | None = None) -> Iterator[str]:
+    """Each distinct cleaned text of the tokenised posts (of all users, or of these)."""
     if user_ids is None:
         for (clean,) in db.conn.execute("SELECT DISTINCT clean FROM post_tokens"):
             yield clean or ""
@@ -167,6 +156,14 @@ def _cleaned_texts(db: sqlite_utils.Database, user_ids: Sequence[int] | None) ->
             yield clean or ""
 
 
+def vector_keys(db: sqlite_utils.Database, model: str) -> set[str]:
+    return {r[0] for r in db.conn.execute("SELECT text_key FROM text_vectors WHERE model = ?", (model,))}
+
+
+def count_vectors(db: sqlite_utils.Database, model: str) -> int:
+    return db.conn.execute("SELECT COUNT(*) FROM text_vectors WHERE model = ?", (model,)).fetchone()[0]
+
+
 def store_vectors(db: sqlite_utils.Database, model: str, rows: Iterable[tuple[str, bytes]]) -> int:
     """rows: (text key, vector blob); an existing vector is kept (same text, same model, same vector)."""
     cur = db.conn.executemany("INSERT OR IGNORE INTO text_vectors (text_key, model, vector) VALUES (?, ?, ?)",
@@ -174,8 +171,27 @@ def store_vectors(db: sqlite_utils.Database, model: str, rows: Iterable[tuple[st
     return cur.rowcount
 
 
-def load_vectors(db: sqlite_utils.Database, model: str) -> dict[str, bytes]:
-    return dict(db.conn.execute("SELECT text_key, vector FROM text_vectors WHERE model = ?", (model,)))
+def load_vectors(db: sqlite_utils.Database, model: str, keys: Iterable[str] | None = None) -> dict[str, bytes]:
+    """Stored vectors of this model: all, or just these keys (an incremental run's few users)."""
+    if keys is None:
+        return dict(db.conn.execute("SELECT text_key, vector FROM text_vectors WHERE model = ?", (model,)))
+    wanted = sorted(set(keys))
+    out: dict[str, bytes] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        out.update(db.conn.execute("SELECT text_key, vector FROM text_vectors WHERE model = ? AND text_key IN ("
+                                   + ",".join("?" * len(chunk)) + ")", (model, *chunk)))
+    return out
+
+
+def prune_vectors(db: sqlite_utils.Database, model: str, keep: set[str]) -> int:
+    """Drop this model's vectors of texts no post has any more (edited or deleted posts)."""
+    gone = [k for k in vector_keys(db, model) if k not in keep]
+    for i in range(0, len(gone), 500):
+        chunk = gone[i:i + 500]
+        db.conn.execute("DELETE FROM text_vectors WHERE model = ? AND text_key IN (" + ",".join("?" * len(chunk)) + ")",
+                        (model, *chunk))
+    return len(gone)
 
 
 def drop_other_vectors(db: sqlite_utils.Database, model: str) -> int:

