@@ -24,7 +24,7 @@ def _k(value: str) -> str | int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="cluster stored users into audiences (jieba + TF-IDF + k-means)",
+    p = sub.add_parser("analyze", help="cluster stored users into audiences (jieba TF-IDF, sentence vectors, k-means)",
                        description="Tokenise new posts (cached), build user profiles, cluster them into audiences, "
                                    "score relevance to the configured target audiences and tier the members. "
                                    "Audience ids and edited names survive re-runs.")
@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="re-cluster everyone even if only a few posts changed since the last full run")
     p.add_argument("--encoder", choices=("auto", "words", "semantic"), default=None,
                    help="profile features: jieba words, or words plus sentence vectors from the bundled model"
-                        " (default: [analysis].encoder, 'auto': sentence vectors up to semantic_max_posts posts)")
+                        " (default: [analysis].encoder, 'auto': sentence vectors while at most semantic_max_posts posts"
+                        " are still to embed)")
     p.set_defaults(func=run)
 
 
