@@ -515,7 +515,7 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
             X, C = vec.transform(prof.counts, prof.terms)
             weight = float(data["semantic_weight"][0]) if "semantic_weight" in data else 0.0
             sem = prof.semantic
-            if weight > 0 and sem is None:       # no vectors for these users' texts: the words alone place them
+            if weight > 0 and sem is None:       # no vectors for these users' texts: their words place them
                 sem = np.zeros((len(prof.user_ids), data["centroids"].shape[1] - data["components"].shape[0]),
                                dtype=np.float32)
             labels, scores, Z = assign(X, data["components"], data["centroids"], sem if weight > 0 else None, weight)

@@ -36,7 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
-from nlp.encode import join_dense, join_sparse, semantic_weight
+from nlp.encode import fill_missing, join_dense, join_sparse, semantic_weight
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,16 @@ def assign(X: sp.spmatrix, components: np.ndarray, centroids: np.ndarray, semant
     """Place new rows into an existing clustering: project with the stored LSA
     components (joined with the rows' sentence vectors when the clustering
     used them), pick the nearest centroid. Returns (labels, scores, Z)."""
-    Z = join_dense(normalize(np.asarray(X @ components.T, dtype=np.float32)), semantic, weight)
+    L = normalize(np.asarray(X @ components.T, dtype=np.float32))
+    if semantic is not None:
+        # A row without a vector takes the vector part of the centroid nearest by its words.
+        missing = np.flatnonzero(~np.any(semantic, axis=1))
+        if len(missing):
+            d = L.shape[1]
+            near = (L[missing] @ normalize(centroids[:, :d]).T).argmax(axis=1)
+            semantic = semantic.copy()
+            semantic[missing] = normalize(centroids[near, d:])
+    Z = join_dense(L, semantic, weight)
     sims = Z @ centroids.T
     labels = sims.argmax(axis=1)
     return labels, np.clip(sims[np.arange(len(labels)), labels], 0.0, 1.0), Z
@@ -350,6 +359,7 @@ class AudienceClusterer:
                 raise ValueError(f"{len(semantic)} sentence vectors for {n} rows")
             w = self.semantic_weight
             self.semantic_weight_ = w = semantic_weight(X.getnnz() / max(n, 1)) if w is None else float(w)
+            semantic = fill_missing(semantic, Z, seed=self.seed)
             Z = join_dense(Z, semantic, w)
         self.embedding_ = Z
         # None for inputs too small to factorise (then there is nothing to reuse).

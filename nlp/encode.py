@@ -138,6 +138,28 @@ def semantic_weight(terms_per_row: float) -> float:
     return WEIGHT_SHORT + t * (WEIGHT_LONG - WEIGHT_SHORT)
 
 
+def fill_missing(S: np.ndarray, Z: np.ndarray, k: int = 10, pool: int = 50_000, seed: int = 0) -> np.ndarray:
+    """Rows of S without a vector (zero rows: users who only reposted without a
+    word) get the mean vector of their ``k`` nearest rows by Z (the word
+    space) that have one. Left at zero they would sit apart from everyone
+    and form audiences of one. Neighbours come from at most ``pool`` rows."""
+    missing = np.flatnonzero(~np.any(S, axis=1))
+    if len(missing) == 0 or len(missing) == len(S):
+        return S
+    have = np.flatnonzero(np.any(S, axis=1))
+    if len(have) > pool:
+        have = np.sort(np.random.default_rng(seed).choice(have, pool, replace=False))
+    k = min(k, len(have))
+    out = S.copy()
+    Zh = np.asarray(Z[have], dtype=np.float32)
+    for i in range(0, len(missing), 256):
+        rows = missing[i:i + 256]
+        sims = np.asarray(Z[rows], dtype=np.float32) @ Zh.T
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        out[rows] = S[have[near]].mean(axis=1)
+    return normalize(out)
+
+
 def join_dense(Z: np.ndarray, S: np.ndarray | None, weight: float) -> np.ndarray:
     """LSA rows and sentence-vector rows side by side, weighted so that
     ``weight`` of each row's squared length comes from the sentence vectors;

@@ -249,3 +249,89 @@ def test_the_demo_uses_the_bundled_model_by_default(cli, monkeypatch):
     assert code == 0, err
     assert "features: words + multilingual-e5-small" in out
     assert "audiences from" in out
+
+
+class VocabEncoder:
+    """A fake model that reads a text's subject from the test corpus's vocabularies."""
+
+    name = "fake-vocab/1"
+    dim = 4
+
+    def __init__(self, vocab: dict[str, list[str]]):
+        self.groups = sorted(vocab)
+        self.vocab = vocab
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            counts = [sum(w in t for w in self.vocab[g]) for g in self.groups]
+            out[i, int(np.argmax(counts))] = 1.0
+            out[i] += 0.1
+        return out
+
+
+def test_a_user_with_nothing_to_embed_is_placed_by_words_not_left_alone(db, with_encoder):
+    """Someone who only reposted without a word has no sentence vector; left
+    at zero they formed an audience of one (seen in the demo). They take their
+    word-space neighbours' vector, in the full run and when placed later."""
+    from test_analysis import VOCAB, make_corpus
+    from storage.records import User
+
+    posts, truth = make_corpus(n_users=80)
+    lurker = User(platform="test", uid="lurker", name="潜水的人", bio="热爱健身 增肌 撸铁 深蹲 蛋白粉")
+    posts.append(Post(platform="test", pid="lurker-0", uid="lurker", text="转发微博", author=lurker,
+                      created_at="2026-11-05T10:00:00+08:00"))
+    store(db, posts)
+    with_encoder(VocabEncoder(VOCAB))
+    settings = make_settings({"analysis": {"encoder": "semantic"}})
+    s = run_analysis(db, settings, k="auto")
+    assert min(a.size for a in s.audiences) > 1
+    got = predicted(db)
+    fitness = {got[u] for u, g in truth.items() if g == "fitness"}
+    assert len(fitness) == 1 and got["lurker"] in fitness
+    # Placed incrementally: the same.
+    late = User(platform="test", uid="late", name="后来的人", bio="健身房 撸铁 卧推 增肌 私教")
+    store(db, [Post(platform="test", pid="late-0", uid="late", text="转发微博", author=late,
+                    created_at="2026-11-20T10:00:00+08:00")])
+    s = run_analysis(db, settings, k="auto")
+    assert s.mode == "incremental"
+    assert predicted(db)["late"] in fitness
+
+
+def test_fill_missing_takes_the_nearest_rows_vectors():
+    S = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 0]], dtype=np.float32)
+    Z = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.1], [0.95, 0.05, 0]], dtype=np.float32)
+    out = encode.fill_missing(S, Z, k=2)
+    assert np.allclose(out[4], [1, 0]) and np.allclose(out[:4], S[:4])
+    assert encode.fill_missing(np.zeros((3, 2), np.float32), Z[:3]).sum() == 0     # nobody has one: unchanged
+
+
+def test_a_row_without_a_vector_sits_with_its_word_neighbours_not_apart():
+    """Short profiles give the vectors 0.95 of the weight: a zero vector left a
+    row at cosine <= 0.22 to every centroid, an outlier that silhouette can
+    make an audience of one."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    from nlp.cluster import AudienceClusterer, assign
+
+    rng = np.random.default_rng(0)
+    rows, S, y = [], [], []
+    for g in range(3):
+        for _ in range(20):
+            words = np.zeros(30, dtype=np.float32)
+            words[rng.choice(range(g * 10, g * 10 + 10), 4, replace=False)] = 1.0
+            rows.append(words)
+            v = np.full(3, 0.05, dtype=np.float32)
+            v[g] = 1.0
+            S.append(v + rng.normal(0, 0.05, 3).astype(np.float32))
+            y.append(g)
+    lonely = np.zeros(30, dtype=np.float32)
+    lonely[[1, 3, 5, 7]] = 1.0                      # group 0's words, nothing to embed
+    X = sp.csr_matrix(normalize(np.vstack(rows + [lonely])))
+    S = normalize(np.vstack(S + [np.zeros(3, np.float32)]))
+    model = AudienceClusterer(k=3, semantic_weight=0.95).fit(X, S)
+    assert model.labels_[-1] == model.labels_[0]
+    assert model.scores_[-1] > 0.8
+    labels, scores, _ = assign(X[-1:], model.components_, model.centroids_, S[-1:], 0.95)
+    assert labels[0] == model.labels_[0] and scores[0] > 0.8
