@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -322,7 +323,7 @@ def _warn_on_encoder_change(db: sqlite_utils.Database, encoder: encode.SentenceE
 
 
 def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncoder, progress: Progress | None = None,
-                        user_ids: list[int] | None = None) -> tuple[int, set[str]]:
+                        user_ids: list[int] | None = None, stop: threading.Event | None = None) -> tuple[int, set[str]]:
     """Embed every distinct cleaned text (of all posts, or of ``user_ids``'
     posts) that has no vector from this encoder yet. Returns how many were
     embedded and the keys of all those texts. Stored batch by batch, so a
@@ -341,6 +342,9 @@ def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncod
                     pending.append((key, clean))
     del have
     for i in range(0, len(pending), VECTOR_BATCH):
+        if stop is not None and stop.is_set():
+            raise AnalysisInterrupted(f"stopped while embedding: {i} of {len(pending)} texts embedded and kept;"
+                                      " the next analysis goes on from there")
         part = pending[i:i + VECTOR_BATCH]
         vecs = encoder.encode([t for _k, t in part])
         with transaction(db):
@@ -361,8 +365,14 @@ def _settings_key(settings: Settings, tokenizer: Tokenizer, encoder: encode.Sent
     return json.dumps(parts, ensure_ascii=False, sort_keys=True)
 
 
+class AnalysisInterrupted(HuaxiangError):
+    """Asked to stop (the service is shutting down) while embedding; what was
+    embedded is kept and the next run goes on from there."""
+
+
 def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | None = None,
-                 progress: Progress | None = None, full: bool | None = None) -> AnalysisSummary:
+                 progress: Progress | None = None, full: bool | None = None,
+                 stop: threading.Event | None = None) -> AnalysisSummary:
     """Analyse everything stored and update audiences, memberships and user stats.
 
     ``k``: None = settings.analysis.k; "auto" or a number >= 2.
@@ -393,9 +403,9 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
         _warn_on_encoder_change(db, encoder)
         model_row = None if full else store.load_model(db)
         if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
-            summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress, encoder)
+            summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress, encoder, stop)
         else:
-            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress, encoder)
+            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress, encoder, stop)
         summary.tokenized, summary.reused = tokenized, reused
         summary.encoder = "words" if encoder is None else f"words + {encoder.name}"
         summary.seconds = time.perf_counter() - t0
@@ -408,7 +418,8 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
     except BaseException as exc:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
-        store.finish_analysis_run(db, run_id, "failed", metrics={"error": str(exc)[:500]})
+        status = "interrupted" if isinstance(exc, AnalysisInterrupted) else "failed"
+        store.finish_analysis_run(db, run_id, status, metrics={"error": str(exc)[:500]})
         raise
 
 
@@ -422,11 +433,12 @@ def _can_increment(model_row: dict[str, Any], key: str, k_request: str, tokenize
 
 
 def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str, timings: dict[str, float],
-          progress: Progress | None, encoder: encode.SentenceEncoder | None = None) -> AnalysisSummary:
+          progress: Progress | None, encoder: encode.SentenceEncoder | None = None,
+          stop: threading.Event | None = None) -> AnalysisSummary:
     vectors, embedded = None, 0
     if encoder is not None:
         t = time.perf_counter()
-        embedded, keys = update_vector_cache(db, encoder, progress)
+        embedded, keys = update_vector_cache(db, encoder, progress, stop=stop)
         with transaction(db):
             store.drop_other_vectors(db, encoder.name)
             store.prune_vectors(db, encoder.name, keys)
@@ -490,7 +502,7 @@ def _load_blob(blob: bytes) -> tuple[ProfileVectorizer, dict[str, np.ndarray]]:
 
 def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any], tokenizer: Tokenizer,
                  cut_ids: list[int], timings: dict[str, float], progress: Progress | None,
-                 encoder: encode.SentenceEncoder | None = None) -> AnalysisSummary:
+                 encoder: encode.SentenceEncoder | None = None, stop: threading.Event | None = None) -> AnalysisSummary:
     """Place new and changed users into the stored clustering; everyone else keeps
     their audience, score and tier. Audience descriptors (keywords, samples)
     are refreshed by the next full run."""
@@ -500,7 +512,7 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
     affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unassigned_user_ids(db)))
     vectors, embedded = None, 0
     if encoder is not None and affected:
-        embedded, keys = update_vector_cache(db, encoder, progress, user_ids=affected)
+        embedded, keys = update_vector_cache(db, encoder, progress, user_ids=affected, stop=stop)
         vectors = store.load_vectors(db, encoder.name, keys)
     prof = build_profiles(db, settings, tokenizer, progress, only_users=affected, vectors=vectors) if affected else None
     del vectors

@@ -151,10 +151,13 @@ def outcomes_job(ctx: JobContext) -> dict[str, Any]:
     return summary_counts(collect_outcomes(ctx.db, ctx.settings))
 
 
-def analyze_job(ctx: JobContext) -> dict[str, Any]:
-    from bot.analysis import run_analysis
+def analyze_job(ctx: JobContext) -> dict[str, Any] | JobOutcome:
+    from bot.analysis import AnalysisInterrupted, run_analysis
 
-    return summary_counts(run_analysis(ctx.db, ctx.settings))
+    try:
+        return summary_counts(run_analysis(ctx.db, ctx.settings, stop=ctx.stop))
+    except AnalysisInterrupted as exc:
+        return JobOutcome("interrupted", {}, str(exc))
 
 
 def plan_job(ctx: JobContext) -> dict[str, Any]:

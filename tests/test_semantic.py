@@ -335,3 +335,30 @@ def test_a_row_without_a_vector_sits_with_its_word_neighbours_not_apart():
     assert model.scores_[-1] > 0.8
     labels, scores, _ = assign(X[-1:], model.components_, model.centroids_, S[-1:], 0.95)
     assert labels[0] == model.labels_[0] and scores[0] > 0.8
+
+
+def test_a_stop_request_while_embedding_ends_the_run_interrupted_and_keeps_the_vectors(db, with_encoder, monkeypatch):
+    import threading
+
+    from bot.analysis import AnalysisInterrupted
+
+    posts, truth, label_of = noise_corpus(n_users=30)
+    store(db, posts)
+    monkeypatch.setattr(analysis, "VECTOR_BATCH", 16)
+    stop = threading.Event()
+    enc = with_encoder(LabelEncoder(label_of))
+    real_encode = enc.encode
+
+    def encode_then_ask_to_stop(texts):
+        stop.set()                       # as SIGTERM would, while the first batch is being embedded
+        return real_encode(texts)
+
+    enc.encode = encode_then_ask_to_stop
+    settings = make_settings({"analysis": {"encoder": "semantic"}})
+    with pytest.raises(AnalysisInterrupted, match="16 of 120 texts embedded and kept"):
+        run_analysis(db, settings, k=3, stop=stop)
+    assert db.conn.execute("SELECT status FROM analysis_runs ORDER BY id DESC").fetchone()[0] == "interrupted"
+    assert db.conn.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0] == 16
+    enc = with_encoder(LabelEncoder(label_of))
+    s = run_analysis(db, settings, k=3)
+    assert s.embedded == 120 - 16 and ari(db, truth) == 1.0
