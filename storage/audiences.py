@@ -387,25 +387,15 @@ def record_history(db: sqlite_utils.Database, audience_id: int, run_id: int, siz
 
 
 def replace_user_stats(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]], run_id: int) -> None:
-    now = utcnow()
+    """Everyone's stats from a full run: the old rows go, these come."""
     db.conn.execute("DELETE FROM user_stats")
-    db.conn.executemany(
-        "INSERT INTO user_stats (user_id, run_id, audience_id, n_posts, influence, activity, recency, relevance,"
-        " tier_score, active_hours, peak_hours, keywords, x, y, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ((r["user_id"], run_id, r.get("audience_id"), r["n_posts"], r["influence"], r["activity"], r["recency"],
-          r["relevance"], r["tier_score"], _dumps(r["active_hours"]), _dumps(r["peak_hours"]),
-          _dumps(r.get("keywords", [])), r["x"], r["y"], now) for r in rows),
-    )
+    upsert_user_stats(db, rows, run_id)
 
 
 def replace_relevance(db: sqlite_utils.Database, rows: Iterable[tuple[int, str, float, str, dict]], run_id: int) -> None:
-    """rows: (user_id, target, score, explanation, terms)."""
+    """rows: (user_id, target, score, explanation, terms); the old rows go."""
     db.conn.execute("DELETE FROM user_relevance")
-    db.conn.executemany(
-        "INSERT INTO user_relevance (user_id, target, score, explanation, terms, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-        ((u, t, float(s), e, _dumps(terms), run_id) for u, t, s, e, terms in rows),
-    )
+    upsert_relevance(db, rows, run_id)
 
 
 # --------------------------------------------------------------- reads for other areas
