@@ -8,9 +8,10 @@ import resume by simply running again (upserts are idempotent).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import sqlite_utils
 
@@ -19,11 +20,12 @@ from storage.posts import upsert_posts, upsert_users
 from storage.records import Post, User
 from storage.runs import finish_import_run, start_import_run
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, reader_for
+from bot.imports import BadLine, Item, item_problem, reader_for
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+PROBLEM_CHARS = 300
 
 
 @dataclass
@@ -70,7 +72,7 @@ def import_file(
             posts.clear()
 
     now = utcnow()
-    items = reader(path)
+    items = _screened(reader(path))
     try:
         if strict:
             # All or nothing: one transaction, abandoned at the first bad line.
@@ -83,31 +85,63 @@ def import_file(
                         flush()
                 flush()
         else:
-            pending = 0
-            conn = db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for item in items:
-                    if isinstance(item, BadLine):
-                        summary.skipped += 1
-                        summary.problems.append(item)
-                        log.info("%s:%d: skipped: %s", path, item.line, item.problem)
-                        continue
-                    (posts if isinstance(item, Post) else users).append(item)
-                    pending += 1
-                    if pending >= BATCH:
-                        flush()
-                        conn.execute("COMMIT")
-                        conn.execute("BEGIN IMMEDIATE")
-                        pending = 0
-                flush()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-    except HuaxiangError:
-        finish_import_run(db, run_id, summary, status="failed")
-        raise
+            _import_lenient(db, path, items, posts, users, flush, summary)
+    except BaseException as exc:
+        # Whatever stops the import, its run is never left 'running'.
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        finish_import_run(db, run_id, summary, status=status)
+        if isinstance(exc, (HuaxiangError, KeyboardInterrupt, sqlite3.Error)) or not isinstance(exc, Exception):
+            raise
+        log.debug("import of %s stopped", path, exc_info=True)
+        raise HuaxiangError(f"{path}: import stopped ({type(exc).__name__}: {exc}); "
+                            "the lines before it were stored") from None
     finish_import_run(db, run_id, summary, status="ok")
     return summary
+
+
+def _screened(items: Iterable[Item]) -> Iterator[Item]:
+    """Readers' items, each post or profile checked once more for values no
+    database can hold; such an item becomes a bad line named by its id (its
+    line number is the reader's last one, the best we know here)."""
+    line = 0
+    for item in items:
+        if isinstance(item, BadLine):
+            line = item.line
+            if len(item.problem) > PROBLEM_CHARS:      # a 5,000-digit value quoted whole helps no one
+                item = BadLine(item.line, item.problem[:PROBLEM_CHARS] + "…")
+            yield item
+            continue
+        problem = item_problem(item)
+        if problem:
+            key = item.pid if isinstance(item, Post) else item.uid
+            yield BadLine(line, f"record {key[:40]!r}: {problem}")
+            continue
+        yield item
+
+
+def _import_lenient(db: sqlite_utils.Database, path: Path, items: Iterable[Item], posts: list[Post],
+                    users: list[User], flush: Callable[[], None], summary: ImportSummary) -> None:
+    """Skip and count bad lines; commit every BATCH good ones."""
+    pending = 0
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for item in items:
+            if isinstance(item, BadLine):
+                summary.skipped += 1
+                summary.problems.append(item)
+                log.info("%s:%d: skipped: %s", path, item.line, item.problem)
+                continue
+            (posts if isinstance(item, Post) else users).append(item)
+            pending += 1
+            if pending >= BATCH:
+                flush()
+                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                pending = 0
+        flush()
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 from bot.errors import HuaxiangError
 from storage.records import Post, User
@@ -32,22 +36,113 @@ class Reader(Protocol):
     def __call__(self, path: Path) -> Iterator[Item]: ...
 
 
+# Python refuses to turn a longer digit string into an int (CVE-2020-10735);
+# such a number is kept as its text and the record reported, not the file.
+MAX_INT_DIGITS = 4300
+
+# Post times outside these years (in UTC) are typing mistakes or attacks:
+# 9999-12-31T23:59:59-14:00 is past the year 9999 in UTC and breaks every
+# later date computation, so it is refused where it enters.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+class HugeNumber(str):
+    """A JSON integer too long to convert; ``poison`` reports the record holding it."""
+
+
+def _parse_int(text: str) -> int | HugeNumber:
+    return HugeNumber(text) if len(text) > MAX_INT_DIGITS else int(text)
+
+
+def load_json(text: str | bytes) -> object:
+    """``json.loads`` that never fails on a huge integer (see ``HugeNumber``).
+
+    Raises ``json.JSONDecodeError``, ``UnicodeDecodeError`` or ``RecursionError``.
+    """
+    import json
+
+    return json.loads(text, parse_int=_parse_int)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def poison(obj: object) -> str | None:
+    """Why a parsed JSON record cannot be stored, or None.
+
+    JSON may spell a lone surrogate (``"\\ud800"``), which no UTF-8 file or
+    database can hold, and integers of any length. Either would abort the
+    whole import at the first write, so the record is refused as a bad line.
+    """
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, HugeNumber):
+            return f"a number with {len(value.lstrip('-'))} digits (at most {MAX_INT_DIGITS} are read)"
+        if isinstance(value, str):
+            if _has_surrogate(value):
+                return "text with a lone surrogate (an escape such as \\ud800 that is not Unicode)"
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
 def json_line(n: int, line: str | bytes) -> object:
     """One JSON-lines record, or a ``BadLine`` saying why it cannot be read.
 
     Every format that reads JSON lines reports the same problems the same way:
-    bad bytes, bad JSON (with the column), and nesting too deep to read.
+    bad bytes, bad JSON (with the column), nesting too deep to read, and the
+    values ``poison`` refuses.
     """
     import json
 
     try:
-        return json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+        obj = load_json(line.decode("utf-8") if isinstance(line, bytes) else line)
     except UnicodeDecodeError as exc:
         return BadLine(n, f"not UTF-8 ({exc.reason})")
     except json.JSONDecodeError as exc:
         return BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
     except RecursionError:
         return BadLine(n, "JSON nested too deeply to read")
+    problem = poison(obj)
+    return BadLine(n, problem) if problem else obj
+
+
+def checked_time(dt: "datetime") -> str:
+    """An aware post time as ISO 8601, refused (ValueError) unless its UTC
+    instant falls in FIRST_YEAR..LAST_YEAR, so analysis and planning can
+    always convert and compare it."""
+    from datetime import timezone
+
+    try:
+        year = dt.astimezone(timezone.utc).year
+    except OverflowError:
+        year = None
+    if year is None or not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"date {dt.isoformat()} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
+    return dt.isoformat()
+
+
+def item_problem(item: "Post | User") -> str | None:
+    """Why a parsed post or profile cannot be stored (a last check the
+    importer makes whatever the format), or None."""
+    for value in vars(item).values():
+        if isinstance(value, (User, Post)):
+            problem = item_problem(value)
+        elif isinstance(value, (str, list, dict)):
+            problem = poison(value)
+        else:
+            continue
+        if problem:
+            return problem
+    return None
 
 
 def formats() -> dict[str, Reader]:

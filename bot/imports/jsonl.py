@@ -14,7 +14,7 @@ from typing import Any
 
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
-from bot.imports import BadLine, Item, json_line
+from bot.imports import BadLine, Item, checked_time, json_line
 
 FORMAT = "jsonl"
 CHINA = timezone(timedelta(hours=8))
@@ -30,7 +30,7 @@ def parse_time(value: Any) -> str:
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=CHINA)
-    return dt.isoformat()
+    return checked_time(dt)
 
 
 def parse_record(obj: Any) -> Post:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item, json_line
+from bot.imports import BadLine, Item, checked_time, json_line, load_json, poison
 from bot.sources.rss import html_to_text
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
@@ -83,7 +83,7 @@ def parse_china_time(value: Any) -> str | None:
             ts /= 1000
         if not (0 < ts < 1e11):  # NaN, infinities, before 1970 or after the year 5000
             raise ValueError(f"bad timestamp {value!r}")
-        return datetime.fromtimestamp(ts, tz=CHINA).isoformat()
+        return checked_time(datetime.fromtimestamp(ts, tz=CHINA))
     text = str(value).strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -97,7 +97,7 @@ def parse_china_time(value: Any) -> str | None:
             raise ValueError(f"bad date {value!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=CHINA)
-    return dt.isoformat()
+    return checked_time(dt)
 
 
 def normalise_gender(value: Any) -> str | None:
@@ -137,6 +137,8 @@ def split_list(value: Any) -> list[str]:
 def text_id(value: Any, key: str) -> str:
     if value is None or isinstance(value, bool):
         raise ValueError(f"missing {key!r}")
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"{key!r} must be a string or a number, got {type(value).__name__}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value).strip()
@@ -307,7 +309,7 @@ def read(path: Path) -> Iterator[Item]:
         return
     if stripped.startswith("["):
         try:
-            records = json.loads(text)
+            records = load_json(text)
         except json.JSONDecodeError as exc:
             raise HuaxiangError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
         except RecursionError:
@@ -319,7 +321,7 @@ def read(path: Path) -> Iterator[Item]:
     if lines and lines[0].strip() == "{":
         # One pretty-printed object rather than JSON lines.
         try:
-            yield _item(1, json.loads(text))
+            yield _item(1, load_json(text))
             return
         except (json.JSONDecodeError, RecursionError):
             pass
@@ -331,6 +333,9 @@ def read(path: Path) -> Iterator[Item]:
 
 
 def _item(line: int, rec: Any) -> Item:
+    problem = poison(rec)
+    if problem:
+        return BadLine(line, problem)
     try:
         return parse_record(rec)
     except ValueError as exc:

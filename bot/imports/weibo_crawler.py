@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item
+from bot.imports import BadLine, Item, load_json, poison
 from bot.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
                                       split_list, text_id)
 from nlp.clean import extract_mentions, extract_topics
@@ -278,7 +278,7 @@ def read_csv(path: Path, text: str) -> Iterator[Item]:
 
 def read_json(path: Path, text: str) -> Iterator[Item]:
     try:
-        doc = json.loads(text)
+        doc = load_json(text)
     except json.JSONDecodeError as exc:
         raise HuaxiangError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
@@ -287,7 +287,9 @@ def read_json(path: Path, text: str) -> Iterator[Item]:
         raise HuaxiangError(f"{path}: not weibo-crawler JSON (expected an object with 'user' and 'weibo')")
     user = doc.get("user")
     owner_uid, owner_name = None, None
-    if isinstance(user, dict):
+    if isinstance(user, dict) and poison(user):
+        yield BadLine(0, f"user: {poison(user)}")
+    elif isinstance(user, dict):
         try:
             u = parse_user(user, user)
             owner_uid, owner_name = u.uid, u.name
@@ -300,6 +302,9 @@ def read_json(path: Path, text: str) -> Iterator[Item]:
     for n, rec in enumerate(weibos, start=1):
         if not isinstance(rec, dict):
             yield BadLine(n, f"weibo[{n - 1}]: expected an object")
+            continue
+        if poison(rec):
+            yield BadLine(n, f"weibo[{n - 1}]: {poison(rec)}")
             continue
         flat = dict(rec)
         retweet = flat.pop("retweet", None)
