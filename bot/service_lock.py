@@ -42,8 +42,40 @@ class ServiceBusyError(HuaxiangError):
 
 
 def lock_file_for(db_path: str | Path) -> Path:
-    p = Path(db_path)
+    """The lock file beside the database file itself: symlinks and relative
+    paths are resolved first, so ``link.db`` -> ``conc.db`` or ``./conc.db``
+    vs ``/srv/conc.db`` all lock the same file. (A hard link has no path to
+    resolve to; ``_alive_here`` covers it through the lock row.)"""
+    p = Path(os.path.realpath(db_path))
     return p.with_name(p.name + ".service.lock")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:        # alive, owned by another user
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def _alive_here(row: dict[str, Any], heartbeat_s: float) -> bool:
+    """A holder on this host that still runs and beats, and is not us.
+
+    The file lock alone cannot see a scheduler that opened the same database
+    through another name (a hard link, a bind mount): their lock files
+    differ. The lock row lives in the database itself, so it is shared by
+    every name; a fresh heartbeat from a live pid means a scheduler runs.
+    """
+    if row["host"] != socket.gethostname() or row["pid"] == os.getpid():
+        return False
+    age = _age_s(row["heartbeat_at"])
+    return age is not None and age < stale_after(heartbeat_s) and _pid_alive(row["pid"])
 
 
 def _age_s(iso: str | None, now: datetime | None = None) -> float | None:
@@ -103,7 +135,7 @@ def service_holder(db: sqlite_utils.Database, db_path: str | Path, heartbeat_s: 
     age = _age_s(row["heartbeat_at"])
     fresh = age is not None and age < stale_after(heartbeat_s)
     remote = row["host"] != socket.gethostname()
-    running = held or (remote and fresh)
+    running = held or (remote and fresh) or _alive_here(row, heartbeat_s)
     return Holder(running=running, pid=row["pid"], host=row["host"], started_at=row["started_at"],
                   heartbeat_at=row["heartbeat_at"], heartbeat_age_s=age)
 
@@ -180,9 +212,10 @@ class ServiceLock:
                 limit = stale_after(self.heartbeat_s)
 
                 def may_take(row: dict[str, Any]) -> bool:
-                    # We hold the file lock, so any holder on this host is dead.
+                    # We hold the file lock, so a holder on this host is dead,
+                    # unless it reached the same file by another name.
                     if row["host"] == self.host:
-                        return True
+                        return not _alive_here(row, self.heartbeat_s)
                     age = _age_s(row["heartbeat_at"])
                     return age is None or age >= limit
 

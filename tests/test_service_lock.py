@@ -192,3 +192,79 @@ def test_cli_run_after_sigkill_takes_over(tmp_path, cli):
 def test_a_missing_folder_is_a_clear_error(tmp_path, cli):
     code, _, err = cli("--db", tmp_path / "nope" / "x.db", "run", "--once")
     assert code == 1 and f"folder {tmp_path / 'nope'} does not exist" in err
+
+
+# -- one file, many names (issue 17.1) ------------------------------------------------
+
+def test_a_symlinked_path_is_the_same_database(tmp_path):
+    dbp = tmp_path / "conc.db"
+    connect(dbp).conn.close()
+    (tmp_path / "link.db").symlink_to("conc.db")
+    with ServiceLock(dbp):
+        with pytest.raises(ServiceBusyError, match="one scheduler per database"):
+            ServiceLock(tmp_path / "link.db", wait_s=0.2).acquire()
+        db = connect(tmp_path / "link.db")
+        assert service_holder(db, tmp_path / "link.db").running
+        db.conn.close()
+
+
+def test_a_relative_and_an_absolute_path_are_the_same_database(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    dbp = tmp_path / "sub" / "t.db"
+    connect(dbp).conn.close()
+    monkeypatch.chdir(tmp_path / "sub")
+    with ServiceLock(Path("t.db")):
+        with pytest.raises(ServiceBusyError):
+            ServiceLock(dbp.resolve(), wait_s=0.2).acquire()
+        with pytest.raises(ServiceBusyError):
+            ServiceLock(Path("../sub/./t.db"), wait_s=0.2).acquire()
+
+
+QUIET_HOLDER = textwrap.dedent("""
+    import sys, time
+    from bot.service_lock import ServiceLock
+    lock = ServiceLock(sys.argv[1], heartbeat_s=1)
+    lock.acquire()
+    lock.start_heartbeat()
+    print("ready", flush=True)
+    time.sleep(120)
+""")
+
+
+def test_a_hard_link_is_the_same_database(tmp_path):
+    dbp = tmp_path / "conc.db"
+    connect(dbp).conn.close()
+    os.link(dbp, tmp_path / "hard.db")
+    proc = subprocess.Popen([sys.executable, "-c", QUIET_HOLDER, str(dbp)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with pytest.raises(ServiceBusyError, match=f"pid {proc.pid} "):
+            ServiceLock(tmp_path / "hard.db", wait_s=0.2).acquire()
+        db = connect(tmp_path / "hard.db")
+        assert service_holder(db, tmp_path / "hard.db").running
+        db.conn.close()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with ServiceLock(tmp_path / "hard.db"):   # the holder is gone: taken over at once
+        pass
+
+
+def test_cli_run_through_a_symlink_is_refused(tmp_path):
+    dbp = tmp_path / "conc.db"
+    _config(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(dbp), "run"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_running(dbp, proc)
+        (tmp_path / "link.db").symlink_to("conc.db")
+        second = subprocess.run([sys.executable, "-m", "bot", "--db", "link.db", "run"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "already scheduling" in second.stderr, second.stderr
+        assert f"pid {proc.pid}" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
