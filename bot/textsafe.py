@@ -22,3 +22,18 @@ def terminal_safe(text: str | None, limit: int | None = None) -> str:
         clean = clean[: limit - 1] + "…"
     # rich treats [..] as markup only when markup is on; escape anyway for callers that forget.
     return clean.replace("[", "\\[")
+
+
+# OWASP's CSV injection rule: a spreadsheet reads a cell starting with one of
+# these as a formula (=HYPERLINK(...), =cmd|' /C calc'!A0, @SUM(...)).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: strings starting like a formula
+    get a leading apostrophe, so the cell is shown as text (with the
+    apostrophe in some programs) and never evaluated. Numbers and other
+    values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -19,6 +19,7 @@ from typing import Any
 from config import Settings
 
 from bot import policy
+from bot.textsafe import formula_safe
 
 COLUMNS = ("item", "post_at", "kind", "audience", "user", "post_link", "profile_link", "text", "post_excerpt", "confirm")
 
@@ -73,11 +74,12 @@ class Worklist:
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         new = not self.csv_path.exists()
+        cells = row if self.settings.report.raw_csv else {k: formula_safe(v) for k, v in row.items()}
         with self.csv_path.open("a", encoding="utf-8-sig" if new else "utf-8", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=COLUMNS)
             if new:
                 w.writeheader()
-            w.writerow(row)
+            w.writerow(cells)
         self.rows.append(row)
 
     def close(self) -> Path | None:

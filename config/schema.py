@@ -206,6 +206,8 @@ class ReportSettings:
     map_max_points: int = _f(5000, "most users drawn on the audience map (a sample beyond that)", check_positive)
     pseudonym_key_env: str = _f("HUAXIANG_PSEUDONYM_KEY", "environment variable holding the key for --pseudonymise "
                                 "(else a key file beside the database)")
+    raw_csv: bool = _f(False, "write CSV cells (exports, worklist) exactly as stored; by default a cell starting with"
+                       " = + - @ tab or CR gets a leading ' so spreadsheets never run it as a formula")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from bot.exports import (
     export_queue,
     parse_since,
 )
+from bot.exports.writers import is_stdout
 from bot.progress import progress_bar
 from storage.reporting import TIERS
 
@@ -32,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "id per line (custom audiences).")
     a.add_argument("audience", metavar="ID|NAME", help="audience id, or its name / auto-name")
     a.add_argument("--format", default="csv", choices=FORMATS, help="csv (default) | xlsx | jsonl | uids")
-    a.add_argument("-o", "--output", metavar="FILE", help="output file (default: audience-ID.EXT here)")
+    a.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: audience-ID.EXT here; - for standard output)")
     a.add_argument("--tier", action="append", default=[], metavar="TIER",
                    help=f"only these tiers ({' | '.join(TIERS)}); repeat or comma-separate")
     a.add_argument("--min-relevance", type=float, metavar="X", help="only members scoring at least X")
@@ -44,31 +46,50 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     m = kinds.add_parser("memberships", help="user_id,audience_id,score for every membership")
     m.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
-    m.add_argument("-o", "--output", metavar="FILE", help="output file (default: memberships.csv here)")
+    m.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: memberships.csv here; - for standard output)")
     m.add_argument("--pseudonymise", "--pseudonymize", action="store_true", help="keyed hashes instead of user ids")
     m.set_defaults(func=run_memberships)
 
     q = kinds.add_parser("queue", help="the engagement queue as a worklist (post link, target, draft)")
     q.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
-    q.add_argument("-o", "--output", metavar="FILE", help="output file (default: queue.csv here)")
+    q.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: queue.csv here; - for standard output)")
     q.add_argument("--status", action="append", default=[], metavar="STATUS",
                    help="only items in this status (e.g. approved); repeat or comma-separate")
     q.set_defaults(func=run_queue)
 
     c = kinds.add_parser("actions", help="the audit log: every approval, edit, send and outcome")
     c.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
-    c.add_argument("-o", "--output", metavar="FILE", help="output file (default: actions.csv here)")
+    c.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: actions.csv here; - for standard output)")
     c.add_argument("--since", metavar="WHEN", help="only entries since: 30d, 12h, 2026-11-01, ISO time")
     c.set_defaults(func=run_actions)
+    for kind in (a, m, q, c):
+        kind.add_argument("--raw-csv", action="store_true",
+                          help="CSV cells exactly as stored; by default a cell starting with = + - @ tab or CR gets a "
+                               "leading ' so spreadsheets never run it as a formula ([report].raw_csv sets the default)")
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
+def _raw(args: argparse.Namespace, ctx: Context) -> bool:
+    return bool(args.raw_csv or ctx.settings.report.raw_csv)
+
+
+def _screen(args: argparse.Namespace, ctx: Context):
+    """Where progress and the summary go: stderr when the data goes to stdout."""
+    return ctx.err if is_stdout(args.output) else ctx.console
+
+
 def _done(ctx: Context, result: ExportResult) -> int:
-    ctx.console.print(f"wrote {result.rows} rows to {result.path} (sidecar {result.sidecar})", markup=False,
-                      highlight=False)
+    if result.sidecar is None:
+        ctx.err.print(f"wrote {result.rows} rows to standard output", markup=False, highlight=False)
+    else:
+        ctx.console.print(f"wrote {result.rows} rows to {result.path} (sidecar {result.sidecar})", markup=False,
+                          highlight=False)
     for note in result.notes:
         ctx.err.print(f"note: {note}", markup=False, highlight=False)
     return 0
@@ -83,28 +104,29 @@ def run_audience(args: argparse.Namespace, ctx: Context) -> int:
         active_since=parse_since(args.active_since) if args.active_since else None,
         limit=args.limit,
     )
-    with progress_bar(ctx.console, f"exporting audience {args.audience}") as advance:
+    with progress_bar(_screen(args, ctx), f"exporting audience {args.audience}") as advance:
         result = export_audience(ctx.db, ctx.settings, args.audience, fmt=args.format, out=args.output,
-                                 filters=filters, pseudonymise=args.pseudonymise, progress=advance)
+                                 filters=filters, pseudonymise=args.pseudonymise, progress=advance, raw_csv=_raw(args, ctx))
     return _done(ctx, result)
 
 
 def run_memberships(args: argparse.Namespace, ctx: Context) -> int:
-    with progress_bar(ctx.console, "exporting memberships") as advance:
+    with progress_bar(_screen(args, ctx), "exporting memberships") as advance:
         result = export_memberships(ctx.db, ctx.settings, fmt=args.format, out=args.output,
-                                    pseudonymise=args.pseudonymise, progress=advance)
+                                    pseudonymise=args.pseudonymise, progress=advance, raw_csv=_raw(args, ctx))
     return _done(ctx, result)
 
 
 def run_queue(args: argparse.Namespace, ctx: Context) -> int:
-    with progress_bar(ctx.console, "exporting the queue") as advance:
+    with progress_bar(_screen(args, ctx), "exporting the queue") as advance:
         result = export_queue(ctx.db, ctx.settings, fmt=args.format, out=args.output, statuses=_split(args.status),
-                              progress=advance)
+                              progress=advance, raw_csv=_raw(args, ctx))
     return _done(ctx, result)
 
 
 def run_actions(args: argparse.Namespace, ctx: Context) -> int:
     since = parse_since(args.since) if args.since else None
-    with progress_bar(ctx.console, "exporting the audit log") as advance:
-        result = export_actions(ctx.db, ctx.settings, fmt=args.format, out=args.output, since=since, progress=advance)
+    with progress_bar(_screen(args, ctx), "exporting the audit log") as advance:
+        result = export_actions(ctx.db, ctx.settings, fmt=args.format, out=args.output, since=since, progress=advance,
+                                raw_csv=_raw(args, ctx))
     return _done(ctx, result)

@@ -8,6 +8,7 @@ record it in the export log. Raw platform payloads are never exported.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from bot.exports.pseudonym import Pseudonymiser, load_pseudonymiser
 from config import configured_secrets
 from bot.exports.redact import Redactor
 from bot.exports.sidecar import file_sha256, write_sidecar
-from bot.exports.writers import EXTENSIONS, FORMATS, Column, write_table
+from bot.exports.writers import EXTENSIONS, FORMATS, Column, is_stdout, write_table
 from bot.report.shapes import labels
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,8 @@ class AudienceFilters:
 class ExportResult:
     what: str
     format: str
-    path: Path
-    sidecar: Path
+    path: Path                # Path("-") for standard output
+    sidecar: Path | None      # None for standard output (nothing to sit beside)
     rows: int
     notes: list[str] = field(default_factory=list)
 
@@ -112,15 +113,24 @@ def _finish(
     subject: str | None = None,
     pseudonymised: bool = False,
     progress: Progress | None = None,
+    raw_csv: bool = False,
 ) -> ExportResult:
     if progress is not None:
         rows = _counting(rows, progress)
     try:
-        stats = write_table(fmt, path, columns, rows, title=title)
+        stats = write_table(fmt, path, columns, rows, title=title, raw_csv=raw_csv)
+    except BrokenPipeError:
+        raise                      # `-o - | head`: the reader has all it wanted
     except OSError as exc:
-        raise HuaxiangError(f"{path}: cannot write ({exc.strerror})") from None
-    digest = file_sha256(path)
+        raise HuaxiangError(f"{path}: cannot write ({exc.strerror or exc})") from None
     run = meta.get("analysis_run")
+    if is_stdout(path):
+        reporting.record_export(db, what, fmt, "-", stats.rows, meta.get("filters", {}), subject=subject,
+                                analysis_run_id=(run or {}).get("id"), pseudonymised=pseudonymised)
+        for note in stats.notes:
+            log.warning("standard output: %s", note)
+        return ExportResult(what, fmt, Path("-"), None, stats.rows, stats.notes)
+    digest = file_sha256(path)
     sidecar = write_sidecar(path, {
         "what": what,
         "format": fmt,
@@ -132,7 +142,7 @@ def _finish(
         "notes": stats.notes,
         "sha256": digest,
     })
-    reporting.record_export(db, what, fmt, str(path.resolve()), stats.rows, meta.get("filters", {}), subject=subject,
+    reporting.record_export(db, what, fmt, str(Path(os.path.realpath(path))), stats.rows, meta.get("filters", {}), subject=subject,
                             analysis_run_id=(run or {}).get("id"), pseudonymised=pseudonymised, sha256=digest)
     for note in stats.notes:
         log.warning("%s: %s", path, note)
@@ -193,6 +203,7 @@ def export_audience(
     filters: AudienceFilters | None = None,
     pseudonymise: bool = False,
     progress: Progress | None = None,
+    raw_csv: bool = False,
 ) -> ExportResult:
     """One audience's members with profile fields, tier, relevance, top keywords and profile link."""
     _check_format(fmt)
@@ -243,7 +254,7 @@ def export_audience(
         meta["pseudonym_key_source"] = pseudo.source
         meta["dropped_columns"] = sorted(IDENTIFYING)
     return _finish(db, "audience", fmt, path, columns, rows(), meta, title=str(audience["label"]),
-                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress)
+                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress, raw_csv=raw_csv)
 
 
 def _pseudonymise_member(row: dict[str, Any], pseudo: Pseudonymiser) -> dict[str, Any]:
@@ -269,6 +280,7 @@ def export_memberships(
     out: str | Path | None = None,
     pseudonymise: bool = False,
     progress: Progress | None = None,
+    raw_csv: bool = False,
 ) -> ExportResult:
     """``user_id,audience_id,score`` with user_id as imported (the contract benchmarks rely on)."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
@@ -287,7 +299,7 @@ def export_memberships(
     if pseudo is not None:
         meta["pseudonym_key_source"] = pseudo.source
     return _finish(db, "memberships", fmt, path, MEMBERSHIP_COLUMNS, rows(), meta, title="memberships",
-                   pseudonymised=pseudo is not None, progress=progress)
+                   pseudonymised=pseudo is not None, progress=progress, raw_csv=raw_csv)
 
 
 # ---------------------------------------------------------------- queue and actions
@@ -318,6 +330,7 @@ def export_queue(
     out: str | Path | None = None,
     statuses: Sequence[str] = (),
     progress: Progress | None = None,
+    raw_csv: bool = False,
 ) -> ExportResult:
     """The manual worklist: each proposed action with the post link, the target and the draft."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
@@ -325,7 +338,8 @@ def export_queue(
     rows = (redactor.row(r) for r in reporting.queue_rows(db, list(statuses) or None))
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}
-    return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress)
+    return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress,
+                   raw_csv=raw_csv)
 
 
 def export_actions(
@@ -335,6 +349,7 @@ def export_actions(
     out: str | Path | None = None,
     since: str | None = None,
     progress: Progress | None = None,
+    raw_csv: bool = False,
 ) -> ExportResult:
     """The audit log (who approved, edited, sent what, when) for audits."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
@@ -347,4 +362,5 @@ def export_actions(
 
     path = Path(out) if out else _default_path("actions", fmt)
     meta = {"filters": {"since": since}, "analysis_run": _analysis_meta(db, [])}
-    return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress)
+    return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress,
+                   raw_csv=raw_csv)

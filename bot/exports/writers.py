@@ -3,8 +3,17 @@
 Why atomic writes: an export is handed on as soon as it appears; a crash half
 way must leave the previous file (or nothing), never a truncated list.
 
-Text from strangers is written as it is in CSV and JSON lines (HTML, bidi
-controls, emoji, very long posts). XLSX cannot hold everything: XML forbids
+Why only regular files: run as root, replacing whatever the path names would
+turn ``/dev/full`` into a regular file or overwrite a read-only (444) file
+without a word. An output is written beside its real target and renamed onto
+it only when that target is a regular file we may write (or does not exist
+yet); ``-`` (and ``/dev/stdout``) mean standard output; anything else is a
+clear error.
+
+Text from strangers is written as it is in JSON lines (HTML, bidi controls,
+emoji, very long posts). In CSV a cell starting with = + - @ tab or CR gets
+a leading apostrophe (OWASP's rule against formula injection) unless raw
+output is asked for. XLSX cannot hold everything: XML forbids
 most C0 control characters and Excel refuses cells over 32,767 characters, so
 those cells are repaired and counted in ``WriteStats.notes``; every string is
 stored as a string, so a stranger's ``=HYPERLINK(...)`` never becomes a formula.
@@ -15,6 +24,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import stat
+import sys
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +34,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from bot.errors import HuaxiangError
+from bot.textsafe import formula_safe
 
 EXCEL_CELL_LIMIT = 32_767
 FORMATS = ("csv", "xlsx", "jsonl", "uids")
@@ -41,24 +56,84 @@ class WriteStats:
     notes: list[str] = field(default_factory=list)
 
 
+STDOUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def is_stdout(path: str | Path | None) -> bool:
+    """``-o -`` (or ``/dev/stdout``, which people type for the same thing)."""
+    return path is not None and str(path) in STDOUT_NAMES
+
+
+def output_target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The real file an output will replace (symlinks followed) and its
+    current status, or a HuaxiangError when it must not be replaced."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return real, None
+    except OSError as exc:
+        raise HuaxiangError(f"{path}: cannot write ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
+        raise HuaxiangError(f"{path}: is {kind}, not a regular file; name a file to write, or - for standard output")
+    if not st.st_mode & 0o222 or not os.access(real, os.W_OK):
+        # root may write anything; a file nobody may write was made read-only on purpose.
+        raise HuaxiangError(f"{path}: the file is read-only; make it writable or name another file")
+    return real, st
+
+
 @contextmanager
 def atomic_file(path: Path, mode: str = "w", **kw: Any) -> Iterator[IO]:
-    """Write to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """Write to a temporary file beside the real target and rename it into place
+    (keeping the old file's permissions); ``-`` writes to standard output."""
+    if is_stdout(path):
+        with _to_stdout(mode, **kw) as fh:
+            yield fh
+        return
+    target, old = output_target(Path(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     try:
         with open(tmp, mode, **kw) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if old is not None:
+            os.chmod(tmp, stat.S_IMODE(old.st_mode))
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+@contextmanager
+def _to_stdout(mode: str, **kw: Any) -> Iterator[IO]:
+    """Spool to a temporary file, then copy to standard output in one go, so a
+    failure half way prints nothing rather than half a file."""
+    binary = "b" in mode
+    out = getattr(sys.stdout, "buffer", None)
+    if binary and (out is None or sys.stdout.isatty()):
+        raise HuaxiangError("-: XLSX is binary and standard output is a terminal; redirect it (> file.xlsx) or use -o FILE")
+    with tempfile.TemporaryFile("w+b") as spool:
+        if binary:
+            yield spool
+        else:
+            text = open(spool.fileno(), "w", closefd=False, **kw)
+            with text:
+                yield text
+        spool.flush()
+        spool.seek(0)
+        if out is not None:
+            sys.stdout.flush()
+            shutil.copyfileobj(spool, out)
+            out.flush()
+        else:                      # a text-only stdout (tests capture with StringIO)
+            sys.stdout.write(spool.read().decode(kw.get("encoding") or "utf-8"))
 
 
 def _flat(value: Any, kind: str) -> Any:
@@ -72,15 +147,26 @@ def _flat(value: Any, kind: str) -> Any:
     return value
 
 
-def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> WriteStats:
-    """UTF-8 with BOM so Excel opens Chinese text correctly; text kept byte-for-byte."""
+def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]], raw: bool = False) -> WriteStats:
+    """UTF-8 with BOM so Excel opens Chinese text correctly; a cell that starts
+    like a formula gets a leading apostrophe unless ``raw`` (then text is kept
+    byte-for-byte)."""
     stats = WriteStats()
+    neutralised = 0
     with atomic_file(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow([c.header for c in columns])
         for row in rows:
-            w.writerow([_flat(row.get(c.key), c.kind) for c in columns])
+            cells = [_flat(row.get(c.key), c.kind) for c in columns]
+            if not raw:
+                safe = [formula_safe(v) for v in cells]
+                neutralised += sum(a is not b for a, b in zip(cells, safe))
+                cells = safe
+            w.writerow(cells)
             stats.rows += 1
+    if neutralised:
+        stats.notes.append(f"{neutralised} cells starting with = + - @ tab or CR got a leading ' so spreadsheets "
+                           "show them as text (--raw-csv writes them as stored)")
     return stats
 
 
@@ -198,9 +284,9 @@ Writer = Callable[[Path, Sequence[Column], Iterable[dict[str, Any]]], WriteStats
 
 
 def write_table(fmt: str, path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]],
-                title: str = "export", id_key: str = "user_id") -> WriteStats:
+                title: str = "export", id_key: str = "user_id", raw_csv: bool = False) -> WriteStats:
     if fmt == "csv":
-        return write_csv(path, columns, rows)
+        return write_csv(path, columns, rows, raw=raw_csv)
     if fmt == "xlsx":
         return write_xlsx(path, columns, rows, title=title)
     if fmt == "jsonl":
