@@ -18,7 +18,7 @@ from storage.db import StorageError
 
 import bot.commands
 from bot import __version__
-from bot.context import make_context
+from bot.context import creates_data, make_context
 from bot.errors import HuaxiangError
 
 log = logging.getLogger("huaxiang")
@@ -71,13 +71,17 @@ def main(argv: list[str] | None = None) -> int:
             from bot.logs import add_json_file_handler
 
             add_json_file_handler(settings.logging.json_file, settings.logging.max_bytes, settings.logging.backups)
-        ctx = make_context(settings, args.db)
+        ctx = make_context(settings, args.db, may_create=creates_data(args))
         return int(args.func(args, ctx) or 0)
     except (ConfigError, HuaxiangError, StorageError) as exc:
         print(f"huaxiang: error: {exc}", file=sys.stderr)
         return 1
     except sqlite3.DatabaseError as exc:
-        print(f"huaxiang: error: database problem: {exc}", file=sys.stderr)
+        if ctx is not None and "readonly" in str(exc):
+            print(f"huaxiang: error: {ctx.db_path}: the database is read-only and this command writes to it "
+                  "(reading commands such as status, audiences, queue list and export work)", file=sys.stderr)
+        else:
+            print(f"huaxiang: error: database problem: {exc}", file=sys.stderr)
         return 1
     except OverflowError:
         # A number argument beyond SQLite's 64-bit integers (an id or a limit) cannot match anything.

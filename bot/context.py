@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from rich.console import Console
@@ -26,6 +27,7 @@ class Context:
     db_path: Path
     console: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    may_create: bool = True       # False: open only an existing huaxiang database
     _db: sqlite_utils.Database | None = None
 
     @property
@@ -38,7 +40,7 @@ class Context:
     def open_db(self) -> sqlite_utils.Database:
         """A fresh connection (one per thread or process)."""
         try:
-            return connect(self.db_path, busy_timeout_ms=self.settings.database.busy_timeout_ms)
+            return connect(self.db_path, busy_timeout_ms=self.settings.database.busy_timeout_ms, create=self.may_create)
         except StorageError as exc:
             raise HuaxiangError(str(exc)) from None
 
@@ -52,6 +54,19 @@ class Context:
             self._db = None
 
 
-def make_context(settings: Settings, db_override: str | None = None) -> Context:
+# Commands that store new data and so may create the database file. Every
+# other command opens an existing huaxiang database only, so `--db huaxaing.db
+# audiences` (a typo) is an error rather than a new empty database.
+CREATING_COMMANDS = frozenset({"import", "crawl", "run", "demo", "optout add", "blocklist add"})
+
+
+def creates_data(args: Any) -> bool:
+    """Whether the parsed command line may create the database."""
+    command = getattr(args, "command", None) or ""
+    action = getattr(args, "list_command", None)
+    return command in CREATING_COMMANDS or f"{command} {action}" in CREATING_COMMANDS
+
+
+def make_context(settings: Settings, db_override: str | None = None, may_create: bool = True) -> Context:
     path = Path(db_override) if db_override else Path(settings.database.path)
-    return Context(settings=settings, db_path=path)
+    return Context(settings=settings, db_path=path, may_create=may_create)

@@ -9,6 +9,7 @@ instead of failing with "database is locked".
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from datetime import datetime, timezone
 from importlib import resources
@@ -70,30 +71,118 @@ def _read_migration(name: str) -> str:
     return resources.files("storage").joinpath("migrations").joinpath(name).read_text(encoding="utf-8")
 
 
-def connect(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database and bring its schema up to date.
+# Written into the SQLite header (PRAGMA application_id) of every database we
+# create, so a huaxiang file can be told from another application's.
+APPLICATION_ID = 0x68786731          # "hxg1"
+FIRST_MIGRATION = "0001_initial.sql"
 
-    Each thread or process opens its own connection; connections are not shared.
+
+def connect(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True,
+            create: bool = True) -> sqlite_utils.Database:
+    """Open the database and bring its schema up to date.
+
+    ``create=False`` opens only an existing huaxiang database (read commands:
+    a typo in ``--db`` must not leave an empty database behind). Never opens
+    another application's SQLite file: adding our 40 tables to it would
+    damage it. A file we may not write is opened read-only, so it can still
+    be read. Each thread or process opens its own connection.
     """
     path = str(path)
+    read_only = False
     if path != ":memory:":
-        parent = Path(path).resolve().parent
+        file = Path(path)
+        parent = file.resolve().parent
         if not parent.is_dir():
             raise StorageError(f"{path}: folder {parent} does not exist")
+        if not create and not (file.is_file() and file.stat().st_size > 0):
+            raise StorageError(f"{path}: no huaxiang database here; check --db or [database].path "
+                               "(import, crawl, run and demo create one)")
+        read_only = file.exists() and not writable(file)
     try:
-        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if path != ":memory:" and mode.lower() != "wal":
-            log.warning("%s: could not switch to WAL (journal_mode=%s)", path, mode)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = _open(path, busy_timeout_ms, read_only)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{path}: cannot open database ({exc})") from None
+    try:
+        fresh = _check_ours(conn, path, create)       # before WAL: that too would change a foreign file
+        if not read_only:
+            _tune(conn, path)
+            if fresh:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StorageError(f"{path}: not a huaxiang database or damaged ({exc})") from None
+    except StorageError:
+        conn.close()
+        raise
     db = sqlite_utils.Database(conn)
-    if migrate:
+    if read_only:
+        _check_current(db, path)
+    elif migrate:
         apply_migrations(db)
     return db
+
+
+def writable(file: Path) -> bool:
+    """May this process change the database file (and create its -wal beside it)?"""
+    return os.access(file, os.W_OK) and os.access(file.resolve().parent, os.W_OK)
+
+
+def _open(path: str, busy_timeout_ms: int, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        file = Path(path).resolve()
+        uri = file.as_uri() + "?mode=ro"
+        if not Path(f"{file}-shm").exists() and not os.access(file.parent, os.W_OK):
+            # WAL readers need the -shm file; nobody can create it in a read-only
+            # folder, and nobody can change the file there either.
+            uri += "&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        log.info("%s: opened read-only (the file or its folder is not writable)", path)
+        return conn
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    return conn
+
+
+def _tune(conn: sqlite3.Connection, path: str) -> None:
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if path != ":memory:" and mode.lower() != "wal":
+        log.warning("%s: could not switch to WAL (journal_mode=%s)", path, mode)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def _check_ours(conn: sqlite3.Connection, path: str, create: bool) -> bool:
+    """True for an empty file we may make ours; returns False for a huaxiang
+    database (marked, or made before the mark by its first migration);
+    raises StorageError for anything else."""
+    if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+        return False
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    if not tables:
+        if not create:
+            raise StorageError(f"{path}: an empty database, not a huaxiang one yet; check --db or [database].path")
+        return True
+    if "schema_migrations" in tables:
+        try:
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (FIRST_MIGRATION,)).fetchone():
+                return True      # ours from before the mark: mark it now
+        except sqlite3.DatabaseError:
+            pass
+    shown = ", ".join(tables[:6]) + (", ..." if len(tables) > 6 else "")
+    raise StorageError(f"{path}: another application's SQLite database (tables: {shown}); huaxiang keeps its data "
+                       "in its own file and will not add tables to this one; choose another --db")
+
+
+def _check_current(db: sqlite_utils.Database, path: str) -> None:
+    """A read-only database can be read only if no migration is missing."""
+    done = {r[0] for r in db.conn.execute("SELECT name FROM schema_migrations")}
+    missing = [m for m in migration_names() if m not in done]
+    if missing:
+        raise StorageError(f"{path}: read-only, and made by an older huaxiang ({len(missing)} schema upgrade(s) "
+                           "missing); make it writable once so it can be upgraded")
 
 
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:

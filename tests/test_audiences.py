@@ -53,6 +53,11 @@ def test_analyze_bad_k_and_empty_db(cli):
     code, out, err = cli("analyze", "--k", "1")
     assert code == 2
     code, out, err = cli("analyze")
+    assert code == 1 and "no huaxiang database here" in err     # a typo in --db creates nothing
+    from storage.db import connect
+
+    connect("huaxiang.db").conn.close()
+    code, out, err = cli("analyze")
     assert code == 1 and "nothing to analyse" in err
     code, out, err = cli("audiences")
     assert code == 0 and "no audiences yet" in out

@@ -134,6 +134,7 @@ def test_report_html_is_self_contained_and_escaped(full_db, settings):
 
 
 def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):
+    connect(tmp_path / "empty.db").conn.close()
     code, out, err = cli("--db", str(tmp_path / "empty.db"), "report", "-o", "r.html")
     assert code == 0, err
     html = (tmp_path / "r.html").read_text(encoding="utf-8")

@@ -78,6 +78,7 @@ def test_status_shows_every_fact_when_the_service_is_stopped(tmp_path, cli):
 
 
 def test_status_of_a_fresh_database(tmp_path, cli):
+    connect(tmp_path / "huaxiang.db").conn.close()     # status reads; it never creates a database
     code, out, err = cli("status")
     assert code == 0, err
     assert "service: not running" in out and "queue: empty" in out and "paused sources: none" in out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -125,8 +126,8 @@ def _finish(
         raise HuaxiangError(f"{path}: cannot write ({exc.strerror or exc})") from None
     run = meta.get("analysis_run")
     if is_stdout(path):
-        reporting.record_export(db, what, fmt, "-", stats.rows, meta.get("filters", {}), subject=subject,
-                                analysis_run_id=(run or {}).get("id"), pseudonymised=pseudonymised)
+        _record(db, what, fmt, "-", stats.rows, meta.get("filters", {}), subject=subject,
+                analysis_run_id=(run or {}).get("id"), pseudonymised=pseudonymised)
         for note in stats.notes:
             log.warning("standard output: %s", note)
         return ExportResult(what, fmt, Path("-"), None, stats.rows, stats.notes)
@@ -142,11 +143,21 @@ def _finish(
         "notes": stats.notes,
         "sha256": digest,
     })
-    reporting.record_export(db, what, fmt, str(Path(os.path.realpath(path))), stats.rows, meta.get("filters", {}), subject=subject,
-                            analysis_run_id=(run or {}).get("id"), pseudonymised=pseudonymised, sha256=digest)
+    _record(db, what, fmt, str(Path(os.path.realpath(path))), stats.rows, meta.get("filters", {}), subject=subject,
+            analysis_run_id=(run or {}).get("id"), pseudonymised=pseudonymised, sha256=digest)
     for note in stats.notes:
         log.warning("%s: %s", path, note)
     return ExportResult(what, fmt, path, sidecar, stats.rows, stats.notes)
+
+
+def _record(db: sqlite_utils.Database, *args: Any, **kw: Any) -> None:
+    """The export log entry; a read-only database can still be exported from."""
+    try:
+        reporting.record_export(db, *args, **kw)
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            raise
+        log.warning("the database is read-only: this export is not recorded in its export log")
 
 
 def _counting(rows: Iterable[dict[str, Any]], progress: Progress) -> Iterator[dict[str, Any]]:
