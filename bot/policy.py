@@ -144,11 +144,37 @@ def text_key(text: str) -> str:
     return re.sub(r"\s+", "", text or "").casefold()
 
 
+# Letters from other scripts that look like the Latin ones in "huaxiang", and
+# slashes that look like "/": `huaxiang／sender` or `huaхiang/sender` (Cyrillic
+# х) must not pass for the system's own actors in the audit log.
+_LOOKALIKES = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h", "ս": "u",
+    "ց": "g", "ɡ": "g", "ո": "n", "υ": "u", "ν": "v", "α": "a", "ι": "i", "η": "n", "κ": "k", "τ": "t", "ο": "o",
+    "∕": "/", "⁄": "/", "⧸": "/", "╱": "/", "\\": "/", "|": "/", "丿": "/",
+})
+_RESERVED_NAMES = {"system", "bot", "huaxiang", "auto", "planner", "sender", "outcomes"}
+
+
+def actor_skeleton(actor: str) -> str:
+    """What a name looks like: NFKC (full-width forms), look-alike letters and
+    slashes folded, case and spaces ignored."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", actor).casefold().translate(_LOOKALIKES)
+    return "".join(folded.split())
+
+
 def is_named_person(actor: str | None) -> bool:
-    """Approvals must carry a person's name, never the bot's own actors."""
+    """Approvals must carry a person's name, never the bot's own actors, nor a
+    name made to look like one: invisible characters (zero-width, bidi
+    controls) are refused outright, look-alikes by their skeleton."""
+    import unicodedata
+
     name = (actor or "").strip()
-    return bool(name) and not name.lower().startswith(SYSTEM_ACTOR_PREFIX) and name.lower() not in {
-        "system", "bot", "huaxiang", "auto", "planner", "sender"}
+    if not name or any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        return False
+    skeleton = actor_skeleton(name)
+    return bool(skeleton) and not skeleton.startswith(("huaxiang/", SYSTEM_ACTOR_PREFIX)) and skeleton not in _RESERVED_NAMES
 
 
 def _statuses(stage: Stage) -> tuple[str, ...]:

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     if not policy.is_named_person(args.by):
         raise HuaxiangError(f"--by needs a person's name, got {args.by!r}")
+    if not args.user.strip() or any(ch.isspace() or not ch.isprintable() for ch in args.user.strip()):
+        raise HuaxiangError(f"USER must be a platform user id or screen name, got {args.user!r}")
     platform, uid = _who(ctx, args.user, args.platform)
     at = utcnow()
     with transaction(ctx.db):
