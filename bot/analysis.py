@@ -384,6 +384,7 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
     True always re-clusters everyone; False is the same as None.
     """
     t0 = time.perf_counter()
+    asked_k = k is not None            # --k on the command line, not [analysis].k
     k = settings.analysis.k if k is None else k
     if isinstance(k, str) and k != "auto":
         try:
@@ -405,7 +406,7 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
         if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
             summary = _incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress, encoder, stop)
         else:
-            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress, encoder, stop)
+            summary = _full(db, settings, run_id, tokenizer, k, key, timings, progress, encoder, stop, asked_k=asked_k)
         summary.tokenized, summary.reused = tokenized, reused
         summary.encoder = "words" if encoder is None else f"words + {encoder.name}"
         summary.seconds = time.perf_counter() - t0
@@ -434,7 +435,7 @@ def _can_increment(model_row: dict[str, Any], key: str, k_request: str, tokenize
 
 def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str, timings: dict[str, float],
           progress: Progress | None, encoder: encode.SentenceEncoder | None = None,
-          stop: threading.Event | None = None) -> AnalysisSummary:
+          stop: threading.Event | None = None, asked_k: bool = False) -> AnalysisSummary:
     vectors, embedded = None, 0
     if encoder is not None:
         t = time.perf_counter()
@@ -457,6 +458,9 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
     X = vec.fit_transform(prof.counts, prof.terms)
     prof.counts = None      # the pruned copy in vec.counts_ is all that is needed from here (memory at 1M posts)
     if isinstance(k, int) and k > n:
+        if asked_k:       # one audience per user is not what anyone asking for k audiences wants
+            raise HuaxiangError(f"--k {k}: there are only {n} users to cluster; choose 2 to {max(n, 2)}, or auto")
+        log.warning("[analysis].k = %d but only %d users to cluster: making %d audiences", k, n, n)
         k = n
     model = AudienceClusterer(k=k).fit(X, prof.semantic)
     timings["cluster"] = time.perf_counter() - t

@@ -8,6 +8,7 @@ mistake into a single message that names the file, the key path
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from config.schema import Settings, SourceSettings
+from config.schema import NUMBER_RANGES, Settings, SourceSettings
 
 DEFAULT_FILENAME = "huaxiang.toml"
 
@@ -176,7 +177,10 @@ def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise ConfigError(file, key, f"number too large, got {str(value)[:20]}...") from None
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -196,7 +200,16 @@ def _build(cls: type, data: dict[str, Any], file: str, prefix: str) -> Any:
     for name, f in fields.items():
         key = _join(prefix, name)
         if name in data:
-            value = _convert(hints[name], data[name], file, key)
+            bounds = NUMBER_RANGES.get(cls, {}).get(name)
+            try:
+                value = _convert(hints[name], data[name], file, key)
+            except ConfigError as exc:
+                if bounds is None or exc.key != key:
+                    raise
+                raise ConfigError(file, key, f"{exc.problem} (allowed: from {bounds[0]:g} to {bounds[1]:g})") from None
+            problem = number_problem(value, bounds)
+            if problem:
+                raise ConfigError(file, key, problem)
             check = f.metadata.get("check")
             if check is not None:
                 problem = check(value)
@@ -206,6 +219,24 @@ def _build(cls: type, data: dict[str, Any], file: str, prefix: str) -> Any:
         elif f.default is None:
             raise ConfigError(file, key, "missing required key")
     return cls(**kwargs)
+
+
+# For a number the schema gives no range: what SQLite and date arithmetic take.
+GENERIC_RANGE = (-(2**53), 2**53)
+
+
+def number_problem(value: Any, bounds: tuple[float, float] | None) -> str | None:
+    """Why a config number is out of its range, or None (non-numbers pass)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    lo, hi = bounds or GENERIC_RANGE
+    shown = f"{lo:g} to {hi:g}" if isinstance(lo, float) or isinstance(hi, float) else f"{lo} to {hi}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number from {shown}, got {value!r}"
+    if not lo <= value <= hi:
+        text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        return f"must be from {shown}, got {text}"
+    return None
 
 
 def _join(prefix: str, key: str) -> str:
@@ -231,8 +262,23 @@ def _cross_check(s: Settings, file: str) -> None:
             raise ConfigError(file, f"queries[{i}].source", f"no [[sources]] entry is named {q.source!r}")
     if s.engagement.send_source and s.engagement.send_source not in seen:
         raise ConfigError(file, "engagement.send_source", f"no [[sources]] entry is named {s.engagement.send_source!r}")
+    problem = timezone_problem(s.engagement.timezone)
+    if problem:
+        raise ConfigError(file, "engagement.timezone", problem)
     if s.analysis.leaders_share + s.analysis.engaged_share > 1:
         raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why a time zone name cannot be used, or None. Checked at load so that
+    ``plan`` and ``send`` never meet an unknown zone half way through."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai' or 'UTC'"
+    return None
 
 
 def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["cookie", "token"]) -> str | None:

@@ -236,3 +236,32 @@ class Settings:
             if q.name == name:
                 return q
         raise KeyError(name)
+
+
+# The allowed range of every number a config may set (inclusive). The loader
+# refuses a value outside it naming the key and the range, and refuses nan and
+# infinities everywhere: a huge window_days or spacing_jitter_s = inf would
+# otherwise pass and crash date arithmetic in every later plan or send.
+# A numeric key missing here still gets the generic bounds in the loader.
+NUMBER_RANGES: dict[type, dict[str, tuple[float, float]]] = {
+    DatabaseSettings: {"busy_timeout_ms": (1, 3_600_000)},
+    LoggingSettings: {"max_bytes": (1_000, 10**12), "backups": (0, 1_000)},
+    SourceSettings: {
+        "min_interval_s": (0, 86_400), "jitter_s": (0, 3_600), "timeout_s": (0.1, 3_600), "max_retries": (0, 100),
+        "author_pages": (0, 1_000), "comment_pages": (0, 1_000), "backoff_s": (0, 86_400),
+        "max_backoff_s": (0, 7 * 86_400), "page_retries": (0, 100), "block_cooldown_s": (0, 30 * 86_400),
+        "max_cooldown_s": (0, 365 * 86_400), "author_budget": (0, 1_000_000),
+    },
+    QuerySettings: {"max_pages": (1, 10_000)},
+    AudienceSettings: {"priority": (0, 1_000_000)},
+    EngagementSettings: {
+        "max_touches_per_user": (1, 1_000), "window_days": (1, 3_650), "daily_cap": (1, 100_000),
+        "min_spacing_s": (0, 86_400), "spacing_jitter_s": (0, 86_400), "max_post_age_days": (1, 3_650),
+        "max_length": (1, 100_000), "hourly_cap": (1, 100_000), "min_relevance": (0, 1),
+        "max_items_per_plan": (1, 100_000), "max_send_attempts": (1, 100),
+    },
+    AnalysisSettings: {"k": (2, 1_000), "min_posts": (0, 1_000_000), "leaders_share": (0, 1), "engaged_share": (0, 1),
+                       "semantic_max_posts": (1, 10**9)},
+    ScheduleSettings: {"misfire_grace_s": (1, 7 * 86_400)},
+    ReportSettings: {"map_max_points": (1, 1_000_000)},
+}

@@ -8,6 +8,8 @@ import dataclasses
 from rich.table import Table
 
 from bot.context import Context
+
+MAX_K = 1000          # audiences; more is a list of individuals, not audiences
 from bot.errors import HuaxiangError
 
 
@@ -17,9 +19,9 @@ def _k(value: str) -> str | int:
     try:
         k = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number, got {value!r}") from None
-    if k < 2:
-        raise argparse.ArgumentTypeError(f"must be 2 or more, got {k}")
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number from 2 to {MAX_K}, got {value[:40]!r}") from None
+    if not 2 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number from 2 to {MAX_K}, got {k}")
     return k
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from rich.table import Table
 
+from bot.argtypes import ITEM_ID
 from bot.context import Context
 from bot.errors import HuaxiangError
 from storage import audiences as store
@@ -18,10 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_list)
     s = p.add_subparsers(dest="action", metavar="ACTION")
     show = s.add_parser("show", help="one audience in full: keywords, topics, influencers, sample posts, tiers")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=ITEM_ID)
     show.set_defaults(func=run_show)
     ren = s.add_parser("rename", help="give an audience your own name (kept across re-runs); '' restores the auto-name")
-    ren.add_argument("id", type=int)
+    ren.add_argument("id", type=ITEM_ID)
     ren.add_argument("name")
     ren.set_defaults(func=run_rename)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.table import Table
 
 from config import with_environment
+from bot.argtypes import SEED
 from bot.commands.init import example_text
 from bot.context import Context
 from bot.progress import progress_bar
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole pipeline against the built-in sandbox (offline)",
                        description="Start the sandbox platform locally, crawl it, build audiences, plan "
                                    "engagement for review and write a report. Needs no network.")
-    p.add_argument("--seed", type=int, default=0, help="sandbox world seed (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="sandbox world seed (default 0)")
     p.add_argument("--report", default="huaxiang-report.html", help="where to write the HTML report")
     p.set_defaults(func=run)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bot.argtypes import float_range, int_range
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.exports import (
@@ -37,9 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (default: audience-ID.EXT here; - for standard output)")
     a.add_argument("--tier", action="append", default=[], metavar="TIER",
                    help=f"only these tiers ({' | '.join(TIERS)}); repeat or comma-separate")
-    a.add_argument("--min-relevance", type=float, metavar="X", help="only members scoring at least X")
+    a.add_argument("--min-relevance", type=float_range(-1e6, 1e6), metavar="X", help="only members scoring at least X")
     a.add_argument("--active-since", metavar="WHEN", help="only members active since: 30d, 12h, 2026-11-01, ISO time")
-    a.add_argument("--limit", type=int, metavar="N", help="at most N members (the most relevant)")
+    a.add_argument("--limit", type=int_range(1, 10**9), metavar="N", help="at most N members (the most relevant)")
     a.add_argument("--pseudonymise", "--pseudonymize", action="store_true",
                    help="replace ids with keyed hashes and drop names, bios and profile links (for sharing outside the team)")
     a.set_defaults(func=run_audience)

@@ -8,6 +8,7 @@ import json
 from rich.table import Table
 
 from bot import queue_ops
+from bot.argtypes import ITEM_ID, LIMIT
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.textsafe import terminal_safe
@@ -23,28 +24,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--status", choices=store.ALL_STATUSES, help="only this status")
     ls.add_argument("--audience", help="only this audience (name or id)")
     ls.add_argument("--kind", choices=("reply", "repost", "group_reply", "follow"), help="only this kind")
-    ls.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
+    ls.add_argument("--limit", type=LIMIT, default=200, help="at most this many (default 200)")
     ls.add_argument("--json", action="store_true", help="print JSON lines")
     sh = qs.add_parser("show", help="one item in full: the post, the person, the reason, the history")
-    sh.add_argument("id", type=int)
+    sh.add_argument("id", type=ITEM_ID)
     sh.add_argument("--json", action="store_true")
     ap = qs.add_parser("approve", help="approve items for sending")
-    ap.add_argument("ids", type=int, nargs="+", metavar="ID")
+    ap.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")
     ap.add_argument("--by", required=True, help="your name (recorded in the audit log)")
     rj = qs.add_parser("reject", help="reject items")
-    rj.add_argument("ids", type=int, nargs="+", metavar="ID")
+    rj.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")
     rj.add_argument("--by", required=True, help="your name")
     rj.add_argument("--reason", default="", help="why (kept in the audit log)")
     ed = qs.add_parser("edit", help="change a draft's text (an approved item needs approving again)")
-    ed.add_argument("id", type=int)
+    ed.add_argument("id", type=ITEM_ID)
     ed.add_argument("--text", required=True)
     ed.add_argument("--by", required=True, help="your name")
     ca = qs.add_parser("cancel", help="withdraw a pending or approved item")
-    ca.add_argument("id", type=int)
+    ca.add_argument("id", type=ITEM_ID)
     ca.add_argument("--by", required=True)
     ca.add_argument("--reason", default="")
     rs = qs.add_parser("resolve", help="settle a handed-out (manual) or unknown item: was it posted?")
-    rs.add_argument("id", type=int)
+    rs.add_argument("id", type=ITEM_ID)
     g = rs.add_mutually_exclusive_group(required=True)
     g.add_argument("--sent", action="store_true", help="it is on the platform")
     g.add_argument("--not-sent", action="store_true", help="it is not on the platform")

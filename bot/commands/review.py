@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
+from bot.argtypes import PORT
 from bot.context import Context
 from bot.errors import HuaxiangError
 
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="serve the review page on this computer (prints the URL with its token)",
                        description="Serve the review queue as a local web page: approve, edit and reject with the "
                                    "keyboard. Binds 127.0.0.1 unless --host says otherwise.")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=PORT, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this computer only)")
     p.add_argument("--print-only", action="store_true", help="print the URL and token, do not serve")
     p.set_defaults(func=run)

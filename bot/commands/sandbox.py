@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 
+from bot.argtypes import PORT, RATE, SEED, float_range, int_range
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.sandbox.faults import KINDS, FaultConfig
 from bot.sandbox.world import DEFAULT_USERS, World
+
+# A world is generated in memory: 20,000 users take ~9 s and ~220 MB.
+WORLD_USERS = int_range(1, 50_000)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,23 +26,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "whole loop offline and for reliability tests with injected faults.")
     sp = p.add_subparsers(dest="sandbox_command", metavar="ACTION")
     serve = sp.add_parser("serve", help="serve the sandbox in the foreground (Ctrl-C stops)")
-    serve.add_argument("--port", type=int, default=8765, help="loopback port (default 8765; 0 = any free port)")
-    serve.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    serve.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"world size (default {DEFAULT_USERS})")
+    serve.add_argument("--port", type=PORT, default=8765, help="loopback port (default 8765; 0 = any free port)")
+    serve.add_argument("--seed", type=SEED, default=0, help="world seed (default 0)")
+    serve.add_argument("--users", type=WORLD_USERS, default=DEFAULT_USERS, help=f"world size (default {DEFAULT_USERS})")
     serve.add_argument("--token", default=None, help="require exactly this write token (default: any non-empty)")
-    serve.add_argument("--faults", type=float, default=0.0, metavar="RATE",
+    serve.add_argument("--faults", type=RATE, default=0.0, metavar="RATE",
                        help="total fault rate spread over every kind, e.g. 0.2")
     for kind in KINDS:
-        serve.add_argument(f"--{kind.replace('_', '-')}", type=float, default=None, metavar="RATE",
+        serve.add_argument(f"--{kind.replace('_', '-')}", type=RATE, default=None, metavar="RATE",
                            help=f"rate of {kind} faults (overrides --faults for this kind)")
-    serve.add_argument("--slow-s", type=float, default=3.0, help="how long slow responses take (default 3)")
-    serve.add_argument("--retry-after-s", type=float, default=1.0, help="Retry-After sent with 429 (default 1)")
-    serve.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice (default 0)")
+    serve.add_argument("--slow-s", type=float_range(0, 600), default=3.0, help="how long slow responses take (default 3)")
+    serve.add_argument("--retry-after-s", type=float_range(0, 86400), default=1.0, help="Retry-After sent with 429 (default 1)")
+    serve.add_argument("--fault-seed", type=SEED, default=0, help="seed of the fault dice (default 0)")
     serve.add_argument("--write-faults", action="store_true", help="inject faults into write endpoints too")
     serve.set_defaults(func=run_serve)
     world = sp.add_parser("world", help="print the world's communities, topics, super-topic ids and tags")
-    world.add_argument("--seed", type=int, default=0)
-    world.add_argument("--users", type=int, default=DEFAULT_USERS)
+    world.add_argument("--seed", type=SEED, default=0)
+    world.add_argument("--users", type=WORLD_USERS, default=DEFAULT_USERS)
     world.set_defaults(func=run_world)
     p.set_defaults(func=lambda args, ctx: (p.print_help(), 2)[1])
 

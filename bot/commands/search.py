@@ -6,6 +6,7 @@ import argparse
 
 from rich.table import Table
 
+from bot.argtypes import LIMIT
 from bot.context import Context
 from bot.textsafe import terminal_safe
 from storage.posts import search_posts
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="full-text search over stored posts",
                        description="Search post text (any substring; Chinese needs no spaces).")
     p.add_argument("text", help="what to look for")
-    p.add_argument("--limit", type=int, default=20, help="at most this many posts (default 20)")
+    p.add_argument("--limit", type=LIMIT, default=20, help="at most this many posts (default 20)")
     p.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ import json
 import threading
 
 from config.schema import SEND_MODES
+from bot.argtypes import LIMIT
 from bot.context import Context
 from bot.sender import run_send
 from bot.textsafe import terminal_safe
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="only show what would be sent now")
     p.add_argument("--mode", choices=[m for m in SEND_MODES if m != "dry-run"],
                    help="override [engagement].send_mode for this run")
-    p.add_argument("--max", type=int, dest="max_items", help="send at most this many")
+    p.add_argument("--max", type=LIMIT, dest="max_items", help="send at most this many")
     p.add_argument("--worklist-dir", help="manual mode: where to write the worklist (default [engagement].worklist_dir)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=run)
