@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         setup_logging(args.verbose, args.quiet, settings.logging.level)
         if settings.logging.json_file:
-            from bot.logs import add_json_file_handler
+            from bot.logs import add_json_file_handler, json_file_problem
 
+            problem = json_file_problem(settings.logging.json_file)
+            if problem:
+                raise ConfigError(settings.origin, "logging.json_file", problem)
             add_json_file_handler(settings.logging.json_file, settings.logging.max_bytes, settings.logging.backups)
         ctx = make_context(settings, args.db, may_create=creates_data(args))
         return int(args.func(args, ctx) or 0)

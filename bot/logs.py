@@ -12,7 +12,9 @@ import json
 import logging
 import logging.handlers
 import re
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 _SECRET_PATTERNS = [
     re.compile(r"(access_token=)[^&\s\"']+", re.I),
@@ -83,8 +85,45 @@ def configure_logging(level: int = logging.WARNING, secrets: tuple[str, ...] = (
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+class _JsonFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating JSON log that reports a failed write (a full disk) in one
+    line, once, instead of logging's traceback on every record."""
+
+    _warned = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self._warned:
+            self._warned = True
+            exc = sys.exc_info()[1]
+            reason = getattr(exc, "strerror", None) or exc
+            print(f"huaxiang: warning: cannot write the JSON log {self.baseFilename} ({reason}); "
+                  "its lines are being lost", file=sys.stderr)
+
+
+def json_file_problem(path: str) -> str | None:
+    """Why ``[logging].json_file`` cannot take a log, or None. Rotation renames
+    the file, so it must be a regular file (or not exist yet) in a folder that exists."""
+    target = Path(path)
+    if target.is_dir():
+        return f"{path} is a folder; name a file in it, e.g. {target / 'huaxiang.jsonl'}"
+    if not target.resolve().parent.is_dir():
+        return f"folder {target.resolve().parent} does not exist"
+    if target.exists() and not target.is_file():
+        return f"{path} is not a regular file (a device or pipe cannot be rotated and may swallow the log)"
+    return None
+
+
 def add_json_file_handler(path: str, max_bytes: int, backups: int, secrets: tuple[str, ...] = ()) -> logging.Handler:
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    """Raises HuaxiangError naming ``[logging].json_file`` when the file cannot be used."""
+    from bot.errors import HuaxiangError
+
+    problem = json_file_problem(path)
+    if problem:
+        raise HuaxiangError(f"[logging].json_file: {problem}")
+    try:
+        handler = _JsonFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    except OSError as exc:
+        raise HuaxiangError(f"[logging].json_file: cannot open {path} ({exc.strerror})") from None
     handler.setFormatter(JsonFormatter())
     handler.addFilter(SecretFilter(secrets))
     handler.setLevel(logging.INFO)

@@ -246,6 +246,8 @@ def _join(prefix: str, key: str) -> str:
 def _cross_check(s: Settings, file: str) -> None:
     seen: set[str] = set()
     for i, src in enumerate(s.sources):
+        if not src.user_agent.isascii() or not src.user_agent.isprintable():
+            raise ConfigError(file, f"sources[{i}].user_agent", "HTTP headers carry printable ASCII only")
         if src.name in seen:
             raise ConfigError(file, f"sources[{i}].name", f"duplicate source name {src.name!r}")
         seen.add(src.name)
@@ -294,7 +296,8 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
     if env_name:
         value = os.environ.get(env_name)
         if value:
-            return value.strip()
+            return _header_safe(value.strip(), settings.origin, f"sources[{idx}].{kind}_env",
+                                f"environment variable {env_name}", kind)
         if not file_name:
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_env", f"missing secret: environment variable {env_name} is not set")
     if file_name:
@@ -305,8 +308,19 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: cannot read {file_name!r} ({exc.strerror})") from None
         if not value:
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: {file_name!r} is empty")
-        return value
+        return _header_safe(value, settings.origin, f"sources[{idx}].{kind}_file", repr(file_name), kind)
     return None
+
+
+def _header_safe(value: str, file: str, key: str, where: str, kind: str) -> str:
+    """A cookie or token travels in an HTTP header, which holds ASCII only; a
+    pasted curly quote or Chinese character would abort every request with
+    UnicodeEncodeError. Refused here, without echoing the secret."""
+    bad = next((i for i, ch in enumerate(value) if not (" " <= ch <= "~" or ch == "\t")), None)
+    if bad is not None:
+        raise ConfigError(file, key, f"the {kind} in {where} has a character HTTP headers cannot carry "
+                          f"(non-ASCII or control, at position {bad + 1}); copy it again from the browser or API console")
+    return value
 
 
 def configured_secrets(settings: Settings) -> tuple[str, ...]:

@@ -266,12 +266,34 @@ def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, A
     if stats.rows:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{stats.rows + 1}"
     with atomic_file(path, "wb") as fh:
-        wb.save(fh)
+        _save_workbook(wb, fh)
     if repaired:
         stats.notes.append(f"{repaired} cells had control characters XLSX cannot hold (replaced by U+FFFD)")
     if truncated:
         stats.notes.append(f"{truncated} cells longer than Excel's {EXCEL_CELL_LIMIT} characters were cut")
     return stats
+
+
+def _save_workbook(wb: Any, fh: IO[bytes]) -> None:
+    """``Workbook.save`` with the zip archive in our hands: when the disk fills
+    up half way, the archive is closed here, so its finaliser does not try
+    again on a closed file and print an "Exception ignored" traceback after
+    the one-line error."""
+    import zipfile
+    from datetime import datetime, timezone
+
+    from openpyxl.writer.excel import ExcelWriter
+
+    archive = zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+    wb.properties.modified = datetime.now(tz=timezone.utc).replace(tzinfo=None)
+    try:
+        ExcelWriter(wb, archive).save()         # closes the archive when it succeeds
+    except BaseException:
+        try:
+            archive.close()                     # fails too on a full disk, but leaves nothing to finalise
+        except Exception:
+            pass
+        raise
 
 
 def _sheet_title(title: str) -> str:
