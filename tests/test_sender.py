@@ -291,6 +291,11 @@ def test_cli_manual_worklist_and_resolve(cli, tmp_path):
 
 def test_cli_review_prints_the_url_with_the_token(cli, tmp_path):
     code, out, err = cli("--db", "r.db", "review", "--print-only", "--port", "9999")
+    assert code == 1 and "no huaxiang database here" in err      # review never creates one (a typo in --db)
+    from storage.db import connect
+
+    connect(tmp_path / "r.db").conn.close()
+    code, out, err = cli("--db", "r.db", "review", "--print-only", "--port", "9999")
     assert code == 0, err
     token = (tmp_path / "r.db.review-token").read_text().strip()
     assert f"http://127.0.0.1:9999/?token={token}" in out
