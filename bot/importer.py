@@ -101,12 +101,11 @@ def import_file(
 
 def _screened(items: Iterable[Item]) -> Iterator[Item]:
     """Readers' items, each post or profile checked once more for values no
-    database can hold; such an item becomes a bad line named by its id (its
-    line number is the reader's last one, the best we know here)."""
-    line = 0
+    database can hold (the readers check JSON records by line; this catches
+    any other way in). Such an item becomes a bad line named by its id; its
+    line number is not known here, so it is 0."""
     for item in items:
         if isinstance(item, BadLine):
-            line = item.line
             if len(item.problem) > PROBLEM_CHARS:      # a 5,000-digit value quoted whole helps no one
                 item = BadLine(item.line, item.problem[:PROBLEM_CHARS] + "…")
             yield item
@@ -114,7 +113,7 @@ def _screened(items: Iterable[Item]) -> Iterator[Item]:
         problem = item_problem(item)
         if problem:
             key = item.pid if isinstance(item, Post) else item.uid
-            yield BadLine(line, f"record {key[:40]!r}: {problem}")
+            yield BadLine(0, f"record {key[:40]!r}: {problem}")
             continue
         yield item
 
