@@ -132,8 +132,12 @@ def checked_time(dt: "datetime") -> str:
 
 def item_problem(item: "Post | User") -> str | None:
     """Why a parsed post or profile cannot be stored (a last check the
-    importer makes whatever the format), or None."""
-    for value in vars(item).values():
+    importer makes whatever the format), or None. The raw payload is not
+    walked again: only JSON can spell these values, and every JSON record
+    went through ``poison`` where it was read."""
+    for key, value in vars(item).items():
+        if key == "raw":
+            continue
         if isinstance(value, (User, Post)):
             problem = item_problem(value)
         elif isinstance(value, (str, list, dict)):
