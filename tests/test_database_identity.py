@@ -109,7 +109,8 @@ def test_a_read_only_database_can_be_read(cli, tmp_path, monkeypatch):
     before = (tmp_path / "huaxiang.db").read_bytes()
     monkeypatch.setattr(storage.db, "writable", lambda file: False)   # what a 444 file is to everyone but root
     for cmd in (["status"], ["queue", "list"], ["queue", "show", "1"], ["search", "健身"],
-                ["export", "audience", "1", "-o", "a.csv"], ["export", "actions", "-o", "-"], ["optout", "list"]):
+                ["export", "audience", "1", "-o", "a.csv"], ["export", "actions", "-o", "-"], ["optout", "list"],
+                ["report", "-o", "r.html"]):
         code, out, err = cli(*cmd)
         assert code == 0, (cmd, err)
     code, out, err = cli("queue", "approve", "1", "--by", "王小明")
