@@ -220,3 +220,42 @@ def test_k_larger_than_the_users_is_refused_with_the_range(seeded_db, tmp_path):
 def test_the_reported_values_are_refused(argv):
     code, out, err = _cli(*argv)
     assert code == 2 and "must be" in err and "from" in err, err
+
+
+def _all_actions(parser, path=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_actions(sub, path + (name,))
+        else:
+            yield path, action
+
+
+def test_every_numeric_cli_option_checks_its_range():
+    """No option or argument takes a bare int or float: each goes through bot.argtypes (or its own
+    checked parser), so none reaches the code unchecked."""
+    from bot.cli import build_parser
+
+    bare = [f"{' '.join(path)} {'/'.join(a.option_strings) or a.dest}" for path, a in _all_actions(build_parser())
+            if a.type in (int, float)]
+    assert bare == [], bare
+
+
+@FUZZ
+@given(lo=st.integers(-1000, 1000), span=st.integers(0, 10**6), text=OPTION_VALUES)
+def test_argtypes_accept_in_range_or_refuse_with_the_range(lo, span, text):
+    import argparse
+
+    from bot.argtypes import float_range, int_range
+
+    hi = lo + span
+    for parse in (int_range(lo, hi), float_range(lo, hi)):
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            assert f"from {lo} to {hi}" in str(exc) or f"from {lo:g} to {hi:g}" in str(exc)
+            assert "\n" not in str(exc)
+            continue
+        assert lo <= value <= hi and math.isfinite(value)
