@@ -248,6 +248,10 @@ def _cross_check(s: Settings, file: str) -> None:
     for i, src in enumerate(s.sources):
         if not src.user_agent.isascii() or not src.user_agent.isprintable():
             raise ConfigError(file, f"sources[{i}].user_agent", "HTTP headers carry printable ASCII only")
+        for attr in ("base_url", "api_base_url"):
+            problem = url_problem(getattr(src, attr))
+            if problem:
+                raise ConfigError(file, f"sources[{i}].{attr}", problem)
         if src.name in seen:
             raise ConfigError(file, f"sources[{i}].name", f"duplicate source name {src.name!r}")
         seen.add(src.name)
@@ -269,6 +273,24 @@ def _cross_check(s: Settings, file: str) -> None:
         raise ConfigError(file, "engagement.timezone", problem)
     if s.analysis.leaders_share + s.analysis.engaged_share > 1:
         raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
+
+
+def url_problem(url: str) -> str | None:
+    """Why an API root cannot be requested, or None (empty means the default)."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port                      # raises ValueError outside 0..65535
+    except ValueError as exc:
+        return f"not a usable URL {url!r} ({exc}); ports are from 1 to 65535"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL {url!r}; use e.g. https://m.weibo.cn or http://127.0.0.1:8765"
+    if port == 0:
+        return f"port must be from 1 to 65535 in {url!r}"
+    return None
 
 
 def timezone_problem(name: str) -> str | None:

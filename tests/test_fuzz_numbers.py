@@ -259,3 +259,10 @@ def test_argtypes_accept_in_range_or_refuse_with_the_range(lo, span, text):
             assert "\n" not in str(exc)
             continue
         assert lo <= value <= hi and math.isfinite(value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:70000", "http://127.0.0.1:-1", "http://[::1", "ftp://x",
+                                 "http://127.0.0.1:0"])
+def test_a_source_url_with_a_bad_port_is_refused_at_load(url):
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.base_url: .*(1 to 65535|http\(s\))"):
+        parse_settings({"sources": [{**SOURCE, "base_url": url}]}, "t.toml")
