@@ -138,7 +138,7 @@ def test_a_read_only_file_in_a_read_only_folder_as_another_user(tmp_path):
                                  env={**os.environ, "HOME": str(folder)})
         except PermissionError:
             pytest.skip("the nobody user cannot run this Python")
-        if "Permission denied" in run.stderr and "bot" in run.stderr:
+        if ("Permission denied" in run.stderr and "bot" in run.stderr) or "No module named" in run.stderr:
             pytest.skip("the nobody user cannot read this checkout")
         assert run.returncode == 0, run.stderr
         assert "queue:" in run.stdout

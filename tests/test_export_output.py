@@ -45,7 +45,10 @@ def device(tmp_path) -> str:
     if os.geteuid() != 0:
         return "/dev/full"
     node = tmp_path / "full"
-    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except OSError:                   # a container without CAP_MKNOD: a pipe is refused the same way
+        os.mkfifo(node)
     return str(node)
 
 
@@ -53,7 +56,7 @@ def device(tmp_path) -> str:
 def test_a_device_node_is_refused_and_left_alone(seeded, cli, tmp_path, cmd, device):
     code, out, err = cli(*cmd, "-o", device)
     assert code == 1 and f"{device}: is a device" in err and "Traceback" not in err
-    assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert not stat.S_ISREG(os.stat(device).st_mode)
 
 
 def test_a_symlink_to_a_device_or_a_folder_is_refused(seeded, cli, tmp_path):

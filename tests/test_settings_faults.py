@@ -44,7 +44,10 @@ def device(tmp_path) -> str:
     if os.geteuid() != 0:
         return "/dev/full"
     node = tmp_path / "full"          # as root, a private node: a regression must not rotate the real /dev/full away
-    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except OSError:                   # a container without CAP_MKNOD: a pipe is refused the same way
+        os.mkfifo(node)
     return str(node)
 
 
@@ -58,7 +61,7 @@ def test_an_unusable_json_log_file_is_one_clear_line(cli, tmp_path, device, wher
     line = _one_error_line(err)
     assert code == 1 and "huaxiang.toml: logging.json_file:" in line and says in line, line
     if where == "DEVICE":
-        assert stat.S_ISCHR(os.stat(device).st_mode) and not os.path.exists(device + ".1")
+        assert not stat.S_ISREG(os.stat(device).st_mode) and not os.path.exists(device + ".1")
 
 
 def test_a_json_log_that_cannot_be_written_warns_once(tmp_path, capsys):
