@@ -119,8 +119,10 @@ def _cli(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-EXTREMES = [(s, k, b) for s, k, cls, _ in FIELDS if s in ("engagement", "schedule", "database")
+EXTREMES = [(s, k, b) for s, k, cls, _ in FIELDS if s in ("engagement", "schedule", "database", "analysis", "report")
             for b in NUMBER_RANGES[cls][k]]
+COMMANDS = {"engagement": (["plan"], ["send", "--dry-run"], ["status"]), "schedule": (["status"], ["plan"]),
+            "database": (["status"], ["plan"]), "analysis": (["analyze"],), "report": (["report", "-o", "r.html"],)}
 
 
 @pytest.mark.parametrize("section,key,bound", EXTREMES, ids=[f"{s}.{k}={b}" for s, k, b in EXTREMES])
@@ -134,9 +136,16 @@ def test_config_extremes_work(seeded_db, tmp_path, section, key, bound):
     if key == "min_relevance" or isinstance(bound, float):
         value = float(bound)
     cfg.write_text(f"[{section}]\n{key} = {value!r}\n", encoding="utf-8")
-    for cmd in (["plan"], ["send", "--dry-run"], ["status"]):
+    if key in ("leaders_share", "engaged_share") and value == 1:      # the two shares may not add up to more than 1
+        other = "engaged_share" if key == "leaders_share" else "leaders_share"
+        cfg.write_text(f"[analysis]\n{key} = 1.0\n{other} = 0.0\n", encoding="utf-8")
+    for cmd in COMMANDS[section]:
         code, out, err = _cli("--config", str(cfg), "--db", str(db), *cmd)
-        assert code == 0 and "Traceback" not in err, (cmd, err)
+        assert "Traceback" not in err, (cmd, err)
+        if (section, key, value) == ("analysis", "min_posts", 1_000_000):
+            assert code == 1 and "nothing to analyse" in err, err      # nobody has that many posts: said plainly
+        else:
+            assert code == 0, (cmd, err)
 
 
 # -- the CLI's numeric options ---------------------------------------------------------------------------------------
