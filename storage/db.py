@@ -154,9 +154,10 @@ def _tune(conn: sqlite3.Connection, path: str) -> None:
 
 
 def _check_ours(conn: sqlite3.Connection, path: str, create: bool) -> bool:
-    """True for an empty file we may make ours; returns False for a huaxiang
-    database (marked, or made before the mark by its first migration);
-    raises StorageError for anything else."""
+    """Whether the mark still has to be written: False for a marked huaxiang
+    database, True for an empty file we may make ours or a huaxiang database
+    made before the mark (known by its first migration). Anything else raises
+    StorageError before a byte of it is changed."""
     if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
         return False
     tables = [r[0] for r in conn.execute(
