@@ -65,6 +65,9 @@ def load_json(text: str | bytes) -> object:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# In JSON text a lone surrogate can only be an escape (\ud800 ... \udfff), and
+# a huge integer a long run of digits.
+_MAYBE_POISON = re.compile(r"\\[uU][dD][89a-fA-F]|\d{%d}" % (MAX_INT_DIGITS + 1))
 
 
 def _has_surrogate(text: str) -> bool:
@@ -104,15 +107,19 @@ def json_line(n: int, line: str | bytes) -> object:
     import json
 
     try:
-        obj = load_json(line.decode("utf-8") if isinstance(line, bytes) else line)
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        obj = load_json(text)
     except UnicodeDecodeError as exc:
         return BadLine(n, f"not UTF-8 ({exc.reason})")
     except json.JSONDecodeError as exc:
         return BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})")
     except RecursionError:
         return BadLine(n, "JSON nested too deeply to read")
-    problem = poison(obj)
-    return BadLine(n, problem) if problem else obj
+    if _MAYBE_POISON.search(text):        # the walk only where the text can hold either
+        problem = poison(obj)
+        if problem:
+            return BadLine(n, problem)
+    return obj
 
 
 def checked_time(dt: "datetime") -> str:
