@@ -115,3 +115,13 @@ def test_cli_import_of_poison_rows_then_analyze_works(cli, tmp_path):
     assert "Traceback" not in err and "skipped 5 bad" in out
     code, out, err = cli("--db", "x.db", "analyze", "--k", "2")
     assert code == 0, err
+
+
+def test_the_last_check_catches_a_surrogate_in_any_field():
+    from bot.imports import item_problem
+    from storage.records import Post, User
+
+    assert item_problem(Post(platform="weibo", pid="1", uid="u", text="好")) is None
+    assert "topics" in item_problem(Post(platform="weibo", pid="1", uid="u", topics=["\udc80"]))
+    bad_author = Post(platform="weibo", pid="1", uid="u", author=User(platform="weibo", uid="u", name="\ud800"))
+    assert item_problem(bad_author) == "author.name: text with a lone surrogate (not Unicode)"

@@ -141,18 +141,18 @@ def item_problem(item: "Post | User") -> str | None:
     """Why a parsed post or profile cannot be stored (a last check the
     importer makes whatever the format), or None. The raw payload is not
     walked again: only JSON can spell these values, and every JSON record
-    went through ``poison`` where it was read."""
+    went through ``poison`` where it was read. Kept lean: it runs per item."""
     for key, value in vars(item).items():
-        if key == "raw":
-            continue
-        if isinstance(value, (User, Post)):
+        if isinstance(value, str):
+            if _has_surrogate(value):
+                return f"{key}: text with a lone surrogate (not Unicode)"
+        elif isinstance(value, list):
+            if any(isinstance(v, str) and _has_surrogate(v) for v in value):
+                return f"{key}: text with a lone surrogate (not Unicode)"
+        elif isinstance(value, User) and key != "raw":
             problem = item_problem(value)
-        elif isinstance(value, (str, list, dict)):
-            problem = poison(value)
-        else:
-            continue
-        if problem:
-            return problem
+            if problem:
+                return f"{key}.{problem}"
     return None
 
 
