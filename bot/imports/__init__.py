@@ -61,7 +61,116 @@ def formats() -> dict[str, Reader]:
 
 
 def reader_for(fmt: str) -> Reader:
+    """The reader of a named format (``auto`` is resolved by ``detect_format`` first)."""
     known = formats()
     if fmt not in known:
         raise HuaxiangError(f"unknown import format {fmt!r} (known: {', '.join(sorted(known))})")
     return known[fmt]
+
+
+# -- --format auto ---------------------------------------------------------------------------
+# Why sniff instead of trusting the file name: MediaCrawler and weibo-crawler
+# both write .csv/.json files, and managers rename them. The columns (or SQLite
+# tables) each tool writes are distinctive, so the file says what it is.
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_MC_KEYS = {"note_id", "comment_id", "creator_hash"}
+_MC_CREATOR = {"desc", "fans", "follows", "tag_list"}
+_WC_KEYS = {"正文", "用户id", "微博数", "源微博id", "完整日期", "weibo_id", "user_screen_name", "bid", "retweet_id",
+            "nick_name", "follower_count", "at_users"}
+_JSONL_KEYS = {"id", "user_id", "text"}
+_SNIFF_BYTES = 256 * 1024
+UNKNOWN_SHAPE = ("expected MediaCrawler output (note_id / comment_id / creator_hash), weibo-crawler output "
+                 "(正文 / 用户id / weibo_id columns, <user_id>.json, weibodata.db) or huaxiang JSON lines "
+                 "(id, user_id, text); name one with --format")
+
+
+def _by_keys(keys: set[str]) -> str | None:
+    if keys & _MC_KEYS or ("user_id" in keys and keys & _MC_CREATOR):
+        return "mediacrawler"
+    if keys & _WC_KEYS or {"weibo", "user"} <= keys:
+        return "weibo-crawler"
+    if _JSONL_KEYS <= keys:
+        return "jsonl"
+    return None
+
+
+def _sqlite_format(path: Path) -> tuple[str | None, str]:
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise HuaxiangError(f"{path}: cannot read SQLite file ({exc})") from None
+    if tables & {"weibo_note", "weibo_note_comment", "weibo_creator"}:
+        return "mediacrawler", ""
+    if "weibo" in tables:
+        return "weibo-crawler", ""
+    return None, f"an SQLite file with tables {', '.join(sorted(tables)[:8]) or 'none'}"
+
+
+def _json_keys(text: str) -> set[str] | None:
+    """Keys of the first JSON object: a JSON array's first item, an object, or a JSON line."""
+    import json
+
+    s = text.lstrip()
+    dec = json.JSONDecoder()
+    try:
+        if s.startswith("["):
+            first, _ = dec.raw_decode(s[1:].lstrip())
+            return set(first) if isinstance(first, dict) else None
+        obj, _ = dec.raw_decode(s)
+        return set(obj) if isinstance(obj, dict) else None
+    except (ValueError, RecursionError):
+        pass
+    for line in s.splitlines()[:50]:            # JSON lines whose first lines are damaged
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            return set(obj)
+    return None
+
+
+def _csv_keys(text: str) -> set[str]:
+    import csv
+    import io
+
+    try:
+        header = next(csv.reader(io.StringIO(text.splitlines()[0] if text else "")), [])
+    except csv.Error:
+        return set()
+    return {h.strip() for h in header}
+
+
+def detect_format(path: Path) -> str:
+    """The import format a file is written in, or one clear line saying what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise HuaxiangError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith(SQLITE_MAGIC):
+        fmt, found = _sqlite_format(path)
+        if fmt:
+            return fmt
+        raise HuaxiangError(f"{path}: unknown shape ({found}); {UNKNOWN_SHAPE}")
+    text = head.decode("utf-8", "ignore").lstrip("\ufeff")
+    if text.lstrip()[:1] in ("[", "{"):
+        keys = _json_keys(text)
+        fmt = _by_keys(keys) if keys else None
+        if fmt is None and keys is None and path.suffix.lower() in (".jsonl", ".ndjson"):
+            return "jsonl"                      # unreadable lines: the JSON-lines reader reports each one
+        found = f"JSON with keys {', '.join(sorted(keys)[:10])}" if keys else "JSON without an object"
+    else:
+        keys = _csv_keys(text)
+        fmt = _by_keys(keys)
+        found = f"columns {', '.join(sorted(keys)[:10])}" if keys else "an empty file"
+    if fmt:
+        return fmt
+    raise HuaxiangError(f"{path}: unknown shape ({found}); {UNKNOWN_SHAPE}")

@@ -1,0 +1,106 @@
+"""Imports of files written by the tools' own store code (issue 14).
+
+The files under fixtures/imports/mediacrawler_real and weibo_crawler_real were
+produced by running MediaCrawler's and weibo-crawler's own writers on recorded
+m.weibo.cn payloads; their README names every source.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.errors import HuaxiangError
+from bot.importer import import_file
+
+FIX = Path(__file__).parent / "fixtures" / "imports"
+MCR = FIX / "mediacrawler_real"
+NEW, OLD = MCR / "creator_hash_era", MCR / "user_id_era"
+MC_FILES = ["search_contents_2026-11-22.jsonl", "search_contents_2026-11-22.json", "search_contents_2026-11-22.csv"]
+MC_COMMENTS = ["search_comments_2026-11-22.jsonl", "search_comments_2026-11-22.json", "search_comments_2026-11-22.csv"]
+
+
+def one(db, sql: str, *args):
+    return db.conn.execute(sql, args).fetchone()
+
+
+# -- MediaCrawler, creator_hash era (since 2026-07) -------------------------------------------
+
+@pytest.mark.parametrize("name", MC_FILES)
+def test_mediacrawler_creator_hash_posts_import(db, name):
+    summary = import_file(db, NEW / name, fmt="mediacrawler")
+    assert (summary.imported, summary.skipped) == (2, 0), summary.problems
+    uid, name_, created = one(db, "SELECT p.uid, u.name, p.created_at FROM posts p JOIN users u ON u.id = p.user_id"
+                                  " WHERE p.pid = '4607741009594608'")
+    assert uid == "hash:d3401386675ce92f"          # the anonymised creator, never mixed with numeric Weibo ids
+    assert name_ == "于***声"                        # the masked nickname kept as given
+    assert created == "2021-02-23T12:28:47+08:00"
+
+
+@pytest.mark.parametrize("name", MC_COMMENTS)
+def test_mediacrawler_creator_hash_comments_keep_their_thread(db, name):
+    summary = import_file(db, NEW / name, fmt="mediacrawler")
+    assert (summary.imported, summary.skipped) == (2, 0), summary.problems
+    top = one(db, "SELECT kind, parent_pid, reply_to, thread_root, comments FROM posts WHERE pid = '5337290303868548'")
+    assert top == ("comment", "5336295257679240", None, None, 1)
+    reply = one(db, "SELECT kind, parent_pid, reply_to, thread_root, likes, uid FROM posts WHERE pid = '5337290936160046'")
+    assert reply == ("comment", "5336295257679240", "5337290303868548", "5337290303868548", 74, "hash:a665a45920422f9d")
+
+
+@pytest.mark.parametrize("era", [NEW, OLD])
+def test_mediacrawler_sqlite_store_imports(db, era, tmp_path):
+    path = tmp_path / "sqlite_tables.db"
+    shutil.copy(era / "sqlite_tables.db", path)
+    summary = import_file(db, path, fmt="mediacrawler")
+    assert (summary.imported, summary.skipped) == (4, 0), summary.problems
+    assert one(db, "SELECT reply_to FROM posts WHERE pid = '5337290936160046'") == ("5337290303868548",)
+    assert one(db, "SELECT created_at FROM posts WHERE pid = '4607667449893429'") == ("2021-02-23T07:36:29+08:00",)
+
+
+# -- MediaCrawler, user_id era (Dec 2023 - Jun 2026): create_time 8 hours late ---------------
+
+@pytest.mark.parametrize("name", MC_FILES)
+def test_mediacrawler_prefers_create_date_time(db, name):
+    """create_time of that era is the China wall clock read as UTC; create_date_time is right."""
+    import_file(db, OLD / name, fmt="mediacrawler")
+    assert one(db, "SELECT uid, created_at FROM posts WHERE pid = '4607741009594608'") == \
+        ("1645372340", "2021-02-23T12:28:47+08:00")
+
+
+def test_mediacrawler_user_id_era_creators_and_comments(db):
+    import_file(db, OLD / "search_creators_2026-11-22.csv", fmt="mediacrawler")
+    import_file(db, OLD / "search_comments_2026-11-22.jsonl", fmt="mediacrawler")
+    assert one(db, "SELECT name, followers, gender FROM users WHERE uid = '1669879400'") == ("Dear-迪丽热巴", 63357736, "f")
+    assert one(db, "SELECT uid, reply_to, region FROM posts WHERE pid = '5337290936160046'") == \
+        ("123", "5337290303868548", "陕西")
+
+
+# -- format detection ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [NEW / "search_contents_2026-11-22.csv", OLD / "search_comments_2026-11-22.json",
+                                  NEW / "sqlite_tables.db"])
+def test_auto_format_detects_mediacrawler(db, path, tmp_path):
+    copy = tmp_path / path.name
+    shutil.copy(path, copy)
+    summary = import_file(db, copy, fmt="auto")
+    assert summary.format == "mediacrawler" and summary.skipped == 0 and summary.imported >= 2
+
+
+def test_auto_format_unknown_shape_is_one_clear_line(db, tmp_path):
+    odd = tmp_path / "odd.csv"
+    odd.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(HuaxiangError) as exc:
+        import_file(db, odd, fmt="auto")
+    msg = str(exc.value)
+    assert "\n" not in msg and "odd.csv" in msg and "MediaCrawler" in msg and "weibo-crawler" in msg
+
+
+def test_cli_import_defaults_to_auto(cli, tmp_path):
+    path = tmp_path / "search_contents.jsonl"
+    shutil.copy(NEW / "search_contents_2026-11-22.jsonl", path)
+    code, out, err = cli("--db", str(tmp_path / "h.db"), "import", str(path))
+    assert code == 0, err
+    assert "imported 2 new posts" in out and "mediacrawler" in out
