@@ -104,3 +104,64 @@ def test_cli_import_defaults_to_auto(cli, tmp_path):
     code, out, err = cli("--db", str(tmp_path / "h.db"), "import", str(path))
     assert code == 0, err
     assert "imported 2 new posts" in out and "mediacrawler" in out
+
+
+# -- weibo-crawler (dataabc/weibo-crawler), written by its own writers -----------------------
+
+WCR = FIX / "weibo_crawler_real" / "weibo"
+HU = WCR / "胡歌"
+WHOLE = "过刚刚好的生活，从小小的我开始"
+
+
+def _copy_tree(tmp_path: Path) -> Path:
+    dst = tmp_path / "weibo"
+    shutil.copytree(WCR, dst)
+    return dst
+
+
+@pytest.mark.parametrize("rel", ["胡歌/1223178222.csv", "胡歌/1223178222.json", "weibodata.db"])
+def test_weibo_crawler_topics_are_kept_whole(db, tmp_path, rel):
+    path = _copy_tree(tmp_path) / rel
+    summary = import_file(db, path, fmt="weibo-crawler")
+    assert summary.skipped == 0, summary.problems
+    topics = json.loads(one(db, "SELECT topics FROM posts WHERE pid = '4804608494665869'")[0])
+    assert topics == [WHOLE]
+    original = json.loads(one(db, "SELECT topics FROM posts WHERE pid = '4804268794315521'")[0])
+    assert original == ["零废弃日", "胡歌", WHOLE]
+
+
+@pytest.mark.parametrize("name", ["胡歌_comments.csv", "胡歌_4804608494665869_comments.csv"])
+def test_weibo_crawler_comment_csvs_import(db, tmp_path, name):
+    path = _copy_tree(tmp_path) / "胡歌" / name
+    summary = import_file(db, path, fmt="auto")
+    assert summary.format == "weibo-crawler"
+    assert (summary.imported, summary.skipped) == (2, 0), summary.problems
+    row = one(db, "SELECT p.kind, p.parent_pid, p.likes, p.created_at, u.name FROM posts p JOIN users u ON u.id = p.user_id"
+                  " WHERE p.pid = '5337290936160046'")
+    assert row == ("comment", "4804608494665869", 74, "2026-08-29T16:39:44+08:00", "钴噜球")
+
+
+def test_weibo_crawler_sqlite_comments_keep_their_thread(db, tmp_path):
+    path = _copy_tree(tmp_path) / "weibodata.db"
+    summary = import_file(db, path, fmt="auto")
+    assert summary.format == "weibo-crawler" and summary.skipped == 0
+    assert one(db, "SELECT uid, parent_pid, reply_to, thread_root FROM posts WHERE pid = '5337290936160046'") == \
+        ("123", "4804608494665869", "5337290303868548", "5337290303868548")
+    assert one(db, "SELECT reply_to, thread_root FROM posts WHERE pid = '5337290303868548'") == (None, None)
+    assert one(db, "SELECT source FROM posts WHERE pid = '4804268794315521'") == ("微博视频号",)
+
+
+def test_weibo_crawler_users_csv(db, tmp_path):
+    path = _copy_tree(tmp_path) / "users.csv"
+    summary = import_file(db, path, fmt="auto")
+    assert summary.format == "weibo-crawler" and summary.skipped == 0
+    assert one(db, "SELECT name, followers, following, posts_count, verified, verified_type, verified_reason"
+                   " FROM users WHERE uid = '1223178222'") == ("胡歌", 71648000, 733, 4019, 1, 0, "演员")
+
+
+def test_weibo_crawler_per_user_csv_details(db, tmp_path):
+    path = _copy_tree(tmp_path) / "胡歌" / "1223178222.csv"
+    import_file(db, path, fmt="auto")
+    post = one(db, "SELECT uid, created_at, likes, edit_count, repost_of FROM posts WHERE pid = '4804608494665869'")
+    assert post == ("1223178222", "2022-08-20T18:29:52+08:00", 116398, 0, "4804268794315521")
+    assert one(db, "SELECT source, video_type FROM posts WHERE pid = '4804268794315521'") == ("微博视频号", "video")
