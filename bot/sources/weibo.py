@@ -25,7 +25,7 @@ from bot.http import HttpError, parse_retry_after
 from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source,
                               SourceError, UnsupportedError)
 from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
-                                     parse_mblog, parse_user, walk_cards)
+                                     parse_info_cards, parse_mblog, parse_thread, parse_user, walk_cards)
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
@@ -174,8 +174,8 @@ class WeiboSource(Source):
             return page
         info = data.get("cardlistInfo") if isinstance(data.get("cardlistInfo"), dict) else {}
         if paging == "since_id":
-            since = info.get("since_id")
-            page.next_cursor = f"s:{since}" if since not in (None, "", 0, "0") else None
+            since = next_since_id(data)
+            page.next_cursor = f"s:{since}" if since else None
         else:
             nxt = info.get("page")
             if isinstance(nxt, (int, str)) and str(nxt).isascii() and str(nxt).isdigit() and int(nxt) > page_no:
@@ -240,6 +240,35 @@ class WeiboSource(Source):
                            extra={"page_type": "searchall"})
 
     def user_profile(self, uid: str) -> User:
+        """The profile, completed by its "basic information" page (``230283<uid>_-_INFO``)."""
+        user = self._profile(uid)
+        try:
+            details = self._profile_info(uid)
+        except BlockedError:
+            raise
+        except SourceError as exc:         # the profile itself is worth keeping without its details
+            log.info("profile %s: details not read (%s)", uid, exc)
+            return user
+        for key, value in details.items():
+            if value and getattr(user, key, None) in (None, ""):
+                setattr(user, key, value)
+        if details and isinstance(user.raw, dict):
+            user.raw = {**user.raw, "_info": details}
+        return user
+
+    def _profile_info(self, uid: str) -> dict[str, str]:
+        params = {"type": "uid", "value": uid, "containerid": f"230283{uid}_-_INFO"}
+        payload = self._get("/api/container/getIndex", params, f"profile details {uid}")
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            return {}
+        try:
+            return parse_info_cards(walk_cards(data.get("cards", [])))
+        except ItemError:
+            self._fault("bad_shape")
+            return {}
+
+    def _profile(self, uid: str) -> User:
         what = f"profile {uid}"
         payload = self._get("/api/container/getIndex",
                             {"type": "uid", "value": uid, "containerid": f"100505{uid}"}, what)
@@ -279,10 +308,15 @@ class WeiboSource(Source):
         now = self._now()
         for c in data.get("data") or []:
             try:
-                page.posts.append(parse_comment(c, self.platform, pid, now))
+                thread, bad = parse_thread(c, self.platform, pid, now)
             except ItemError as exc:
                 page.skipped += 1
                 log.warning("%s: skipped a malformed comment: %s", what, exc)
+                continue
+            page.posts.extend(thread)
+            if bad:
+                page.skipped += bad
+                log.warning("%s: skipped %d malformed replies", what, bad)
         max_id = data.get("max_id")
         if max_id not in (None, 0, "0", "") and page.posts:
             page.next_cursor = f"m:{max_id}:{data.get('max_id_type', 0)}"
@@ -451,6 +485,28 @@ def group_hex(group: str) -> str:
     if not m:
         raise PayloadError(f"group {group!r} is not a super-topic id (32 hex digits, optionally prefixed 100808)")
     return m.group(1).lower()
+
+
+def next_since_id(data: dict[str, Any]) -> str | None:
+    """The next-page cursor of a since_id feed, wherever this response keeps it.
+
+    Timelines put it in ``cardlistInfo.since_id`` (a number); super-topic pages
+    put it in ``pageInfo.since_id``, a JSON string such as
+    ``{"page":2,"nextscore":...,"msgid":...}`` (sometimes an object). It is
+    sent back exactly as received, so objects are serialised compactly.
+    """
+    for key in ("pageInfo", "cardlistInfo"):
+        info = data.get(key)
+        if not isinstance(info, dict):
+            continue
+        since = info.get("since_id")
+        if isinstance(since, dict):
+            since = json.dumps(since, ensure_ascii=False, separators=(",", ":")) if since else None
+        if isinstance(since, bool) or since in (None, "", 0, "0"):
+            continue
+        if isinstance(since, (int, str)):
+            return str(since)
+    return None
 
 
 def _empty_cards(payload: dict[str, Any]) -> bool:
