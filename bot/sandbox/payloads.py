@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.sandbox import vocab
-from bot.sandbox.world import ME_NAME, ME_UID, SPost, SUser, World
+from bot.sandbox.world import ME_NAME, ME_UID, SPost, SUser, World, stable_hash
 from bot.sources.weibo_parse import CHINA
 
 PAGE_SIZE = 10
@@ -224,3 +224,16 @@ def api_comment(world: World, c: dict[str, Any]) -> dict[str, Any]:
             out["reply_comment"] = {"id": int(parent["id"]), "idstr": parent["id"], "text": parent["text"],
                                     "created_at": weibo_time(parent["ts"]), "user": me_json()}
     return out
+
+
+def info_payload(user: SUser) -> dict[str, Any]:
+    """The profile's "basic information" page (``230283<uid>_-_INFO``): item_name/item_content
+    cards in two groups, as m.weibo.cn sends them."""
+    first = [{"card_type": 41, "item_name": k, "item_content": v}
+             for k, v in (("昵称", user.name), ("性别", "女" if user.gender == "f" else "男"), ("所在地", user.city),
+                          ("简介", user.bio))]
+    year = 2012 + int(stable_hash(0, user.uid) % 12)
+    second = [{"card_type": 41, "item_name": "注册时间", "item_content": f"{year}-0{1 + int(user.uid[-1]) % 9}-15"},
+              {"card_type": 41, "item_name": "IP属地", "item_content": user.city}]
+    return {"ok": 1, "data": {"cardlistInfo": {}, "cards": [{"card_type": 11, "show_type": 2, "card_group": first},
+                                                           {"card_type": 11, "show_type": 2, "card_group": second}]}}

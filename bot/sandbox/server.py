@@ -307,6 +307,11 @@ class SandboxServer:
                 return {"ok": 0, "msg": "用户不存在"}
             return {"ok": 1, "data": {"userInfo": P.user_json(user, full=True),
                                       "tabsInfo": {"selectedTab": 1, "tabs": [{"id": 1, "tabKey": "weibo", "containerid": f"107603{user.uid}"}]}}}
+        if cid.startswith("230283") and cid.endswith("_-_INFO"):
+            user = w.users.get(cid[6:-7])
+            if user is None:
+                return {"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}}
+            return P.info_payload(user)
         if cid.startswith("107603"):
             user = w.users.get(cid[6:])
             if user is None:

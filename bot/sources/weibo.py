@@ -240,15 +240,14 @@ class WeiboSource(Source):
                            extra={"page_type": "searchall"})
 
     def user_profile(self, uid: str) -> User:
-        """The profile, completed by its "basic information" page (``230283<uid>_-_INFO``)."""
+        """The profile, completed by its "basic information" page (``230283<uid>_-_INFO``).
+
+        A failed details page fails the profile (the crawler fetches both again):
+        a profile stored without them would keep a gap a clean run does not have.
+        An empty page ("这里还没有内容") simply adds nothing.
+        """
         user = self._profile(uid)
-        try:
-            details = self._profile_info(uid)
-        except BlockedError:
-            raise
-        except SourceError as exc:         # the profile itself is worth keeping without its details
-            log.info("profile %s: details not read (%s)", uid, exc)
-            return user
+        details = self._profile_info(uid)
         for key, value in details.items():
             if value and getattr(user, key, None) in (None, ""):
                 setattr(user, key, value)
