@@ -210,3 +210,26 @@ def test_profiles_are_unsupported(http):
         src.user_profile("weibo.com/1")
     with pytest.raises(UnsupportedError):
         src.user_posts("weibo.com/1")
+
+
+# -- issue 14: RSSHub's Weibo routes (title derived from the text; reposts in a blockquote) ----
+
+def test_rsshub_weibo_picture_post_text_is_not_doubled():
+    from bot.sources.rss import parse_feed as _pf
+    data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
+    page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
+    pic = next(p for p in page.posts if p.url == "https://weibo.com/1192329374/GfzzSgwh7")
+    assert pic.text == "今天好孩子发布会，好像瘦点儿了[偷笑] 看着我拉着婴儿车旋转舞动会不会很嗨🤗"
+
+
+def test_rsshub_weibo_repost_keeps_the_original_apart():
+    from bot.sources.rss import parse_feed as _pf
+    data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
+    page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
+    repost = next(p for p in page.posts if p.url == "https://weibo.com/1223178222/M1VT3jzNX")
+    assert repost.text == "#过刚刚好的生活，从小小的我开始#"
+    assert repost.topics == ["过刚刚好的生活，从小小的我开始"]
+    original = next(p for p in page.posts if p.pid == repost.repost_of)
+    assert original.uid == "weibo.com/3116716801" and original.author.name == "万科公益基金会"
+    assert original.text.startswith("2022年 #零废弃日#，@胡歌 与我们分享") and "转发" not in original.text
+    assert "零废弃日" in original.topics and "零废弃日" not in repost.topics
