@@ -38,7 +38,8 @@ from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
 from bot.errors import HuaxiangError
 from bot.http import UnreachableError
-from bot.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError, open_source
+from bot.sources.base import (BlockedError, Page, PayloadError, SessionExpiredError, Source, SourceError, UnsupportedError,
+                              open_source)
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class _SourceCrawl:
             except BlockedError as exc:
                 log.warning("%s: blocked by the platform (%s): %s", what, exc.kind, exc)
                 too_long = exc.retry_after is not None and exc.retry_after > self.src.max_backoff_s
-                if last or too_long:
+                if last or too_long or isinstance(exc, SessionExpiredError):
                     raise _SourceBlocked(exc) from None
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 self._sleep(delay)
@@ -260,8 +261,10 @@ class _SourceCrawl:
         run.faults = dict(sorted(delta.faults.items()))
 
     def _pause(self, error: BlockedError) -> str:
+        # An expired session stays paused until someone signs in again (`huaxiang login` lifts the pause).
+        floor = self.src.max_cooldown_s if isinstance(error, SessionExpiredError) else error.retry_after
         until = store.pause_source(self.db, self.src.name, f"{error.kind}: {error}", self.src.block_cooldown_s,
-                                   self.src.max_cooldown_s, error.retry_after)
+                                   self.src.max_cooldown_s, floor)
         self.blocked = True
         log.warning("source %s paused until %s: %s persisted after %d retries", self.src.name, until, error.kind,
                     self.src.page_retries)

@@ -288,6 +288,12 @@ class PoliteClient:
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
+    def set_cookies(self, pairs: dict[str, str], url: str) -> None:
+        """Keep these cookies for the host of ``url`` (a visitor session, say)."""
+        host = urlsplit(url).hostname or ""
+        for k, v in pairs.items():
+            self._client.cookies.set(k, v, domain=host)
+
     def _count_error(self, kind: str) -> None:
         with self.stats._lock:
             self.stats.errors += 1

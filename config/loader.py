@@ -235,6 +235,23 @@ def _cross_check(s: Settings, file: str) -> None:
         raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
 
 
+def default_cookie_file(source_name: str) -> Path:
+    """Where ``huaxiang login`` keeps a source's session cookie when the source names
+    no ``cookie_file``: ``$HUAXIANG_SECRETS_DIR`` or ``~/.config/huaxiang/secrets``,
+    one file per source, readable by its owner only. Never inside the database."""
+    base = os.environ.get("HUAXIANG_SECRETS_DIR") or str(Path("~/.config/huaxiang/secrets").expanduser())
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source_name) or "source"
+    return Path(base).expanduser() / f"{safe}.cookie"
+
+
+def _default_cookie(source: SourceSettings) -> str | None:
+    try:
+        value = default_cookie_file(source.name).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return value or None
+
+
 def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["cookie", "token"]) -> str | None:
     """The cookie or token for a source, from the environment or a file.
 
@@ -249,6 +266,8 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
         value = os.environ.get(env_name)
         if value:
             return value.strip()
+        if kind == "cookie" and not file_name and _default_cookie(source):
+            return _default_cookie(source)          # signed in with `huaxiang login` since
         if not file_name:
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_env", f"missing secret: environment variable {env_name} is not set")
     if file_name:
@@ -260,6 +279,8 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
         if not value:
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: {file_name!r} is empty")
         return value
+    if kind == "cookie":
+        return _default_cookie(source)
     return None
 
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox import payloads as P
 from bot.sandbox.faults import FaultConfig, FaultPlan
+from bot.sandbox.signin import Reply, SignInDesk
 from bot.sandbox.world import DEFAULT_USERS, ME_UID, SPost, World, stable_hash
 from bot.sandbox.vocab import OPT_OUTS, REPLIES
 
@@ -69,6 +70,20 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def _reply(self, reply: "Reply") -> None:
+        """A sign-in desk reply (several Set-Cookie headers may go out)."""
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.ctype)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for k, v in reply.headers:
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None, truncate: bool = False) -> None:
         body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if truncate:
@@ -92,6 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
             form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
         sb._count(parts.path)
         try:
+            desk = sb.signin.handle(method, parts.path, query, sb.base_url)
+            if desk is None and parts.path in READ_PATHS:
+                desk = sb.signin.gate(self.headers.get("Cookie"), sb.base_url)
+            if desk is not None:
+                self._reply(desk)
+                return
             is_write_api = parts.path.startswith("/2/")
             fault = None
             if parts.path in READ_PATHS or (is_write_api and sb.faults.config.writes):
@@ -184,8 +205,10 @@ class SandboxServer:
     """The running sandbox: ``base_url``, ``world``, ``actions``; ``stop()`` or use as a context manager."""
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultConfig | None = None,
-                 token: str | None = None):
+                 token: str | None = None, require_session: bool = False):
         self.world = world
+        # Sign-in page, visitor handshake and (when required) session checks on reads.
+        self.signin = SignInDesk(required=require_session)
         self.faults = FaultPlan(faults)
         self.token = token
         self.actions: list[dict[str, Any]] = []
@@ -410,7 +433,8 @@ class SandboxServer:
 
 
 def start_sandbox(seed: int = 0, port: int = 0, faults: FaultConfig | None = None, n_users: int = DEFAULT_USERS,
-                  host: str = "127.0.0.1", now: float | None = None, token: str | None = None) -> SandboxServer:
+                  host: str = "127.0.0.1", now: float | None = None, token: str | None = None,
+                  require_session: bool = False) -> SandboxServer:
     """Build the world and serve it from a background thread on loopback.
 
     ``port=0`` picks a free port (see ``.base_url``). Use as a context manager
@@ -418,4 +442,5 @@ def start_sandbox(seed: int = 0, port: int = 0, faults: FaultConfig | None = Non
     any non-empty one is accepted, otherwise exactly ``token``.
     """
     world = World(seed=seed, n_users=n_users, now=now)
-    return SandboxServer(world, host=host, port=port, faults=faults, token=token).start()
+    return SandboxServer(world, host=host, port=port, faults=faults, token=token,
+                         require_session=require_session).start()

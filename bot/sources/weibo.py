@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from bot.http import HttpError, parse_retry_after
-from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source,
-                              SourceError, UnsupportedError)
+from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, SessionExpiredError,
+                              Source, SourceError, UnsupportedError)
 from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
                                      parse_info_cards, parse_mblog, parse_thread, parse_user, walk_cards)
 from storage.records import Post, User
@@ -37,6 +37,12 @@ DEFAULT_API_BASE_URL = "https://api.weibo.com"
 _END_MESSAGES = ("还没有内容", "没有更多", "暂无", "no more", "没有找到", "快来发表")
 _LOGIN_HINTS = ("passport", "login", "visitor", "signin", "sso")
 _HEX32 = re.compile(r"^(?:100808)?([0-9a-fA-F]{32})(?:_-_\w*)?$")
+
+
+LOGIN_HINT = "session expired: run `huaxiang login weibo`"
+DEFAULT_VISITOR_BASE = "https://visitor.passport.weibo.cn"
+DEFAULT_SIGNIN_URL = "https://passport.weibo.com/sso/signin?entry=wapsso&source=wapssowb&url=https%3A%2F%2Fm.weibo.cn%2F"
+_JSONP = re.compile(r"\((\{.*\})\)\s*;?\s*$", re.S)
 
 
 class MissingTokenError(SourceError):
@@ -58,6 +64,8 @@ class WeiboSource(Source):
         self._now = now or (lambda: datetime.now(CHINA))
         self._own_uid: str | None = None
         self._groups: dict[str, str] = {}
+        self._signed_in = bool((secrets or {}).get("cookie"))
+        self._visitor_tried = False
 
     def _default_api_base(self) -> str:
         return self.default_api_base
@@ -119,8 +127,53 @@ class WeiboSource(Source):
     def _get(self, path: str, params: dict[str, Any], what: str, base: str | None = None) -> dict[str, Any]:
         # What the mobile web app itself sends; without them m.weibo.cn answers 432 sooner.
         headers = {"Referer": self.base + "/", "X-Requested-With": "XMLHttpRequest", "MWeibo-Pwa": "1"}
-        resp = self.http.get((base or self.base) + path, params=params, headers=headers)
+        url = (base or self.base) + path
+        resp = self.http.get(url, params=params, headers=headers)
+        if _sent_to_signin(resp):
+            if self._signed_in:
+                self._fault("session_expired")
+                raise SessionExpiredError(f"{what}: {LOGIN_HINT}")
+            if not self._visitor_tried and self.visitor_cookie():
+                resp = self.http.get(url, params=params, headers=headers)
         return self._check(resp, what)
+
+    # -- sessions -------------------------------------------------------------
+    def signin_url(self) -> str:
+        """Where a person signs in (``huaxiang login weibo`` opens it)."""
+        if self.base == DEFAULT_BASE_URL:
+            return DEFAULT_SIGNIN_URL
+        return f"{self.base}/signin?url={self.base}/"
+
+    def visitor_cookie(self) -> bool:
+        """Fetch Weibo's visitor cookie the way the mobile site does when it sends
+        an anonymous visitor away: POST ``/visitor/genvisitor2``, keep SUB/SUBP.
+
+        Tried once per source object; False when it did not work (the caller
+        then reports the refusal it already has).
+        """
+        self._visitor_tried = True
+        vbase = DEFAULT_VISITOR_BASE if self.base == DEFAULT_BASE_URL else self.base
+        form = {"cb": "visitor_gray_callback", "tid": "", "from": "weibo", "return_url": self.base + "/"}
+        try:
+            resp = self.http.post(vbase + "/visitor/genvisitor2", data=form,
+                                  headers={"Referer": vbase + "/visitor/visitor?entry=sinawap&a=enter"})
+        except SourceError as exc:
+            log.info("visitor cookie: %s", exc)
+            return False
+        m = _JSONP.search(resp.text) if resp.status_code == 200 else None
+        try:
+            data = json.loads(m.group(1)).get("data") if m else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not data.get("sub"):
+            log.info("visitor cookie: no sub in the answer (HTTP %s)", resp.status_code)
+            return False
+        pairs = {"SUB": str(data["sub"])}
+        if data.get("subp"):
+            pairs["SUBP"] = str(data["subp"])
+        self.http.set_cookies(pairs, self.base)
+        log.info("visitor cookie obtained for %s", self.base)
+        return True
 
     # -- listing helpers ---------------------------------------------------
     def _index(self, containerid: str, cursor: str | None, what: str, extra: dict[str, Any] | None = None,
@@ -484,6 +537,16 @@ def group_hex(group: str) -> str:
     if not m:
         raise PayloadError(f"group {group!r} is not a super-topic id (32 hex digits, optionally prefixed 100808)")
     return m.group(1).lower()
+
+
+def _sent_to_signin(resp: httpx.Response) -> bool:
+    """Did the platform send us to its visitor or sign-in page instead of answering?"""
+    if 300 <= resp.status_code < 400:
+        location = resp.headers.get("Location", "").lower()
+        return any(h in location for h in _LOGIN_HINTS)
+    if resp.status_code == 200 and resp.content[:1] not in (b"{", b"["):
+        return b"Sina Visitor System" in resp.content[:400]
+    return False
 
 
 def next_since_id(data: dict[str, Any]) -> str | None:
