@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if r.faults:
             ctx.console.print(f"{r.query}: faults " + ", ".join(f"{k} {v}" for k, v in r.faults.items()), markup=False)
     for r in summary.runs:
-        if r.error:
+        if r.error and r.error not in summary.unreachable:     # those get their one line on stderr below
             ctx.console.print(f"{r.query}: {terminal_safe(r.error, 300)}", markup=False)
     for p in summary.paused_sources:
         ctx.console.print(f"source {p['source']} is paused until {p.get('paused_until')} "
