@@ -208,12 +208,14 @@ def group_in_html(raw_html: Any) -> str | None:
 
 
 def parse_region(value: Any) -> str | None:
-    """``"发布于 北京"`` -> ``"北京"``."""
+    """``"发布于 北京"`` / ``"IP属地：北京"`` -> ``"北京"``."""
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if text.startswith("发布于"):
-        text = text[3:].strip()
+    for prefix in ("发布于", "IP属地：", "IP属地:", "IP属地"):
+        if text.startswith(prefix):
+            text = text[len(prefix):].strip()
+            break
     return text or None
 
 
