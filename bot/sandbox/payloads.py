@@ -8,6 +8,8 @@ passes here passes there.
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -237,3 +239,23 @@ def info_payload(user: SUser) -> dict[str, Any]:
               {"card_type": 41, "item_name": "IP属地", "item_content": user.city}]
     return {"ok": 1, "data": {"cardlistInfo": {}, "cards": [{"card_type": 11, "show_type": 2, "card_group": first},
                                                            {"card_type": 11, "show_type": 2, "card_group": second}]}}
+
+
+def supertopic_bound(since_id: str | None) -> str | None:
+    """The sandbox's own super-topic cursor back to a post id (``msgid``); plain ids pass."""
+    if since_id and since_id.lstrip().startswith("{"):
+        try:
+            return str(json.loads(since_id).get("msgid") or "") or None
+        except (ValueError, AttributeError):
+            return None
+    return since_id
+
+
+def supertopic_page_info(cid: str, mids: list[str], nxt: str | None) -> dict[str, Any]:
+    """``data.pageInfo`` of a super-topic page: the next cursor as the JSON string the real site sends."""
+    info: dict[str, Any] = {"containerid": cid, "page_type": "08", "since_id": ""}
+    if nxt:
+        page = 2 + mids.index(nxt) // PAGE_SIZE if nxt in mids else 2
+        info["since_id"] = json.dumps({"page": page, "nextscore": int(nxt) % 10**10, "msgid": int(nxt)},
+                                      separators=(",", ":"))
+    return info

@@ -320,10 +320,15 @@ class SandboxServer:
                 cards.insert(0, {"card_type": 4, "desc": f"{term} 的讨论", "scheme": ""})
             return P.index_payload(cards, {"containerid": cid, "page": nxt, "total": len(mids)})
         if cid.startswith("100808"):
+            # Real super-topic pages keep their cursor in data.pageInfo.since_id, a JSON string.
             hexid = cid[6:38]
-            chunk, nxt = P.since_slice(w.by_group.get(hexid, []), since)
+            mids = w.by_group.get(hexid, [])
+            chunk, nxt = P.since_slice(mids, P.supertopic_bound(since))
             cards = [P.post_card(w, w.posts[m]) for m in chunk]
-            return P.index_payload(cards, {"containerid": cid, "since_id": nxt or ""})
+            payload = P.index_payload(cards, {"containerid": cid})
+            if cards:
+                payload["data"]["pageInfo"] = P.supertopic_page_info(cid, mids, nxt)
+            return payload
         if cid.startswith("100505"):
             user = w.users.get(cid[6:])
             if user is None:
