@@ -184,14 +184,17 @@ def index_payload(cards: list[dict[str, Any]], cardlist_info: dict[str, Any]) ->
     return {"ok": 1, "data": {"cardlistInfo": cardlist_info, "cards": cards, "scheme": ""}}
 
 
-def hotflow_comment(world: World, c: dict[str, Any]) -> dict[str, Any]:
+def hotflow_comment(world: World, c: dict[str, Any], replies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A hotflow comment; a top-level one carries its replies in ``comments[]`` with ``rootid``."""
     user = world.users.get(c["uid"])
+    nested = [hotflow_comment(world, r) for r in (replies or [])]
     return {
-        "created_at": weibo_time(c["ts"]), "id": c["id"], "rootid": c["id"], "floor_number": 0,
+        "created_at": weibo_time(c["ts"]), "id": c["id"], "rootid": c.get("root") or c["id"], "floor_number": 0,
         "text": _comment_html(c["text"]), "disable_reply": 0,
         "user": user_json(user) if user else me_json(),
         "mid": c["id"], "like_count": c.get("likes", 0), "liked": False,
-        "source": f"来自{user.city}" if user else "来自北京", "total_number": 0,
+        "source": f"来自{user.city}" if user else "来自北京", "total_number": len(nested),
+        "comments": nested if nested else False,
     }
 
 

@@ -355,10 +355,16 @@ class SandboxServer:
         if not comments:
             return {"ok": 0, "msg": "快来发表你的评论吧"}
         start = int(_one(q, "max_id", "0") or 0) if _one(q, "max_id", "0").isdigit() else 0
-        chunk = comments[start:start + COMMENT_PAGE]
-        nxt = start + COMMENT_PAGE if start + COMMENT_PAGE < len(comments) else 0
-        return {"ok": 1, "data": {"data": [P.hotflow_comment(self.world, c) for c in chunk],
-                                  "total_number": len(comments), "max_id": nxt, "max_id_type": 0}}
+        # Replies (楼中楼) ride inside their thread's comments[], as on m.weibo.cn.
+        tops = [c for c in comments if not c.get("root")]
+        chunk = tops[start:start + COMMENT_PAGE]
+        nxt = start + COMMENT_PAGE if start + COMMENT_PAGE < len(tops) else 0
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for c in comments:
+            if c.get("root"):
+                replies.setdefault(c["root"], []).append(c)
+        data = [P.hotflow_comment(self.world, c, replies.get(c["id"], [])) for c in chunk]
+        return {"ok": 1, "data": {"data": data, "total_number": len(comments), "max_id": nxt, "max_id_type": 0}}
 
     # -- Open API v2 -------------------------------------------------------------------
     def _api(self, method: str, path: str, q: dict[str, list[str]], form: dict[str, list[str]],
