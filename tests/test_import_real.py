@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ MC_COMMENTS = ["search_comments_2026-11-22.jsonl", "search_comments_2026-11-22.j
 
 def one(db, sql: str, *args):
     return db.conn.execute(sql, args).fetchone()
+
+
+def built_db(dump: Path, dest: Path) -> Path:
+    """The tool's SQLite file, rebuilt from its dump (binary .db files are not committed)."""
+    con = sqlite3.connect(dest)
+    con.executescript(dump.read_text(encoding="utf-8"))
+    con.close()
+    return dest
 
 
 # -- MediaCrawler, creator_hash era (since 2026-07) -------------------------------------------
@@ -52,8 +61,7 @@ def test_mediacrawler_creator_hash_comments_keep_their_thread(db, name):
 
 @pytest.mark.parametrize("era", [NEW, OLD])
 def test_mediacrawler_sqlite_store_imports(db, era, tmp_path):
-    path = tmp_path / "sqlite_tables.db"
-    shutil.copy(era / "sqlite_tables.db", path)
+    path = built_db(era / "sqlite_tables.sql", tmp_path / "sqlite_tables.db")
     summary = import_file(db, path, fmt="mediacrawler")
     assert (summary.imported, summary.skipped) == (4, 0), summary.problems
     assert one(db, "SELECT reply_to FROM posts WHERE pid = '5337290936160046'") == ("5337290303868548",)
@@ -81,10 +89,13 @@ def test_mediacrawler_user_id_era_creators_and_comments(db):
 # -- format detection ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [NEW / "search_contents_2026-11-22.csv", OLD / "search_comments_2026-11-22.json",
-                                  NEW / "sqlite_tables.db"])
+                                  NEW / "sqlite_tables.sql"])
 def test_auto_format_detects_mediacrawler(db, path, tmp_path):
-    copy = tmp_path / path.name
-    shutil.copy(path, copy)
+    if path.suffix == ".sql":
+        copy = built_db(path, tmp_path / "sqlite_tables.db")
+    else:
+        copy = tmp_path / path.name
+        shutil.copy(path, copy)
     summary = import_file(db, copy, fmt="auto")
     assert summary.format == "mediacrawler" and summary.skipped == 0 and summary.imported >= 2
 
@@ -116,6 +127,7 @@ WHOLE = "过刚刚好的生活，从小小的我开始"
 def _copy_tree(tmp_path: Path) -> Path:
     dst = tmp_path / "weibo"
     shutil.copytree(WCR, dst)
+    built_db(dst / "weibodata.sql", dst / "weibodata.db")
     return dst
 
 
