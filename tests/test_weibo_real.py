@@ -106,3 +106,22 @@ def test_profile_info_container_fills_the_details(db):
     upsert_users(db, [user])
     assert db.conn.execute("SELECT location, registered_at FROM users WHERE uid = '5841808579'").fetchone() == \
         ("山西 运城", "2016-01-28")
+
+
+@respx.mock
+def test_ok_minus_100_means_the_session_is_gone():
+    """``{"ok":-100,"url":<sign-in page>}``: RSSHub's Weibo utils renew their cookies on exactly this;
+    a captcha URL stays a captcha."""
+    from bot.sources.base import BlockedError, SessionExpiredError
+    import pytest as _pytest
+
+    body = {"ok": -100, "url": "https://passport.weibo.cn/signin/welcome?entry=mweibo&r=https%3A%2F%2Fm.weibo.cn%2F"}
+    respx.get(INDEX).mock(return_value=httpx.Response(200, json=body))
+    respx.post("https://visitor.passport.weibo.cn/visitor/genvisitor2").mock(return_value=httpx.Response(404))
+    settings = SourceSettings(name="weibo", platform="weibo", base_url=BASE, min_interval_s=0, jitter_s=0, max_retries=0)
+    signed = WeiboSource(settings, PoliteClient(settings, cookie="SUB=x; MLOGIN=1"), {"cookie": "SUB=x"}, now=lambda: NOW)
+    with _pytest.raises(SessionExpiredError):
+        signed.search_posts("健身")
+    with _pytest.raises(BlockedError) as exc:
+        source().search_posts("健身")
+    assert exc.value.kind == "login_required"

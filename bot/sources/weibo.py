@@ -110,6 +110,13 @@ class WeiboSource(Source):
             raise PayloadError(f"{what}: expected a JSON object, got {type(payload).__name__}")
         ok = payload.get("ok")
         url = str(payload.get("url") or "")
+        if ok == -100 and "captcha" not in url.lower():
+            # "ok":-100 pointing at a sign-in page: the session is gone (RSSHub renews its cookies on it).
+            if self._signed_in:
+                self._fault("session_expired")
+                raise SessionExpiredError(f"{what}: {LOGIN_HINT}")
+            self._fault("login_required")
+            raise BlockedError("login_required", f"{what}: the platform wants a signed-in session ({url.split('?')[0]})")
         if ok == -100 or "captcha" in url.lower():
             self._fault("captcha")
             raise BlockedError("captcha", f"{what}: platform asks for a captcha ({url.split('?')[0]})")
@@ -544,8 +551,16 @@ def _sent_to_signin(resp: httpx.Response) -> bool:
     if 300 <= resp.status_code < 400:
         location = resp.headers.get("Location", "").lower()
         return any(h in location for h in _LOGIN_HINTS)
-    if resp.status_code == 200 and resp.content[:1] not in (b"{", b"["):
+    if resp.status_code != 200:
+        return False
+    if resp.content[:1] not in (b"{", b"["):
         return b"Sina Visitor System" in resp.content[:400]
+    if len(resp.content) < 2048 and b"-100" in resp.content:
+        try:
+            body = json.loads(resp.content)
+        except ValueError:
+            return False
+        return isinstance(body, dict) and body.get("ok") == -100 and "captcha" not in str(body.get("url", "")).lower()
     return False
 
 
