@@ -200,8 +200,10 @@ def parse_entry_posts(entry: Any, feed_url: str, feed_link: str | None = None, f
     so for Weibo links the description alone is the text.
     """
     link = (entry.get("link") or "").strip() or None
+    weibo = bool(link and _WEIBO_STATUS.match(link))
     original = None
-    if link and _WEIBO_STATUS.match(link):
+    as_read = entry
+    if weibo:
         body_html = ""
         if entry.get("content"):
             body_html = "\n".join(c.get("value", "") for c in entry.content if isinstance(c, dict))
@@ -209,7 +211,8 @@ def parse_entry_posts(entry: Any, feed_url: str, feed_link: str | None = None, f
         own_html, original = split_weibo_repost(body_html)
         if own_html.strip():
             entry = _with_text(entry, own_html)
-    post = _parse_entry(entry, feed_url, feed_link, feed_title, group, weibo=bool(link and _WEIBO_STATUS.match(link)))
+    post = _parse_entry(entry, feed_url, feed_link, feed_title, group, weibo=weibo)
+    post.raw = _plain(dict(as_read))            # the entry as the feed had it, original included
     if original is None:
         return [post]
     orig = _weibo_original_post(original, feed_url, group)
