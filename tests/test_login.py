@@ -102,6 +102,10 @@ def test_login_in_headless_chromium_stores_the_cookie_only_in_the_secrets_file(g
     dump = "\n".join(db.conn.iterdump())
     assert sub not in dump and sub not in text
     assert all(sub not in r.getMessage() for r in caplog.records)
+    # ...and should it ever reach a log line or an export, the masking knows it.
+    from config import load_settings
+    from config.loader import configured_secrets
+    assert sub in " ".join(configured_secrets(load_settings(cfg)))
     db.conn.close()
 
 
