@@ -125,3 +125,22 @@ def test_ok_minus_100_means_the_session_is_gone():
     with _pytest.raises(BlockedError) as exc:
         source().search_posts("健身")
     assert exc.value.kind == "login_required"
+
+
+@respx.mock
+def test_recorded_super_topic_page_cursor_is_sent_back_exactly():
+    """A recorded super-topic page: the cursor is a JSON string in data.pageInfo.since_id whose
+    nextscore (1658651971.019999980926513671875) must not be re-serialised as a float."""
+    route = respx.get(INDEX).mock(return_value=httpx.Response(200, json=fx("supertopic_1008081a127e.json")))
+    src = source()
+    page = src.group_posts("1a127e1db26d4483eadf1d1dbe1a80c2")
+    since = '{"page":2,"nextscore":1658651971.019999980926513671875,"msgid":4794796253249627}'
+    assert page.next_cursor == "s:" + since
+    assert [p.pid for p in page.posts] == ["4795220615761422"]
+    post = page.posts[0]
+    assert post.group_id == "1a127e1db26d4483eadf1d1dbe1a80c2"
+    assert (post.source, post.region, post.pic_urls) == (
+        "🦈iPhone客户端", "上海", ["https://wx4.sinaimg.cn/large/007Raq4zly1h4jgknaya9j30ta0bcjsx.jpg"])
+    assert post.author.followers == 362_000 and post.author.verified_type == -1
+    src.group_posts("1a127e1db26d4483eadf1d1dbe1a80c2", page.next_cursor)
+    assert route.calls.last.request.url.params["since_id"] == since
