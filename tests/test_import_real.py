@@ -177,3 +177,21 @@ def test_weibo_crawler_per_user_csv_details(db, tmp_path):
     post = one(db, "SELECT uid, created_at, likes, edit_count, repost_of FROM posts WHERE pid = '4804608494665869'")
     assert post == ("1223178222", "2022-08-20T18:29:52+08:00", 116398, 0, "4804268794315521")
     assert one(db, "SELECT source, video_type FROM posts WHERE pid = '4804268794315521'") == ("微博视频号", "video")
+
+
+def test_auto_format_looks_past_a_bad_first_line(db, tmp_path):
+    """The first record of a JSON-lines file may be the bad one; the rest still say what the file is."""
+    path = tmp_path / "export.json"                 # a suffix that says nothing
+    good = (NEW / "search_contents_2026-11-22.jsonl").read_text(encoding="utf-8")
+    path.write_text('{"content": "缺了 note_id"}\n' + good, encoding="utf-8")
+    summary = import_file(db, path, fmt="auto")
+    assert summary.format == "mediacrawler" and summary.imported == 2 and summary.skipped == 1
+    ours = tmp_path / "posts.json"
+    ours.write_text('{"id": "1", "text": "少了 user_id"}\n{"id": "2", "user_id": "9", "text": "好的一行"}\n',
+                    encoding="utf-8")
+    summary = import_file(db, ours, fmt="auto")
+    assert summary.format == "jsonl" and (summary.imported, summary.skipped) == (1, 1)
+    odd = tmp_path / "odd.json"
+    odd.write_text('{"a": 1}\n{"b": 2}\n', encoding="utf-8")
+    with pytest.raises(HuaxiangError, match="unknown shape"):
+        import_file(db, odd, fmt="auto")

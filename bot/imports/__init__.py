@@ -113,28 +113,40 @@ def _sqlite_format(path: Path) -> tuple[str | None, str]:
     return None, f"an SQLite file with tables {', '.join(sorted(tables)[:8]) or 'none'}"
 
 
-def _json_keys(text: str) -> set[str] | None:
-    """Keys of the first JSON object: a JSON array's first item, an object, or a JSON line."""
+def _json_keys(text: str, limit: int = 50) -> list[set[str]]:
+    """Key sets of the first JSON objects: a JSON array's items, one object, or JSON lines
+    (damaged or incomplete lines are passed over: the reader reports them later)."""
     import json
 
     s = text.lstrip()
     dec = json.JSONDecoder()
+    found: list[set[str]] = []
+    if s.startswith("["):
+        pos = 1
+        while len(found) < limit:
+            while pos < len(s) and s[pos] in " \t\r\n,":
+                pos += 1
+            try:
+                obj, pos = dec.raw_decode(s, pos)
+            except (ValueError, RecursionError):
+                break
+            if isinstance(obj, dict):
+                found.append(set(obj))
+        return found
     try:
-        if s.startswith("["):
-            first, _ = dec.raw_decode(s[1:].lstrip())
-            return set(first) if isinstance(first, dict) else None
-        obj, _ = dec.raw_decode(s)
-        return set(obj) if isinstance(obj, dict) else None
+        obj, end = dec.raw_decode(s)
+        if isinstance(obj, dict) and not s[end:].strip():
+            return [set(obj)]
     except (ValueError, RecursionError):
         pass
-    for line in s.splitlines()[:50]:            # JSON lines whose first lines are damaged
+    for line in s.splitlines()[:limit]:
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError):
             continue
         if isinstance(obj, dict):
-            return set(obj)
-    return None
+            found.append(set(obj))
+    return found
 
 
 def _csv_keys(text: str) -> set[str]:
@@ -162,10 +174,11 @@ def detect_format(path: Path) -> str:
         raise HuaxiangError(f"{path}: unknown shape ({found}); {UNKNOWN_SHAPE}")
     text = head.decode("utf-8", "ignore").lstrip("\ufeff")
     if text.lstrip()[:1] in ("[", "{"):
-        keys = _json_keys(text)
-        fmt = _by_keys(keys) if keys else None
-        if fmt is None and keys is None and path.suffix.lower() in (".jsonl", ".ndjson"):
-            return "jsonl"                      # unreadable lines: the JSON-lines reader reports each one
+        key_sets = _json_keys(text)
+        fmt = next((f for f in map(_by_keys, key_sets) if f), None)
+        if fmt is None and path.suffix.lower() in (".jsonl", ".ndjson"):
+            return "jsonl"                      # its reader reports each line it cannot use
+        keys = set().union(*key_sets) if key_sets else set()
         found = f"JSON with keys {', '.join(sorted(keys)[:10])}" if keys else "JSON without an object"
     else:
         keys = _csv_keys(text)
