@@ -30,10 +30,12 @@ _STICKY_FIELDS = ("repost_of", "group_id")
 # hash and a re-import still changes nothing.
 _USER_EXTRA = ("verified_type", "ip_location", "birthday", "education", "company", "registered_at", "is_bot",
                "counts_floor")
-_USER_COUNTS = ("followers", "following", "posts_count")
-_POST_COUNTS = ("reposts", "comments", "likes")
 _POST_EXTRA = ("reply_to", "thread_root", "source", "pic_count", "pic_urls", "video_type", "video_plays",
                "edit_count", "language", "counts_floor")
+
+
+_KEPT_POST_FIELDS = _STICKY_FIELDS + _POST_EXTRA
+_SELECT_KEPT = "SELECT id, content_hash, " + ", ".join(_KEPT_POST_FIELDS) + " FROM posts WHERE platform = ? AND pid = ?"
 
 
 def _dumps(value: Any) -> str:
@@ -49,19 +51,17 @@ def _floor(fields: list[str]) -> str | None:
     return _dumps(sorted(set(fields))) if fields else None
 
 
-def _keep_old(key: str, vals: dict[str, Any], counts: tuple[str, ...]) -> bool:
-    """May the stored value stand in for a missing one? A copy that gives counts
-    also says whether they are lower bounds, so its counts_floor always wins."""
-    if vals[key] is not None:
-        return False
-    return not (key == "counts_floor" and any(vals[c] is not None for c in counts))
+# An upsert keeps a stored value where the new copy has none (None, or no tags);
+# except counts_floor: a copy that gives counts also says whether they are lower
+# bounds, so its counts_floor (even None: all exact) always wins.
 
 
 def _with_extra(fields: tuple[str, ...], extra: tuple[str, ...], vals: dict[str, Any]) -> list[Any]:
     """The values the content hash covers (see _USER_EXTRA)."""
     out = [vals[k] for k in fields]
-    if any(vals.get(k) is not None for k in extra):
-        out.append({k: vals.get(k) for k in extra})
+    more = [vals[k] for k in extra]
+    if more.count(None) != len(more):
+        out.append(dict(zip(extra, more)))
     return out
 
 
@@ -95,9 +95,13 @@ def upsert_users(db: sqlite_utils.Database, users: Iterable[User], now: str | No
         if row is None:
             merged = vals
         else:
-            old = dict(zip(cols, row[2:]))
-            merged = {k: (old[k] if _keep_old(k, vals, _USER_COUNTS) or (k == "tags" and vals[k] == "[]") else vals[k])
-                      for k in cols}
+            counted = vals["followers"] is not None or vals["following"] is not None or vals["posts_count"] is not None
+            merged = dict(vals)
+            for k, old in zip(cols, row[2:]):
+                v = vals[k]
+                # a missing value (or no tags) keeps what we know (see the counts_floor note above)
+                if (v is None and not (counted and k == "counts_floor")) or (k == "tags" and v == "[]"):
+                    merged[k] = old
         h = _hash(_with_extra(_USER_FIELDS, _USER_EXTRA, merged))
         raw = None if u.raw is None else _dumps(u.raw)
         fetched = now if u.full_profile else None
@@ -166,16 +170,16 @@ def upsert_posts(
             (p.platform, p.uid, now),
         )
         uc.new += stub.rowcount
-        row = conn.execute("SELECT id, content_hash, " + ", ".join(_STICKY_FIELDS + _POST_EXTRA) + " FROM posts"
-                           " WHERE platform = ? AND pid = ?", (p.platform, p.pid)).fetchone()
+        row = conn.execute(_SELECT_KEPT, (p.platform, p.pid)).fetchone()
         if row is not None:
             # Being a repost, or a group's post, never changes, but a copy may not
             # show it: an original embedded in someone's repost carries no
             # retweeted_status (or group link) of its own. Keeping the known value
             # makes the row the same whichever copy came last.
             # Details (0090) a copy lacks keep their stored value the same way.
-            for i, name in enumerate(_STICKY_FIELDS + _POST_EXTRA, start=2):
-                if _keep_old(name, vals, _POST_COUNTS):
+            counted = vals["reposts"] is not None or vals["comments"] is not None or vals["likes"] is not None
+            for i, name in enumerate(_KEPT_POST_FIELDS, start=2):
+                if vals[name] is None and not (counted and name == "counts_floor"):   # see the counts_floor note above
                     vals[name] = row[i]
         cols = _POST_FIELDS + _POST_EXTRA
         h = _hash(_with_extra(_POST_FIELDS, _POST_EXTRA, vals))

@@ -14,7 +14,6 @@ ALTER TABLE posts ADD COLUMN video_plays INTEGER;    -- play count ("345万次�
 ALTER TABLE posts ADD COLUMN edit_count INTEGER;     -- times the author edited it
 ALTER TABLE posts ADD COLUMN language TEXT;          -- ISO 639 code when the platform says (Mastodon)
 ALTER TABLE posts ADD COLUMN counts_floor TEXT;      -- JSON list of count columns that are lower bounds ("100万+")
-CREATE INDEX posts_reply_to ON posts(reply_to);
 
 -- Users: account type and the profile details of the INFO page.
 ALTER TABLE users ADD COLUMN verified_type INTEGER;  -- Weibo: -1 none, 0 personal (orange V), 1-7 organisations (blue V), 200/220 达人
