@@ -352,5 +352,7 @@ def test_account_bot_flag_and_creation_date_are_kept():
 
 def test_status_language_is_kept():
     from bot.sources.mastodon import parse_status as _ps
-    st = json.loads((FIX / "tag_timeline_page1.json").read_text("utf-8"))[0]
-    assert _ps(st)[0].language == "zh"
+    doc = Path(__file__).parent / "fixtures" / "mastodon_docs" / "status_gargron.json"
+    post = _ps(json.loads(doc.read_text("utf-8")))[0]
+    assert post.language == "en"
+    assert post.author.is_bot is False and post.author.registered_at == "2016-03-16T14:34:26+00:00"
