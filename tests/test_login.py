@@ -80,7 +80,7 @@ def test_login_in_headless_chromium_stores_the_cookie_only_in_the_secrets_file(g
     assert "SUB=" in cookie and "MLOGIN=1" in cookie
     assert stat.S_IMODE(os.stat(cookie_file).st_mode) == 0o600
     sub = dict(p.split("=", 1) for p in cookie.split("; "))["SUB"]
-    assert "signed in" in out and sub not in out + err
+    assert "signed in as user 1000000000" in out and sub not in out + err     # checked with /api/config
 
     # The crawl now reads with the session.
     code, out, err = cli("--config", cfg, "--db", db_path, "crawl")

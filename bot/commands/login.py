@@ -37,6 +37,23 @@ def _pick_source(ctx: Context, platform: str, name: str | None):
     return fits[0]
 
 
+def _check_session(src, cookie: str) -> str:
+    """Ask the platform whether the new cookie is a session (``/api/config``), before keeping it."""
+    from bot.http import PoliteClient
+    from bot.sources import source_class
+    from bot.sources.base import SourceError
+
+    with PoliteClient(src, cookie=cookie) as client:
+        adapter = source_class(src.platform)(src, client, {"cookie": cookie})
+        try:
+            uid = adapter.session_uid()
+        except SourceError as exc:
+            raise HuaxiangError(f"signed in, but the session could not be checked ({exc}); nothing stored") from None
+    if uid is None:
+        raise HuaxiangError("the browser signed in, but the platform does not accept that session; nothing stored")
+    return uid
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from config.loader import default_cookie_file
     from bot.sources import source_class
@@ -50,11 +67,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                       f"(waiting up to {args.timeout:.0f} s)", markup=False)
     result = browser_signin(adapter.signin_url(), adapter.base + "/", timeout_s=args.timeout,
                             headless=args.headless, browser=args.browser)
+    uid = _check_session(src, result.cookie)
     store_cookie(target, result.cookie)
     with transaction(ctx.db):
         store.sync_source(ctx.db, src.name, src.platform, src.base_url)
         store.mark_source_ok(ctx.db, src.name)          # lifts a "session expired" pause
-    ctx.console.print(f"signed in: session cookie ({', '.join(result.names)}) stored in {target}, owner-only; "
+    who = f" as user {uid}" if uid else ""
+    ctx.console.print(f"signed in{who}: session cookie ({', '.join(result.names)}) stored in {target}, owner-only; "
                       f"source {src.name} may crawl again", markup=False)
     if src.cookie_env:
         ctx.console.print(f"note: ${src.cookie_env} still wins over the file while it is set", markup=False)

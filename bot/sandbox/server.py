@@ -108,6 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
         sb._count(parts.path)
         try:
             desk = sb.signin.handle(method, parts.path, query, sb.base_url)
+            if desk is None and method == "GET" and parts.path == "/api/config":
+                desk = sb.signin.config(self.headers.get("Cookie"))
             if desk is None and parts.path in READ_PATHS:
                 desk = sb.signin.gate(self.headers.get("Cookie"), sb.base_url)
             if desk is not None:

@@ -103,6 +103,8 @@ class SignInDesk:
         if method == "GET" and path == "/":
             return Reply(200, b"<!doctype html><meta charset=utf-8><title>m.weibo.cn sandbox</title><p>ok</p>",
                          "text/html; charset=utf-8")
+        if method == "GET" and path == "/api/config":
+            return None          # answered by config() with the request's cookies
         if path == "/_sandbox/scan":
             return _json({"ok": int(self.scan(one("qrid") or None))})
         if path == "/_sandbox/expire_sessions":
@@ -111,6 +113,16 @@ class SignInDesk:
             with self._lock:
                 return _json(dict(self.qrcodes))
         return None
+
+    def config(self, cookie_header: str | None) -> Reply:
+        """``/api/config``: whether this cookie is a signed-in session (and whose), as m.weibo.cn says."""
+        sub = read_cookies(cookie_header).get("SUB")
+        with self._lock:
+            login = bool(sub and sub in self.logins)
+        data: dict[str, Any] = {"login": login, "st": secrets.token_hex(3)}
+        if login:
+            data["uid"] = "1000000000"
+        return _json({"ok": 1, "data": data})
 
     def gate(self, cookie_header: str | None, base_url: str) -> Reply | None:
         """None when the request may be served; else the redirect the real site sends."""

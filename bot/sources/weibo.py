@@ -151,6 +151,15 @@ class WeiboSource(Source):
             return DEFAULT_SIGNIN_URL
         return f"{self.base}/signin?url={self.base}/"
 
+    def session_uid(self) -> str | None:
+        """The signed-in user's id per ``/api/config`` (None when the cookie is not a session)."""
+        payload = self._get("/api/config", {}, "session check")
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        if not data.get("login"):
+            return None
+        uid = data.get("uid")
+        return str(uid) if uid not in (None, "") else ""
+
     def visitor_cookie(self) -> bool:
         """Fetch Weibo's visitor cookie the way the mobile site does when it sends
         an anonymous visitor away: POST ``/visitor/genvisitor2``, keep SUB/SUBP.
