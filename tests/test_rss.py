@@ -218,8 +218,8 @@ def test_rsshub_weibo_picture_post_text_is_not_doubled():
     from bot.sources.rss import parse_feed as _pf
     data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
     page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
-    pic = next(p for p in page.posts if p.url == "https://weibo.com/1192329374/GfzzSgwh7")
-    assert pic.text == "今天好孩子发布会，好像瘦点儿了[偷笑] 看着我拉着婴儿车旋转舞动会不会很嗨🤗"
+    pic = next(p for p in page.posts if p.url == "https://weibo.com/7198559139/LDX7DoaOa")
+    assert pic.text == "第一次上钻石一周年我要恰独食A去咯！！大家晚安😴（其实还有视频没弄完"     # no "[图片]", not doubled
 
 
 def test_rsshub_weibo_repost_keeps_the_original_apart():
