@@ -195,3 +195,15 @@ def test_auto_format_looks_past_a_bad_first_line(db, tmp_path):
     odd.write_text('{"a": 1}\n{"b": 2}\n', encoding="utf-8")
     with pytest.raises(HuaxiangError, match="unknown shape"):
         import_file(db, odd, fmt="auto")
+
+
+def test_auto_format_reads_a_large_weibo_crawler_json(db, tmp_path):
+    """weibo-crawler's <user_id>.json grows past the sniff window; its top-level keys still tell."""
+    doc = json.loads((WCR / "胡歌" / "1223178222.json").read_text(encoding="utf-8"))
+    filler = dict(doc["weibo"][0], id=1, text="x" * 300_000)       # a long post first, as a big timeline has
+    doc["weibo"].insert(0, filler)
+    path = tmp_path / "1223178222.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=4), encoding="utf-8")
+    assert path.stat().st_size > 256 * 1024
+    summary = import_file(db, path, fmt="auto")
+    assert summary.format == "weibo-crawler" and summary.skipped == 0

@@ -138,7 +138,9 @@ def _json_keys(text: str, limit: int = 50) -> list[set[str]]:
         if isinstance(obj, dict) and not s[end:].strip():
             return [set(obj)]
     except (ValueError, RecursionError):
-        pass
+        keys = _leading_keys(s)            # one big object cut off by the sniff window
+        if len(keys) > 1:
+            return [keys]
     for line in s.splitlines()[:limit]:
         try:
             obj = json.loads(line)
@@ -147,6 +149,32 @@ def _json_keys(text: str, limit: int = 50) -> list[set[str]]:
         if isinstance(obj, dict):
             found.append(set(obj))
     return found
+
+
+def _leading_keys(s: str) -> set[str]:
+    """The top-level keys of a JSON object whose end is not in ``s`` (a file larger than
+    the sniff window): each key is read, then its value skipped while it is complete."""
+    import json
+
+    dec = json.JSONDecoder()
+    keys: set[str] = set()
+    pos = 1
+    while True:
+        while pos < len(s) and s[pos] in " \t\r\n,":
+            pos += 1
+        try:
+            key, pos = dec.raw_decode(s, pos)
+        except (ValueError, RecursionError):
+            return keys
+        while pos < len(s) and s[pos] in " \t\r\n:":
+            pos += 1
+        if not isinstance(key, str):
+            return keys
+        keys.add(key)
+        try:
+            _, pos = dec.raw_decode(s, pos)
+        except (ValueError, RecursionError):
+            return keys
 
 
 def _csv_keys(text: str) -> set[str]:
