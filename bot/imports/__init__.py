@@ -132,6 +132,9 @@ def _json_keys(text: str, limit: int = 50) -> list[set[str]]:
                 break
             if isinstance(obj, dict):
                 found.append(set(obj))
+        if not found and "{" in s:
+            keys = _leading_keys(s[s.index("{"):])    # a first record larger than the sniff window
+            return [keys] if keys else []
         return found
     try:
         obj, end = dec.raw_decode(s)
