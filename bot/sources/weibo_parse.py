@@ -191,9 +191,9 @@ def parse_video(page_info: Any) -> tuple[str | None, int | None]:
         return None, None
     kind = page_info.get("type")
     kind = str(kind) if isinstance(kind, (str, int)) and not isinstance(kind, bool) else None
-    if kind not in ("video", "live", "story", "5", "11"):
-        return None, None            # articles, web pages, places: not media
-    return ("video" if kind in ("5", "11") else kind), parse_plays(page_info.get("play_count"))
+    if kind not in ("video", "live", "story"):
+        return None, None            # articles ("24"/"article"), web pages, places: not media
+    return kind, parse_plays(page_info.get("play_count"))
 
 
 _GROUP_LINK = re.compile(r"containerid=100808([0-9a-fA-F]{32})")
