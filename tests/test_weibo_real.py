@@ -144,3 +144,13 @@ def test_recorded_super_topic_page_cursor_is_sent_back_exactly():
     assert post.author.followers == 362_000 and post.author.verified_type == -1
     src.group_posts("1a127e1db26d4483eadf1d1dbe1a80c2", page.next_cursor)
     assert route.calls.last.request.url.params["since_id"] == since
+
+
+@respx.mock
+def test_profile_details_can_be_turned_off():
+    route = respx.get(INDEX).mock(return_value=httpx.Response(200, json={"ok": 1, "data": {"userInfo": {
+        "id": 5841808579, "screen_name": "Dejlige_", "verified_type": -1}}}))
+    settings = SourceSettings(name="weibo", platform="weibo", base_url=BASE, min_interval_s=0, jitter_s=0,
+                              max_retries=0, profile_details=False)
+    user = WeiboSource(settings, PoliteClient(settings), {}, now=lambda: NOW).user_profile("5841808579")
+    assert route.call_count == 1 and user.name == "Dejlige_"

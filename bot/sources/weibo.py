@@ -316,6 +316,8 @@ class WeiboSource(Source):
         An empty page ("这里还没有内容") simply adds nothing.
         """
         user = self._profile(uid)
+        if not getattr(self.settings, "profile_details", True):
+            return user
         details = self._profile_info(uid)
         for key, value in details.items():
             if value and getattr(user, key, None) in (None, ""):
