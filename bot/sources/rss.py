@@ -134,7 +134,8 @@ def parse_feed(content: bytes | str, feed_url: str, group: str | None = None,
     return page
 
 
-_WEIBO_STATUS = re.compile(r"^https?://(?:www\.|m\.)?weibo\.(?:com|cn)/(?:u/)?(\d{5,})/(\w+)")
+# weibo.com/<uid>/<bid>, or m.weibo.cn/status/<bid> with RSSHub's preferMobileLink
+_WEIBO_STATUS = re.compile(r"^https?://(?:(?:www\.|m\.)?weibo\.(?:com|cn)/(?:u/)?\d{5,}/\w+|m\.weibo\.cn/(?:status|detail)/\w+)")
 _WEIBO_USER = re.compile(r"^https?://(?:www\.|m\.)?weibo\.(?:com|cn)/(?:u/)?(\d{5,})/?$")
 _WEIBO_ORIGINAL = re.compile(r"^https?://(?:www\.|m\.)?weibo\.(?:com|cn)/(\d{5,})/(\w+)$")
 
