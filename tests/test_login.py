@@ -71,10 +71,12 @@ def test_login_in_headless_chromium_stores_the_cookie_only_in_the_secrets_file(g
     phone.start()
     caplog.set_level(logging.DEBUG)
     try:
-        code, out, err = cli("--config", cfg, "--db", db_path, "login", "weibo", "--headless", "--timeout", "60")
+        code, out, err = cli("--config", cfg, "--db", db_path, "login", "weibo", "--headless", "--timeout", "60",
+                             "--qr-image", tmp_path / "qr.png")
     finally:
         stop.set()
     assert code == 0, err
+    assert (tmp_path / "qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"      # the page to scan, for a server
     cookie_file = secrets / "wb.cookie"
     cookie = cookie_file.read_text(encoding="utf-8").strip()
     assert "SUB=" in cookie and "MLOGIN=1" in cookie

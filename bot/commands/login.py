@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the sign-in (default 300)")
     p.add_argument("--headless", action="store_true", help="no window (for automation; a person cannot scan then)")
     p.add_argument("--browser", metavar="PATH", help="Chromium to use (default: the system's)")
+    p.add_argument("--qr-image", metavar="FILE", help="save a picture of the sign-in page (QR code) here to scan "
+                                                      "from another screen (with --headless on a server)")
     p.set_defaults(func=run)
 
 
@@ -65,8 +67,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     target = Path(src.cookie_file).expanduser() if src.cookie_file else default_cookie_file(src.name)
     ctx.console.print(f"opening the sign-in page for source {src.name}; sign in there "
                       f"(waiting up to {args.timeout:.0f} s)", markup=False)
+    snapshot = Path(args.qr_image).expanduser() if args.qr_image else None
     result = browser_signin(adapter.signin_url(), adapter.base + "/", timeout_s=args.timeout,
-                            headless=args.headless, browser=args.browser)
+                            headless=args.headless, browser=args.browser, snapshot=snapshot,
+                            on_open=(lambda url: ctx.console.print(f"scan the QR code in {snapshot}", markup=False))
+                            if snapshot else None)
     uid = _check_session(src, result.cookie)
     store_cookie(target, result.cookie)
     with transaction(ctx.db):

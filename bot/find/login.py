@@ -62,8 +62,13 @@ def find_browser(explicit: str | None = None) -> str:
 
 
 def browser_signin(signin_url: str, cookie_url: str, timeout_s: float = 300.0, headless: bool = False,
-                   browser: str | None = None, on_open: Callable[[str], None] | None = None) -> SignIn:
-    """Open ``signin_url`` in Chromium and wait until ``cookie_url`` has a signed-in session."""
+                   browser: str | None = None, on_open: Callable[[str], None] | None = None,
+                   snapshot: Path | None = None) -> SignIn:
+    """Open ``signin_url`` in Chromium and wait until ``cookie_url`` has a signed-in session.
+
+    ``snapshot``: save a picture of the sign-in page (its QR code) there, for a
+    person to scan when the browser has no window (a server, ``--headless``).
+    """
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
@@ -71,6 +76,9 @@ def browser_signin(signin_url: str, cookie_url: str, timeout_s: float = 300.0, h
         raise HuaxiangError("huaxiang login needs Playwright: pip install 'huaxiang[login]' "
                             "(it drives your system Chromium; no browser download)") from None
     exe = find_browser(browser)
+    if not headless and os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise HuaxiangError("no display for the browser window; on a server use --headless --qr-image FILE "
+                            "and scan the saved picture with the Weibo app")
     deadline = time.monotonic() + timeout_s
     try:
         with sync_playwright() as pw:
@@ -80,6 +88,9 @@ def browser_signin(signin_url: str, cookie_url: str, timeout_s: float = 300.0, h
                 context = chromium.new_context(user_agent=MOBILE_UA, viewport={"width": 420, "height": 860})
                 page = context.new_page()
                 page.goto(signin_url, wait_until="domcontentloaded")
+                if snapshot is not None:
+                    page.wait_for_timeout(500)            # let the QR code render
+                    page.screenshot(path=str(snapshot))
                 if on_open is not None:
                     on_open(signin_url)
                 while time.monotonic() < deadline:
