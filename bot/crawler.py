@@ -37,7 +37,9 @@ from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
 from bot.errors import HuaxiangError
-from bot.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError, open_source
+from bot.http import UnreachableError
+from bot.sources.base import (BlockedError, Page, PayloadError, SessionExpiredError, Source, SourceError, UnsupportedError,
+                              open_source)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class QueryRun:
 class CrawlSummary:
     runs: list[QueryRun] = field(default_factory=list)
     paused_sources: list[dict[str, Any]] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)     # one line per source nothing answered for
 
     def as_counts(self) -> dict[str, int]:
         out: dict[str, int] = Counter()
@@ -141,6 +144,7 @@ class _SourceCrawl:
         self.progress = progress
         self.rng = rng
         self.blocked = False
+        self.unreachable: str | None = None      # set when nothing answers: the source's other queries are skipped
 
     # -- waiting and retrying ------------------------------------------------
     def _sleep(self, seconds: float) -> None:
@@ -165,12 +169,12 @@ class _SourceCrawl:
             last = attempt == tries
             try:
                 result = fn()
-            except UnsupportedError:
+            except (UnsupportedError, UnreachableError):
                 raise
             except BlockedError as exc:
                 log.warning("%s: blocked by the platform (%s): %s", what, exc.kind, exc)
                 too_long = exc.retry_after is not None and exc.retry_after > self.src.max_backoff_s
-                if last or too_long:
+                if last or too_long or isinstance(exc, SessionExpiredError):
                     raise _SourceBlocked(exc) from None
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 self._sleep(delay)
@@ -219,6 +223,9 @@ class _SourceCrawl:
         except _SourceBlocked as blocked:
             run.status = "blocked"
             run.error = self._pause(blocked.error)
+        except UnreachableError as exc:
+            run.status, run.error = "failed", unreachable_message(self.src, exc)
+            self.unreachable = run.error
         except UnsupportedError as exc:
             run.status, run.error = "failed", str(exc)
         except SourceError as exc:
@@ -254,8 +261,10 @@ class _SourceCrawl:
         run.faults = dict(sorted(delta.faults.items()))
 
     def _pause(self, error: BlockedError) -> str:
+        # An expired session stays paused until someone signs in again (`huaxiang login` lifts the pause).
+        floor = self.src.max_cooldown_s if isinstance(error, SessionExpiredError) else error.retry_after
         until = store.pause_source(self.db, self.src.name, f"{error.kind}: {error}", self.src.block_cooldown_s,
-                                   self.src.max_cooldown_s, error.retry_after)
+                                   self.src.max_cooldown_s, floor)
         self.blocked = True
         log.warning("source %s paused until %s: %s persisted after %d retries", self.src.name, until, error.kind,
                     self.src.page_retries)
@@ -294,7 +303,7 @@ class _SourceCrawl:
             if new_posts:
                 try:
                     self._attempt(f"query {q.name}: full texts", lambda: self.source.expand_posts(new_posts))
-                except (UnsupportedError, _SourceBlocked):
+                except (UnsupportedError, _SourceBlocked, UnreachableError):
                     raise
                 except SourceError as exc:    # retried already: keep the listing's text rather than stall the query
                     log.warning("query %s: %s; kept the truncated text", q.name, exc)
@@ -348,6 +357,8 @@ class _SourceCrawl:
                                          accept=lambda p: p.skipped == 0)
                 except UnsupportedError:
                     return out
+                except UnreachableError:
+                    raise
                 except SourceError as exc:
                     log.info("comments on %s: given up (%s)", post.pid, exc)
                     break
@@ -420,7 +431,7 @@ class _SourceCrawl:
             for uid, outcome in self._author_results(uids):
                 if self.stop is not None and self.stop.is_set():
                     raise _Interrupted()
-                if isinstance(outcome, (_Interrupted, _SourceBlocked)):
+                if isinstance(outcome, (_Interrupted, _SourceBlocked, UnreachableError)):
                     raise outcome
                 if isinstance(outcome, UnsupportedError):
                     with transaction(db):
@@ -521,6 +532,9 @@ def _crawl_source(db: sqlite_utils.Database, settings: Settings, src: SourceSett
     crawl = _SourceCrawl(db, settings, src, source, stop, progress, random.Random())
     try:
         for i, q in enumerate(queries):
+            if crawl.unreachable:
+                runs += [_record_skip(db, rest, "failed", crawl.unreachable) for rest in queries[i:]]
+                break
             if crawl.blocked:
                 pause = store.source_pause(db, src.name) or {}
                 msg = f"source {src.name} paused until {pause.get('paused_until')} after blocking"
@@ -533,6 +547,8 @@ def _crawl_source(db: sqlite_utils.Database, settings: Settings, src: SourceSett
     finally:
         source.http.close()
     blocked = store.source_pause(db, src.name) if crawl.blocked else None
+    if crawl.unreachable:
+        return runs, {"source": src.name, "unreachable": crawl.unreachable}
     return runs, ({"source": src.name, **blocked} if blocked else None)
 
 
@@ -584,9 +600,23 @@ def _run_queries(db: sqlite_utils.Database, settings: Settings, queries: list[Qu
         results = _parallel(path, settings, jobs, stop, progress, transport, client_kw)
     for runs, paused in results:
         summary.runs += runs
-        if paused:
+        if paused and "unreachable" in paused:
+            summary.unreachable.append(paused["unreachable"])
+        elif paused:
             summary.paused_sources.append(paused)
     return summary
+
+
+def unreachable_message(src: SourceSettings, exc: UnreachableError) -> str:
+    """What went wrong and what to do, in one line. For a loopback sandbox: how to start it."""
+    from urllib.parse import urlsplit
+
+    msg = f"source {src.name}: {exc}"
+    parts = urlsplit(exc.url)
+    if src.platform == "sandbox" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        port = parts.port or 80
+        return f"{msg}; is the sandbox running? start it with `huaxiang sandbox serve --port {port}`"
+    return f"{msg}; check the source's base_url and that the host is reachable"
 
 
 def _parallel(path: str, settings: Settings, jobs: list, stop: threading.Event | None,

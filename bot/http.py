@@ -38,6 +38,9 @@ from bot.sources.base import SourceError
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A refused connection (nothing listens, DNS fails) is not a busy platform
+# asking us to slow down: it is retried briefly, then reported.
+CONNECT_DELAYS = (0.5, 1.0)
 
 
 class HttpError(SourceError):
@@ -46,6 +49,21 @@ class HttpError(SourceError):
     def __init__(self, kind: str, message: str = ""):
         super().__init__(message or kind)
         self.kind = kind
+
+
+class UnreachableError(HttpError):
+    """Nothing answered at all (connection refused, unknown host): retrying politely
+    for minutes cannot help, so the crawl stops and says where it tried."""
+
+    def __init__(self, url: str, reason: str, attempts: int):
+        self.url = url
+        super().__init__("unreachable", f"cannot connect to {url} ({reason}) after {attempts} attempts")
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL (what a person checks is running)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass
@@ -216,9 +234,11 @@ class PoliteClient:
     def _request(self, method: str, url: str, retry: bool, **kw: Any) -> httpx.Response:
         host = urlsplit(url).netloc
         attempts = self.settings.max_retries + 1
+        refused = False
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            self._wait_turn(host)
+            if not refused:                  # nothing reached the host: no turn to wait for
+                self._wait_turn(host)
             with self.stats._lock:
                 self.stats.requests += 1
             try:
@@ -233,6 +253,13 @@ class PoliteClient:
                 log.info("%s %s: timeout, retry %d in %.1fs", method, _safe_url(url), attempt + 1, delay)
                 self.sleep(delay)
                 continue
+            except httpx.ConnectError as exc:
+                self._count_error("unreachable")
+                if attempt >= len(CONNECT_DELAYS) or last:
+                    raise UnreachableError(origin(url), _reason(exc), attempt + 1) from exc
+                refused = True
+                self.sleep(CONNECT_DELAYS[attempt])
+                continue
             except httpx.TransportError as exc:
                 kind = "network"
                 self._count_error(kind)
@@ -242,6 +269,7 @@ class PoliteClient:
                 delay = self._backoff(attempt)
                 self.sleep(delay)
                 continue
+            refused = False
             with self.stats._lock:
                 self.stats.bytes += len(body)
             status = resp.status_code
@@ -260,6 +288,12 @@ class PoliteClient:
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
+    def set_cookies(self, pairs: dict[str, str], url: str) -> None:
+        """Keep these cookies for the host of ``url`` (a visitor session, say)."""
+        host = urlsplit(url).hostname or ""
+        for k, v in pairs.items():
+            self._client.cookies.set(k, v, domain=host)
+
     def _count_error(self, kind: str) -> None:
         with self.stats._lock:
             self.stats.errors += 1
@@ -273,6 +307,14 @@ class PoliteClient:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _reason(exc: Exception) -> str:
+    """"connection refused" rather than "[Errno 111] Connection refused"."""
+    text = str(exc) or type(exc).__name__
+    if "]" in text and text.startswith("["):
+        text = text.split("]", 1)[1].strip()
+    return text[:1].lower() + text[1:] if text else type(exc).__name__
 
 
 def _safe_url(url: str) -> str:

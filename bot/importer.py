@@ -20,7 +20,7 @@ from storage.posts import upsert_posts, upsert_users
 from storage.records import Post, User
 from storage.runs import finish_import_run, start_import_run
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item, item_problem, reader_for
+from bot.imports import BadLine, Item, detect_format, item_problem, reader_for
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def import_file(
     path = Path(path)
     if not path.is_file():
         raise HuaxiangError(f"{path}: no such file")
+    if fmt == "auto":
+        fmt = detect_format(path)
     reader = reader_for(fmt)
     summary = ImportSummary(file=str(path), format=fmt)
     run_id = start_import_run(db, str(path), fmt)

@@ -305,6 +305,23 @@ def timezone_problem(name: str) -> str | None:
     return None
 
 
+def default_cookie_file(source_name: str) -> Path:
+    """Where ``huaxiang login`` keeps a source's session cookie when the source names
+    no ``cookie_file``: ``$HUAXIANG_SECRETS_DIR`` or ``~/.config/huaxiang/secrets``,
+    one file per source, readable by its owner only. Never inside the database."""
+    base = os.environ.get("HUAXIANG_SECRETS_DIR") or str(Path("~/.config/huaxiang/secrets").expanduser())
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source_name) or "source"
+    return Path(base).expanduser() / f"{safe}.cookie"
+
+
+def _default_cookie(source: SourceSettings) -> str | None:
+    try:
+        value = default_cookie_file(source.name).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return value or None
+
+
 def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["cookie", "token"]) -> str | None:
     """The cookie or token for a source, from the environment or a file.
 
@@ -320,6 +337,8 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
         if value:
             return _header_safe(value.strip(), settings.origin, f"sources[{idx}].{kind}_env",
                                 f"environment variable {env_name}", kind)
+        if kind == "cookie" and not file_name and _default_cookie(source):
+            return _login_cookie(settings, source, idx)   # signed in with `huaxiang login` since
         if not file_name:
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_env", f"missing secret: environment variable {env_name} is not set")
     if file_name:
@@ -331,7 +350,18 @@ def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["co
         if not value:
             raise ConfigError(settings.origin, f"sources[{idx}].{kind}_file", f"missing secret: {file_name!r} is empty")
         return _header_safe(value, settings.origin, f"sources[{idx}].{kind}_file", repr(file_name), kind)
+    if kind == "cookie":
+        return _login_cookie(settings, source, idx)
     return None
+
+
+def _login_cookie(settings: Settings, source: SourceSettings, idx: int) -> str | None:
+    """The cookie ``huaxiang login`` saved for this source, checked like any other."""
+    value = _default_cookie(source)
+    if value is None:
+        return None
+    return _header_safe(value, settings.origin, f"sources[{idx}].cookie_file",
+                        repr(str(default_cookie_file(source.name))), "cookie")
 
 
 def _header_safe(value: str, file: str, key: str, where: str, kind: str) -> str:

@@ -120,6 +120,8 @@ class SourceSettings:
     block_cooldown_s: float = _f(900.0, "pause after persistent blocking; doubles with each consecutive block", check_non_negative)
     max_cooldown_s: float = _f(86400.0, "longest pause after repeated blocking", check_non_negative)
     author_budget: int = _f(100, "new authors (profile + timeline) fetched per query run", check_non_negative)
+    profile_details: bool = _f(True, "weibo: also read each author's 基本资料 page (location, birthday, school, company, "
+                                     "IP属地, registration): one more request per author")
 
 
 @dataclass

@@ -25,6 +25,17 @@ _POST_FIELDS = ("uid", "kind", "text", "created_at", "topics", "mentions", "repo
                 "parent_pid", "repost_of", "group_id", "region", "url")
 # Facts about a post that never change once known; a copy without them keeps the stored value.
 _STICKY_FIELDS = ("repost_of", "group_id")
+# Details added by migration 0090. They join the content hash only when one is
+# known, so rows stored before them (and payloads that lack them) keep their
+# hash and a re-import still changes nothing.
+_USER_EXTRA = ("verified_type", "ip_location", "birthday", "education", "company", "registered_at", "is_bot",
+               "counts_floor")
+_POST_EXTRA = ("reply_to", "thread_root", "source", "pic_count", "pic_urls", "video_type", "video_plays",
+               "edit_count", "language", "counts_floor")
+
+
+_KEPT_POST_FIELDS = _STICKY_FIELDS + _POST_EXTRA
+_SELECT_KEPT = "SELECT id, content_hash, " + ", ".join(_KEPT_POST_FIELDS) + " FROM posts WHERE platform = ? AND pid = ?"
 
 
 def _dumps(value: Any) -> str:
@@ -35,6 +46,25 @@ def _hash(values: Sequence[Any]) -> str:
     return hashlib.blake2b(_dumps(list(values)).encode("utf-8"), digest_size=12).hexdigest()
 
 
+def _floor(fields: list[str]) -> str | None:
+    """Which counts are lower bounds ("100万+"), as a JSON list; None when all are exact or unknown."""
+    return _dumps(sorted(set(fields))) if fields else None
+
+
+# An upsert keeps a stored value where the new copy has none (None, or no tags);
+# except counts_floor: a copy that gives counts also says whether they are lower
+# bounds, so its counts_floor (even None: all exact) always wins.
+
+
+def _with_extra(fields: tuple[str, ...], extra: tuple[str, ...], vals: dict[str, Any]) -> list[Any]:
+    """The values the content hash covers (see _USER_EXTRA)."""
+    out = [vals[k] for k in fields]
+    more = [vals[k] for k in extra]
+    if more.count(None) != len(more):
+        out.append(dict(zip(extra, more)))
+    return out
+
+
 def _user_values(u: User) -> dict[str, Any]:
     return {
         "name": u.name, "bio": u.bio, "tags": _dumps(list(u.tags or [])), "followers": u.followers,
@@ -42,6 +72,10 @@ def _user_values(u: User) -> dict[str, Any]:
         "verified": None if u.verified is None else int(bool(u.verified)),
         "verified_reason": u.verified_reason, "gender": u.gender, "location": u.location,
         "profile_url": u.profile_url, "avatar_url": u.avatar_url,
+        "verified_type": u.verified_type, "ip_location": u.ip_location, "birthday": u.birthday,
+        "education": u.education, "company": u.company, "registered_at": u.registered_at,
+        "is_bot": None if u.is_bot is None else int(bool(u.is_bot)),
+        "counts_floor": _floor(list(u.counts_floor or [])),
     }
 
 
@@ -53,31 +87,37 @@ def upsert_users(db: sqlite_utils.Database, users: Iterable[User], now: str | No
     conn = db.conn
     for u in users:
         vals = _user_values(u)
+        cols = _USER_FIELDS + _USER_EXTRA
         row = conn.execute(
-            "SELECT id, content_hash, " + ", ".join(_USER_FIELDS) + " FROM users WHERE platform = ? AND uid = ?",
+            "SELECT id, content_hash, " + ", ".join(cols) + " FROM users WHERE platform = ? AND uid = ?",
             (u.platform, u.uid),
         ).fetchone()
         if row is None:
             merged = vals
         else:
-            old = dict(zip(_USER_FIELDS, row[2:]))
-            merged = {k: (vals[k] if vals[k] is not None and not (k == "tags" and vals[k] == "[]") else old[k]) for k in _USER_FIELDS}
-        h = _hash([merged[k] for k in _USER_FIELDS])
+            counted = vals["followers"] is not None or vals["following"] is not None or vals["posts_count"] is not None
+            merged = dict(vals)
+            for k, old in zip(cols, row[2:]):
+                v = vals[k]
+                # a missing value (or no tags) keeps what we know (see the counts_floor note above)
+                if (v is None and not (counted and k == "counts_floor")) or (k == "tags" and v == "[]"):
+                    merged[k] = old
+        h = _hash(_with_extra(_USER_FIELDS, _USER_EXTRA, merged))
         raw = None if u.raw is None else _dumps(u.raw)
         fetched = now if u.full_profile else None
         if row is None:
             conn.execute(
-                "INSERT INTO users (platform, uid, " + ", ".join(_USER_FIELDS) + ", raw, content_hash, profile_fetched_at, first_seen)"
-                " VALUES (?, ?, " + ", ".join("?" for _ in _USER_FIELDS) + ", ?, ?, ?, ?)",
-                (u.platform, u.uid, *[merged[k] for k in _USER_FIELDS], raw, h, fetched, now),
+                "INSERT INTO users (platform, uid, " + ", ".join(cols) + ", raw, content_hash, profile_fetched_at, first_seen)"
+                " VALUES (?, ?, " + ", ".join("?" for _ in cols) + ", ?, ?, ?, ?)",
+                (u.platform, u.uid, *[merged[k] for k in cols], raw, h, fetched, now),
             )
             counts.new += 1
         elif row[1] != h:
-            sets = ", ".join(f"{k} = ?" for k in _USER_FIELDS)
+            sets = ", ".join(f"{k} = ?" for k in cols)
             conn.execute(
                 f"UPDATE users SET {sets}, content_hash = ?, raw = COALESCE(?, raw),"
                 " profile_fetched_at = COALESCE(?, profile_fetched_at) WHERE id = ?",
-                (*[merged[k] for k in _USER_FIELDS], h, raw if u.full_profile or raw else None, fetched, row[0]),
+                (*[merged[k] for k in cols], h, raw if u.full_profile or raw else None, fetched, row[0]),
             )
             counts.updated += 1
         else:
@@ -93,6 +133,11 @@ def _post_values(p: Post) -> dict[str, Any]:
         "topics": _dumps(list(p.topics or [])), "mentions": _dumps(list(p.mentions or [])),
         "reposts": p.reposts, "comments": p.comments, "likes": p.likes, "parent_pid": p.parent_pid,
         "repost_of": p.repost_of, "group_id": p.group_id, "region": p.region, "url": p.url,
+        "reply_to": p.reply_to, "thread_root": p.thread_root, "source": p.source,
+        "pic_count": None if p.pic_urls is None else len(p.pic_urls),
+        "pic_urls": None if p.pic_urls is None else _dumps(list(p.pic_urls)),
+        "video_type": p.video_type, "video_plays": p.video_plays, "edit_count": p.edit_count, "language": p.language,
+        "counts_floor": _floor(list(p.counts_floor or [])),
     }
 
 
@@ -125,33 +170,35 @@ def upsert_posts(
             (p.platform, p.uid, now),
         )
         uc.new += stub.rowcount
-        row = conn.execute("SELECT id, content_hash, " + ", ".join(_STICKY_FIELDS) + " FROM posts"
-                           " WHERE platform = ? AND pid = ?", (p.platform, p.pid)).fetchone()
+        row = conn.execute(_SELECT_KEPT, (p.platform, p.pid)).fetchone()
         if row is not None:
             # Being a repost, or a group's post, never changes, but a copy may not
             # show it: an original embedded in someone's repost carries no
             # retweeted_status (or group link) of its own. Keeping the known value
             # makes the row the same whichever copy came last.
-            for i, name in enumerate(_STICKY_FIELDS, start=2):
-                if vals[name] is None:
+            # Details (0090) a copy lacks keep their stored value the same way.
+            counted = vals["reposts"] is not None or vals["comments"] is not None or vals["likes"] is not None
+            for i, name in enumerate(_KEPT_POST_FIELDS, start=2):
+                if vals[name] is None and not (counted and name == "counts_floor"):   # see the counts_floor note above
                     vals[name] = row[i]
-        h = _hash([vals[k] for k in _POST_FIELDS])
+        cols = _POST_FIELDS + _POST_EXTRA
+        h = _hash(_with_extra(_POST_FIELDS, _POST_EXTRA, vals))
         if row is None:
             cur = conn.execute(
-                "INSERT INTO posts (platform, pid, user_id, " + ", ".join(_POST_FIELDS) + ", raw, content_hash, first_seen, updated_at)"
+                "INSERT INTO posts (platform, pid, user_id, " + ", ".join(cols) + ", raw, content_hash, first_seen, updated_at)"
                 " VALUES (?, ?, (SELECT id FROM users WHERE platform = ? AND uid = ?), "
-                + ", ".join("?" for _ in _POST_FIELDS) + ", ?, ?, ?, ?)",
-                (p.platform, p.pid, p.platform, p.uid, *[vals[k] for k in _POST_FIELDS], raw, h, now, now),
+                + ", ".join("?" for _ in cols) + ", ?, ?, ?, ?)",
+                (p.platform, p.pid, p.platform, p.uid, *[vals[k] for k in cols], raw, h, now, now),
             )
             post_id = cur.lastrowid
             pc.new += 1
         else:
             post_id = row[0]
             if row[1] != h:
-                sets = ", ".join(f"{k} = ?" for k in _POST_FIELDS)
+                sets = ", ".join(f"{k} = ?" for k in cols)
                 conn.execute(
                     f"UPDATE posts SET {sets}, raw = COALESCE(?, raw), content_hash = ?, updated_at = ? WHERE id = ?",
-                    (*[vals[k] for k in _POST_FIELDS], raw, h, now, post_id),
+                    (*[vals[k] for k in cols], raw, h, now, post_id),
                 )
                 pc.updated += 1
             else:

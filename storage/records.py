@@ -26,6 +26,15 @@ class User:
     avatar_url: str | None = None
     raw: Any = None                      # the platform payload, kept as-is
     full_profile: bool = False           # True when from a profile endpoint (not just a post's author stub)
+    # Details a marketer reads (migration 0090); None when the source does not say.
+    verified_type: int | None = None     # Weibo: -1 none, 0 personal V, 1-7 organisation (blue V)
+    ip_location: str | None = None       # IP属地
+    birthday: str | None = None
+    education: str | None = None
+    company: str | None = None
+    registered_at: str | None = None
+    is_bot: bool | None = None
+    counts_floor: list[str] = field(default_factory=list)   # count fields given as "N万+" (lower bounds)
 
 
 @dataclass
@@ -48,6 +57,16 @@ class Post:
     url: str | None = None
     raw: Any = None
     author: User | None = None           # when the payload carries the author inline
+    # Threads and details (migration 0090); None when the source does not say.
+    reply_to: str | None = None          # the comment this comment answers (None: answers the post itself)
+    thread_root: str | None = None       # the top-level comment of its thread
+    source: str | None = None            # client it was posted from
+    pic_urls: list[str] | None = None    # None: unknown; []: no pictures
+    video_type: str | None = None
+    video_plays: int | None = None
+    edit_count: int | None = None
+    language: str | None = None
+    counts_floor: list[str] = field(default_factory=list)   # count fields given as "N万+" (lower bounds)
 
 
 @dataclass

@@ -111,6 +111,8 @@ def audience_members(
     sql = [
         "SELECT u.id AS user_row, u.platform, u.uid, u.name, u.bio, u.tags, u.followers, u.following, u.posts_count,"
         " u.verified, u.verified_reason, u.gender, u.location, u.profile_url, u.first_seen, u.last_seen,"
+        " u.verified_type, u.ip_location, u.birthday, u.education, u.company, u.registered_at, u.is_bot,"
+        " u.counts_floor,"
         f" m.score AS relevance, m.tier, m.run_id{extra}"
         " FROM memberships m JOIN users u ON u.id = m.user_id"
         + (" LEFT JOIN user_stats s ON s.user_id = u.id" if stats else "")
@@ -427,3 +429,23 @@ def response_by_period(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         " AS responded FROM queue q LEFT JOIN audiences a ON a.id = q.audience_id"
         " WHERE q.status = 'sent' AND q.sent_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
     return _rows(cur)
+
+
+def user_details(db: sqlite_utils.Database, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Account type and profile details (migration 0090) of these users, by uid.
+
+    Why by uid alone: influencer lists carry uids; a uid shared by two platforms
+    is vanishingly rare and the first row wins.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    uids = [u for u in dict.fromkeys(str(u) for u in uids if u is not None)]
+    for i in range(0, len(uids), 500):
+        chunk = uids[i:i + 500]
+        cur = db.conn.execute(
+            "SELECT uid, platform, followers, verified, verified_type, ip_location, location, is_bot, counts_floor FROM users"
+            " WHERE uid IN (" + ",".join("?" for _ in chunk) + ") ORDER BY id", chunk)
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            rec = dict(zip(names, row))
+            out.setdefault(rec["uid"], rec)
+    return out

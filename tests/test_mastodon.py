@@ -337,3 +337,22 @@ def test_any_json_statuses_parse_or_skip_and_store(items):
     db = _fuzz_db["db"]
     with transaction(db):
         upsert_posts(db, page.posts)
+
+
+# -- issue 14: fields a marketer reads (Mastodon documentation's own example) ---------------
+
+def test_account_bot_flag_and_creation_date_are_kept():
+    from pathlib import Path as _P
+    from bot.sources.mastodon import parse_account as _pa
+    doc = json.loads((_P(__file__).parent / "fixtures" / "mastodon_docs" / "account_noiob.json").read_text("utf-8"))
+    user = _pa(doc)
+    assert user.is_bot is False and user.registered_at == "2017-02-08T02:00:53+00:00"
+    assert _pa({**doc, "bot": True}).is_bot is True
+
+
+def test_status_language_is_kept():
+    from bot.sources.mastodon import parse_status as _ps
+    doc = Path(__file__).parent / "fixtures" / "mastodon_docs" / "status_gargron.json"
+    post = _ps(json.loads(doc.read_text("utf-8")))[0]
+    assert post.language == "en"
+    assert post.author.is_bot is False and post.author.registered_at == "2016-03-16T14:34:26+00:00"

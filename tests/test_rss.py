@@ -210,3 +210,36 @@ def test_profiles_are_unsupported(http):
         src.user_profile("weibo.com/1")
     with pytest.raises(UnsupportedError):
         src.user_posts("weibo.com/1")
+
+
+# -- issue 14: RSSHub's Weibo routes (title derived from the text; reposts in a blockquote) ----
+
+def test_rsshub_weibo_picture_post_text_is_not_doubled():
+    from bot.sources.rss import parse_feed as _pf
+    data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
+    page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
+    pic = next(p for p in page.posts if p.url == "https://weibo.com/7198559139/LDX7DoaOa")
+    assert pic.text == "第一次上钻石一周年我要恰独食A去咯！！大家晚安😴（其实还有视频没弄完"     # no "[图片]", not doubled
+
+
+def test_rsshub_weibo_repost_keeps_the_original_apart():
+    from bot.sources.rss import parse_feed as _pf
+    data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
+    page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
+    repost = next(p for p in page.posts if p.url == "https://weibo.com/1223178222/M1VT3jzNX")
+    assert repost.text == "#过刚刚好的生活，从小小的我开始#"
+    assert repost.topics == ["过刚刚好的生活，从小小的我开始"]
+    original = next(p for p in page.posts if p.pid == repost.repost_of)
+    assert original.uid == "weibo.com/3116716801" and original.author.name == "万科公益基金会"
+    assert original.text.startswith("2022年 #零废弃日#，@胡歌 与我们分享") and "转发" not in original.text
+    assert "零废弃日" in original.topics and "零废弃日" not in repost.topics
+
+
+def test_rsshub_weibo_mobile_links_are_weibo_items_too():
+    from bot.sources.rss import parse_feed as _pf
+    path = Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml"
+    data = path.read_text("utf-8").replace("<link>https://weibo.com/7198559139/LDX7DoaOa</link>",
+                                           "<link>https://m.weibo.cn/status/LDX7DoaOa</link>")   # preferMobileLink=1
+    page = _pf(data.encode("utf-8"), "http://127.0.0.1:1200/weibo/user/1223178222/preferMobileLink=1")
+    pic = next(p for p in page.posts if p.url == "https://m.weibo.cn/status/LDX7DoaOa")
+    assert pic.text == "第一次上钻石一周年我要恰独食A去咯！！大家晚安😴（其实还有视频没弄完"

@@ -166,6 +166,8 @@ def test_end_of_results_is_not_a_block():
 @respx.mock
 def test_blocking_signals_are_named(response, kind):
     respx.get(INDEX).mock(return_value=response)
+    # An anonymous client sent to the visitor/sign-in page first tries the visitor handshake (issue 14).
+    respx.post("https://visitor.passport.weibo.cn/visitor/genvisitor2").mock(return_value=httpx.Response(404))
     src = source()
     with pytest.raises(BlockedError) as info:
         src.topic_posts("健身打卡")

@@ -9,7 +9,9 @@ from rich.table import Table
 from bot.argtypes import ITEM_ID
 from bot.context import Context
 from bot.errors import HuaxiangError
+from bot.exports.exporters import account_type
 from storage import audiences as store
+from storage.reporting import loads, user_details
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,11 +72,18 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
         top = sorted(range(24), key=lambda h: -hours[h])[:3]
         out.print("most active hours: " + ", ".join(f"{h:02d}:00" for h in top), markup=False)
     if a["influencers"]:
+        # Account type and IP属地 (issue 14): a brand or media account is not a prospect.
+        details = user_details(ctx.db, [i.get("uid") for i in a["influencers"]])
         t = Table(title="influencers")
-        for col in ("user", "name", "followers", "engagement/post"):
+        for col in ("user", "name", "account", "followers", "IP属地", "engagement/post"):
             t.add_column(col)
         for i in a["influencers"]:
-            t.add_row(str(i.get("uid")), str(i.get("name") or ""), str(i.get("followers")),
+            d = details.get(str(i.get("uid")), {})
+            floor = "+" if "followers" in (loads(d.get("counts_floor"), []) if d.get("counts_floor") else []) else ""
+            t.add_row(str(i.get("uid")), str(i.get("name") or ""),
+                      account_type(d.get("verified_type"), d.get("verified"), d.get("is_bot")),
+                      f"{_or_blank(i.get('followers', d.get('followers')))}{floor}",
+                      str(d.get("ip_location") or d.get("location") or ""),
                       str(i.get("engagement_per_post")))
         out.print(t)
     if a["sample_posts"]:
@@ -87,6 +96,10 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
         out.print("size by run: " + ", ".join(f"run {h['run_id']}: {h['size']} (+{h['joined']}/-{h['left']})"
                                                 for h in hist[-8:]), markup=False)
     return 0
+
+
+def _or_blank(value) -> str:
+    return "" if value is None else str(value)
 
 
 def run_rename(args: argparse.Namespace, ctx: Context) -> int:

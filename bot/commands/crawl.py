@@ -55,14 +55,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if r.faults:
             ctx.console.print(f"{r.query}: faults " + ", ".join(f"{k} {v}" for k, v in r.faults.items()), markup=False)
     for r in summary.runs:
-        if r.error:
+        if r.error and r.error not in summary.unreachable:     # those get their one line on stderr below
             ctx.console.print(f"{r.query}: {terminal_safe(r.error, 300)}", markup=False)
     for p in summary.paused_sources:
         ctx.console.print(f"source {p['source']} is paused until {p.get('paused_until')} "
                           f"({terminal_safe(p.get('pause_reason') or '', 200)})", markup=False)
+    for line in summary.unreachable:
+        ctx.err.print(terminal_safe(line, 400), markup=False, highlight=False)
     if stop.is_set():
         ctx.console.print("stopped; the next crawl continues from the last stored page", markup=False)
         return 130
+    if summary.unreachable:
+        return 1
     return 1 if summary.runs and all(r.status == "failed" for r in summary.runs) else 0
 
 

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--seed", type=SEED, default=0, help="world seed (default 0)")
     serve.add_argument("--users", type=WORLD_USERS, default=DEFAULT_USERS, help=f"world size (default {DEFAULT_USERS})")
     serve.add_argument("--token", default=None, help="require exactly this write token (default: any non-empty)")
+    serve.add_argument("--require-session", action="store_true",
+                       help="reads need a signed-in or visitor session, as on m.weibo.cn (sign in at /signin)")
     serve.add_argument("--faults", type=RATE, default=0.0, metavar="RATE",
                        help="total fault rate spread over every kind, e.g. 0.2")
     for kind in KINDS:
@@ -65,7 +67,8 @@ def run_serve(args: argparse.Namespace, ctx: Context) -> int:
     faults = fault_config(args)
     world = World(seed=args.seed, n_users=args.users)
     try:
-        server = SandboxServer(world, port=args.port, faults=faults, token=args.token)
+        server = SandboxServer(world, port=args.port, faults=faults, token=args.token,
+                               require_session=args.require_session)
     except OSError as exc:
         raise HuaxiangError(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror}); try another --port") from None
     s = world.summary()

@@ -188,9 +188,42 @@ AUDIENCE_COLUMNS = [
     Column("bio", "bio"),
     Column("first_seen", "first_seen"),
     Column("last_seen", "last_seen"),
+    # Issue 14: what tells a brand or media account from a person, and the profile details.
+    Column("account_type", "account_type"),
+    Column("followers_at_least", "followers_at_least", "number"),
+    Column("ip_location", "ip_location"),
+    Column("education", "education"),
+    Column("company", "company"),
+    Column("birthday", "birthday"),
+    Column("registered_at", "registered_at"),
+    Column("is_bot", "is_bot", "number"),
 ]
 # Dropped when pseudonymising: they name or point at the person.
-IDENTIFYING = {"name", "profile_url", "verified_reason", "bio"}
+IDENTIFYING = {"name", "profile_url", "verified_reason", "bio", "education", "company", "birthday"}
+
+# Weibo's verified_type: who stands behind the account.
+_ACCOUNT_TYPES = {0: "个人认证 (orange V)", 1: "政府 (blue V)", 2: "企业 (blue V)", 3: "媒体 (blue V)",
+                  4: "校园 (blue V)", 5: "网站 (blue V)", 6: "应用 (blue V)", 7: "机构 (blue V)",
+                  8: "待审企业", 200: "达人", 220: "达人", 400: "已故"}
+
+
+def account_type(verified_type: Any, verified: Any = None, is_bot: Any = None) -> str:
+    """A marketer's label for an account: person, personal V, brand/media/government (blue V), bot."""
+    if is_bot:
+        return "bot"
+    if isinstance(verified_type, int) and verified_type in _ACCOUNT_TYPES:
+        return _ACCOUNT_TYPES[verified_type]
+    if isinstance(verified_type, int) and verified_type < 0:
+        return "个人"
+    if verified:
+        return "认证"
+    return ""
+
+
+def followers_floor(row: dict[str, Any]) -> int | None:
+    """The followers count when it is only a lower bound ("100万+"), else None."""
+    floor = reporting.loads(row.get("counts_floor"), []) if row.get("counts_floor") else []
+    return row.get("followers") if "followers" in floor else None
 
 
 def member_keywords(audience_keywords: Sequence[str], texts: Sequence[str], top: int = 5) -> list[str]:
@@ -245,6 +278,8 @@ def export_audience(
             row = dict(m)
             row["user_id"] = m["uid"]
             row["tags"] = reporting.loads(m["tags"], [])
+            row["account_type"] = account_type(m.get("verified_type"), m.get("verified"), m.get("is_bot"))
+            row["followers_at_least"] = followers_floor(m)
             own = labels(reporting.loads(m.get("user_keywords"), []))[:8]
             row["top_keywords"] = own or member_keywords(keywords, texts.get(m["user_row"], []))
             if not row.get("profile_url") and m["platform"] in _PROFILE_URLS:

@@ -167,7 +167,160 @@ def formats() -> dict[str, Reader]:
 
 
 def reader_for(fmt: str) -> Reader:
+    """The reader of a named format (``auto`` is resolved by ``detect_format`` first)."""
     known = formats()
     if fmt not in known:
         raise HuaxiangError(f"unknown import format {fmt!r} (known: {', '.join(sorted(known))})")
     return known[fmt]
+
+
+# -- --format auto ---------------------------------------------------------------------------
+# Why sniff instead of trusting the file name: MediaCrawler and weibo-crawler
+# both write .csv/.json files, and managers rename them. The columns (or SQLite
+# tables) each tool writes are distinctive, so the file says what it is.
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_MC_KEYS = {"note_id", "comment_id", "creator_hash"}
+_MC_CREATOR = {"desc", "fans", "follows", "tag_list"}
+_WC_KEYS = {"正文", "用户id", "微博数", "源微博id", "完整日期", "weibo_id", "user_screen_name", "bid", "retweet_id",
+            "nick_name", "follower_count", "at_users"}
+_JSONL_KEYS = {"id", "user_id", "text"}
+_SNIFF_BYTES = 256 * 1024
+UNKNOWN_SHAPE = ("expected MediaCrawler output (note_id / comment_id / creator_hash), weibo-crawler output "
+                 "(正文 / 用户id / weibo_id columns, <user_id>.json, weibodata.db) or huaxiang JSON lines "
+                 "(id, user_id, text); name one with --format")
+
+
+def _by_keys(keys: set[str]) -> str | None:
+    if keys & _MC_KEYS or ("user_id" in keys and keys & _MC_CREATOR):
+        return "mediacrawler"
+    if keys & _WC_KEYS or {"weibo", "user"} <= keys:
+        return "weibo-crawler"
+    if _JSONL_KEYS <= keys:
+        return "jsonl"
+    return None
+
+
+def _sqlite_format(path: Path) -> tuple[str | None, str]:
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise HuaxiangError(f"{path}: cannot read SQLite file ({exc})") from None
+    if tables & {"weibo_note", "weibo_note_comment", "weibo_creator"}:
+        return "mediacrawler", ""
+    if "weibo" in tables:
+        return "weibo-crawler", ""
+    return None, f"an SQLite file with tables {', '.join(sorted(tables)[:8]) or 'none'}"
+
+
+def _json_keys(text: str, limit: int = 50) -> list[set[str]]:
+    """Key sets of the first JSON objects: a JSON array's items, one object, or JSON lines
+    (damaged or incomplete lines are passed over: the reader reports them later)."""
+    import json
+
+    s = text.lstrip()
+    dec = json.JSONDecoder()
+    found: list[set[str]] = []
+    if s.startswith("["):
+        pos = 1
+        while len(found) < limit:
+            while pos < len(s) and s[pos] in " \t\r\n,":
+                pos += 1
+            try:
+                obj, pos = dec.raw_decode(s, pos)
+            except (ValueError, RecursionError):
+                break
+            if isinstance(obj, dict):
+                found.append(set(obj))
+        if not found and "{" in s:
+            keys = _leading_keys(s[s.index("{"):])    # a first record larger than the sniff window
+            return [keys] if keys else []
+        return found
+    try:
+        obj, end = dec.raw_decode(s)
+        if isinstance(obj, dict) and not s[end:].strip():
+            return [set(obj)]
+    except (ValueError, RecursionError):
+        keys = _leading_keys(s)            # one big object cut off by the sniff window
+        if len(keys) > 1:
+            return [keys]
+    for line in s.splitlines()[:limit]:
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            found.append(set(obj))
+    return found
+
+
+def _leading_keys(s: str) -> set[str]:
+    """The top-level keys of a JSON object whose end is not in ``s`` (a file larger than
+    the sniff window): each key is read, then its value skipped while it is complete."""
+    import json
+
+    dec = json.JSONDecoder()
+    keys: set[str] = set()
+    pos = 1
+    while True:
+        while pos < len(s) and s[pos] in " \t\r\n,":
+            pos += 1
+        try:
+            key, pos = dec.raw_decode(s, pos)
+        except (ValueError, RecursionError):
+            return keys
+        while pos < len(s) and s[pos] in " \t\r\n:":
+            pos += 1
+        if not isinstance(key, str):
+            return keys
+        keys.add(key)
+        try:
+            _, pos = dec.raw_decode(s, pos)
+        except (ValueError, RecursionError):
+            return keys
+
+
+def _csv_keys(text: str) -> set[str]:
+    import csv
+    import io
+
+    try:
+        header = next(csv.reader(io.StringIO(text.splitlines()[0] if text else "")), [])
+    except csv.Error:
+        return set()
+    return {h.strip() for h in header}
+
+
+def detect_format(path: Path) -> str:
+    """The import format a file is written in, or one clear line saying what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise HuaxiangError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith(SQLITE_MAGIC):
+        fmt, found = _sqlite_format(path)
+        if fmt:
+            return fmt
+        raise HuaxiangError(f"{path}: unknown shape ({found}); {UNKNOWN_SHAPE}")
+    text = head.decode("utf-8", "ignore").lstrip("\ufeff")
+    if text.lstrip()[:1] in ("[", "{"):
+        key_sets = _json_keys(text)
+        fmt = next((f for f in map(_by_keys, key_sets) if f), None)
+        if fmt is None and path.suffix.lower() in (".jsonl", ".ndjson"):
+            return "jsonl"                      # its reader reports each line it cannot use
+        keys = set().union(*key_sets) if key_sets else set()
+        found = f"JSON with keys {', '.join(sorted(keys)[:10])}" if keys else "JSON without an object"
+    else:
+        keys = _csv_keys(text)
+        fmt = _by_keys(keys)
+        found = f"columns {', '.join(sorted(keys)[:10])}" if keys else "an empty file"
+    if fmt:
+        return fmt
+    raise HuaxiangError(f"{path}: unknown shape ({found}); {UNKNOWN_SHAPE}")

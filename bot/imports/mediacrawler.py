@@ -9,6 +9,22 @@ Each record is recognised by its keys: ``comment_id`` -> a comment on
 ``note_id``; ``note_id`` -> a post; ``user_id`` with profile columns
 (``desc``, ``fans``, ``follows``) -> a creator profile. Columns we do not map
 stay in the raw payload.
+
+Two eras of its store code are read alike:
+
+- until 2026-06 records carry the author's ``user_id`` (and a ``create_time``
+  that, from Dec 2023 until the fix of 2026-07-30, was the China wall clock
+  read as UTC: 8 hours late). ``create_date_time`` was always right, so it
+  wins whenever present.
+- since 2026-07 records carry ``creator_hash`` (an anonymised id) and a masked
+  ``nickname`` ("胡***歌"); the author becomes user ``hash:<creator_hash>``,
+  which can never collide with a numeric Weibo id, and the masked name is
+  kept as given.
+
+Its SQLite store (``database/sqlite_tables.db``: tables ``weibo_note``,
+``weibo_note_comment`` and, until 2026-06, ``weibo_creator``) is read too.
+A comment's ``parent_comment_id`` is Weibo's ``rootid``: the top-level comment
+of its thread, equal to its own id for a top-level comment.
 """
 
 from __future__ import annotations
@@ -19,6 +35,7 @@ import json
 import logging
 import math
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,9 +53,12 @@ FORMAT = "mediacrawler"
 PLATFORM = "weibo"
 CHINA = timezone(timedelta(hours=8))
 
-POST_REQUIRED = ("note_id", "content", "user_id")
-COMMENT_REQUIRED = ("comment_id", "note_id", "content", "user_id")
+POST_REQUIRED = ("note_id", "content")
+COMMENT_REQUIRED = ("comment_id", "note_id", "content")
 USER_REQUIRED = ("user_id",)
+AUTHOR_KEYS = ("user_id", "creator_hash")       # either names the author
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_TABLES = ("weibo_creator", "weibo_note", "weibo_note_comment")
 USER_MARKERS = ("desc", "fans", "follows", "tag_list")
 
 
@@ -170,16 +190,36 @@ def _author(rec: dict[str, Any], uid: str) -> User | None:
 
 
 def _created(rec: dict[str, Any]) -> str | None:
-    created = parse_china_time(rec.get("create_time"))
+    """``create_date_time`` first: ``create_time`` was 8 hours late from Dec 2023 to Jul 2026."""
+    created = parse_china_time(rec.get("create_date_time"))
     if created is None:
-        created = parse_china_time(rec.get("create_date_time"))
+        created = parse_china_time(rec.get("create_time"))
     return created
+
+
+def author_uid(rec: dict[str, Any]) -> str:
+    """The author's id: ``user_id`` (until 2026-06) or ``hash:<creator_hash>`` (since 2026-07)."""
+    uid = rec.get("user_id")
+    if uid is not None and str(uid).strip():
+        return text_id(uid, "user_id")
+    digest = rec.get("creator_hash")
+    if digest is not None and str(digest).strip():
+        return "hash:" + text_id(digest, "creator_hash")
+    raise ValueError("missing 'user_id' (or 'creator_hash', MediaCrawler's anonymised author since 2026-07)")
+
+
+def _thread(rec: dict[str, Any], cid: str) -> str | None:
+    """The top-level comment a reply belongs to (None for a top-level comment)."""
+    root = rec.get("parent_comment_id")
+    if root is None or isinstance(root, bool) or str(root).strip() in ("", "0", cid):
+        return None
+    return text_id(root, "parent_comment_id")
 
 
 def parse_post(rec: dict[str, Any]) -> Post:
     _require(rec, POST_REQUIRED)
     _check_weibo(rec)
-    pid, uid = text_id(rec["note_id"], "note_id"), text_id(rec["user_id"], "user_id")
+    pid, uid = text_id(rec["note_id"], "note_id"), author_uid(rec)
     text = clean_text(rec["content"])
     return Post(
         platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=_created(rec),
@@ -193,11 +233,13 @@ def parse_post(rec: dict[str, Any]) -> Post:
 def parse_comment(rec: dict[str, Any]) -> Post:
     _require(rec, COMMENT_REQUIRED)
     _check_weibo(rec)
-    pid, uid = text_id(rec["comment_id"], "comment_id"), text_id(rec["user_id"], "user_id")
+    pid, uid = text_id(rec["comment_id"], "comment_id"), author_uid(rec)
     parent = text_id(rec["note_id"], "note_id")
+    root = _thread(rec, pid)
     text = clean_text(rec["content"])
     return Post(
         platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=_created(rec), kind="comment", parent_pid=parent,
+        reply_to=root, thread_root=root,
         topics=extract_topics(text), mentions=extract_mentions(text), likes=parse_count(rec.get("comment_like_count")),
         comments=parse_count(rec.get("sub_comment_count")), region=str(rec.get("ip_location") or "").strip() or None,
         raw=rec, author=_author(rec, uid),
@@ -283,10 +325,10 @@ def csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _csv_kind(path: Path, header: list[str]) -> tuple[str, ...]:
     cols = set(header)
-    if "comment_id" in cols:
-        need = COMMENT_REQUIRED
-    elif "note_id" in cols:
-        need = POST_REQUIRED
+    if "comment_id" in cols or "note_id" in cols:
+        need = COMMENT_REQUIRED if "comment_id" in cols else POST_REQUIRED
+        if not cols & set(AUTHOR_KEYS):
+            raise HuaxiangError(f"{path}: missing column 'user_id' (or 'creator_hash', written since 2026-07)")
     elif "user_id" in cols and cols & set(USER_MARKERS):
         need = USER_REQUIRED
     else:
@@ -298,8 +340,41 @@ def _csv_kind(path: Path, header: list[str]) -> tuple[str, ...]:
     return need
 
 
+def is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(16) == SQLITE_MAGIC
+
+
+def read_sqlite(path: Path) -> Iterator[Item]:
+    """MediaCrawler's SQLite store: creators, then notes, then comments (rowid order)."""
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        con.row_factory = sqlite3.Row
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise HuaxiangError(f"{path}: cannot read SQLite file ({exc})") from None
+    try:
+        found = [t for t in SQLITE_TABLES if t in tables]
+        if not found:
+            raise HuaxiangError(f"{path}: not MediaCrawler's SQLite store: no table weibo_note or weibo_note_comment "
+                                f"(found: {', '.join(sorted(tables)[:12]) or 'none'})")
+        for table in found:
+            for n, row in enumerate(con.execute(f'SELECT * FROM "{table}" ORDER BY rowid'), start=1):
+                item = _item(n, {k: row[k] for k in row.keys() if k not in ("id", "add_ts")})
+                if isinstance(item, BadLine):
+                    item.problem = f"{table} row {n}: {item.problem}"
+                yield item
+    except sqlite3.DatabaseError as exc:
+        raise HuaxiangError(f"{path}: cannot read SQLite file ({exc})") from None
+    finally:
+        con.close()
+
+
 def read(path: Path) -> Iterator[Item]:
     path = Path(path)
+    if is_sqlite(path):
+        yield from read_sqlite(path)
+        return
     text = read_text(path)
     stripped = text.lstrip()
     if path.suffix.lower() == ".csv" or (stripped and stripped[0] not in "[{"):

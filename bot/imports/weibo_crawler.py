@@ -15,8 +15,17 @@ platform records:
   their English names.
 - JSON: ``<user_id>.json`` with ``user`` and ``weibo``.
 
+- comment CSVs ``<name>_comments.csv`` and ``<name>_<weibo_id>_comments.csv``
+  (``id,weibo_id,created_at,user_screen_name,text,pic_url,like_count``): they
+  carry no commenter id, so the commenter is user ``name:<screen name>`` (Weibo
+  screen names are unique); the SQLite ``comments`` table has the real id and
+  ``root_id``, the top-level comment a reply belongs to.
+
 A repost's original (源微博...) becomes its own post and the repost points at
 it (``repost_of``). Every column, known or not, stays in the raw payload.
+Topics and @users are joined with an ASCII comma by weibo-crawler and split on
+it alone: a topic may itself hold a full-width comma or spaces
+("过刚刚好的生活，从小小的我开始").
 """
 
 from __future__ import annotations
@@ -62,6 +71,38 @@ CN_COLUMNS: dict[str, str] = {
 POST_REQUIRED = ("id", "text")
 POST_MARKERS = {"text", "bid", "full_created_at", "created_at", "attitudes_count", "reposts_count", "retweet_id", "at_users"}
 USER_MARKERS = ("followers_count", "follower_count", "follow_count", "description", "bio", "statuses_count", "nick_name")
+COMMENT_COLUMNS = {"id", "weibo_id", "user_screen_name", "text"}
+
+
+def split_joined(value: Any) -> list[str]:
+    """weibo-crawler's comma-joined list column (topics, at_users) as a list, split on "," only."""
+    if value is None:
+        return []
+    if isinstance(value, (list, dict)):
+        return split_list(value)
+    text = str(value).strip()
+    if text[:1] == "[":
+        return split_list(text)
+    return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+
+
+def _video_type(rec: dict[str, Any], prefix: str = "") -> str | None:
+    if _str(rec.get(prefix + "video_url")):
+        return "video"
+    if _str(rec.get(prefix + "live_photo_url")):
+        return "live_photo"
+    return None
+
+
+def _pics(rec: dict[str, Any], prefix: str = "") -> list[str] | None:
+    if prefix + "pics" not in rec:
+        return None
+    return split_joined(rec.get(prefix + "pics"))
+
+
+def _int(value: Any) -> int | None:
+    n = parse_count(value)
+    return n if n is not None else None
 
 
 def _first(rec: dict[str, Any], *keys: str) -> Any:
@@ -109,11 +150,11 @@ def parse_post(rec: dict[str, Any], raw: Any, default_uid: str | None = None, de
     uid = text_id(uid_value, "user_id")
     text = clean_text(rec.get("text"))
     created = parse_china_time(_first(rec, "full_created_at", "created_at", "date"))
-    topics = split_list(rec.get("topics"))
+    topics = split_joined(rec.get("topics"))
     for t in extract_topics(text):
         if t not in topics:
             topics.append(t)
-    mentions = split_list(rec.get("at_users")) or extract_mentions(text)
+    mentions = split_joined(rec.get("at_users")) or extract_mentions(text)
     bid = _str(rec.get("bid"))
     name = _str(rec.get("screen_name")) or default_name
     out: list[Post] = []
@@ -127,8 +168,10 @@ def parse_post(rec: dict[str, Any], raw: Any, default_uid: str | None = None, de
         out.append(Post(
             platform=PLATFORM, pid=repost_of, uid=ouid, text=otext,
             created_at=parse_china_time(_first(rec, "retweet_full_created_at", "retweet_date")),
-            topics=split_list(rec.get("retweet_topics")) or extract_topics(otext),
-            mentions=split_list(rec.get("retweet_at_users")) or extract_mentions(otext),
+            topics=split_joined(rec.get("retweet_topics")) or extract_topics(otext),
+            mentions=split_joined(rec.get("retweet_at_users")) or extract_mentions(otext),
+            source=_str(rec.get("retweet_source")), pic_urls=_pics(rec, "retweet_"),
+            video_type=_video_type(rec, "retweet_"), edit_count=_int(rec.get("retweet_edit_count")),
             likes=parse_count(rec.get("retweet_attitudes_count")), comments=parse_count(rec.get("retweet_comments_count")),
             reposts=parse_count(rec.get("retweet_reposts_count")),
             url=f"https://weibo.com/{ouid}/{obid}" if obid else f"https://m.weibo.cn/detail/{repost_of}",
@@ -142,6 +185,8 @@ def parse_post(rec: dict[str, Any], raw: Any, default_uid: str | None = None, de
         region=region.replace("发布于", "").strip() if region else None,
         url=f"https://weibo.com/{uid}/{bid}" if bid else f"https://m.weibo.cn/detail/{pid}",
         raw=raw, author=User(platform=PLATFORM, uid=uid, name=name) if name else None,
+        source=_str(rec.get("source")), pic_urls=_pics(rec), video_type=_video_type(rec),
+        edit_count=_int(rec.get("edit_count")),
     )
     return [post, *out]
 
@@ -159,18 +204,38 @@ def parse_user(rec: dict[str, Any], raw: Any) -> User:
         avatar_url=_str(_first(rec, "avatar_url", "avatar_hd", "profile_image_url")),
         verified=_bool(rec.get("verified")), verified_reason=_str(rec.get("verified_reason")),
         raw=raw, full_profile=True,
+        verified_type=_verified_type(rec.get("verified_type")), ip_location=_str(rec.get("ip_location")),
+        birthday=_str(rec.get("birthday")), education=_str(_first(rec, "education", "edu")),
+        company=_str(rec.get("company")), registered_at=_str(_first(rec, "registration_time", "reg_date")),
     )
 
 
+def _verified_type(value: Any) -> int | None:
+    try:
+        return int(str(value).strip()) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
 def parse_comment(rec: dict[str, Any], raw: Any) -> Post:
+    """A comment row (SQLite ``comments`` or a comment CSV) with its thread."""
     pid = text_id(rec.get("id"), "id")
-    uid = text_id(rec.get("user_id"), "user_id")
-    parent = text_id(rec.get("weibo_id"), "weibo_id")
-    text = clean_text(rec.get("text"))
     name = _str(rec.get("user_screen_name"))
+    if _first(rec, "user_id") is not None:
+        uid = text_id(rec.get("user_id"), "user_id")
+    elif name:
+        uid = "name:" + name            # the comment CSVs carry no commenter id
+    else:
+        raise ValueError("missing 'user_id' and 'user_screen_name'")
+    parent = text_id(rec.get("weibo_id"), "weibo_id")
+    root = _str(rec.get("root_id"))
+    root = root if root and root != pid else None
+    text = clean_text(rec.get("text"))
+    pic = _str(rec.get("pic_url"))
     return Post(platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=parse_china_time(rec.get("created_at")),
                 kind="comment", parent_pid=parent, topics=extract_topics(text), mentions=extract_mentions(text),
-                likes=parse_count(rec.get("like_count")), raw=raw,
+                likes=parse_count(rec.get("like_count")), raw=raw, reply_to=root, thread_root=root,
+                pic_urls=[pic] if pic else None,
                 author=User(platform=PLATFORM, uid=uid, name=name, avatar_url=_str(rec.get("user_avatar_url"))) if name else None)
 
 
@@ -252,6 +317,13 @@ def read_csv(path: Path, text: str) -> Iterator[Item]:
         raise HuaxiangError(f"{path}: empty CSV file (no header row)")
     cols = {CN_COLUMNS.get(h, h) for h in header}
     default_uid, default_name = _default_owner(path)
+    if COMMENT_COLUMNS <= cols:
+        for line, row in csv_rows(path, text):
+            try:
+                yield parse_comment(row, row)
+            except ValueError as exc:
+                yield BadLine(line, str(exc))
+        return
     if cols & POST_MARKERS:
         for col in POST_REQUIRED:
             if col not in cols:

@@ -8,12 +8,14 @@ passes here passes there.
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from bot.sandbox import vocab
-from bot.sandbox.world import ME_NAME, ME_UID, SPost, SUser, World
+from bot.sandbox.world import ME_NAME, ME_UID, SPost, SUser, World, stable_hash
 from bot.sources.weibo_parse import CHINA
 
 PAGE_SIZE = 10
@@ -182,14 +184,17 @@ def index_payload(cards: list[dict[str, Any]], cardlist_info: dict[str, Any]) ->
     return {"ok": 1, "data": {"cardlistInfo": cardlist_info, "cards": cards, "scheme": ""}}
 
 
-def hotflow_comment(world: World, c: dict[str, Any]) -> dict[str, Any]:
+def hotflow_comment(world: World, c: dict[str, Any], replies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A hotflow comment; a top-level one carries its replies in ``comments[]`` with ``rootid``."""
     user = world.users.get(c["uid"])
+    nested = [hotflow_comment(world, r) for r in (replies or [])]
     return {
-        "created_at": weibo_time(c["ts"]), "id": c["id"], "rootid": c["id"], "floor_number": 0,
+        "created_at": weibo_time(c["ts"]), "id": c["id"], "rootid": c.get("root") or c["id"], "floor_number": 0,
         "text": _comment_html(c["text"]), "disable_reply": 0,
         "user": user_json(user) if user else me_json(),
         "mid": c["id"], "like_count": c.get("likes", 0), "liked": False,
-        "source": f"来自{user.city}" if user else "来自北京", "total_number": 0,
+        "source": f"来自{user.city}" if user else "来自北京", "total_number": len(nested),
+        "comments": nested if nested else False,
     }
 
 
@@ -224,3 +229,36 @@ def api_comment(world: World, c: dict[str, Any]) -> dict[str, Any]:
             out["reply_comment"] = {"id": int(parent["id"]), "idstr": parent["id"], "text": parent["text"],
                                     "created_at": weibo_time(parent["ts"]), "user": me_json()}
     return out
+
+
+def info_payload(user: SUser) -> dict[str, Any]:
+    """The profile's "basic information" page (``230283<uid>_-_INFO``): item_name/item_content
+    cards in two groups, as m.weibo.cn sends them."""
+    first = [{"card_type": 41, "item_name": k, "item_content": v}
+             for k, v in (("昵称", user.name), ("性别", "女" if user.gender == "f" else "男"), ("所在地", user.city),
+                          ("简介", user.bio))]
+    year = 2012 + int(stable_hash(0, user.uid) % 12)
+    second = [{"card_type": 41, "item_name": "注册时间", "item_content": f"{year}-0{1 + int(user.uid[-1]) % 9}-15"},
+              {"card_type": 41, "item_name": "IP属地", "item_content": user.city}]
+    return {"ok": 1, "data": {"cardlistInfo": {}, "cards": [{"card_type": 11, "show_type": 2, "card_group": first},
+                                                           {"card_type": 11, "show_type": 2, "card_group": second}]}}
+
+
+def supertopic_bound(since_id: str | None) -> str | None:
+    """The sandbox's own super-topic cursor back to a post id (``msgid``); plain ids pass."""
+    if since_id and since_id.lstrip().startswith("{"):
+        try:
+            return str(json.loads(since_id).get("msgid") or "") or None
+        except (ValueError, AttributeError):
+            return None
+    return since_id
+
+
+def supertopic_page_info(cid: str, mids: list[str], nxt: str | None) -> dict[str, Any]:
+    """``data.pageInfo`` of a super-topic page: the next cursor as the JSON string the real site sends."""
+    info: dict[str, Any] = {"containerid": cid, "page_type": "08", "since_id": ""}
+    if nxt:
+        page = 2 + mids.index(nxt) // PAGE_SIZE if nxt in mids else 2
+        info["since_id"] = json.dumps({"page": page, "nextscore": int(nxt) % 10**10, "msgid": int(nxt)},
+                                      separators=(",", ":"))
+    return info

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox import payloads as P
 from bot.sandbox.faults import FaultConfig, FaultPlan
+from bot.sandbox.signin import Reply, SignInDesk
 from bot.sandbox.world import DEFAULT_USERS, ME_UID, SPost, World, stable_hash
 from bot.sandbox.vocab import OPT_OUTS, REPLIES
 
@@ -69,6 +70,20 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def _reply(self, reply: "Reply") -> None:
+        """A sign-in desk reply (several Set-Cookie headers may go out)."""
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.ctype)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for k, v in reply.headers:
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None, truncate: bool = False) -> None:
         body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if truncate:
@@ -92,6 +107,14 @@ class _Handler(BaseHTTPRequestHandler):
             form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
         sb._count(parts.path)
         try:
+            desk = sb.signin.handle(method, parts.path, query, sb.base_url)
+            if desk is None and method == "GET" and parts.path == "/api/config":
+                desk = sb.signin.config(self.headers.get("Cookie"))
+            if desk is None and parts.path in READ_PATHS:
+                desk = sb.signin.gate(self.headers.get("Cookie"), sb.base_url)
+            if desk is not None:
+                self._reply(desk)
+                return
             is_write_api = parts.path.startswith("/2/")
             fault = None
             if parts.path in READ_PATHS or (is_write_api and sb.faults.config.writes):
@@ -184,8 +207,10 @@ class SandboxServer:
     """The running sandbox: ``base_url``, ``world``, ``actions``; ``stop()`` or use as a context manager."""
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultConfig | None = None,
-                 token: str | None = None):
+                 token: str | None = None, require_session: bool = False):
         self.world = world
+        # Sign-in page, visitor handshake and (when required) session checks on reads.
+        self.signin = SignInDesk(required=require_session)
         self.faults = FaultPlan(faults)
         self.token = token
         self.actions: list[dict[str, Any]] = []
@@ -297,16 +322,26 @@ class SandboxServer:
                 cards.insert(0, {"card_type": 4, "desc": f"{term} 的讨论", "scheme": ""})
             return P.index_payload(cards, {"containerid": cid, "page": nxt, "total": len(mids)})
         if cid.startswith("100808"):
+            # Real super-topic pages keep their cursor in data.pageInfo.since_id, a JSON string.
             hexid = cid[6:38]
-            chunk, nxt = P.since_slice(w.by_group.get(hexid, []), since)
+            mids = w.by_group.get(hexid, [])
+            chunk, nxt = P.since_slice(mids, P.supertopic_bound(since))
             cards = [P.post_card(w, w.posts[m]) for m in chunk]
-            return P.index_payload(cards, {"containerid": cid, "since_id": nxt or ""})
+            payload = P.index_payload(cards, {"containerid": cid})
+            if cards:
+                payload["data"]["pageInfo"] = P.supertopic_page_info(cid, mids, nxt)
+            return payload
         if cid.startswith("100505"):
             user = w.users.get(cid[6:])
             if user is None:
                 return {"ok": 0, "msg": "用户不存在"}
             return {"ok": 1, "data": {"userInfo": P.user_json(user, full=True),
                                       "tabsInfo": {"selectedTab": 1, "tabs": [{"id": 1, "tabKey": "weibo", "containerid": f"107603{user.uid}"}]}}}
+        if cid.startswith("230283") and cid.endswith("_-_INFO"):
+            user = w.users.get(cid[6:-7])
+            if user is None:
+                return {"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}}
+            return P.info_payload(user)
         if cid.startswith("107603"):
             user = w.users.get(cid[6:])
             if user is None:
@@ -322,10 +357,16 @@ class SandboxServer:
         if not comments:
             return {"ok": 0, "msg": "快来发表你的评论吧"}
         start = int(_one(q, "max_id", "0") or 0) if _one(q, "max_id", "0").isdigit() else 0
-        chunk = comments[start:start + COMMENT_PAGE]
-        nxt = start + COMMENT_PAGE if start + COMMENT_PAGE < len(comments) else 0
-        return {"ok": 1, "data": {"data": [P.hotflow_comment(self.world, c) for c in chunk],
-                                  "total_number": len(comments), "max_id": nxt, "max_id_type": 0}}
+        # Replies (楼中楼) ride inside their thread's comments[], as on m.weibo.cn.
+        tops = [c for c in comments if not c.get("root")]
+        chunk = tops[start:start + COMMENT_PAGE]
+        nxt = start + COMMENT_PAGE if start + COMMENT_PAGE < len(tops) else 0
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for c in comments:
+            if c.get("root"):
+                replies.setdefault(c["root"], []).append(c)
+        data = [P.hotflow_comment(self.world, c, replies.get(c["id"], [])) for c in chunk]
+        return {"ok": 1, "data": {"data": data, "total_number": len(comments), "max_id": nxt, "max_id_type": 0}}
 
     # -- Open API v2 -------------------------------------------------------------------
     def _api(self, method: str, path: str, q: dict[str, list[str]], form: dict[str, list[str]],
@@ -405,7 +446,8 @@ class SandboxServer:
 
 
 def start_sandbox(seed: int = 0, port: int = 0, faults: FaultConfig | None = None, n_users: int = DEFAULT_USERS,
-                  host: str = "127.0.0.1", now: float | None = None, token: str | None = None) -> SandboxServer:
+                  host: str = "127.0.0.1", now: float | None = None, token: str | None = None,
+                  require_session: bool = False) -> SandboxServer:
     """Build the world and serve it from a background thread on loopback.
 
     ``port=0`` picks a free port (see ``.base_url``). Use as a context manager
@@ -413,4 +455,5 @@ def start_sandbox(seed: int = 0, port: int = 0, faults: FaultConfig | None = Non
     any non-empty one is accepted, otherwise exactly ``token``.
     """
     world = World(seed=seed, n_users=n_users, now=now)
-    return SandboxServer(world, host=host, port=port, faults=faults, token=token).start()
+    return SandboxServer(world, host=host, port=port, faults=faults, token=token,
+                         require_session=require_session).start()

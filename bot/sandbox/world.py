@@ -295,6 +295,7 @@ class World:
                         "ts": min(self.now, post.ts + rng.randint(60, 36 * 3600)),
                         "likes": int(rng.paretovariate(2.0)) - 1,
                     })
+                _thread_replies(self.seed, mid, got)
                 got.sort(key=lambda x: (-x["likes"], x["id"]))
             self._comments[mid] = got
             return got
@@ -336,3 +337,14 @@ class World:
                 for c in COMMUNITIES
             },
         }
+
+
+def _thread_replies(seed: int, mid: str, comments: list[dict]) -> None:
+    """About one comment in four answers an earlier top-level one (楼中楼): it gets a
+    ``root``. Decided by a stable hash, so the rest of the world stays as it was."""
+    last_top = None
+    for c in comments:                       # in id (posting) order
+        if last_top is not None and stable_hash(seed, "reply", mid, c["id"]) % 4 == 0:
+            c["root"] = last_top
+        else:
+            last_top = c["id"]

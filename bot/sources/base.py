@@ -40,6 +40,15 @@ class BlockedError(SourceError):
         self.retry_after = retry_after
 
 
+class SessionExpiredError(BlockedError):
+    """The signed-in session a source was given no longer works (the platform
+    sends us to its sign-in or visitor page). Retrying cannot help: the source
+    pauses until a person signs in again (``huaxiang login``)."""
+
+    def __init__(self, message: str):
+        super().__init__("session_expired", message)
+
+
 class PayloadError(SourceError):
     """A page came back but could not be understood (truncated JSON, wrong shape)."""
 

@@ -94,6 +94,8 @@ def parse_account(acc: Any) -> User:
         bio=bio or None, followers=_count(acc.get("followers_count")), following=_count(acc.get("following_count")),
         posts_count=_count(acc.get("statuses_count")), profile_url=_s(acc.get("url")),
         avatar_url=_s(acc.get("avatar")), raw=acc, full_profile=True,
+        is_bot=acc.get("bot") if isinstance(acc.get("bot"), bool) else None,
+        registered_at=parse_time(acc.get("created_at")),
     )
 
 
@@ -136,6 +138,7 @@ def parse_status(st: Any, group: str | None = None) -> list[Post]:
         comments=_count(st.get("replies_count")), likes=_count(st.get("favourites_count")),
         kind="comment" if parent else "post", parent_pid=parent,
         group_id=group, url=_s(st.get("url")) or _s(st.get("uri")), raw=st, author=author,
+        language=_s(st.get("language")),
     )]
 
 

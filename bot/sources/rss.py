@@ -17,6 +17,7 @@ import calendar
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -117,22 +118,118 @@ def parse_feed(content: bytes | str, feed_url: str, group: str | None = None,
     seen: set[str] = set()
     for entry in parsed.entries:
         try:
-            post = parse_entry(entry, feed_url=feed_url, feed_link=feed_link, feed_title=feed.get("title"), group=group)
+            posts = parse_entry_posts(entry, feed_url=feed_url, feed_link=feed_link, feed_title=feed.get("title"),
+                                      group=group)
         except ValueError as exc:
             page.skipped += 1
             log.info("%s: skipped an entry: %s", feed_url, exc)
             continue
-        if post.pid in seen:
-            continue
-        seen.add(post.pid)
-        page.posts.append(post)
-        if post.author is not None:
-            page.users.append(post.author)
+        for post in posts:
+            if post.pid in seen:
+                continue
+            seen.add(post.pid)
+            page.posts.append(post)
+            if post.author is not None:
+                page.users.append(post.author)
     return page
+
+
+# weibo.com/<uid>/<bid>, or m.weibo.cn/status/<bid> with RSSHub's preferMobileLink
+_WEIBO_STATUS = re.compile(r"^https?://(?:(?:www\.|m\.)?weibo\.(?:com|cn)/(?:u/)?\d{5,}/\w+|m\.weibo\.cn/(?:status|detail)/\w+)")
+_WEIBO_USER = re.compile(r"^https?://(?:www\.|m\.)?weibo\.(?:com|cn)/(?:u/)?(\d{5,})/?$")
+_WEIBO_ORIGINAL = re.compile(r"^https?://(?:www\.|m\.)?weibo\.(?:com|cn)/(\d{5,})/(\w+)$")
+
+
+@dataclass
+class _Original:
+    uid: str
+    name: str | None
+    text: str
+    link: str | None
+
+
+def split_weibo_repost(body_html: str) -> tuple[str, _Original | None]:
+    """RSSHub's Weibo routes put a repost's original inside the description:
+    ``<blockquote> - 转发 <a href="https://weibo.com/UID">@name</a>:&ensp;text</blockquote>``
+    (``readable`` mode adds a ``原博：`` link). Returns (own HTML, the original)."""
+    if "<blockquote" not in body_html:
+        return body_html, None
+    soup = BeautifulSoup(body_html, "lxml")
+    for quote in soup.find_all("blockquote"):
+        author = None
+        for a in quote.find_all("a", href=True):
+            m = _WEIBO_USER.match(a["href"])
+            if m and a.get_text().startswith("@"):
+                author = (m.group(1), a.get_text()[1:].strip() or None, a)
+                break
+        if author is None:
+            continue
+        link = None
+        for a in quote.find_all("a", href=True):
+            if _WEIBO_ORIGINAL.match(a["href"]) and a.find_parent("small") is not None:
+                link = a["href"]
+                a.find_parent("small").decompose()
+        uid, name, tag = author
+        quote_html = str(quote)
+        after = quote_html.split(str(tag), 1)[1] if str(tag) in quote_html else quote_html
+        text = html_to_text(after).lstrip(":：\u2002 ").strip()
+        own = body_html.split("<blockquote", 1)[0]
+        return own, _Original(uid=uid, name=name, text=text, link=link)
+    return body_html, None
+
+
+def _weibo_original_post(orig: _Original, feed_url: str, group: str | None) -> Post:
+    """The original of a repost, as its own post (its id: its link, or a stable hash)."""
+    pid = orig.link or f"https://weibo.com/{orig.uid}#sha1:" + hashlib.sha1(orig.text.encode("utf-8")).hexdigest()[:20]
+    uid = f"weibo.com/{orig.uid}"
+    author = User(platform=PLATFORM, uid=uid, name=orig.name, profile_url=f"https://weibo.com/{orig.uid}")
+    return Post(platform=PLATFORM, pid=pid, uid=uid, text=orig.text, topics=extract_topics(orig.text),
+                mentions=extract_mentions(orig.text), group_id=group, url=orig.link,
+                raw={"rsshub_repost_of": orig.__dict__, "feed": feed_url}, author=author)
 
 
 def parse_entry(entry: Any, feed_url: str, feed_link: str | None = None, feed_title: str | None = None,
                 group: str | None = None) -> Post:
+    return parse_entry_posts(entry, feed_url, feed_link, feed_title, group)[0]
+
+
+def parse_entry_posts(entry: Any, feed_url: str, feed_link: str | None = None, feed_title: str | None = None,
+                      group: str | None = None) -> list[Post]:
+    """The entry's post, and for an RSSHub Weibo repost the original after it.
+
+    RSSHub's Weibo titles are made from the text itself ("…[图片]", " - 转发 @x: …"),
+    so for Weibo links the description alone is the text.
+    """
+    link = (entry.get("link") or "").strip() or None
+    weibo = bool(link and _WEIBO_STATUS.match(link))
+    original = None
+    as_read = entry
+    if weibo:
+        body_html = ""
+        if entry.get("content"):
+            body_html = "\n".join(c.get("value", "") for c in entry.content if isinstance(c, dict))
+        body_html = body_html or entry.get("summary") or entry.get("description") or ""
+        own_html, original = split_weibo_repost(body_html)
+        if own_html.strip():
+            entry = _with_text(entry, own_html)
+    post = _parse_entry(entry, feed_url, feed_link, feed_title, group, weibo=weibo)
+    post.raw = _plain(dict(as_read))            # the entry as the feed had it, original included
+    if original is None:
+        return [post]
+    orig = _weibo_original_post(original, feed_url, group)
+    post.repost_of = orig.pid
+    return [post, orig]
+
+
+def _with_text(entry: Any, body_html: str) -> Any:
+    copy = feedparser.FeedParserDict(entry)
+    copy["summary"] = body_html
+    copy.pop("content", None)
+    return copy
+
+
+def _parse_entry(entry: Any, feed_url: str, feed_link: str | None = None, feed_title: str | None = None,
+                 group: str | None = None, weibo: bool = False) -> Post:
     link = (entry.get("link") or "").strip() or None
     guid = (entry.get("id") or "").strip()
     title = html_to_text(entry.get("title"))
@@ -142,7 +239,7 @@ def parse_entry(entry: Any, feed_url: str, feed_link: str | None = None, feed_ti
     if not body_html:
         body_html = entry.get("summary") or entry.get("description") or ""
     body = html_to_text(body_html)
-    text = _join_title(title, body)
+    text = body if weibo and body else _join_title(title, body)
     if not (guid or link):
         if not text:
             raise ValueError("entry has no id, link or text")

@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 
 from bot.http import HttpError, parse_retry_after
-from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source,
-                              SourceError, UnsupportedError)
+from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, SessionExpiredError,
+                              Source, SourceError, UnsupportedError)
 from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
-                                     parse_mblog, parse_user, walk_cards)
+                                     parse_info_cards, parse_mblog, parse_thread, parse_user, walk_cards)
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,12 @@ DEFAULT_API_BASE_URL = "https://api.weibo.com"
 _END_MESSAGES = ("还没有内容", "没有更多", "暂无", "no more", "没有找到", "快来发表")
 _LOGIN_HINTS = ("passport", "login", "visitor", "signin", "sso")
 _HEX32 = re.compile(r"^(?:100808)?([0-9a-fA-F]{32})(?:_-_\w*)?$")
+
+
+LOGIN_HINT = "session expired: run `huaxiang login weibo`"
+DEFAULT_VISITOR_BASE = "https://visitor.passport.weibo.cn"
+DEFAULT_SIGNIN_URL = "https://passport.weibo.com/sso/signin?entry=wapsso&source=wapssowb&url=https%3A%2F%2Fm.weibo.cn%2F"
+_JSONP = re.compile(r"\((\{.*\})\)\s*;?\s*$", re.S)
 
 
 class MissingTokenError(SourceError):
@@ -58,6 +64,8 @@ class WeiboSource(Source):
         self._now = now or (lambda: datetime.now(CHINA))
         self._own_uid: str | None = None
         self._groups: dict[str, str] = {}
+        self._signed_in = bool((secrets or {}).get("cookie"))
+        self._visitor_tried = False
 
     def _default_api_base(self) -> str:
         return self.default_api_base
@@ -102,6 +110,13 @@ class WeiboSource(Source):
             raise PayloadError(f"{what}: expected a JSON object, got {type(payload).__name__}")
         ok = payload.get("ok")
         url = str(payload.get("url") or "")
+        if ok == -100 and "captcha" not in url.lower():
+            # "ok":-100 pointing at a sign-in page: the session is gone (RSSHub renews its cookies on it).
+            if self._signed_in:
+                self._fault("session_expired")
+                raise SessionExpiredError(f"{what}: {LOGIN_HINT}")
+            self._fault("login_required")
+            raise BlockedError("login_required", f"{what}: the platform wants a signed-in session ({url.split('?')[0]})")
         if ok == -100 or "captcha" in url.lower():
             self._fault("captcha")
             raise BlockedError("captcha", f"{what}: platform asks for a captcha ({url.split('?')[0]})")
@@ -119,8 +134,62 @@ class WeiboSource(Source):
     def _get(self, path: str, params: dict[str, Any], what: str, base: str | None = None) -> dict[str, Any]:
         # What the mobile web app itself sends; without them m.weibo.cn answers 432 sooner.
         headers = {"Referer": self.base + "/", "X-Requested-With": "XMLHttpRequest", "MWeibo-Pwa": "1"}
-        resp = self.http.get((base or self.base) + path, params=params, headers=headers)
+        url = (base or self.base) + path
+        resp = self.http.get(url, params=params, headers=headers)
+        if _sent_to_signin(resp):
+            if self._signed_in:
+                self._fault("session_expired")
+                raise SessionExpiredError(f"{what}: {LOGIN_HINT}")
+            if not self._visitor_tried and self.visitor_cookie():
+                resp = self.http.get(url, params=params, headers=headers)
         return self._check(resp, what)
+
+    # -- sessions -------------------------------------------------------------
+    def signin_url(self) -> str:
+        """Where a person signs in (``huaxiang login weibo`` opens it)."""
+        if self.base == DEFAULT_BASE_URL:
+            return DEFAULT_SIGNIN_URL
+        return f"{self.base}/signin?url={self.base}/"
+
+    def session_uid(self) -> str | None:
+        """The signed-in user's id per ``/api/config`` (None when the cookie is not a session)."""
+        payload = self._get("/api/config", {}, "session check")
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        if not data.get("login"):
+            return None
+        uid = data.get("uid")
+        return str(uid) if uid not in (None, "") else ""
+
+    def visitor_cookie(self) -> bool:
+        """Fetch Weibo's visitor cookie the way the mobile site does when it sends
+        an anonymous visitor away: POST ``/visitor/genvisitor2``, keep SUB/SUBP.
+
+        Tried once per source object; False when it did not work (the caller
+        then reports the refusal it already has).
+        """
+        self._visitor_tried = True
+        vbase = DEFAULT_VISITOR_BASE if self.base == DEFAULT_BASE_URL else self.base
+        form = {"cb": "visitor_gray_callback", "tid": "", "from": "weibo", "return_url": self.base + "/"}
+        try:
+            resp = self.http.post(vbase + "/visitor/genvisitor2", data=form,
+                                  headers={"Referer": vbase + "/visitor/visitor?entry=sinawap&a=enter"})
+        except SourceError as exc:
+            log.info("visitor cookie: %s", exc)
+            return False
+        m = _JSONP.search(resp.text) if resp.status_code == 200 else None
+        try:
+            data = json.loads(m.group(1)).get("data") if m else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not data.get("sub"):
+            log.info("visitor cookie: no sub in the answer (HTTP %s)", resp.status_code)
+            return False
+        pairs = {"SUB": str(data["sub"])}
+        if data.get("subp"):
+            pairs["SUBP"] = str(data["subp"])
+        self.http.set_cookies(pairs, self.base)
+        log.info("visitor cookie obtained for %s", self.base)
+        return True
 
     # -- listing helpers ---------------------------------------------------
     def _index(self, containerid: str, cursor: str | None, what: str, extra: dict[str, Any] | None = None,
@@ -174,8 +243,8 @@ class WeiboSource(Source):
             return page
         info = data.get("cardlistInfo") if isinstance(data.get("cardlistInfo"), dict) else {}
         if paging == "since_id":
-            since = info.get("since_id")
-            page.next_cursor = f"s:{since}" if since not in (None, "", 0, "0") else None
+            since = next_since_id(data)
+            page.next_cursor = f"s:{since}" if since else None
         else:
             nxt = info.get("page")
             if isinstance(nxt, (int, str)) and str(nxt).isascii() and str(nxt).isdigit() and int(nxt) > page_no:
@@ -240,6 +309,36 @@ class WeiboSource(Source):
                            extra={"page_type": "searchall"})
 
     def user_profile(self, uid: str) -> User:
+        """The profile, completed by its "basic information" page (``230283<uid>_-_INFO``).
+
+        A failed details page fails the profile (the crawler fetches both again):
+        a profile stored without them would keep a gap a clean run does not have.
+        An empty page ("这里还没有内容") simply adds nothing.
+        """
+        user = self._profile(uid)
+        if not getattr(self.settings, "profile_details", True):
+            return user
+        details = self._profile_info(uid)
+        for key, value in details.items():
+            if value and getattr(user, key, None) in (None, ""):
+                setattr(user, key, value)
+        if details and isinstance(user.raw, dict):
+            user.raw = {**user.raw, "_info": details}
+        return user
+
+    def _profile_info(self, uid: str) -> dict[str, str]:
+        params = {"type": "uid", "value": uid, "containerid": f"230283{uid}_-_INFO"}
+        payload = self._get("/api/container/getIndex", params, f"profile details {uid}")
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            return {}
+        try:
+            return parse_info_cards(walk_cards(data.get("cards", [])))
+        except ItemError:
+            self._fault("bad_shape")
+            return {}
+
+    def _profile(self, uid: str) -> User:
         what = f"profile {uid}"
         payload = self._get("/api/container/getIndex",
                             {"type": "uid", "value": uid, "containerid": f"100505{uid}"}, what)
@@ -279,10 +378,15 @@ class WeiboSource(Source):
         now = self._now()
         for c in data.get("data") or []:
             try:
-                page.posts.append(parse_comment(c, self.platform, pid, now))
+                thread, bad = parse_thread(c, self.platform, pid, now)
             except ItemError as exc:
                 page.skipped += 1
                 log.warning("%s: skipped a malformed comment: %s", what, exc)
+                continue
+            page.posts.extend(thread)
+            if bad:
+                page.skipped += bad
+                log.warning("%s: skipped %d malformed replies", what, bad)
         max_id = data.get("max_id")
         if max_id not in (None, 0, "0", "") and page.posts:
             page.next_cursor = f"m:{max_id}:{data.get('max_id_type', 0)}"
@@ -451,6 +555,46 @@ def group_hex(group: str) -> str:
     if not m:
         raise PayloadError(f"group {group!r} is not a super-topic id (32 hex digits, optionally prefixed 100808)")
     return m.group(1).lower()
+
+
+def _sent_to_signin(resp: httpx.Response) -> bool:
+    """Did the platform send us to its visitor or sign-in page instead of answering?"""
+    if 300 <= resp.status_code < 400:
+        location = resp.headers.get("Location", "").lower()
+        return any(h in location for h in _LOGIN_HINTS)
+    if resp.status_code != 200:
+        return False
+    if resp.content[:1] not in (b"{", b"["):
+        return b"Sina Visitor System" in resp.content[:400]
+    if len(resp.content) < 2048 and b"-100" in resp.content:
+        try:
+            body = json.loads(resp.content)
+        except ValueError:
+            return False
+        return isinstance(body, dict) and body.get("ok") == -100 and "captcha" not in str(body.get("url", "")).lower()
+    return False
+
+
+def next_since_id(data: dict[str, Any]) -> str | None:
+    """The next-page cursor of a since_id feed, wherever this response keeps it.
+
+    Timelines put it in ``cardlistInfo.since_id`` (a number); super-topic pages
+    put it in ``pageInfo.since_id``, a JSON string such as
+    ``{"page":2,"nextscore":...,"msgid":...}`` (sometimes an object). It is
+    sent back exactly as received, so objects are serialised compactly.
+    """
+    for key in ("pageInfo", "cardlistInfo"):
+        info = data.get(key)
+        if not isinstance(info, dict):
+            continue
+        since = info.get("since_id")
+        if isinstance(since, dict):
+            since = json.dumps(since, ensure_ascii=False, separators=(",", ":")) if since else None
+        if isinstance(since, bool) or since in (None, "", 0, "0"):
+            continue
+        if isinstance(since, (int, str)):
+            return str(since)
+    return None
 
 
 def _empty_cards(payload: dict[str, Any]) -> bool:

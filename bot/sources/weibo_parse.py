@@ -108,6 +108,29 @@ _UNITS = {"万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "k": 1000
 MAX_COUNT = 2**63 - 1
 
 
+def is_floor(value: Any) -> bool:
+    """Is a count written as a lower bound ("100万+", "1000+")? Weibo shows big counts that way."""
+    return isinstance(value, str) and value.strip().endswith("+") and parse_count(value) is not None
+
+
+def count_floors(pairs: dict[str, Any]) -> list[str]:
+    """The names (of ``pairs``: field -> raw value) whose counts are lower bounds."""
+    return [name for name, raw in pairs.items() if is_floor(raw)]
+
+
+_PLAYS = re.compile(r"^\s*([\d.,]+\s*(?:万|亿|w|W|k|K)?\+?)\s*次(?:播放|观看)")
+
+
+def parse_plays(value: Any) -> int | None:
+    """A video's play count: "345万次播放" -> 3450000 (ints pass through)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse_count(value)
+    if not isinstance(value, str):
+        return None
+    m = _PLAYS.match(value)
+    return parse_count(m.group(1)) if m else parse_count(value)
+
+
 def parse_count(value: Any) -> int | None:
     """12, "12", "1万+", "1.2万", "3亿", "1,234", "100+" -> int; anything else
     (negative, infinite, NaN, too large to store) None."""
@@ -154,6 +177,25 @@ def clean_text(raw_html: Any) -> str:
     return "\n".join(line.strip() for line in s.splitlines()).strip()
 
 
+def parse_source(value: Any) -> str | None:
+    """The client a post was sent from; older payloads wrap it in a link."""
+    if not isinstance(value, str):
+        return None
+    text = html.unescape(_TAG.sub("", value)).strip()
+    return text or None
+
+
+def parse_video(page_info: Any) -> tuple[str | None, int | None]:
+    """(type, play count) of an attached video or live stream, from ``page_info``."""
+    if not isinstance(page_info, dict):
+        return None, None
+    kind = page_info.get("type")
+    kind = str(kind) if isinstance(kind, (str, int)) and not isinstance(kind, bool) else None
+    if kind not in ("video", "live", "story"):
+        return None, None            # articles ("24"/"article"), web pages, places: not media
+    return kind, parse_plays(page_info.get("play_count"))
+
+
 _GROUP_LINK = re.compile(r"containerid=100808([0-9a-fA-F]{32})")
 
 
@@ -166,12 +208,14 @@ def group_in_html(raw_html: Any) -> str | None:
 
 
 def parse_region(value: Any) -> str | None:
-    """``"发布于 北京"`` -> ``"北京"``."""
+    """``"发布于 北京"`` / ``"IP属地：北京"`` -> ``"北京"``."""
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if text.startswith("发布于"):
-        text = text[3:].strip()
+    for prefix in ("发布于", "IP属地：", "IP属地:", "IP属地"):
+        if text.startswith(prefix):
+            text = text[len(prefix):].strip()
+            break
     return text or None
 
 
@@ -237,6 +281,8 @@ def parse_user(u: Any, platform: str, card: dict[str, Any] | None = None, full_p
     uid = _id(u.get("id", u.get("idstr")), "user.id")
     gender = u.get("gender")
     verified = u.get("verified")
+    vtype = u.get("verified_type")
+    followers_raw = u.get("followers_count_str", u.get("followers_count"))
     return User(
         platform=platform,
         uid=uid,
@@ -254,6 +300,10 @@ def parse_user(u: Any, platform: str, card: dict[str, Any] | None = None, full_p
         avatar_url=_str(u.get("avatar_hd")) or _str(u.get("profile_image_url")),
         raw=u if full_profile else None,
         full_profile=full_profile,
+        verified_type=vtype if isinstance(vtype, int) and not isinstance(vtype, bool) else None,
+        ip_location=parse_region(u.get("ip_location")),
+        counts_floor=count_floors({"followers": followers_raw, "following": u.get("follow_count"),
+                                   "posts_count": u.get("statuses_count")}),
     )
 
 
@@ -282,6 +332,7 @@ def parse_mblog(m: Any, platform: str, now: datetime | None = None, group_id: st
                 out.extend(parse_mblog(rt, platform, now, None, post_url))
             except ItemError:
                 pass            # a broken original never costs us the repost itself
+    video = parse_video(m.get("page_info"))
     post = Post(
         platform=platform,
         pid=pid,
@@ -299,8 +350,36 @@ def parse_mblog(m: Any, platform: str, now: datetime | None = None, group_id: st
         url=post_url.format(pid=pid) if post_url else None,
         raw=m,
         author=author,
+        source=parse_source(m.get("source")),
+        pic_urls=_pic_list(m),
+        video_type=video[0],
+        video_plays=video[1],
+        edit_count=_edit_count(m),
+        counts_floor=count_floors({"reposts": m.get("reposts_count"), "comments": m.get("comments_count"),
+                                   "likes": m.get("attitudes_count")}),
     )
     return [post] + out
+
+
+def _pic_list(m: dict[str, Any]) -> list[str] | None:
+    """Picture URLs; [] when the post says it has none, None when it does not say."""
+    urls = parse_pics(m.get("pics"))
+    if urls:
+        return urls
+    num = m.get("pic_num")
+    if isinstance(num, int) and not isinstance(num, bool):
+        return [] if num == 0 else None      # pictures announced but not listed: unknown
+    return [] if "pics" in m else None
+
+
+def _edit_count(m: dict[str, Any]) -> int | None:
+    n = m.get("edit_count")
+    if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+        return n
+    cfg = m.get("edit_config")
+    if isinstance(cfg, dict) and cfg.get("edited") is False:
+        return 0
+    return None
 
 
 def is_long_text(m: dict[str, Any]) -> bool:
@@ -308,19 +387,66 @@ def is_long_text(m: dict[str, Any]) -> bool:
 
 
 def parse_comment(c: Any, platform: str, parent_pid: str, now: datetime | None = None) -> Post:
+    """One comment on post ``parent_pid``. A reply (its ``rootid`` names another
+    comment) points at that thread: ``thread_root`` is the top-level comment,
+    ``reply_to`` the comment answered (``reply_comment`` when given, else the root)."""
     if not isinstance(c, dict):
         raise ItemError(f"comment is not an object ({type(c).__name__})")
     cid = _id(c.get("id", c.get("idstr")), "comment.id")
     author = parse_user(c.get("user"), platform)
     text = clean_text(c.get("text"))
+    root = _other_id(c.get("rootidstr", c.get("rootid")), cid)
+    reply = c.get("reply_comment")
+    answered = _other_id(reply.get("idstr", reply.get("id")), cid) if isinstance(reply, dict) else None
+    likes_raw = c.get("like_count", c.get("like_counts"))
+    nested = c.get("comments")
+    replies = parse_count(c.get("total_number"))
+    if replies is None and isinstance(nested, list) and root is None:
+        replies = len(nested)
     return Post(
         platform=platform, pid=cid, uid=author.uid, kind="comment", text=text,
         created_at=parse_created_at(c.get("created_at"), now),
         topics=extract_topics(text), mentions=extract_mentions(text),
-        likes=parse_count(c.get("like_count", c.get("like_counts"))),
+        likes=parse_count(likes_raw), comments=replies if root is None else None,
         parent_pid=parent_pid, region=_comment_region(c.get("source")),
-        raw=c, author=author,
+        raw=c, author=author, thread_root=root, reply_to=answered or root,
+        pic_urls=_comment_pics(c), counts_floor=count_floors({"likes": likes_raw}),
     )
+
+
+def parse_thread(c: Any, platform: str, parent_pid: str, now: datetime | None = None) -> tuple[list[Post], int]:
+    """A hotflow comment and the replies nested in its ``comments[]``: (posts, replies skipped)."""
+    top = parse_comment(c, platform, parent_pid, now)
+    out, skipped = [top], 0
+    nested = c.get("comments") if isinstance(c, dict) else None
+    for r in nested if isinstance(nested, list) else []:
+        try:
+            reply = parse_comment(r, platform, parent_pid, now)
+        except ItemError:
+            skipped += 1
+            continue
+        if reply.thread_root is None:       # a reply always belongs to the comment it is nested in
+            reply.thread_root = reply.reply_to = top.pid
+        out.append(reply)
+    return out, skipped
+
+
+def _other_id(value: Any, own: str) -> str | None:
+    """A related comment id, or None when absent, malformed or the comment's own."""
+    try:
+        rid = _id(value, "rootid")
+    except ItemError:
+        return None
+    return None if rid in (own, "0") else rid
+
+
+def _comment_pics(c: dict[str, Any]) -> list[str] | None:
+    pic = c.get("pic")
+    if isinstance(pic, dict):
+        large = pic.get("large")
+        url = (large.get("url") if isinstance(large, dict) else None) or pic.get("url")
+        return [url] if isinstance(url, str) and url else None
+    return None
 
 
 def _comment_region(value: Any) -> str | None:
@@ -328,6 +454,35 @@ def _comment_region(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith("来自"):
         return value[2:].strip() or None
     return None
+
+
+# "基本资料" items of the 230283<uid>_-_INFO page -> User fields.
+_INFO_FIELDS = {"所在地": "location", "生日": "birthday", "IP属地": "ip_location", "公司": "company",
+                "注册时间": "registered_at", "大学": "education", "高中": "education", "初中": "education",
+                "小学": "education", "学校": "education", "教育经历": "education"}
+
+
+def parse_info_cards(cards: list[dict[str, Any]]) -> dict[str, str]:
+    """Profile details from the INFO page's ``item_name`` / ``item_content`` cards.
+
+    Several schools are joined with " / " (a profile may list 大学 and 高中).
+    """
+    out: dict[str, str] = {}
+    for card in cards:
+        name, value = card.get("item_name"), card.get("item_content")
+        if not (isinstance(name, str) and isinstance(value, str) and value.strip()):
+            continue
+        field_name = _INFO_FIELDS.get(name.strip())
+        if field_name is None:
+            continue
+        value = value.strip()
+        if field_name == "ip_location":
+            value = parse_region(value) or value
+        if field_name == "education" and field_name in out:
+            out[field_name] = f"{out[field_name]} / {value}"
+        else:
+            out.setdefault(field_name, value)
+    return out
 
 
 def walk_cards(cards: Any) -> list[dict[str, Any]]:
