@@ -228,3 +228,28 @@ def test_a_small_audience_keeps_its_own_name(db, seed):
     got = {u for u, a in members.items() if a == best}
     f1 = 2 * len(got & pets) / (len(got) + len(pets))
     assert f1 >= 0.8
+
+
+def test_incremental_run_scores_new_users_and_keeps_unassigned_ones_out(db):
+    posts, truth = corpus(n_users=300, random_share=0.35)
+    load(db, posts)
+    s = make_settings(TARGETS)
+    run_analysis(db, s)
+    assert store.unanalysed_user_ids(db) == []          # unassigned users were analysed: not "new" next time
+    rng = random.Random(5)
+    new = [Post(platform="test", pid=f"new-{j}", uid="newfit", text="，".join(rng.sample(VOCAB["fitness"], 5)),
+                created_at="2026-11-20T10:00:00+08:00") for j in range(5)]
+    new += [Post(platform="test", pid=f"rnd-{j}", uid="newrnd", text="，".join(rng.sample(VOCAB[g], 5)),
+                 created_at="2026-11-20T10:00:00+08:00") for j, g in enumerate(sorted(VOCAB))]
+    load(db, new)
+    summary = run_analysis(db, s)
+    assert summary.mode == "incremental" and summary.placed == 2
+    uid = db.conn.execute("SELECT id FROM users WHERE uid = 'newfit'").fetchone()[0]
+    score, why = store.user_relevance(db, uid)["健身人群"]
+    assert score >= 0.5 and "terms: " in why
+    assert db.conn.execute("SELECT audience_id FROM memberships WHERE user_id = ?", (uid,)).fetchone() is not None
+    rnd = db.conn.execute("SELECT id FROM users WHERE uid = 'newrnd'").fetchone()[0]
+    assert store.user_relevance(db, rnd)["健身人群"][0] < score
+    # the full run's line between members and the unassigned holds for users placed later
+    assert db.conn.execute("SELECT audience_id FROM user_stats WHERE user_id = ?", (rnd,)).fetchone()[0] is None
+    assert db.conn.execute("SELECT 1 FROM memberships WHERE user_id = ?", (rnd,)).fetchone() is None
