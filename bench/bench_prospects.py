@@ -167,16 +167,17 @@ def best_f1(truth: np.ndarray, got: np.ndarray, y: int) -> float:
     return best
 
 
-def bench_unequal(tmp: Path, texts, labels, encoder: str, n_users: int = 1500) -> None:
+def bench_unequal(tmp: Path, texts, labels, encoder: str, seeds: list[int], n_users: int = 1500) -> None:
     shares = [35, 25, 15, 10, 7, 5, 3]
-    users, truth = make_users(labels, n_users, seed=0, shares=shares)
-    db, s, secs = analysed(tmp, "unequal", texts, users, settings_for(encoder))
-    got, truth = labels_of(db, n_users), np.asarray(truth)
-    f1 = [best_f1(truth, got, y) for y in range(len(shares))]
-    print(f"unequal audiences {'/'.join(map(str, shares))}% ({n_users} users, k auto -> {s.k}, {secs:.1f}s,"
-          f" features: {s.encoder}): F1 " + ", ".join(f"{sh}%: {f:.2f}" for sh, f in zip(shares, f1))
-          + f"  (target: 5% and 3% >= 0.60); unassigned {np.mean(got < 0):.1%}", flush=True)
-    db.conn.close()
+    for seed in seeds:
+        users, truth = make_users(labels, n_users, seed=seed, shares=shares)
+        db, s, secs = analysed(tmp, f"unequal-{seed}", texts, users, settings_for(encoder))
+        got, truth = labels_of(db, n_users), np.asarray(truth)
+        f1 = [best_f1(truth, got, y) for y in range(len(shares))]
+        print(f"unequal audiences {'/'.join(map(str, shares))}% seed {seed} ({n_users} users, k auto -> {s.k},"
+              f" {secs:.1f}s, features: {s.encoder}): F1 " + ", ".join(f"{sh}%: {f:.2f}" for sh, f in zip(shares, f1))
+              + f"  (target: 5% and 3% >= 0.60); unassigned {np.mean(got < 0):.1%}", flush=True)
+        db.conn.close()
 
 
 def bench_seeds(tmp: Path, name: str, texts, labels, n_users: int, seeds: list[int], encoder: str) -> None:
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if "noise" in only:
             bench_noise(tmp, *thuc, args.encoder)
         if "unequal" in only:
-            bench_unequal(tmp, *thuc, args.encoder)
+            bench_unequal(tmp, *thuc, args.encoder, seeds[:3])
         if "seeds" in only:
             bench_seeds(tmp, "THUCNews", *thuc, 1000, seeds, args.encoder)
             bench_seeds(tmp, "NLPCC2016", *nlpcc, 500, seeds, args.encoder)
