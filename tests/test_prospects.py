@@ -253,3 +253,19 @@ def test_incremental_run_scores_new_users_and_keeps_unassigned_ones_out(db):
     # the full run's line between members and the unassigned holds for users placed later
     assert db.conn.execute("SELECT audience_id FROM user_stats WHERE user_id = ?", (rnd,)).fetchone()[0] is None
     assert db.conn.execute("SELECT 1 FROM memberships WHERE user_id = ?", (rnd,)).fetchone() is None
+
+
+def test_report_has_prospects_and_unassigned_users(db):
+    from bot.report.sections import build_report
+
+    posts, truth = corpus(n_users=300, random_share=0.35)
+    load(db, posts)
+    s = make_settings(TARGETS)
+    run_analysis(db, s)
+    report = build_report(db, s)
+    section = next(x for x in report.sections if x.id == "prospects")
+    blocks = {b.title: b for b in section.blocks}
+    assert dict(blocks["Users who fit no audience"].facts)["unassigned"] == store.unassigned_count(db) > 0
+    fit = dict(blocks["target 健身人群"].facts)
+    assert fit["prospects (relevance 0.5+)"] >= 40
+    assert blocks["target 健身人群"].tables and blocks["target 健身人群"].tables[0].rows[0][2] > 0
