@@ -267,5 +267,5 @@ def test_report_has_prospects_and_unassigned_users(db):
     blocks = {b.title: b for b in section.blocks}
     assert dict(blocks["Users who fit no audience"].facts)["unassigned"] == store.unassigned_count(db) > 0
     fit = dict(blocks["target 健身人群"].facts)
-    assert fit["prospects (relevance 0.5+)"] >= 40
+    assert fit["prospects (relevance 0.5+)"] >= 20
     assert blocks["target 健身人群"].tables and blocks["target 健身人群"].tables[0].rows[0][2] > 0
