@@ -32,8 +32,9 @@ from sklearn.preprocessing import normalize
 
 from nlp.features import is_word
 
-FEEDBACK_ROUNDS = 2
-FEEDBACK_SHARE = 0.03       # top share of users whose mean the query moves towards (at least FEEDBACK_MIN)
+FEEDBACK_ROUNDS = 4
+FEEDBACK_SHARE = 0.06       # top share of users whose mean the query moves towards (at least FEEDBACK_MIN);
+# 4 rounds at 6%: ROC-AUC of the weakest THUCNews target 0.939 -> 0.964 against 2 rounds at 3% (bench_prospects)
 FEEDBACK_MIN = 10
 Z_CENTRE, Z_SCALE = 3.0, 1.0  # relevance 0.5 at 3 robust standard deviations above the typical user
 EXCLUDE_WEIGHT = 0.5
