@@ -42,7 +42,8 @@ SUBWORD_WEIGHT = 0.5
 TOKEN_BATCH = 20_000
 VECTOR_BATCH = 256              # texts per encoder call and per stored transaction (a kill loses at most one)
 MODEL_VERSION = 2              # 2: unassigned users, target queries in the model
-TARGET_MIN_MEAN = 0.5           # an audience "is" a seeded target when its members' mean relevance reaches this (relevance 0.5 = 3 robust SDs above the typical user)
+TARGET_MIN_MEAN = 0.5           # an audience "is" a seeded target when its members' mean relevance reaches this
+#                                 (relevance 0.5: three robust standard deviations above the typical user)
 INCREMENTAL_MAX_CHANGE = 0.05   # share of posts new/changed since the last full clustering
 INCREMENTAL_MAX_RUNS = 24       # then re-cluster everyone anyway
 
@@ -553,7 +554,7 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
             cut = float(data["outlier_cut"][0]) if "outlier_cut" in data else -np.inf
             unassigned = distinctiveness(Z, data["centroids"], labels) < cut
             coords = project_2d(Z, data["projection"])
-            prof.relevance = prospects.score_new(targets, data, Z, C, vec.terms_, post_best, len(prof.user_ids))
+            prof.relevance = prospects.score_new(targets, data, Z, C, vec.terms_, post_best)
             signals = _user_signals(db, prof, scores, data)
             aud_ids = data["audience_ids"]
             tier_of = []

@@ -532,7 +532,7 @@ class AudienceClusterer:
         cent = _centroids(Z, labels, k)
         delta = distinctiveness(Z, cent, labels)
         core = np.flatnonzero(~unfocused(delta, self.outliers, seed=self.seed))
-        if len(core) < max(10, 2 * self.k_min) or len(core) == n_rows(Z):
+        if len(core) < max(10, 2 * self.k_min) or len(core) == len(Z):
             return labels
         sub_sem = semantic[core] if semantic is not None else None
         core_labels = self._partition(X[core], Z[core], sub_sem, self._pick_k(Z[core]))
@@ -548,14 +548,13 @@ class AudienceClusterer:
     def _finish(self, Z: np.ndarray, labels: np.ndarray) -> None:
         n = len(Z)
         assigned = labels >= 0
-        if n and assigned.any():
+        if not n:
+            k = 0
+        elif not assigned.any():            # nobody fits anywhere: one audience rather than none
+            labels, k = np.zeros(n, dtype=np.int64), 1
+        else:
             labels = labels.copy()
             labels[assigned], k = _compact(labels[assigned].astype(np.int64))
-        else:
-            k = 0 if n == 0 or not assigned.any() else 1
-            if n and not assigned.any():
-                labels = np.zeros(n, dtype=np.int64)
-                k = 1
         self.centroids_ = _centroids(Z, labels, k)
         near = (Z @ self.centroids_.T).argmax(axis=1) if n else np.zeros(0, dtype=np.int64)
         own = np.where(labels >= 0, labels, near)
@@ -572,6 +571,3 @@ class AudienceClusterer:
     def fit_predict(self, X: sp.spmatrix, semantic: np.ndarray | None = None) -> np.ndarray:
         return self.fit(X, semantic).labels_
 
-
-def n_rows(Z: np.ndarray) -> int:
-    return len(Z)

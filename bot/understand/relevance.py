@@ -151,7 +151,7 @@ def _post_texts(db, t: meaning.TargetQuery, s: meaning.TargetScores, user_ids: S
 
 
 def score_new(targets: Sequence[meaning.TargetQuery], data: dict[str, np.ndarray], Z: np.ndarray, C, terms,
-              post_best: meaning.PostBest | None, n_ref: int) -> dict[str, list[Relevance]]:
+              post_best: meaning.PostBest | None) -> dict[str, list[Relevance]]:
     """Relevance of users placed into a stored clustering (incremental run):
     the stored expanded queries and calibration, so scores compare with the
     full run's."""
