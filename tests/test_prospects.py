@@ -170,6 +170,15 @@ def test_exports_name_their_scores_and_leave_unassigned_out(cli, tmp_path):
     member_ids = {r["user_id"] for r in mem}
     left_out = [r for r in rows if r["user_id"] not in member_ids]
     assert left_out and all(r["audience_id"] is None and r["tier"] is None for r in left_out)
+    code, out, err = cli("export", "prospects", "健身人群", "--format", "xlsx", "-o", "p.xlsx", "--limit", "10")
+    assert code == 0, err
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "p.xlsx").active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:9] == ["rank", "user_id", "name", "relevance", "why", "audience_id", "audience", "tier",
+                          "membership_score"] and "profile_url" in header
+    assert sheet.max_row == 11
     code, out, err = cli("export", "prospects", "nobody")
     assert code != 0 and "no relevance stored for target 'nobody'" in err
     code, out, err = cli("audiences")
@@ -269,3 +278,25 @@ def test_report_has_prospects_and_unassigned_users(db):
     fit = dict(blocks["target 健身人群"].facts)
     assert fit["prospects (relevance 0.5+)"] >= 20
     assert blocks["target 健身人群"].tables and blocks["target 健身人群"].tables[0].rows[0][2] > 0
+
+
+def test_an_audience_of_unfocused_users_is_flagged_mixed_not_confidently_named(db, monkeypatch):
+    """With leaving users out switched off, the random-interest users form an
+    audience of their own: it must say it is mixed."""
+    import functools
+
+    from bot import analysis
+    from nlp.cluster import AudienceClusterer
+
+    monkeypatch.setattr(analysis, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
+    posts, truth = corpus(n_users=300, random_share=0.35)
+    load(db, posts)
+    run_analysis(db, make_settings({}))
+    auds = store.list_audiences(db)
+    mixed = [a for a in auds if a["mixed"]]
+    assert mixed and all(a["auto_name"].startswith(kw.MIXED_PREFIX) for a in mixed)
+    for a in mixed:
+        uids = [r[0] for r in db.conn.execute("SELECT u.uid FROM memberships m JOIN users u ON u.id = m.user_id"
+                                              " WHERE m.audience_id = ?", (a["id"],))]
+        assert sum(truth[u] == "random" for u in uids) > 0.6 * len(uids)
+    assert not any(a["auto_name"].startswith(kw.MIXED_PREFIX) for a in auds if not a["mixed"])
