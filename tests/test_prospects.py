@@ -153,6 +153,7 @@ def test_exports_name_their_scores_and_leave_unassigned_out(cli, tmp_path):
     db.conn.close()
     code, out, err = cli("analyze")
     assert code == 0, err
+    assert "users fit no audience (they post about everything)" in out
     code, out, err = cli("export", "memberships", "-o", "mem.csv")
     assert code == 0, err
     with open(tmp_path / "mem.csv", encoding="utf-8-sig", newline="") as fh:
