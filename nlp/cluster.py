@@ -425,7 +425,7 @@ def split_merged(Z: np.ndarray, labels: np.ndarray, min_silhouette: float = SPLI
         if len(idx) < 2 * floor:
             continue
         pick = idx if len(idx) <= sample else np.sort(rng.choice(idx, sample, replace=False))
-        km = KMeans(n_clusters=2, random_state=seed, n_init=4).fit(Z[pick])
+        km = KMeans(n_clusters=2, random_state=seed, n_init=10).fit(Z[pick])
         sub = km.labels_
         small = min(np.bincount(sub, minlength=2)) * len(idx) / len(pick)
         if small < floor or silhouette_from_distances(cosine_distances_of(Z[pick]), sub) < min_silhouette:
