@@ -398,8 +398,8 @@ SPLIT_MIN_SILHOUETTE = 0.12
 SPLIT_SHARE_OF_FIT = 0.8
 
 
-def split_merged(Z: np.ndarray, labels: np.ndarray, min_silhouette: float = SPLIT_MIN_SILHOUETTE, min_share: float = 0.025,
-                 sample: int = 1500, seed: int = 0, max_k: int = 30) -> np.ndarray:
+def split_merged(Z: np.ndarray, labels: np.ndarray, min_silhouette: float = SPLIT_MIN_SILHOUETTE,
+                 min_share: float = 0.025, sample: int = 1500, seed: int = 0, max_k: int = 30) -> np.ndarray:
     """Split audiences that hold two: bisect each with 2-means and keep the
     split when the halves stand clearly apart (silhouette of the split at
     least ``min_silhouette``) and the smaller half is a real audience (at
