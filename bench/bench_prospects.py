@@ -139,21 +139,23 @@ def bench_targets(tmp: Path, name: str, texts, labels, targets, n_users: int, en
     db.conn.close()
 
 
-def bench_noise(tmp: Path, texts, labels, encoder: str, n_users: int = 1000) -> None:
-    users, truth = make_users(labels, n_users, seed=0, random_share=0.35)
-    db, s, secs = analysed(tmp, "noise", texts, users, settings_for(encoder))
-    got, truth = labels_of(db, n_users), np.asarray(truth)
-    real, noise = truth >= 0, truth < 0
-    una = got < 0
-    mixed = db.conn.execute("SELECT COUNT(*) FROM audiences WHERE status='active' AND mixed=1").fetchone()[0]
-    print(f"35% random-interest users ({n_users} users, {noise.sum()} random, k auto -> {s.k}, {secs:.1f}s,"
-          f" features: {s.encoder}):")
-    print(f"  random-interest users unassigned: {una[noise].mean():.0%} (target >= 60%)")
-    print(f"  real users unassigned: {una[real].mean():.1%} (target <= 10%)")
-    print(f"  ARI over real users, unassigned counted as their own group: {adjusted_rand_score(truth[real], got[real]):.3f};"
-          f" over real users that were assigned: {adjusted_rand_score(truth[real & ~una], got[real & ~una]):.3f}"
-          f" (target >= 0.90); audiences flagged mixed: {mixed}", flush=True)
-    db.conn.close()
+def bench_noise(tmp: Path, texts, labels, encoder: str, seeds: list[int], n_users: int = 1000) -> None:
+    for seed in seeds:
+        users, truth = make_users(labels, n_users, seed=seed, random_share=0.35)
+        db, s, secs = analysed(tmp, f"noise-{seed}", texts, users, settings_for(encoder))
+        got, truth = labels_of(db, n_users), np.asarray(truth)
+        real, noise = truth >= 0, truth < 0
+        una = got < 0
+        mixed = db.conn.execute("SELECT COUNT(*) FROM audiences WHERE status='active' AND mixed=1").fetchone()[0]
+        print(f"35% random-interest users, seed {seed} ({n_users} users, {noise.sum()} random, k auto -> {s.k},"
+              f" {secs:.1f}s, features: {s.encoder}):")
+        print(f"  random-interest users unassigned: {una[noise].mean():.0%} (target >= 60%)")
+        print(f"  real users unassigned: {una[real].mean():.1%} (target <= 10%)")
+        print(f"  ARI over real users, unassigned counted as their own group:"
+              f" {adjusted_rand_score(truth[real], got[real]):.3f}; over real users that were assigned:"
+              f" {adjusted_rand_score(truth[real & ~una], got[real & ~una]):.3f} (target >= 0.90);"
+              f" audiences flagged mixed: {mixed}", flush=True)
+        db.conn.close()
 
 
 def best_f1(truth: np.ndarray, got: np.ndarray, y: int) -> float:
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_targets(tmp, "THUCNews", *thuc, THUC_TARGETS, 1000, args.encoder)
             bench_targets(tmp, "NLPCC2016", *nlpcc, NLPCC_TARGETS, 500, args.encoder)
         if "noise" in only:
-            bench_noise(tmp, *thuc, args.encoder)
+            bench_noise(tmp, *thuc, args.encoder, seeds[:3])
         if "unequal" in only:
             bench_unequal(tmp, *thuc, args.encoder, seeds[:3])
         if "seeds" in only:

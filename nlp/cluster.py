@@ -559,7 +559,7 @@ class AudienceClusterer:
         labels[core] = core_labels
         delta = distinctiveness(Z, cent, labels)
         labels = labels.copy()
-        labels[unfocused(delta, self.outliers, seed=self.seed, confidence=0.75)] = -1
+        labels[unfocused(delta, self.outliers, seed=self.seed, confidence=0.85)] = -1
         return labels
 
     def _finish(self, Z: np.ndarray, labels: np.ndarray) -> None:
