@@ -54,14 +54,19 @@ def build(db_path: Path, data: Path, n_posts: int) -> int:
     return u
 
 
-def child(db_path: str) -> None:
+def child(db_path: str, targets: bool = False) -> None:
     from bot.analysis import run_analysis
     from config import Settings
+    from config.schema import AudienceSettings
     from storage.db import connect
 
     db = connect(db_path)
+    settings = Settings()
+    if targets:     # two seeded targets, as a campaign has: relevance by meaning for every user
+        settings.audiences = [AudienceSettings(name="球迷", seeds=["篮球", "足球"], description="关注体育比赛和球星的球迷"),
+                              AudienceSettings(name="购房者", seeds=["买房", "房价"], description="打算买房、关心楼市的人")]
     t = time.perf_counter()
-    s = run_analysis(db, Settings())
+    s = run_analysis(db, settings)
     print(json.dumps({"seconds": time.perf_counter() - t, "k": s.k, "users": s.n_users, "posts": s.n_posts,
                       "timings": s.timings,
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -71,17 +76,19 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--posts", type=int, default=1_000_000)
+    ap.add_argument("--targets", action="store_true", help="configure two seeded targets (relevance for every user)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.targets)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "scale.db"
         t = time.perf_counter()
         users = build(db_path, Path(args.data), args.posts)
         print(f"built {args.posts} posts by {users} users in {time.perf_counter() - t:.0f}s", flush=True)
-        out = subprocess.run([sys.executable, __file__, "--child", str(db_path)], capture_output=True, text=True)
+        cmd = [sys.executable, __file__, "--child", str(db_path)] + (["--targets"] if args.targets else [])
+        out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stderr[-2000:], file=sys.stderr)
             return 1

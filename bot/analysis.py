@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import sqlite_utils
 
 from config import Settings
-from nlp import activity, encode, keywords as kw, matching, relevance as rel, tiers
+from nlp import activity, encode, keywords as kw, matching, meaning, relevance as rel, tiers
 from nlp.cluster import AudienceClusterer
 from nlp.features import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX, ProfileVectorizer, TermCounter
 from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, engine_name, usable_dict_word
@@ -33,6 +33,7 @@ from storage import audiences as store
 from storage.db import transaction
 from storage.audiences import text_hash
 from bot.errors import HuaxiangError
+from bot.understand import relevance as prospects
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ Progress = Callable[[str, int, int | None], None]
 SUBWORD_WEIGHT = 0.5
 TOKEN_BATCH = 20_000
 VECTOR_BATCH = 256              # texts per encoder call and per stored transaction (a kill loses at most one)
-MODEL_VERSION = 1
-TARGET_MIN_MEAN = 0.2           # an audience "is" a seeded target when its members' mean relevance reaches this
+MODEL_VERSION = 2              # 2: unassigned users, target queries in the model
+TARGET_MIN_MEAN = 0.5           # an audience "is" a seeded target when its members' mean relevance reaches this
+#                                 (relevance 0.5: three robust standard deviations above the typical user)
 INCREMENTAL_MAX_CHANGE = 0.05   # share of posts new/changed since the last full clustering
 INCREMENTAL_MAX_RUNS = 24       # then re-cluster everyone anyway
 
@@ -76,6 +78,7 @@ class AnalysisSummary:
     encoder: str = "words"     # "words", or the sentence encoder's name joined to the words
     embedded: int = 0          # texts embedded in this run (the rest came from the cache)
     placed: int = 0            # incremental runs: users (re)placed into existing audiences
+    unassigned: int = 0        # users who fit no audience (in none, never engaged as members)
 
     def as_counts(self) -> dict[str, int]:
         return {"users": self.n_users, "posts": self.n_posts, "audiences": len(self.audiences),
@@ -180,13 +183,15 @@ def _zone(settings: Settings) -> ZoneInfo:
 
 def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tokenizer,
                    progress: Progress | None = None, only_users: list[int] | None = None,
-                   vectors: dict[str, bytes] | None = None) -> _Profiles:
+                   vectors: dict[str, bytes] | None = None, post_best: meaning.PostBest | None = None) -> _Profiles:
     """Stream posts by user and build each user's term row and stats
     (all users, or just ``only_users``); with ``vectors`` (text key -> stored
-    sentence vector) also each user's mean sentence vector."""
+    sentence vector) also each user's mean sentence vector, and with
+    ``post_best`` each user's posts closest to each target. Relevance to the
+    targets is filled in after clustering (``bot.understand.relevance``)."""
     means = encode.VectorMeans() if vectors is not None else None
     tz = _zone(settings)
-    targets = [rel.Target(a.name, list(a.seeds) + list(a.brand_words)) for a in settings.audiences if a.seeds]
+    targets = prospects.targets_of(settings) if post_best is not None else []
     min_posts = max(1, settings.analysis.min_posts)
     counter = TermCounter()
     user_ids: list[int] = []
@@ -194,7 +199,7 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
     hours: list[list[int]] = []
     engagement: list[float] = []
     last_post: list[str | None] = []
-    relevance: dict[str, list[rel.Relevance]] = {t.name: [] for t in targets}
+    relevance: dict[str, list[rel.Relevance]] = {}
     total = 0
     hour_cache: dict[str, int | None] = {}
     for batch in store.iter_user_posts(db, user_ids=only_users):
@@ -216,14 +221,15 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             hist = [0] * 24
             eng = 0.0
             last = None
-            post_views = []
             own_vecs: list[np.ndarray] = []
+            own_texts: list[str] = []
             for (_u, _pid, tokens, topics, mentions, created, rp, cm, lk, clean, topics_json) in rows:
                 toks = tokens.split() if tokens else []
                 if vectors is not None:
                     blob = vectors.get(text_hash(clean or ""))
                     if blob is not None:
                         own_vecs.append(encode.from_blob(blob))
+                        own_texts.append(clean)
                 terms.extend(toks)
                 tps = set(topics.split("\t")) if topics else set()
                 if topics_json and topics_json != "[]":
@@ -247,8 +253,6 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
                     if last is None or created > last:
                         last = created
                 eng += (rp or 0) + (cm or 0) + (lk or 0)
-                if targets:
-                    post_views.append((toks, list(tps), clean))
             bio = prof.get("bio") or ""
             tags = prof.get("tags") or []
             if bio:
@@ -262,8 +266,9 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
             hours.append(hist)
             engagement.append(eng)
             last_post.append(last or prof.get("last_seen"))
-            for t in targets:
-                relevance[t.name].append(rel.score_user(t, post_views, bio, tags))
+            if post_best is not None:
+                post_best.add(own_vecs, own_texts, [[any(x in txt for x in t.exclude) for t in targets]
+                                                    for txt in own_texts])
             total += len(rows)
         if progress:
             progress("profiles", len(batch), None)
@@ -358,7 +363,8 @@ def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncod
 
 def _settings_key(settings: Settings, tokenizer: Tokenizer, encoder: encode.SentenceEncoder | None = None) -> str:
     """What an incremental run must share with the stored model to reuse it."""
-    parts = {"dict": tokenizer.fingerprint, "targets": [[a.name, a.seeds, a.brand_words] for a in settings.audiences],
+    parts = {"dict": tokenizer.fingerprint,
+             "targets": [[a.name, a.seeds, a.brand_words, a.description, a.exclude] for a in settings.audiences],
              "encoder": encoder.name if encoder is not None else "words",
              "shares": [settings.analysis.leaders_share, settings.analysis.engaged_share],
              "min_posts": settings.analysis.min_posts, "version": MODEL_VERSION}
@@ -447,7 +453,10 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
         del keys
         timings["vectors"] = time.perf_counter() - t
     t = time.perf_counter()
-    prof = build_profiles(db, settings, tokenizer, progress, vectors=vectors)
+    targets = prospects.targets_of(settings)
+    sem_queries = prospects.sentence_queries(targets, encoder if vectors is not None else None)
+    post_best = meaning.PostBest(sem_queries[0]) if sem_queries[0] is not None else None
+    prof = build_profiles(db, settings, tokenizer, progress, vectors=vectors, post_best=post_best)
     del vectors
     timings["profiles"] = time.perf_counter() - t
     n = len(prof.user_ids)
@@ -467,7 +476,13 @@ def _full(db, settings: Settings, run_id: int, tokenizer: Tokenizer, k, key: str
     if progress:
         progress("cluster", 1, 1)
     t = time.perf_counter()
+    prof.relevance, scored = prospects.score_all(db, targets, tokenizer, vec, model, prof.user_ids, post_best,
+                                                 sem_queries)
+    del post_best
+    timings["relevance"] = time.perf_counter() - t
+    t = time.perf_counter()
     summary, extra = _store_results(db, settings, run_id, prof, vec.counts_, vec.terms_, vec.idf_, model)
+    extra.update(scored.blob())
     with transaction(db):
         if model.components_ is not None:
             extra["semantic_weight"] = np.array([model.semantic_weight_])
@@ -510,15 +525,19 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
     """Place new and changed users into the stored clustering; everyone else keeps
     their audience, score and tier. Audience descriptors (keywords, samples)
     are refreshed by the next full run."""
-    from nlp.cluster import assign, project_2d
+    from nlp.cluster import assign, distinctiveness, project_2d
 
     t = time.perf_counter()
-    affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unassigned_user_ids(db)))
+    affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unanalysed_user_ids(db)))
     vectors, embedded = None, 0
     if encoder is not None and affected:
         embedded, keys = update_vector_cache(db, encoder, progress, user_ids=affected, stop=stop)
         vectors = store.load_vectors(db, encoder.name, keys)
-    prof = build_profiles(db, settings, tokenizer, progress, only_users=affected, vectors=vectors) if affected else None
+    targets = prospects.targets_of(settings)
+    sem_q = prospects.sentence_queries(targets, encoder if vectors is not None else None)[0]
+    post_best = meaning.PostBest(sem_q) if sem_q is not None else None
+    prof = build_profiles(db, settings, tokenizer, progress, only_users=affected, vectors=vectors,
+                          post_best=post_best) if affected else None
     del vectors
     timings["profiles"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -535,7 +554,11 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
                 sem = np.zeros((len(prof.user_ids), data["centroids"].shape[1] - data["components"].shape[0]),
                                dtype=np.float32)
             labels, scores, Z = assign(X, data["components"], data["centroids"], sem if weight > 0 else None, weight)
+            # The full run's line between its unassigned users and its members.
+            cut = float(data["outlier_cut"][0]) if "outlier_cut" in data else -np.inf
+            unassigned = distinctiveness(Z, data["centroids"], labels) < cut
             coords = project_2d(Z, data["projection"])
+            prof.relevance = prospects.score_new(targets, data, Z, C, vec.terms_, post_best)
             signals = _user_signals(db, prof, scores, data)
             aud_ids = data["audience_ids"]
             tier_of = []
@@ -544,10 +567,10 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
                 tier_of.append(tiers.LEADER if ts >= data["leader_min"][c] else
                                tiers.ENGAGED if ts >= data["engaged_min"][c] else tiers.POTENTIAL)
             uids = prof.user_ids
-            store.upsert_memberships(db, ((uids[i], int(aud_ids[labels[i]]), round(float(scores[i]), 4), tier_of[i])
+            aud_of = [None if unassigned[i] else int(aud_ids[c]) for i, c in enumerate(labels)]
+            store.upsert_memberships(db, ((uids[i], aud_of[i], round(float(scores[i]), 4), tier_of[i])
                                           for i in range(len(uids))), run_id)
-            store.upsert_user_stats(db, _stat_rows(prof, C, vec.idf_, vec.terms_, signals, coords,
-                                                   [int(aud_ids[c]) for c in labels]), run_id)
+            store.upsert_user_stats(db, _stat_rows(prof, C, vec.idf_, vec.terms_, signals, coords, aud_of), run_id)
             store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms)
                                         for tname, rs in prof.relevance.items() for i, r in enumerate(rs)), run_id)
             summary.placed = len(uids)
@@ -602,8 +625,9 @@ def _against(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _stat_rows(prof: _Profiles, C: sp.csr_matrix, idf: np.ndarray, terms: list[str], sig: dict[str, Any],
-               coords: np.ndarray, audience_of: list[int]) -> Iterator[dict[str, Any]]:
-    """user_stats rows, one at a time (a million users' dicts would not fit comfortably)."""
+               coords: np.ndarray, audience_of: list[int | None]) -> Iterator[dict[str, Any]]:
+    """user_stats rows, one at a time (a million users' dicts would not fit comfortably);
+    ``audience_of`` is None for a user who fits no audience (unassigned)."""
     for i, uid in enumerate(prof.user_ids):
         hist = prof.hours[i].astype(int).tolist()
         yield {
@@ -625,8 +649,9 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
     sig = _user_signals(db, prof, closeness)
     profiles, followers, eng_pp, raw_infl = sig["profiles"], sig["followers"], sig["eng_pp"], sig["raw_infl"]
     tscore, target_names, rel_matrix = sig["tier_score"], sig["targets"], sig["rel_matrix"]
-    tier_of = [""] * n
+    tier_of: list[str | None] = [None] * n
     members_idx = [np.flatnonzero(labels == c) for c in range(k)]
+    assigned = np.flatnonzero(labels >= 0)
     leader_min = np.full(k, np.inf)
     engaged_min = np.full(k, np.inf)
     for c, idx in enumerate(members_idx):
@@ -638,12 +663,15 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
             elif t == tiers.ENGAGED:
                 engaged_min[c] = min(engaged_min[c], tscore[i])
         engaged_min[c] = min(engaged_min[c], leader_min[c])
-    # audience descriptors
-    words = kw.audience_keywords(C, labels, k, terms, n=12)
-    Wc = kw.ctfidf(kw.class_term_counts(C, labels, k))
-    Cb = sp.csr_matrix((np.ones(C.nnz, dtype=np.float32), C.indices, C.indptr), shape=C.shape)
-    users_per_term = kw.class_term_counts(Cb, labels, k).tocsr()
+    # audience descriptors (from members only: unassigned users describe no audience)
+    Ca, la = (C, labels) if len(assigned) == n else (C[assigned], labels[assigned])
+    Cb = sp.csr_matrix((np.ones(Ca.nnz, dtype=np.float32), Ca.indices, Ca.indptr), shape=Ca.shape)
+    users_per_term = kw.class_term_counts(Cb, la, k).tocsr()
     del Cb
+    skip = kw.furniture(users_per_term, np.array([len(i) for i in members_idx]))
+    words = kw.audience_keywords(Ca, la, k, terms, n=12, skip=skip)
+    Wc = kw.ctfidf(kw.class_term_counts(Ca, la, k))
+    del Ca
     topic_cols = np.array([i for i, t in enumerate(terms) if t.startswith(TOPIC_PREFIX)], dtype=np.int64)
     mention_cols = np.array([i for i, t in enumerate(terms) if t.startswith(MENTION_PREFIX)], dtype=np.int64)
 
@@ -659,7 +687,8 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
     new_members = [set(uids[idx].tolist()) for idx in members_idx]
     new_terms = [[(terms[j], float(w)) for j, w in _top_row(Wc, c, 50)] for c in range(k)]
     mapping = matching.match_clusters(new_members, old, new_terms, old_terms)
-    summary = AnalysisSummary(run_id=run_id, n_users=n, n_posts=prof.total_posts, k=k)
+    summary = AnalysisSummary(run_id=run_id, n_users=n, n_posts=prof.total_posts, k=k,
+                              unassigned=int(n - len(assigned)))
     coords = model.coords_
     with transaction(db):
         ids: list[int] = []
@@ -687,7 +716,9 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
                 if means[j] >= TARGET_MIN_MEAN:
                     target, target_score = target_names[j], round(float(means[j]), 4)
             fields = {
-                "auto_name": kw.auto_name(words[c]), "size": size, "share": round(size / n, 4),
+                "auto_name": kw.auto_name(words[c], mixed=bool(model.mixed_[c])), "size": size,
+                "share": round(size / n, 4), "mixed": int(bool(model.mixed_[c])),
+                "cohesion": round(float(model.cohesion_[c]), 4),
                 "keywords": kws, "topics": top_marked(c, topic_cols, TOPIC_PREFIX),
                 "mentions": top_marked(c, mention_cols, MENTION_PREFIX), "influencers": influencers,
                 "sample_posts": _sample_posts(db, uids, idx, closeness, set(kws[:8])),
@@ -706,13 +737,16 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
                                                   fields["share"], kws[:6], joined, left, mapping.get(c) is None))
         summary.retired = store.retire_audiences(db, ids, run_id)
         store.replace_memberships(db, ((int(uids[i]), ids[labels[i]], round(float(closeness[i]), 4), tier_of[i])
-                                       for i in range(n)), run_id)
-        store.replace_user_stats(db, _stat_rows(prof, C, idf, terms, sig, coords, [ids[c] for c in labels]), run_id)
+                                       for i in assigned), run_id)
+        store.replace_user_stats(db, _stat_rows(prof, C, idf, terms, sig, coords,
+                                                [ids[c] if c >= 0 else None for c in labels]), run_id)
         store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms)
                                      for t in target_names for i, r in enumerate(prof.relevance[t])), run_id)
     summary.audiences.sort(key=lambda a: -a.size)
+    left_out = model.distinct_[labels < 0]
     extra = {"audience_ids": np.asarray(ids, dtype=np.int64), "leader_min": leader_min, "engaged_min": engaged_min,
-             "infl_sorted": np.sort(raw_infl), "act_sorted": np.sort(sig["raw_act"])}
+             "infl_sorted": np.sort(raw_infl), "act_sorted": np.sort(sig["raw_act"]),
+             "outlier_cut": np.array([float(left_out.max()) if len(left_out) else -np.inf])}
     return summary, extra
 
 

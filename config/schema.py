@@ -141,6 +141,9 @@ class AudienceSettings:
     seeds: list[str] = _f(list, "seed keywords that define it (kept whole by the tokenizer)")
     priority: int = _f(1, "higher = planned first", check_non_negative)
     brand_words: list[str] = _f(list, "brand or product words to keep whole")
+    description: str = _f("", "one line in plain Chinese saying who they are, e.g. 关注健身和运动装备的年轻人"
+                          " (matched by meaning, not word for word)")
+    exclude: list[str] = _f(list, "words whose posts do not count towards this target (e.g. 招聘 for a job-ad flood)")
 
 
 @dataclass

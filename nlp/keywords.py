@@ -37,8 +37,31 @@ def ctfidf(class_counts: sp.spmatrix) -> sp.csr_matrix:
     return (tf @ sp.diags(idf)).tocsr()
 
 
+def furniture(users_per_term: sp.spmatrix, sizes: np.ndarray, max_ratio: float = 2.5,
+              min_present: float = 0.8) -> np.ndarray:
+    """Term indices that are spread evenly over all audiences: a mask.
+
+    Why: headline furniture (组图, 图文, 男子) and a platform's boilerplate
+    are used by a similar share of every audience; c-TF-IDF still ranks
+    them high in whichever audience uses them a little more, and they
+    made names like "男子·女子·组图". A term is furniture when the audiences
+    using it at all are at least ``min_present`` of them and its highest
+    per-audience usage rate is under ``max_ratio`` times its median rate.
+    ``users_per_term``: audiences x terms, members using each term.
+    """
+    U = sp.csr_matrix(users_per_term, dtype=np.float64)
+    k = U.shape[0]
+    if k < 3:
+        return np.zeros(U.shape[1], dtype=bool)
+    rates = (sp.diags(1.0 / np.maximum(np.asarray(sizes, dtype=np.float64), 1.0)) @ U).toarray()
+    present = (rates > 0).mean(axis=0)
+    med = np.median(rates, axis=0)
+    top = rates.max(axis=0)
+    return (present >= min_present) & (med > 0) & (top < max_ratio * np.maximum(med, 1e-12))
+
+
 def top_terms(weights: sp.spmatrix, terms: Sequence[str], row: int, n: int = 10, min_len: int = 2,
-              words_only: bool = True) -> list[tuple[str, float]]:
+              words_only: bool = True, skip: np.ndarray | None = None) -> list[tuple[str, float]]:
     """The n highest-weighted terms of one row, readable words first-class:
     marked features (#topic, @mention, tag:) are skipped with ``words_only``
     and Chinese words shorter than ``min_len`` characters are skipped."""
@@ -46,6 +69,8 @@ def top_terms(weights: sp.spmatrix, terms: Sequence[str], row: int, n: int = 10,
     order = np.argsort(-r.data, kind="stable")
     out: list[tuple[str, float]] = []
     for j in order:
+        if skip is not None and skip[r.indices[j]]:
+            continue
         t = terms[r.indices[j]]
         if words_only and not is_word(t):
             continue
@@ -58,14 +83,20 @@ def top_terms(weights: sp.spmatrix, terms: Sequence[str], row: int, n: int = 10,
 
 
 def audience_keywords(X_counts: sp.spmatrix, labels: np.ndarray, k: int, terms: Sequence[str],
-                      n: int = 10) -> list[list[tuple[str, float]]]:
-    """Distinctive keywords of each class 0..k-1, best first, with c-TF-IDF weights."""
+                      n: int = 10, skip: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
+    """Distinctive keywords of each class 0..k-1, best first, with c-TF-IDF
+    weights; terms in ``skip`` (a mask, e.g. ``furniture``) never appear."""
     W = ctfidf(class_term_counts(X_counts, labels, k))
-    return [top_terms(W, terms, c, n) for c in range(k)]
+    return [top_terms(W, terms, c, n, skip=skip) for c in range(k)]
 
 
-def auto_name(keywords: Sequence[tuple[str, float]] | Sequence[str], n: int = 3) -> str:
-    """A readable default name from the top distinctive keywords: 健身·增肌·蛋白粉."""
+MIXED_PREFIX = "混合："
+
+
+def auto_name(keywords: Sequence[tuple[str, float]] | Sequence[str], n: int = 3, mixed: bool = False) -> str:
+    """A readable default name from the top distinctive keywords: 健身·增肌·蛋白粉.
+    A ``mixed`` audience (members who barely hang together) says so first:
+    混合：健身·美食·旅行, so nobody takes it for one interest."""
     words = [k[0] if isinstance(k, (tuple, list)) else k for k in keywords]
     picked: list[str] = []
     for w in words:
@@ -74,7 +105,8 @@ def auto_name(keywords: Sequence[tuple[str, float]] | Sequence[str], n: int = 3)
         picked.append(w)
         if len(picked) == n:
             break
-    return "·".join(picked) if picked else "未命名"
+    name = "·".join(picked) if picked else "未命名"
+    return MIXED_PREFIX + name if mixed else name
 
 
 def row_keywords(X_counts: sp.spmatrix, idf: np.ndarray, terms: Sequence[str], row: int, n: int = 5) -> list[str]:

@@ -346,7 +346,7 @@ def create_audience(db: sqlite_utils.Database, run_id: int) -> int:
 def save_audience(db: sqlite_utils.Database, audience_id: int, run_id: int, fields: dict[str, Any]) -> None:
     """Write an audience's descriptors; never touches the person-edited ``name``."""
     allowed = ("auto_name", "size", "share", "keywords", "topics", "mentions", "influencers", "sample_posts",
-               "active_hours", "tier_counts", "centroid_terms", "x", "y", "target", "target_score")
+               "active_hours", "tier_counts", "centroid_terms", "x", "y", "target", "target_score", "mixed", "cohesion")
     sets, vals = [], []
     for k in allowed:
         if k in fields:
@@ -521,11 +521,29 @@ def drop_model(db: sqlite_utils.Database) -> None:
     db.conn.execute("DELETE FROM analysis_models")
 
 
-def unassigned_user_ids(db: sqlite_utils.Database) -> list[int]:
-    """Users with posts but no membership (new since the last analysis)."""
+def unanalysed_user_ids(db: sqlite_utils.Database) -> list[int]:
+    """Users with posts the analysis has not seen yet (no user_stats row).
+    Users it saw and left unassigned have a row (audience_id NULL)."""
     return [r[0] for r in db.conn.execute(
-        "SELECT DISTINCT p.user_id FROM posts p LEFT JOIN memberships m ON m.user_id = p.user_id"
-        " WHERE p.user_id IS NOT NULL AND m.user_id IS NULL")]
+        "SELECT DISTINCT p.user_id FROM posts p LEFT JOIN user_stats s ON s.user_id = p.user_id"
+        " WHERE p.user_id IS NOT NULL AND s.user_id IS NULL")]
+
+
+def unassigned_users(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+    """Analysed users who fit no audience (user_stats.audience_id NULL), most
+    relevant to a target first: user_id, platform, uid, name, n_posts,
+    relevance, keywords (JSON decoded)."""
+    sql = ("SELECT s.user_id, u.platform, u.uid, u.name, s.n_posts, s.relevance, s.keywords FROM user_stats s"
+           " JOIN users u ON u.id = s.user_id WHERE s.audience_id IS NULL ORDER BY s.relevance DESC, s.user_id")
+    rows = _rows(db.conn.execute(sql + (" LIMIT ?" if limit else ""), (int(limit),) if limit else ()))
+    for r in rows:
+        r["keywords"] = json.loads(r["keywords"]) if r.get("keywords") else []
+    return rows
+
+
+def unassigned_count(db: sqlite_utils.Database) -> int:
+    """How many analysed users fit no audience."""
+    return db.conn.execute("SELECT COUNT(*) FROM user_stats WHERE audience_id IS NULL").fetchone()[0]
 
 
 def owners_of_posts(db: sqlite_utils.Database, post_ids: Sequence[int]) -> set[int]:
@@ -539,10 +557,13 @@ def owners_of_posts(db: sqlite_utils.Database, post_ids: Sequence[int]) -> set[i
     return out
 
 
-def upsert_memberships(db: sqlite_utils.Database, rows: Iterable[tuple[int, int, float, str]], run_id: int) -> None:
-    """rows: (user_id, audience_id, score, tier) for some users; others keep theirs."""
+def upsert_memberships(db: sqlite_utils.Database, rows: Iterable[tuple[int, int | None, float, str]], run_id: int) -> None:
+    """rows: (user_id, audience_id, score, tier) for some users; others keep
+    theirs. audience_id None: the user fits no audience and is in none."""
     for u, a, s, t in rows:
         db.conn.execute("DELETE FROM memberships WHERE user_id = ?", (u,))
+        if a is None:
+            continue
         db.conn.execute("INSERT INTO memberships (user_id, audience_id, score, tier, run_id) VALUES (?, ?, ?, ?, ?)",
                         (u, a, float(s), t, run_id))
 

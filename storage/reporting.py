@@ -98,22 +98,29 @@ def audience_members(
 ) -> list[dict[str, Any]]:
     """Members with their profile fields, best first.
 
-    ``relevance`` is the membership score the analysis gave the user for this
-    audience (the planner filters on the same number). ``active_since`` is an
+    ``membership_score`` is how well the user fits this audience (the
+    cluster fit; the planner filters on the same number); ``relevance`` is
+    the user's best relevance to a seeded target and ``relevance_target``
+    that target. ``active_since`` is an
     ISO time; SQLite's julianday() honours the offsets stored with each time,
     so +08:00 and UTC compare correctly. Per-user analysis figures (influence,
     the user's own keywords, relevance to the seeded target) come along when
     the analysis stored them.
     """
     stats = has_table(db, "user_stats")
-    extra = (", s.influence, s.activity, s.relevance AS target_relevance, s.keywords AS user_keywords"
-             if stats else ", NULL AS influence, NULL AS activity, NULL AS target_relevance, '[]' AS user_keywords")
+    extra = (", s.influence, s.activity, s.relevance AS relevance, s.keywords AS user_keywords"
+             if stats else ", NULL AS influence, NULL AS activity, NULL AS relevance, '[]' AS user_keywords")
+    if stats and has_table(db, "user_relevance"):
+        extra += (", (SELECT r.target FROM user_relevance r WHERE r.user_id = u.id ORDER BY r.score DESC, r.target"
+                  " LIMIT 1) AS relevance_target")
+    else:
+        extra += ", NULL AS relevance_target"
     sql = [
         "SELECT u.id AS user_row, u.platform, u.uid, u.name, u.bio, u.tags, u.followers, u.following, u.posts_count,"
         " u.verified, u.verified_reason, u.gender, u.location, u.profile_url, u.first_seen, u.last_seen,"
         " u.verified_type, u.ip_location, u.birthday, u.education, u.company, u.registered_at, u.is_bot,"
         " u.counts_floor,"
-        f" m.score AS relevance, m.tier, m.run_id{extra}"
+        f" m.score AS membership_score, m.tier, m.run_id{extra}"
         " FROM memberships m JOIN users u ON u.id = m.user_id"
         + (" LEFT JOIN user_stats s ON s.user_id = u.id" if stats else "")
         + " WHERE m.audience_id = ?"
@@ -136,9 +143,10 @@ def audience_members(
 
 
 def membership_rows(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
-    """Every membership with the user's platform id as imported (the export contract)."""
+    """Every membership with the user's platform id as imported (the export contract).
+    Unassigned users (who fit no audience) have no membership, so no row."""
     cur = db.conn.execute(
-        "SELECT u.platform, u.uid AS user_id, u.name, m.audience_id, m.score, m.tier, m.run_id"
+        "SELECT u.platform, u.uid AS user_id, u.name, m.audience_id, m.score AS membership_score, m.tier, m.run_id"
         " FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY m.audience_id, m.score DESC, u.id"
     )
     return _iter_rows(cur)
@@ -448,4 +456,72 @@ def user_details(db: sqlite_utils.Database, uids: Sequence[str]) -> dict[str, di
         for row in cur:
             rec = dict(zip(names, row))
             out.setdefault(rec["uid"], rec)
+    return out
+
+
+# --------------------------------------------------------------- targets and unassigned users
+
+def target_names(db: sqlite_utils.Database) -> list[str]:
+    """Targets the last analysis scored users against."""
+    if not has_table(db, "user_relevance"):
+        return []
+    return [r[0] for r in db.conn.execute("SELECT DISTINCT target FROM user_relevance ORDER BY target")]
+
+
+def prospect_rows(db: sqlite_utils.Database, target: str, min_relevance: float | None = None,
+                  limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every user scored for ``target``, most relevant first: user_id (platform
+    id), name, relevance, why, audience_id/audience/tier/membership_score
+    (empty for an unassigned user), profile_url, platform, followers, last_seen."""
+    sql = ("SELECT u.uid AS user_id, u.name, r.score AS relevance, r.explanation AS why, m.audience_id,"
+           " COALESCE(a.name, a.auto_name) AS audience, m.tier, m.score AS membership_score, u.profile_url,"
+           " u.platform, u.followers, u.last_seen FROM user_relevance r JOIN users u ON u.id = r.user_id"
+           " LEFT JOIN memberships m ON m.user_id = r.user_id LEFT JOIN audiences a ON a.id = m.audience_id"
+           " WHERE r.target = ?")
+    args: list[Any] = [target]
+    if min_relevance is not None:
+        sql += " AND r.score >= ?"
+        args.append(min_relevance)
+    sql += " ORDER BY r.score DESC, u.id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    return _iter_rows(db.conn.execute(sql, args))
+
+
+def relevance_run_ids(db: sqlite_utils.Database, target: str) -> list[int]:
+    return [int(r[0]) for r in db.conn.execute(
+        "SELECT DISTINCT run_id FROM user_relevance WHERE target = ? AND run_id IS NOT NULL ORDER BY run_id", (target,))]
+
+
+def unassigned_summary(db: sqlite_utils.Database, sample: int = 10) -> dict[str, Any]:
+    """Users the analysis saw but placed in no audience (they fit none): how
+    many, their share of analysed users, and the most target-relevant few
+    (uid, name, n_posts, relevance, keywords) for the report."""
+    if not has_table(db, "user_stats"):
+        return {"users": 0, "analysed": 0, "share": 0.0, "sample": []}
+    analysed, una = db.conn.execute("SELECT COUNT(*), SUM(audience_id IS NULL) FROM user_stats").fetchone()
+    rows = _rows(db.conn.execute(
+        "SELECT u.platform, u.uid, u.name, s.n_posts, s.relevance, s.keywords FROM user_stats s JOIN users u"
+        " ON u.id = s.user_id WHERE s.audience_id IS NULL ORDER BY s.relevance DESC, s.user_id LIMIT ?", (sample,)))
+    for r in rows:
+        r["keywords"] = loads(r["keywords"], [])
+    una = int(una or 0)
+    return {"users": una, "analysed": int(analysed or 0), "share": round(una / analysed, 4) if analysed else 0.0,
+            "sample": rows}
+
+
+def target_links(db: sqlite_utils.Database, min_relevance: float = 0.5) -> list[dict[str, Any]]:
+    """Per seeded target: users scoring at least ``min_relevance``, how many of
+    them are unassigned, and the audiences whose members it describes best
+    (audiences.target) - the report's "prospects" section reads this."""
+    out = []
+    for t in target_names(db):
+        n, una = db.conn.execute(
+            "SELECT COUNT(*), SUM(m.user_id IS NULL) FROM user_relevance r LEFT JOIN memberships m"
+            " ON m.user_id = r.user_id WHERE r.target = ? AND r.score >= ?", (t, min_relevance)).fetchone()
+        auds = _rows(db.conn.execute(
+            "SELECT id, COALESCE(name, auto_name) AS name, size, target_score FROM audiences WHERE status = 'active'"
+            " AND target = ? ORDER BY target_score DESC", (t,)))
+        out.append({"target": t, "prospects": int(n or 0), "unassigned_prospects": int(una or 0), "audiences": auds})
     return out

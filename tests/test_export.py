@@ -103,7 +103,8 @@ def test_csv_round_trip_chinese_with_bom(seeded, cli, tmp_path):
     with open(tmp_path / "fit.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 21
-    assert list(rows[0])[:7] == ["platform", "user_id", "name", "tier", "relevance", "influence", "top_keywords"]
+    assert list(rows[0])[:9] == ["platform", "user_id", "name", "tier", "membership_score", "relevance",
+                                 "relevance_target", "influence", "top_keywords"]
     by_uid = {r["user_id"]: r for r in rows}
     assert by_uid["1000000"]["name"] == "健身达人0号"
     assert by_uid["1000000"]["location"] == "上海"
@@ -112,7 +113,7 @@ def test_csv_round_trip_chinese_with_bom(seeded, cli, tmp_path):
     # hostile text survives byte for byte: HTML, bidi override, emoji, 100 KB bio, formula-looking text
     assert by_uid["1000003"]["name"] == HOSTILE_NAME
     assert by_uid["1000003"]["bio"] == HUGE_BIO
-    scores = [float(r["relevance"]) for r in rows]
+    scores = [float(r["membership_score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
 
 
@@ -158,7 +159,7 @@ def test_filters_tier_relevance_limit_active_since(seeded, cli, tmp_path):
     assert code == 0, err
     rows = [json.loads(l) for l in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()]
     assert 0 < len(rows) <= 5
-    assert all(r["tier"] in ("leader", "engaged") and r["relevance"] >= 0.5 for r in rows)
+    assert all(r["tier"] in ("leader", "engaged") and r["membership_score"] >= 0.5 for r in rows)
     assert isinstance(rows[0]["tags"], list)
     meta = json.loads((tmp_path / "a.jsonl.meta.json").read_text(encoding="utf-8"))
     assert meta["filters"] == {"tiers": ["leader", "engaged"], "min_relevance": 0.5, "active_since": None, "limit": 5}
@@ -220,12 +221,12 @@ def test_memberships_contract(seeded, cli, tmp_path):
     code, out, err = cli("export", "memberships", "-o", "mem.csv")
     assert code == 0, err
     raw = (tmp_path / "mem.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfuser_id,audience_id,score\r\n")
+    assert raw.startswith(b"\xef\xbb\xbfuser_id,audience_id,membership_score\r\n")
     with open(tmp_path / "mem.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 40
     assert {r["user_id"] for r in rows} == set(seeded["uids"])
-    assert all(0 < float(r["score"]) <= 1 for r in rows)
+    assert all(0 < float(r["membership_score"]) <= 1 for r in rows)
     assert "wrote 40 rows to mem.csv" in out
 
 

@@ -89,6 +89,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                   f" features: {summary.encoder}{f' ({summary.embedded} texts embedded)' if summary.embedded else ''};"
                   f" tokenised {summary.tokenized} posts, reused cached tokens of {summary.reused};"
                   f" {summary.seconds:.1f}s", markup=False)
+    if summary.unassigned:
+        console.print(f"unassigned: {summary.unassigned} users fit no audience (they post about everything);"
+                      " they are in none and never engaged as members", markup=False)
     if summary.retired:
         console.print(f"retired audiences (not found again): {', '.join(map(str, summary.retired))}", markup=False)
     console.print("more: `huaxiang audiences show ID`, `huaxiang audiences rename ID NAME`", markup=False)

@@ -42,9 +42,15 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
         name = a["name"] or a["auto_name"]
         if a["status"] != "active":
             name += " (retired)"
+        elif a.get("mixed"):
+            name += " (mixed: members barely hang together)"
         table.add_row(str(a["id"]), str(a["size"]), f"{a['share']:.0%}", name,
                       a["auto_name"] if a["name"] else "", " ".join(a["keywords"][:8]))
     ctx.console.print(table)
+    una = store.unassigned_count(ctx.db)
+    if una:
+        ctx.console.print(f"unassigned: {una} analysed users fit no audience (in none, never engaged as members;"
+                          " see `huaxiang export prospects TARGET` for the relevant ones)", markup=False)
     return 0
 
 
@@ -60,6 +66,9 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
     tc = a["tier_counts"] or {}
     out.print(f"tiers: leaders {tc.get('leader', 0)}, engaged {tc.get('engaged', 0)}, potential {tc.get('potential', 0)}",
               markup=False)
+    if a.get("mixed"):
+        out.print(f"mixed: its members barely stand out from everyone else (cohesion {a.get('cohesion') or 0:.2f},"
+                  " 1 = typical); read its keywords as several interests, not one", markup=False)
     if a.get("target"):
         out.print(f"closest target audience: {a['target']} (mean relevance {a['target_score']:.2f})", markup=False)
     out.print("keywords: " + " ".join(a["keywords"]), markup=False)

@@ -1,4 +1,4 @@
-"""``huaxiang export audience|memberships|queue|actions``"""
+"""``huaxiang export audience|memberships|prospects|queue|actions``"""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.exports import (
     export_actions,
     export_audience,
     export_memberships,
+    export_prospects,
     export_queue,
     parse_since,
 )
@@ -38,19 +39,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (default: audience-ID.EXT here; - for standard output)")
     a.add_argument("--tier", action="append", default=[], metavar="TIER",
                    help=f"only these tiers ({' | '.join(TIERS)}); repeat or comma-separate")
-    a.add_argument("--min-relevance", type=float_range(-1e6, 1e6), metavar="X", help="only members scoring at least X")
+    a.add_argument("--min-membership-score", "--min-relevance", dest="min_relevance", type=float_range(0, 1), metavar="X",
+                   help="only members whose membership score (fit to this audience, 0..1) is at least X")
     a.add_argument("--active-since", metavar="WHEN", help="only members active since: 30d, 12h, 2026-11-01, ISO time")
     a.add_argument("--limit", type=int_range(1, 10**9), metavar="N", help="at most N members (the most relevant)")
     a.add_argument("--pseudonymise", "--pseudonymize", action="store_true",
                    help="replace ids with keyed hashes and drop names, bios and profile links (for sharing outside the team)")
     a.set_defaults(func=run_audience)
 
-    m = kinds.add_parser("memberships", help="user_id,audience_id,score for every membership")
+    m = kinds.add_parser("memberships", help="user_id,audience_id,membership_score for every membership",
+                         description="Users who fit no audience (unassigned) are in none and have no row.")
     m.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
     m.add_argument("-o", "--output", metavar="FILE",
                    help="output file (default: memberships.csv here; - for standard output)")
     m.add_argument("--pseudonymise", "--pseudonymize", action="store_true", help="keyed hashes instead of user ids")
     m.set_defaults(func=run_memberships)
+
+    pr = kinds.add_parser("prospects", help="every user scored for one seeded target, most relevant first, with why",
+                          description="Columns: rank,user_id,name,relevance,why,audience_id,audience,tier,"
+                                      "membership_score,profile_url,... relevance (0..1) is relevance to the target by "
+                                      "meaning; audience_id is empty for users who fit no audience.")
+    pr.add_argument("target", metavar="TARGET", help="a target's name ([[audiences]] name in the config)")
+    pr.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
+    pr.add_argument("-o", "--output", metavar="FILE",
+                    help="output file (default: prospects-TARGET.csv here; - for standard output)")
+    pr.add_argument("--min-relevance", type=float_range(0, 1), metavar="X", help="only users whose relevance is at least X")
+    pr.add_argument("--limit", type=int_range(1, 10**9), metavar="N", help="at most N users (the most relevant)")
+    pr.set_defaults(func=run_prospects)
 
     q = kinds.add_parser("queue", help="the engagement queue as a worklist (post link, target, draft)")
     q.add_argument("--format", default="csv", choices=("csv", "xlsx", "jsonl"))
@@ -66,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (default: actions.csv here; - for standard output)")
     c.add_argument("--since", metavar="WHEN", help="only entries since: 30d, 12h, 2026-11-01, ISO time")
     c.set_defaults(func=run_actions)
-    for kind in (a, m, q, c):
+    for kind in (a, m, pr, q, c):
         kind.add_argument("--raw-csv", action="store_true",
                           help="CSV cells exactly as stored; by default a cell starting with = + - @ tab or CR gets a "
                                "leading ' so spreadsheets never run it as a formula ([report].raw_csv sets the default)")
@@ -115,6 +130,14 @@ def run_memberships(args: argparse.Namespace, ctx: Context) -> int:
     with progress_bar(_screen(args, ctx), "exporting memberships") as advance:
         result = export_memberships(ctx.db, ctx.settings, fmt=args.format, out=args.output,
                                     pseudonymise=args.pseudonymise, progress=advance, raw_csv=_raw(args, ctx))
+    return _done(ctx, result)
+
+
+def run_prospects(args: argparse.Namespace, ctx: Context) -> int:
+    with progress_bar(_screen(args, ctx), f"exporting prospects for {args.target}") as advance:
+        result = export_prospects(ctx.db, ctx.settings, args.target, fmt=args.format, out=args.output,
+                                  min_relevance=args.min_relevance, limit=args.limit, progress=advance,
+                                  raw_csv=_raw(args, ctx))
     return _done(ctx, result)
 
 

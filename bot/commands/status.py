@@ -14,6 +14,7 @@ from rich.table import Table
 
 from config import Settings
 from storage import service as store
+from storage import reporting
 from bot.context import Context
 
 
@@ -100,7 +101,20 @@ def collect_status(db: sqlite_utils.Database, db_path: str | Path, settings: Set
         "errors": store.last_errors(db),
         "queue": _queue_counts(db),
         "paused_sources": _paused_sources(db),
+        "audiences": _audience_counts(db),
     }
+
+
+def _audience_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Active and mixed audiences, and analysed users who fit none (unassigned)."""
+    if not reporting.has_table(db, "audiences"):
+        return {"active": 0, "mixed": 0, "analysed_users": 0, "unassigned": 0}
+    cols = reporting.table_columns(db, "audiences")
+    mixed = "SUM(mixed = 1)" if "mixed" in cols else "0"
+    active, n_mixed = db.conn.execute(f"SELECT COUNT(*), {mixed} FROM audiences WHERE status = 'active'").fetchone()
+    una = reporting.unassigned_summary(db, sample=0)
+    return {"active": int(active or 0), "mixed": int(n_mixed or 0), "analysed_users": una["analysed"],
+            "unassigned": una["users"]}
 
 
 def _size(n: int) -> str:
@@ -144,6 +158,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         out.print("recent errors:", markup=False)
         for e in st["errors"]:
             out.print(f"  {e['started_at']} {e['job']} {e['status']}: {e['error']}", markup=False, highlight=False)
+    au = st["audiences"]
+    out.print(f"audiences: {au['active']} active" + (f" ({au['mixed']} mixed)" if au["mixed"] else "")
+              + f"; {au['analysed_users']} users analysed, {au['unassigned']} unassigned (fit no audience)",
+              markup=False)
     q = st["queue"]
     busy = {k: v for k, v in q.items() if v}
     out.print("queue: " + (", ".join(f"{k} {v}" for k, v in busy.items()) if busy else "empty"), markup=False)

@@ -5,6 +5,7 @@ JSON sidecar and the row count):
 
 - ``export_audience(db, settings, ref, fmt, out, filters, pseudonymise)``
 - ``export_memberships(db, settings, fmt, out, pseudonymise)``
+- ``export_prospects(db, settings, target, fmt, out, min_relevance, limit)``
 - ``export_queue(db, settings, fmt, out, statuses)``
 - ``export_actions(db, settings, fmt, out, since)``
 """
@@ -15,6 +16,7 @@ from bot.exports.exporters import (
     export_actions,
     export_audience,
     export_memberships,
+    export_prospects,
     export_queue,
     parse_since,
 )
@@ -22,5 +24,5 @@ from bot.exports.writers import FORMATS
 
 __all__ = [
     "AudienceFilters", "ExportResult", "FORMATS", "export_actions", "export_audience", "export_memberships",
-    "export_queue", "parse_since",
+    "export_prospects", "export_queue", "parse_since",
 ]

@@ -173,7 +173,12 @@ AUDIENCE_COLUMNS = [
     Column("user_id", "user_id"),
     Column("name", "name"),
     Column("tier", "tier"),
+    # Two different numbers, named so nobody mixes them up: how well the user fits this audience
+    # (membership_score, the cluster fit) and how relevant they are to a seeded target (relevance, see
+    # `export prospects`), with the target it is for.
+    Column("membership_score", "membership_score", "number"),
     Column("relevance", "relevance", "number"),
+    Column("relevance_target", "relevance_target"),
     Column("influence", "influence", "number"),
     Column("top_keywords", "top_keywords", "list"),
     Column("profile_url", "profile_url"),
@@ -249,7 +254,8 @@ def export_audience(
     progress: Progress | None = None,
     raw_csv: bool = False,
 ) -> ExportResult:
-    """One audience's members with profile fields, tier, relevance, top keywords and profile link."""
+    """One audience's members with profile fields, tier, membership score, target relevance, top keywords
+    and profile link."""
     _check_format(fmt)
     filters = filters or AudienceFilters()
     for t in filters.tiers:
@@ -316,7 +322,7 @@ def _pseudonymise_member(row: dict[str, Any], pseudo: Pseudonymiser) -> dict[str
 # ---------------------------------------------------------------- memberships
 
 MEMBERSHIP_COLUMNS = [Column("user_id", "user_id"), Column("audience_id", "audience_id", "number"),
-                      Column("score", "score", "number")]
+                      Column("membership_score", "membership_score", "number")]
 
 
 def export_memberships(
@@ -328,7 +334,8 @@ def export_memberships(
     progress: Progress | None = None,
     raw_csv: bool = False,
 ) -> ExportResult:
-    """``user_id,audience_id,score`` with user_id as imported (the contract benchmarks rely on)."""
+    """``user_id,audience_id,membership_score`` with user_id as imported (the contract benchmarks rely on).
+    Users who fit no audience (unassigned) have no membership and no row."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
     pseudo = load_pseudonymiser(_db_file(db), settings.report.pseudonym_key_env) if pseudonymise else None
     redactor = Redactor(configured_secrets(settings) + (pseudo.secret_values() if pseudo else ()))
@@ -410,3 +417,53 @@ def export_actions(
     meta = {"filters": {"since": since}, "analysis_run": _analysis_meta(db, [])}
     return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress,
                    raw_csv=raw_csv)
+
+
+# ---------------------------------------------------------------- prospects
+
+PROSPECT_COLUMNS = [
+    Column("rank", "rank", "number"), Column("user_id", "user_id"), Column("name", "name"),
+    Column("relevance", "relevance", "number"), Column("why", "why"),
+    Column("audience_id", "audience_id", "number"), Column("audience", "audience"), Column("tier", "tier"),
+    Column("membership_score", "membership_score", "number"), Column("profile_url", "profile_url"),
+    Column("platform", "platform"), Column("followers", "followers", "number"), Column("last_seen", "last_seen"),
+]
+
+
+def export_prospects(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    target: str,
+    fmt: str = "csv",
+    out: str | Path | None = None,
+    min_relevance: float | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    raw_csv: bool = False,
+) -> ExportResult:
+    """Every scored user of one seeded target, most relevant first, with why
+    (the posts and words that matched), their audience (empty when they fit
+    none) and tier: "who are my prospects" as a file."""
+    _check_format(fmt, ("csv", "xlsx", "jsonl"))
+    if limit is not None and limit < 1:
+        raise HuaxiangError("--limit must be 1 or more")
+    known = reporting.target_names(db)
+    if target not in known:
+        names = [a.name for a in settings.audiences]
+        hint = ", ".join(known or names) or "none configured ([[audiences]] in the config)"
+        raise HuaxiangError(f"no relevance stored for target {target!r} (targets: {hint}; run `huaxiang analyze`"
+                            " after adding one)")
+    redactor = Redactor(configured_secrets(settings), system_keys={"why"})
+
+    def rows() -> Iterable[dict[str, Any]]:
+        for rank, r in enumerate(reporting.prospect_rows(db, target, min_relevance, limit), start=1):
+            row = {**r, "rank": rank}
+            if not row.get("profile_url") and r["platform"] in _PROFILE_URLS:
+                row["profile_url"] = _PROFILE_URLS[r["platform"]].format(uid=r["user_id"])
+            yield redactor.row(row)
+
+    path = Path(out) if out else _default_path("prospects-" + re.sub(r"[^\w-]+", "_", target), fmt)
+    meta = {"target": target, "filters": {"min_relevance": min_relevance, "limit": limit},
+            "analysis_run": _analysis_meta(db, reporting.relevance_run_ids(db, target))}
+    return _finish(db, "prospects", fmt, path, PROSPECT_COLUMNS, rows(), meta, title=f"prospects {target}",
+                   subject=target, progress=progress, raw_csv=raw_csv)

@@ -81,6 +81,8 @@ def build_report(db: sqlite_utils.Database, settings: Settings) -> Report:
                 "colour = audience, size = influence.", _guard("Audience map", lambda: _map_blocks(db, settings, style, audiences))),
         Section("audiences", "Audiences", "Size over time, distinctive keywords, topics, influencers, tiers and "
                 "when members post.", _guard("Audiences", lambda: _audience_blocks(db, settings, style, audiences))),
+        Section("prospects", "Prospects", "Users relevant to each target (0.5 and up) and the audiences they make up; "
+                "users who fit no audience.", _guard("Prospects", lambda: _prospect_blocks(db))),
         Section("crawl", "Crawl", "What each query found, per day, and what went wrong.",
                 _guard("Crawl", lambda: _crawl_blocks(db, style))),
         Section("campaign", "Campaign", "Proposed actions by state and how people responded, per audience and "
@@ -316,5 +318,34 @@ def _campaign_blocks(db, style: ChartStyle) -> list[Block]:
                                 r.get("optouts"), f"{(r.get('rate') or 0):.0%}"] for r in rates]))
     if not b.charts and not b.tables:
         b.empty = "no data yet: nothing sent, or no responses checked yet"
+    blocks.append(b)
+    return blocks
+
+
+# ---------------------------------------------------------------- prospects (issue 15)
+
+def _prospect_blocks(db) -> list[Block]:
+    """Per target: how many prospects, how many of them fit no audience, which
+    audiences it describes; then the users who fit no audience."""
+    blocks = []
+    for t in reporting.target_links(db):
+        b = Block(f"target {t['target']}")
+        b.facts = [("prospects (relevance 0.5+)", t["prospects"]),
+                   ("of them in no audience", t["unassigned_prospects"])]
+        if t["audiences"]:
+            b.tables.append(Table(["audience", "id", "members", "mean relevance"],
+                                  [[a["name"], a["id"], a["size"], round(a["target_score"] or 0, 3)]
+                                   for a in t["audiences"]]))
+        else:
+            b.facts.append(("audiences", "none: its prospects are spread over several audiences"))
+        blocks.append(b)
+    una = reporting.unassigned_summary(db)
+    b = Block("Users who fit no audience")
+    b.facts = [("unassigned", una["users"]), ("of analysed users", f"{una['share']:.0%}"),
+               ("engaged as members", "never")]
+    if una["sample"]:
+        b.tables.append(Table(["user", "user id", "posts", "best relevance", "own keywords"],
+                              [[r["name"] or "", r["uid"], r["n_posts"], round(r["relevance"] or 0, 3),
+                                " ".join(r["keywords"][:5])] for r in una["sample"]]))
     blocks.append(b)
     return blocks

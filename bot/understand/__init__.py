@@ -1,0 +1,1 @@
+"""The analysis stage: feeds nlp/ from storage/ and stores what it finds."""
