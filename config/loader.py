@@ -231,8 +231,30 @@ def _cross_check(s: Settings, file: str) -> None:
             raise ConfigError(file, f"queries[{i}].source", f"no [[sources]] entry is named {q.source!r}")
     if s.engagement.send_source and s.engagement.send_source not in seen:
         raise ConfigError(file, "engagement.send_source", f"no [[sources]] entry is named {s.engagement.send_source!r}")
+    _check_audience_names(s, file)
     if s.analysis.leaders_share + s.analysis.engaged_share > 1:
         raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
+
+
+def _check_audience_names(s: Settings, file: str) -> None:
+    """A template or library entry for an audience the campaign does not
+    declare would never be used; when the campaign declares its audiences,
+    such a name is refused (the usual cause is a typo)."""
+    if not s.audiences:
+        return   # names can then only be the analysis's cluster names, which the config cannot know
+    declared = {a.name for a in s.audiences} | set(s.engagement.target_audiences)
+    known = ", ".join(sorted(declared))
+    for what, entries in (("templates", s.engagement.templates), ("library", s.engagement.library)):
+        for i, t in enumerate(entries):
+            if t.audience != "*" and t.audience not in declared:
+                raise ConfigError(file, f"engagement.{what}[{i}].audience",
+                                  f"{t.audience!r} names no audience; use * or one of: {known}"
+                                  " ([[audiences]] names and [engagement].target_audiences)")
+    ids: set[str] = set()
+    for i, e in enumerate(s.engagement.library):
+        if e.id in ids:
+            raise ConfigError(file, f"engagement.library[{i}].id", f"duplicate library id {e.id!r}")
+        ids.add(e.id)
 
 
 def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["cookie", "token"]) -> str | None:

@@ -1,0 +1,173 @@
+"""Read a post the way a person replying to it would: what kind of post it
+is, its whole key phrases and its #topics#.
+
+Why whole jieba words ranked by how rare they are: a reply that quotes a
+fragment ("完腿") reads as a machine, and one that quotes an everyday word
+("今天", "开心") fits any post. A phrase is always a word jieba cut from the
+post itself, spelled as the post spells it; how specific it is comes from
+its document frequency over the posts being planned (``PhraseStats``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from nlp.clean import clean_post, extract_topics
+
+POST_KINDS = ("question", "complaint", "progress", "review", "share", "statement")
+
+# First match wins, in this order: a question that complains is still a question.
+_KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("question", re.compile(r"[？?]|求推荐|求助|求问|请问|有没有人|有人知道|怎么办|怎么选|哪家好|哪款|推荐一下|大家觉得|求攻略|求链接")),
+    ("complaint", re.compile(r"踩雷|失望|心态崩|崩了|吐槽|太难了|难受|翻车|后悔|无语|气死|小问题|不太行|歪了|被坑")),
+    ("progress", re.compile(r"打卡|坚持.{0,10}第\s*\d+\s*天|第\s*\d+\s*天|进步|突破|终于|成型|瘦了|空瓶|连胜|通关|完成了|第一次")),
+    ("review", re.compile(r"探店|探了|测评|评测|开箱|上手|回购|对比了|安利|种草|好喝|表现|出色|风景绝了|推荐一个|专门跑一趟")),
+    ("share", re.compile(r"分享|整理|攻略|计划|参数|经验|教程|清单|小技巧|心得")),
+)
+
+# Everyday words that say nothing about what the post is about: never a key phrase.
+FILLER = frozenset("""
+今天 明天 昨天 昨晚 周末 早上 晚上 中午 下午 下班 下班后 上班 终于 最近 刚刚 这周 这次 一下 一次 一个 真的 还是
+开心 满足 值得 推荐 大家 心情 治愈 继续 加油 记录 下次 感觉 有点 但值 不错 还要 关键 重要 真香 太爽 分享 一起
+收获 满满 有趣 很多 遇到 路上 一定 这个 那个 我们 你们 自己 时候 出来 起来 小时 一小时 三个 五把 第一次 专门
+有点累 有点 感受 知道 有没有 看到 觉得 喜欢 问题 关键 大家 朋友 东西 事情 时间 地方 样子 说说 看看 试试 出色 心态
+""".split())
+
+_NUM = re.compile(r"^[\d.%]+$")
+_PUNCT = re.compile(r"[^\w]")
+_COUNTED = re.compile(r"^[一二两三四五六七八九十几每这那哪][个家周杯次天种款把些位条下点]$")
+
+
+@dataclass
+class PostReading:
+    """What a post says, as a replier sees it."""
+
+    text: str                                   # the post as written
+    kind: str                                   # one of POST_KINDS
+    phrases: list[str] = field(default_factory=list)   # whole key phrases, most specific first
+    topics: list[str] = field(default_factory=list)    # #topics# without the marks
+    words: list[str] = field(default_factory=list)     # every content word (for library matching)
+    nouns: list[str] = field(default_factory=list)     # the phrases that are nouns (things, not doings)
+
+    @property
+    def phrase(self) -> str:
+        return self.phrases[0] if self.phrases else ""
+
+    def says(self, pattern: str) -> bool:
+        """Whether the post already says this (so a question about it would be answered already)."""
+        return re.search(pattern, self.text or "") is not None
+
+
+# Parts of speech a key phrase may have: nouns, names, places, verbal nouns,
+# English words; plain verbs count for less (拉伸, 冲 are things people do).
+_NOUNISH = ("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "vn", "an", "eng", "j", "l")
+
+
+@lru_cache(maxsize=4)
+def _pos_cutter(user_words: tuple[str, ...]):
+    """jieba's part-of-speech cutter over the project's tokenizer (with the
+    campaign's words). Used without HMM: HMM guesses new words from single
+    characters, which is exactly how fragments like 完腿 are born."""
+    import jieba.posseg
+
+    from nlp.tokenize import _jieba_with, usable_dict_word
+
+    words = tuple(sorted({w for w in (usable_dict_word(x) for x in user_words) if w}))
+    return jieba.posseg.POSTokenizer(_jieba_with(words))
+
+
+def tagged_words(text: str, user_words: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(word, part of speech) for the post's words of two or more characters,
+    minus stopwords and numbers; topics, mentions and emoticons are left out
+    (topics are read separately)."""
+    from nlp.tokenize import default_stopwords
+
+    body = clean_post(text or "", keep_topic_words=False).text
+    stop = default_stopwords()
+    out = []
+    for w, flag in _pos_cutter(tuple(sorted(set(user_words)))).cut(body, HMM=False):
+        w = w.strip()
+        if len(w) >= 2 and not _NUM.match(w) and w not in stop and not _PUNCT.search(w):
+            out.append((w, flag))
+    return out
+
+
+def content_words(text: str, user_words: Iterable[str] = ()) -> list[str]:
+    return [w for w, _ in tagged_words(text, user_words)]
+
+
+def post_kind(text: str) -> str:
+    """question | complaint | progress | review | share | statement."""
+    body = re.sub(r"#[^#\n]{1,64}#|\[[^\]\s]{1,8}\]|@\S+", " ", text or "")
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(body):
+            return kind
+    return "statement"
+
+
+class PhraseStats:
+    """Document frequency of words over a batch of posts: a word most posts
+    use is filler, a word few use is what this post is about."""
+
+    def __init__(self, docs: Iterable[Iterable[str]] = ()) -> None:
+        self.df: Counter[str] = Counter()
+        self.n = 0
+        for words in docs:
+            self.add(words)
+
+    def add(self, words: Iterable[str]) -> None:
+        self.n += 1
+        self.df.update(set(words))
+
+    def idf(self, word: str) -> float:
+        return math.log((1 + self.n) / (1 + self.df.get(word, 0))) + 1.0
+
+
+def _as_written(word: str, text: str) -> str | None:
+    """The word spelled as in the post (jieba saw lower-cased, NFKC text)."""
+    if word in text:
+        return word
+    m = re.search(re.escape(word), text, re.IGNORECASE)
+    return m.group(0) if m else None
+
+
+def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats | None = None,
+              user_words: Iterable[str] = (), prefer: Iterable[str] = ()) -> PostReading:
+    """Kind, key phrases (rarest first, whole words of the post) and topics.
+
+    ``user_words`` are kept whole by jieba and count as nouns; ``prefer``
+    (the audience's keywords) only counts as nouns, since an analysis keyword
+    may be a fragment a tokenizer with HMM made up."""
+    text = text or ""
+    found_topics = list(dict.fromkeys([t for t in (topics or []) if t] + extract_topics(text)))
+    user_words = tuple(user_words)
+    preferred = set(user_words) | set(prefer)
+    topic_words = set(found_topics)
+    tagged = tagged_words(text, user_words)
+    words = [w for w, _ in tagged]
+    seen: dict[str, float] = {}
+    nouns: set[str] = set()
+    for i, (w, flag) in enumerate(tagged):
+        if w in FILLER or _COUNTED.match(w) or w in seen:
+            continue
+        if not (flag in _NOUNISH or flag == "v") or w.endswith("超话") or w in topic_words:
+            continue
+        spelled = _as_written(w, text)
+        if spelled is None or spelled in seen:
+            continue
+        weight = stats.idf(w) if stats is not None and stats.n else 1.0
+        # A reply quotes the thing the post is about: nouns first, verbs last.
+        noun = flag.startswith("n") or flag in ("eng", "j") or w in preferred
+        weight *= 1.0 if noun else (0.6 if flag == "vn" else 0.35)
+        if noun:
+            nouns.add(spelled)
+        # Longer words are more specific; an earlier word is likelier the subject.
+        seen[spelled] = weight * (1 + 0.15 * min(len(w), 4)) - 0.01 * i
+    phrases = sorted(seen, key=lambda w: -seen[w])
+    return PostReading(text=text, kind=post_kind(text), phrases=phrases, topics=found_topics, words=words,
+                       nouns=[p for p in phrases if p in nouns])
