@@ -25,7 +25,8 @@ from bot.http import HttpError, parse_retry_after
 from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source,
                               SourceError, UnsupportedError)
 from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
-                                     parse_mblog, parse_user, walk_cards)
+                                     parse_mblog, parse_user, rendering_keys, text_key, walk_cards)
+
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
@@ -390,12 +391,12 @@ class WeiboSource(Source):
             me = self.own_uid()
         except (MissingTokenError, PayloadError):
             me = None
-        want = clean_text(text).strip()
+        wanted = rendering_keys(text)
         cursor = None
         for _ in range(max_pages):
             page = self.post_comments(post_pid, cursor)
             for c in page.posts:
-                if c.text.strip() == want and (me is None or c.uid == me):
+                if text_key(c.text) in wanted and (me is None or c.uid == me):
                     return c.pid
             cursor = page.next_cursor
             if not cursor:

@@ -154,6 +154,25 @@ def clean_text(raw_html: Any) -> str:
     return "\n".join(line.strip() for line in s.splitlines()).strip()
 
 
+def text_key(text: str) -> str:
+    """A text as compared after a round trip through the platform: width
+    forms folded (NFKC), case and whitespace ignored."""
+    import unicodedata
+
+    return "".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+
+
+def rendering_keys(text: str) -> set[str]:
+    """The keys our own comment may come back as once the platform has
+    rendered it as HTML and we have parsed it: as written (the platform
+    escaped <, > and &), as if its angle brackets were read as a tag, and
+    with entities decoded. Reconciliation matches any of them, so a draft
+    like "3 < 5 > 2" or "&lt;" is found and never sent twice."""
+    raw = text or ""
+    return {k for k in (text_key(raw), text_key(clean_text(raw)), text_key(html.unescape(raw)),
+                        text_key(clean_text(html.escape(raw, quote=False)))) if k}
+
+
 _GROUP_LINK = re.compile(r"containerid=100808([0-9a-fA-F]{32})")
 
 
