@@ -403,14 +403,26 @@ class WeiboSource(Source):
                 break
         return None
 
-    def comments_to_me(self, since_id: str | None = None) -> list[Post]:
-        params: dict[str, Any] = {"count": 50}
-        if since_id:
-            params["since_id"] = since_id
-        body = self._api_get("/2/comments/to_me.json", params, "replies to us")
-        comments = body.get("comments")
-        if not isinstance(comments, list):
-            raise PayloadError("replies to us: 'comments' is not a list")
+    def comments_to_me(self, since_id: str | None = None, max_pages: int = 100) -> list[Post]:
+        """Every reply to us newer than ``since_id``, page by page (50 a page)
+        until the cursor is reached: one page per run would lose replies on a
+        busy day."""
+        out: list[Post] = []
+        for page in range(1, max_pages + 1):
+            params: dict[str, Any] = {"count": TO_ME_PAGE, "page": page}
+            if since_id:
+                params["since_id"] = since_id
+            body = self._api_get("/2/comments/to_me.json", params, "replies to us")
+            comments = body.get("comments")
+            if not isinstance(comments, list):
+                raise PayloadError("replies to us: 'comments' is not a list")
+            out += self._to_me_posts(comments)
+            if len(comments) < TO_ME_PAGE or (since_id and any(_le(c, since_id) for c in comments)):
+                break
+        seen: set[str] = set()
+        return [p for p in out if not (p.pid in seen or seen.add(p.pid)) and not (since_id and _id_le(p.pid, since_id))]
+
+    def _to_me_posts(self, comments: list) -> list[Post]:
         out: list[Post] = []
         now = self._now()
         for c in comments:
@@ -444,6 +456,22 @@ class WeiboSource(Source):
             if not cursor or not got:
                 break
         return ids
+
+
+TO_ME_PAGE = 50
+
+
+def _id_le(a: str, b: str) -> bool:
+    try:
+        return int(a) <= int(b)
+    except ValueError:
+        return a <= b
+
+
+def _le(c: Any, since_id: str) -> bool:
+    """A raw comment at or before the cursor (the API may ignore since_id)."""
+    cid = c.get("idstr") or c.get("id") if isinstance(c, dict) else None
+    return cid is not None and _id_le(str(cid), since_id)
 
 
 def group_hex(group: str) -> str:
