@@ -68,7 +68,7 @@ class Composer:
         self.stats = PhraseStats()
         self._readings: dict[str, PostReading] = {}
         for t in texts:
-            self.stats.add(set(read_post(t, user_words=self.user_words).words))
+            self.stats.add(set(read_post(t, user_words=self.user_words, prefer=self.prefer).words))
         self.library = Library(library_entries(settings), self.user_words, encoder)
         self.llm = llm
 

@@ -81,16 +81,27 @@ def _pos_cutter(user_words: tuple[str, ...]):
     return jieba.posseg.POSTokenizer(_jieba_with(words))
 
 
-def tagged_words(text: str, user_words: Iterable[str] = ()) -> list[tuple[str, str]]:
+# An analysis keyword that begins with one of these is usually a verb's
+# complement glued to its object by jieba's HMM (练完腿 -> 完腿), not a word.
+_GLUE = "完了着过得的地把被给在就也都又再才还很太"
+
+
+def tagged_words(text: str, user_words: Iterable[str] = (), prefer: Iterable[str] = ()) -> list[tuple[str, str]]:
     """(word, part of speech) for the post's words of two or more characters,
     minus stopwords and numbers; topics, mentions and emoticons are left out
-    (topics are read separately)."""
+    (topics are read separately).
+
+    Cut without HMM, so every word is a dictionary word, a campaign word
+    (``user_words``) or one the analysis found (``prefer``, the audience
+    keywords: 卧推 in a fitness audience) unless that one starts with a glued
+    particle."""
     from nlp.tokenize import default_stopwords
 
     body = clean_post(text or "", keep_topic_words=False).text
     stop = default_stopwords()
+    extra = set(user_words) | {w for w in prefer if len(w) >= 2 and w[0] not in _GLUE}
     out = []
-    for w, flag in _pos_cutter(tuple(sorted(set(user_words)))).cut(body, HMM=False):
+    for w, flag in _pos_cutter(tuple(sorted(extra))).cut(body, HMM=False):
         w = w.strip()
         if len(w) >= 2 and not _NUM.match(w) and w not in stop and not _PUNCT.search(w):
             out.append((w, flag))
@@ -148,7 +159,7 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
     user_words = tuple(user_words)
     preferred = set(user_words) | set(prefer)
     topic_words = set(found_topics)
-    tagged = tagged_words(text, user_words)
+    tagged = tagged_words(text, user_words, prefer)
     words = [w for w, _ in tagged]
     seen: dict[str, float] = {}
     nouns: set[str] = set()
