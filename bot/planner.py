@@ -426,7 +426,9 @@ def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Ran
     """The best-ranked draft that every rule allows, and its slot."""
     e = settings.engagement
     r = c.row
-    ranked = outcomes.rank_drafts(options, stats, c.audience_id, rng)
+    # The model's draft, when [drafting] asks for one, is tried first; the rest by learned response.
+    ranked = [d for d in options if d.template == "llm"] + \
+        outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng)
     created = policy.parse_time(r["created_at"])
     expires = created + timedelta(days=e.max_post_age_days) if created else None
     action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],

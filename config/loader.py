@@ -232,6 +232,11 @@ def _cross_check(s: Settings, file: str) -> None:
     if s.engagement.send_source and s.engagement.send_source not in seen:
         raise ConfigError(file, "engagement.send_source", f"no [[sources]] entry is named {s.engagement.send_source!r}")
     _check_audience_names(s, file)
+    if s.drafting.drafter == "llm":
+        for key in ("base_url", "model"):
+            if not getattr(s.drafting, key):
+                raise ConfigError(file, f"drafting.{key}", "drafter = 'llm' needs it (an OpenAI-compatible API root"
+                                  " like https://api.deepseek.com/v1, and a model name)")
     if s.analysis.leaders_share + s.analysis.engaged_share > 1:
         raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
 
