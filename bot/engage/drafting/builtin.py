@@ -31,10 +31,10 @@ REPLY_SHAPES: dict[str, tuple[str, ...]] = {
     ),
     "progress": (
         "{p}能练到这一步真不容易，恭喜！{tip}",
-        "恭喜{p}又进一步！{ask}",
-        "看你{p}一天天进步太鼓舞人了，{q}也安排得很到位👍",
-        "{p}坚持下来最难得，顺手分享个小经验：{tip}",
-        "为你的{p}点赞！{ask}",
+        "恭喜！{p}这块又上了一个台阶，{ask}",
+        "一天天进步太鼓舞人了，{p}和{q}都安排得很到位👍",
+        "能坚持下来最难得！说到{p}，分享个小经验：{tip}",
+        "{p}练得越来越稳了，为你点赞！{ask}",
     ),
     "review": (
         "被你说得想去试试{p}了，{ask}",
@@ -51,13 +51,13 @@ REPLY_SHAPES: dict[str, tuple[str, ...]] = {
     ),
     "share": (
         "这份{p}分享太实用了，收藏！补充一点：{tip}",
-        "谢谢分享{p}，{ask}",
+        "谢谢分享{p}的经验！想问下{ask}",
         "{p}和{q}这两点记下了，很有参考价值",
         "{p}讲得很清楚，我再加一条：{tip}",
     ),
     "statement": (
-        "{p}这点说得很对，{tip}",
-        "同感，{p}真的很重要。{ask}",
+        "说到{p}，分享一个我们的小经验：{tip}",
+        "同感，{p}真的很重要。想问下{ask}",
         "{p}这个角度挺有意思，{q}我也深有体会",
         "看到{p}就想起自己的经历，分享个小经验：{tip}",
     ),
@@ -74,14 +74,14 @@ REPOST_SHAPES: tuple[str, ...] = (
 # Follow-up questions: (text, kinds it suits, what in the post would already answer it).
 ASKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("现在有明显的变化吗？", ("progress",), r"变化|效果|明显|瘦了|涨了"),
-    ("{p}有什么新手容易踩的坑吗？", ("share", "statement", "complaint"), r"踩坑|弯路|新手|注意"),
-    ("{p}适合新手入门吗？", ("review", "share"), r"新手|入门|小白"),
+    ("有什么新手容易踩的坑吗？", ("share", "statement", "complaint"), r"踩坑|弯路|新手|注意"),
+    ("适合新手入门吗？", ("review", "share"), r"新手|入门|小白"),
     ("店名可以分享一下吗？", ("review",), r"店名|「|“|【|《"),
-    ("{p}是哪一款呀？", ("review",), r"款|型号|品牌|牌子|店|家"),
+    ("是哪一款呀？", ("review",), r"款|型号|品牌|牌子|店|家"),
     ("坚持多久了？", ("progress",), r"第\s*\d+\s*天|\d+\s*(天|周|个月|年)|多久"),
     ("下一步打算怎么安排？", ("progress", "share"), r"下一步|接下来|计划|打算"),
     ("后来是怎么调整的？", ("complaint",), r"调整|换了|改成"),
-    ("{p}你一般怎么安排？", ("statement",), r"安排|每周|每天"),
+    ("你一般怎么安排？", ("statement",), r"安排|每周|每天"),
 )
 
 _SHOP = re.compile(r"店|馆|家")
@@ -135,11 +135,12 @@ def builtin_drafts(reading: PostReading, kind: str, matches: list[Match], limit:
     if len(reading.phrases) > 1:
         second = reading.phrases[1]
         pairs.append((second, first if first in reading.nouns else next((n for n in reading.nouns if n != second), "")))
-    tips: list[Match | None] = list(matches[:2]) or [None]
     out: list[BuiltinDraft] = []
     seen: set[str] = set()
     for idx, shape in enumerate(shapes):
         for p, q in pairs:
+            # The entry that shares the quoted phrase first: the tip continues what the reply picked up.
+            tips: list[Match | None] = sorted(matches, key=lambda m: p not in m.shared)[:2] or [None]
             for m in tips:
                 asks = _asks(reading, p) or [""]
                 for ask in asks[:2]:

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from config import Settings
+from nlp.clean import clean_post
 
 from bot import drafts
 from bot.engage.drafting.builtin import builtin_drafts
 from bot.engage.drafting.library import Entry, Library, Match
-from bot.engage.drafting.reading import PhraseStats, PostReading, read_post
+from bot.engage.drafting.reading import PhraseStats, PostReading, read_post, recurring_new_words
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,18 @@ class Composer:
     def __init__(self, settings: Settings, texts: Iterable[str], user_words: Iterable[str] = (), encoder=None,
                  llm=None, prefer: Iterable[str] = ()) -> None:
         self.settings = settings
+        texts = list(texts)
+        self.campaign_words = set(user_words)
         self.user_words = tuple(sorted(set(user_words)))
-        self.prefer = tuple(sorted(set(prefer)))
+        # Words these posts keep using that jieba's dictionary lacks (深蹲, 私教) count as words too.
+        self.prefer = tuple(sorted(set(prefer) | recurring_new_words(texts, self.user_words)))
         self.stats = PhraseStats()
         self._readings: dict[str, PostReading] = {}
         for t in texts:
             self.stats.add(set(read_post(t, user_words=self.user_words, prefer=self.prefer).words))
         self.library = Library(library_entries(settings), self.user_words, encoder)
         self.llm = llm
+        self._plain = None
 
     @property
     def vector_model(self) -> str | None:
@@ -95,9 +100,22 @@ class Composer:
             for d in builtin_drafts(reading, kind, matches, limit):
                 out.append(drafts.Draft(template=d.reason["shape"].split("#")[0], variant=d.shape, kind=kind,
                                         text=d.text, reason=d.reason))
+        out = self._grounded_first(reading, out)
         if self.llm is not None and kind in ("reply", "repost"):
             out = self._with_llm(info, reading, matches, kind, out)
         return out
+
+    def _grounded_first(self, reading: PostReading, options: list[drafts.Draft]) -> list[drafts.Draft]:
+        """Only drafts that share a word with the post as plain jieba cuts both
+        (in context a quoted phrase can fuse with the next character: 半马能);
+        all of them when none does, so a post is never left without a draft."""
+        if self._plain is None:
+            from nlp.tokenize import Tokenizer
+
+            self._plain = Tokenizer()
+        post = {w for w in self._plain(clean_post(reading.text).text) if len(w) >= 2}
+        good = [d for d in options if post & {w for w in self._plain(clean_post(d.text).text) if len(w) >= 2}]
+        return good or options
 
     def _template_drafts(self, info: PostInfo, reading: PostReading, matches: list[Match], kind: str,
                          names: set[str]) -> list[drafts.Draft]:

@@ -23,7 +23,7 @@ POST_KINDS = ("question", "complaint", "progress", "review", "share", "statement
 
 # First match wins, in this order: a question that complains is still a question.
 _KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("question", re.compile(r"[？?]|求推荐|求助|求问|请问|有没有人|有人知道|怎么办|怎么选|哪家好|哪款|推荐一下|大家觉得|求攻略|求链接")),
+    ("question", re.compile(r"[？?]|^\s*求|求推荐|求.{1,6}(?:计划|链接|攻略|店名|参数|方法)|求助|求问|请问|有没有人|有人知道|怎么办|怎么选|哪家好|哪款|推荐一下|大家觉得|求攻略|求链接")),
     ("complaint", re.compile(r"踩雷|失望|心态崩|崩了|吐槽|太难了|难受|翻车|后悔|无语|气死|小问题|不太行|歪了|被坑")),
     ("progress", re.compile(r"打卡|坚持.{0,10}第\s*\d+\s*天|第\s*\d+\s*天|进步|突破|终于|成型|瘦了|空瓶|连胜|通关|完成了|第一次")),
     ("review", re.compile(r"探店|探了|测评|评测|开箱|上手|回购|对比了|安利|种草|好喝|表现|出色|风景绝了|推荐一个|专门跑一趟")),
@@ -35,6 +35,8 @@ FILLER = frozenset("""
 今天 明天 昨天 昨晚 周末 早上 晚上 中午 下午 下班 下班后 上班 终于 最近 刚刚 这周 这次 一下 一次 一个 真的 还是
 开心 满足 值得 推荐 大家 心情 治愈 继续 加油 记录 下次 感觉 有点 但值 不错 还要 关键 重要 真香 太爽 分享 一起
 收获 满满 有趣 很多 遇到 路上 一定 这个 那个 我们 你们 自己 时候 出来 起来 小时 一小时 三个 五把 第一次 专门
+太爽了 太满足了 有被治愈到 心情很好 下次还来 有点累但值得 真香 也不错 很重要 是关键 站起来
+坚持 进步 突破 打卡 成型 完成 练习 训练 新手 续命 计划 一趟 跑一趟
 有点累 有点 感受 知道 有没有 看到 觉得 喜欢 问题 关键 大家 朋友 东西 事情 时间 地方 样子 说说 看看 试试 出色 心态
 """.split())
 
@@ -83,7 +85,8 @@ def _pos_cutter(user_words: tuple[str, ...]):
 
 # An analysis keyword that begins with one of these is usually a verb's
 # complement glued to its object by jieba's HMM (练完腿 -> 完腿), not a word.
-_GLUE = "完了着过得的地把被给在就也都又再才还很太"
+_GLUE = "完了着过得的地把被给在就也都又再才还很太这那"
+_GLUE_END = "的了着过得地吗呢吧啊呀么"
 
 
 def tagged_words(text: str, user_words: Iterable[str] = (), prefer: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -119,6 +122,22 @@ def post_kind(text: str) -> str:
         if pattern.search(body):
             return kind
     return "statement"
+
+
+def recurring_new_words(texts: Iterable[str], user_words: Iterable[str] = (), min_posts: int = 3) -> set[str]:
+    """Words jieba's HMM finds that its dictionary lacks (深蹲, 私教, 手冲),
+    kept when at least ``min_posts`` posts use them and they neither start
+    nor end with a glued particle (完腿 is 练完 + 腿, not a word)."""
+    from nlp.tokenize import Tokenizer
+
+    tok = Tokenizer(user_words)
+    known = _pos_cutter(tuple(sorted(set(user_words)))).tokenizer.FREQ
+    seen: Counter[str] = Counter()
+    for text in texts:
+        body = clean_post(text or "", keep_topic_words=False).text
+        seen.update({w for w in tok(body) if len(w) >= 2 and not known.get(w) and not _NUM.match(w)
+                     and w[0] not in _GLUE and w[-1] not in _GLUE_END and not _PUNCT.search(w)})
+    return {w for w, n in seen.items() if n >= min_posts}
 
 
 class PhraseStats:
@@ -158,13 +177,16 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
     found_topics = list(dict.fromkeys([t for t in (topics or []) if t] + extract_topics(text)))
     user_words = tuple(user_words)
     preferred = set(user_words) | set(prefer)
+    campaign = set(user_words)
     topic_words = set(found_topics)
     tagged = tagged_words(text, user_words, prefer)
     words = [w for w, _ in tagged]
     seen: dict[str, float] = {}
     nouns: set[str] = set()
     for i, (w, flag) in enumerate(tagged):
-        if w in FILLER or _COUNTED.match(w) or w in seen:
+        if w in FILLER or _COUNTED.match(w) or w in seen or w[0] in "这那哪" or w[-1] in "了吗呢吧":
+            continue
+        if w + "超话" in text:          # the 超话 a post was posted in, not what it says
             continue
         if not (flag in _NOUNISH or flag == "v") or w.endswith("超话") or w in topic_words:
             continue
@@ -175,6 +197,7 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
         # A reply quotes the thing the post is about: nouns first, verbs last.
         noun = flag.startswith("n") or flag in ("eng", "j") or w in preferred
         weight *= 1.0 if noun else (0.6 if flag == "vn" else 0.35)
+        weight *= 1.3 if w in campaign else 1.0
         if noun:
             nouns.add(spelled)
         # Longer words are more specific; an earlier word is likelier the subject.
