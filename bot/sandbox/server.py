@@ -35,10 +35,10 @@ log = logging.getLogger(__name__)
 READ_PATHS = ("/api/container/getIndex", "/statuses/extend", "/comments/hotflow")
 COMMENT_PAGE = 20
 # How the post's author answers our comment, by what it says (percent):
-REPLY_RATE = {"answers": 55, "generic": 12, "repeated": 0}   # it quotes their post / fits any post / we said it before
-QUESTION_BONUS = 15      # a comment that answers their post and asks something gets answered more
+REPLY_RATE = {"answers": 40, "generic": 10, "repeated": 0}   # it quotes their post / fits any post / we said it before
+QUESTION_BONUS = 30      # a comment that answers their post and asks them something gets answered more
 OPT_OUT_RATE = {"answers": 5, "generic": 35}                  # of those who answer, share who ask us to stop
-LIKE_RATE = {"answers": 40, "generic": 5}
+LIKE_RATE = {"answers": 20, "generic": 3}
 FOLLOW_RATE = {"answers": 15, "generic": 2}                   # follow-backs, credited to the comment that earned it
 _FILLER_BIGRAMS = frozenset("今天 分享 真的 一下 大家 开心 推荐 加油 记录 值得 不错 感觉 有点 继续 最近 周末 早上 终于 坚持".split())
 
