@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,18 +43,29 @@ from nlp.tokenize import Tokenizer  # noqa: E402
 OLD_TEMPLATES = ("说得很好，{n} 的分享很有用！", "{n} 这条很有意思，学到了～", "{n} 的训练安排很有参考价值，收藏了！")
 
 
-def huaxiang(*args: str, cwd: Path) -> str:
+def huaxiang(*args: str, cwd: Path, env: dict | None = None) -> str:
     exe = Path(sys.executable).with_name("huaxiang")
-    done = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise SystemExit(f"huaxiang {' '.join(args)} failed: {done.stderr.strip()[-400:]}")
     return done.stdout
 
 
-def queue_rows(db: Path | None, seed: int, workdir: Path) -> tuple[list[dict], Path]:
+def queue_rows(db: Path | None, seed: int, workdir: Path, budget: int = 0) -> tuple[list[dict], Path]:
     if db is None:
         huaxiang("demo", "--seed", str(seed), cwd=workdir)
         db = workdir / "huaxiang.db"
+    if budget:
+        # A bigger queue than the demo's 50: plan again on a copy with a larger review-queue budget.
+        copy = workdir / "bigger.db"
+        shutil.copyfile(db, copy)
+        config = workdir / "huaxiang.toml"
+        huaxiang("init", str(workdir), cwd=workdir) if not config.exists() else None
+        env = {"HUAXIANG__ENGAGEMENT__MAX_ITEMS_PER_PLAN": str(budget), "HUAXIANG__ENGAGEMENT__DAILY_CAP": "1000",
+               "HUAXIANG__ENGAGEMENT__HOURLY_CAP": "1000"}
+        huaxiang("--db", str(copy), "--config", str(config), "plan", cwd=workdir, env=env)
+        db = copy
     out = workdir / "queue.jsonl"
     huaxiang("--db", str(db), "export", "queue", "--format", "jsonl", "-o", str(out), cwd=workdir)
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -87,9 +100,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-relevance", type=float, default=0.2, help="the campaign's [engagement].min_relevance")
     ap.add_argument("--show", type=int, default=0, help="print this many (post -> draft) pairs")
+    ap.add_argument("--budget", type=int, default=0,
+                    help="also plan up to this many pending items on a copy (a bigger queue than the demo's)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows, db = queue_rows(args.db.resolve() if args.db else None, args.seed, Path(tmp))
+        rows, db = queue_rows(args.db.resolve() if args.db else None, args.seed, Path(tmp), args.budget)
     if not rows:
         raise SystemExit("no reply or repost rows in the queue")
     tok = Tokenizer()

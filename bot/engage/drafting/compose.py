@@ -93,7 +93,7 @@ class Composer:
         """Every draft for this post and action kind, with its reason."""
         reading = self.read(info.text, info.topics_json)
         names = set(info.audience_names) | ({info.target} if info.target else set())
-        matches = self.library.match(reading, names, info.vector)
+        matches = self.library.match(reading, names, info.vector, n=6)
         limit = self.settings.engagement.max_length
         out = self._template_drafts(info, reading, matches, kind, names)
         if self.settings.drafting.builtin:
@@ -123,6 +123,8 @@ class Composer:
                                          defaults=not self.settings.drafting.builtin)
         keywords = _json_list(info.audience_keywords)
         keyword = next((p for p in reading.phrases if p in keywords), reading.phrase)
+        # The entry that shares the phrase the template quotes, so the tip continues it.
+        matches = sorted(matches, key=lambda m: reading.phrase not in m.shared)
         ctx = drafts.DraftContext(nickname=drafts.clean_name(info.user_name or ""),
                                   topic=drafts.clean_name(reading.topics[0] if reading.topics else reading.phrase),
                                   keyword=drafts.clean_name(keyword), audience=drafts.clean_name(info.audience),
