@@ -365,7 +365,8 @@ def meta_delete(db, key: str) -> None:
 # -- planner candidates -------------------------------------------------------
 
 def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance: float) -> list[dict[str, Any]]:
-    """Recent top-level posts by members of active audiences, with membership and profile."""
+    """Recent top-level posts by members of active audiences, with membership and profile.
+    Their reposts are left out: what a repost says is mostly someone else's post."""
     tiers = tuple(tiers) or ("leader", "engaged", "potential")
     sql = f"""
     SELECT p.id AS post_id, p.platform, p.pid, p.uid, p.text, p.created_at, p.topics, p.likes, p.comments,
@@ -382,7 +383,8 @@ def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance:
     JOIN audiences a ON a.id = m.audience_id AND a.status = 'active'
     LEFT JOIN user_stats us ON us.user_id = u.id
     LEFT JOIN user_relevance ur ON ur.user_id = u.id AND ur.target = a.target
-    WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
+    WHERE p.kind = 'post' AND p.repost_of IS NULL AND p.created_at IS NOT NULL
+      AND julianday(p.created_at) >= julianday(?)
       AND COALESCE(m.tier, 'potential') IN {_in(tiers)} AND m.score >= ?
     ORDER BY p.id, m.score DESC
     """
@@ -399,7 +401,8 @@ def group_candidates(db, since_iso: str) -> list[dict[str, Any]]:
                                  WHERE pq.post_id = p.id AND q.kind = 'group' LIMIT 1)) AS group_name
     FROM posts p
     LEFT JOIN users u ON u.id = p.user_id
-    WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
+    WHERE p.kind = 'post' AND p.repost_of IS NULL AND p.created_at IS NOT NULL
+      AND julianday(p.created_at) >= julianday(?)
       AND (p.group_id IS NOT NULL OR EXISTS (SELECT 1 FROM post_queries pq JOIN queries q ON q.name = pq.query
                                              WHERE pq.post_id = p.id AND q.kind = 'group'))
     ORDER BY p.id

@@ -79,10 +79,12 @@ def test_library_matches_by_meaning_when_vectors_are_there():
             return np.array([[1.0, 0.0] if "奶泡" in t or "绵密" in t else [0.0, 1.0] for t in texts], dtype=np.float32)
 
     lib = Library([Entry("foam", "*", "tip", "奶泡打到像丝绸一样"), Entry("beans", "*", "tip", "豆子两周内喝完"),
-                   Entry("grind", "*", "tip", "换豆子要重新调研磨度")], encoder=Fake())
-    r = read_post("这杯的口感好绵密")
-    (m,) = lib.match(r, set(), post_vector=np.array([1.0, 0.0], dtype=np.float32))
-    assert m.entry.id == "foam" and m.by == "vector"
+                   Entry("grind", "*", "tip", "换豆子要重新调研磨度", ("咖啡",))], encoder=Fake())
+    r = read_post("这杯咖啡的口感好绵密")
+    got = lib.match(r, set(), post_vector=np.array([1.0, 0.0], dtype=np.float32))
+    assert {(m.entry.id, m.by) for m in got} == {("grind", "words"), ("foam", "vector")}
+    # a post on another subject entirely gets no entry by meaning alone
+    assert lib.match(read_post("今晚排位连胜五把"), set(), post_vector=np.array([1.0, 0.0], dtype=np.float32)) == []
 
 
 def test_every_shape_quotes_the_post():

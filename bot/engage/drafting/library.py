@@ -75,13 +75,19 @@ class Library:
 
     def match(self, reading: PostReading, names: set[str], post_vector: np.ndarray | None = None,
               n: int = 3) -> list[Match]:
-        """The entries for these audience names (or *) that fit the post, best first."""
+        """The entries for these audience names (or *) that fit the post, best first.
+
+        An entry fits when it shares a word with the post, or, for a post on
+        the library's subject, when its meaning is clearly the closest."""
         post_words = set(reading.words) | set(reading.topics)
         eligible = [i for i, e in enumerate(self.entries) if e.audience == "*" or e.audience in names]
         sims: dict[int, float] = {}
         if self.vectors is not None and post_vector is not None and eligible:
             sims = {i: float(np.dot(self.vectors[i], post_vector)) for i in eligible}
         mean = sum(sims.values()) / len(sims) if sims else 0.0
+        # Meaning alone decides only for a post on the library's subject (it shares a word with some
+        # entry): e5-small also finds "closest" entries for posts about something else entirely.
+        on_topic = any(w in post_words or (len(w) >= 2 and w in reading.text) for i in eligible for w in self.words[i])
         out: list[Match] = []
         for i in eligible:
             e = self.entries[i]
@@ -89,7 +95,7 @@ class Library:
             sim = sims.get(i)
             if shared:
                 out.append(Match(e, len(shared) + (sim or 0.0), "words", shared))
-            elif sim is not None and sim >= VECTOR_MATCH and sim - mean >= VECTOR_MARGIN:
+            elif on_topic and sim is not None and sim >= VECTOR_MATCH and sim - mean >= VECTOR_MARGIN:
                 out.append(Match(e, sim, "vector", []))
         out.sort(key=lambda m: (-m.score, m.entry.id))
         return out[:n]

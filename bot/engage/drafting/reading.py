@@ -36,12 +36,14 @@ FILLER = frozenset("""
 开心 满足 值得 推荐 大家 心情 治愈 继续 加油 记录 下次 感觉 有点 但值 不错 还要 关键 重要 真香 太爽 分享 一起
 收获 满满 有趣 很多 遇到 路上 一定 这个 那个 我们 你们 自己 时候 出来 起来 小时 一小时 三个 五把 第一次 专门
 太爽了 太满足了 有被治愈到 心情很好 下次还来 有点累但值得 真香 也不错 很重要 是关键 站起来
+跟着 新买 练练 预期 总结 过程 看起来 太帅 下单 超出 出预期 经验 说一下 具体 评论区
 坚持 进步 突破 打卡 成型 完成 练习 训练 新手 续命 计划 一趟 跑一趟
 有点累 有点 感受 知道 有没有 看到 觉得 喜欢 问题 关键 大家 朋友 东西 事情 时间 地方 样子 说说 看看 试试 出色 心态
 """.split())
 
 _NUM = re.compile(r"^[\d.%]+$")
 _PUNCT = re.compile(r"[^\w]")
+_DURATION = re.compile(r"^[一二两三四五六七八九十几半每\d]+个?(?:月|天|周|年|次|小时|分钟|公里)$")
 _COUNTED = re.compile(r"^[一二两三四五六七八九十几每这那哪][个家周杯次天种款把些位条下点]$")
 
 
@@ -184,7 +186,7 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
     seen: dict[str, float] = {}
     nouns: set[str] = set()
     for i, (w, flag) in enumerate(tagged):
-        if w in FILLER or _COUNTED.match(w) or w in seen or w[0] in "这那哪" or w[-1] in "了吗呢吧":
+        if w in FILLER or _COUNTED.match(w) or _DURATION.match(w) or w in seen or w[0] in "这那哪" or w[-1] in "了吗呢吧":
             continue
         if w + "超话" in text:          # the 超话 a post was posted in, not what it says
             continue
