@@ -30,3 +30,49 @@ def test_replies_to_us_are_read_until_the_cursor(monkeypatch):
         newer = src.comments_to_me(cursor)
         assert len(newer) == 110 and all(int(p.pid) > int(cursor) for p in newer)
         assert sb.requests.get("/2/comments/to_me.json", 0) >= 3 + 3
+
+
+def test_mastodon_replies_to_us_follow_the_next_link_until_the_cursor():
+    """Mentions come newest first, 40 a page; the adapter follows rel="next"
+    until a page reaches back to the newest reply it had seen."""
+    import copy
+    import json
+    from pathlib import Path
+
+    import httpx
+    import respx
+
+    from bot.http import PoliteClient
+    from bot.sources.mastodon import MastodonSource
+    from config import SourceSettings
+
+    fix = Path(__file__).parent / "fixtures" / "mastodon"
+    note = json.loads((fix / "notifications.json").read_text(encoding="utf-8"))[0]   # a recorded mention
+
+    def mention(i: int) -> dict:
+        n = copy.deepcopy(note)
+        n["id"] = str(900 + i)
+        n["status"]["id"] = str(113500000000001000 + i)
+        return n
+
+    newest_first = [mention(i) for i in range(90, 0, -1)]           # 90 replies since the last look
+    pages = [newest_first[:40], newest_first[40:80], newest_first[80:]]
+    base = "https://mastodon.example"
+    with respx.mock() as mock:
+        mock.get(base + "/api/v1/accounts/verify_credentials").mock(return_value=httpx.Response(
+            200, json=json.loads((fix / "verify_credentials.json").read_text(encoding="utf-8"))))
+        mock.get(base + "/api/v1/statuses/113500000000000777").mock(return_value=httpx.Response(
+            200, json=json.loads((fix / "post_status_response.json").read_text(encoding="utf-8"))))
+        notes = mock.get(base + "/api/v1/notifications").mock(side_effect=[
+            httpx.Response(200, json=pages[0], headers={"Link": f'<{base}/api/v1/notifications?max_id=861>; rel="next"'}),
+            httpx.Response(200, json=pages[1], headers={"Link": f'<{base}/api/v1/notifications?max_id=821>; rel="next"'}),
+            httpx.Response(200, json=pages[2]),
+        ])
+        settings = SourceSettings(name="masto", platform="mastodon", base_url=base, min_interval_s=0, jitter_s=0,
+                                  max_retries=1)
+        client = PoliteClient(settings, sleep=lambda seconds: None)
+        src = MastodonSource(settings, client, secrets={"token": "t"})
+        got = src.comments_to_me(since_id=str(113500000000001000 + 5))     # seen up to reply 5
+        client.close()
+        assert len(got) == 85 and notes.call_count == 3
+        assert notes.calls[1].request.url.params["max_id"] == "861"

@@ -37,6 +37,7 @@ PLATFORM = "mastodon"
 LIMIT = 40                 # the API's maximum page size for statuses
 FOLLOWER_LIMIT = 80
 MAX_FOLLOWER_PAGES = 50
+MAX_NOTIFICATION_PAGES = 25  # replies to us read per outcomes run, at most (1,000 mentions)
 _NOBOT = re.compile(r"#nobot\b", re.I)
 
 
@@ -401,37 +402,56 @@ class MastodonSource(Source):
         """
         me = str(self.me()["id"])
         # since_id is a status id (the newest reply seen); notification ids are
-        # another sequence, so the filter is applied to the statuses here.
-        data, _ = self._get("/api/v1/notifications", [("types[]", "mention"), ("limit", LIMIT)])
-        if not isinstance(data, list):
-            raise PayloadError("notifications: expected a list")
+        # another sequence, so the filter is applied to the statuses here, and
+        # pages are read (newest first) until one reaches back to since_id.
         roots: dict[str, str | None] = {}
         out: list[Post] = []
-        for n in data:
-            st = n.get("status") if isinstance(n, dict) and n.get("type") == "mention" else None
-            if not isinstance(st, dict) or str(st.get("in_reply_to_account_id")) != me or not st.get("in_reply_to_id"):
-                continue
-            if since_id and _id_key(str(st.get("id"))) <= _id_key(since_id):
-                continue
-            ours = str(st["in_reply_to_id"])
-            if ours not in roots:
-                try:
-                    mine, _ = self._get(f"/api/v1/statuses/{quote(ours, safe='')}")
-                    roots[ours] = str(mine["in_reply_to_id"]) if isinstance(mine, dict) and mine.get("in_reply_to_id") else None
-                except SourceError as exc:
-                    if isinstance(exc, BlockedError):
-                        raise
-                    log.info("replies to us: our status %s is gone (%s)", ours, exc)
-                    roots[ours] = None
-            try:
-                (post,) = parse_status(st)
-            except ValueError as exc:
-                log.warning("replies to us: skipped a malformed status: %s", exc)
-                continue
-            post.parent_pid = roots[ours] or ours
-            post.raw = {**st, "reply_to_comment_id": ours}
-            out.append(post)
+        cursor: str | None = None
+        for _ in range(MAX_NOTIFICATION_PAGES):
+            params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", LIMIT)]
+            if cursor:
+                params.append(("max_id", cursor))
+            data, resp = self._get("/api/v1/notifications", params)
+            if not isinstance(data, list):
+                raise PayloadError("notifications: expected a list")
+            reached = False
+            for n in data:
+                st = n.get("status") if isinstance(n, dict) and n.get("type") == "mention" else None
+                if not isinstance(st, dict):
+                    continue
+                if since_id and _id_key(str(st.get("id"))) <= _id_key(since_id):
+                    reached = True
+                    continue
+                post = self._reply_to_us(st, me, roots)
+                if post is not None:
+                    out.append(post)
+            cursor = next_max_id(resp.headers.get("Link"), data) if data else None
+            if reached or not cursor:
+                break
         return out
+
+    def _reply_to_us(self, st: dict, me: str, roots: dict[str, str | None]) -> Post | None:
+        """A mention that answers one of our statuses, as a reply to us (else None)."""
+        if str(st.get("in_reply_to_account_id")) != me or not st.get("in_reply_to_id"):
+            return None
+        ours = str(st["in_reply_to_id"])
+        if ours not in roots:
+            try:
+                mine, _ = self._get(f"/api/v1/statuses/{quote(ours, safe='')}")
+                roots[ours] = str(mine["in_reply_to_id"]) if isinstance(mine, dict) and mine.get("in_reply_to_id") else None
+            except SourceError as exc:
+                if isinstance(exc, BlockedError):
+                    raise
+                log.info("replies to us: our status %s is gone (%s)", ours, exc)
+                roots[ours] = None
+        try:
+            (post,) = parse_status(st)
+        except ValueError as exc:
+            log.warning("replies to us: skipped a malformed status: %s", exc)
+            return None
+        post.parent_pid = roots[ours] or ours
+        post.raw = {**st, "reply_to_comment_id": ours}
+        return post
 
     def follower_ids(self) -> set[str]:
         """Account ids following our account (Link-header paging, bounded)."""
