@@ -46,6 +46,7 @@ OPT_OUT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:^|[，。！!\s])滚(?:开|蛋|远点|吧|出去|$|[，。！!])|给我滚|广告狗|营销号(?:滚|走开)|机器人(?:走开|滚)",
     r"stop\s*(?:messaging|replying|commenting|spamming)|unsubscribe|leave me alone|go away",
 )]
+SHAPE_REUSE = 0.92         # a variant's sample is discounted this much per use within one planning run
 LOOKBACK_DAYS = 30
 LIKE_CHECK_DAYS = 3          # likes are looked up for this long after a send
 MAX_LIKE_CHECKS = 50         # post comment pages fetched per outcomes run, at most
@@ -74,11 +75,16 @@ def is_opt_out(text: str) -> str | None:
 
 
 def rank_drafts(options: list[Draft], stats: dict[tuple[Any, str, int], tuple[int, int]], audience_id: int | None,
-                rng: random.Random) -> list[Draft]:
-    """Drafts ordered by a Thompson sample of each variant's response rate."""
+                rng: random.Random, used: dict[tuple[str, int], int] | None = None) -> list[Draft]:
+    """Drafts ordered by a Thompson sample of each variant's response rate.
+
+    ``used`` counts the variants already chosen in this planning run; each
+    use discounts a variant's sample a little, so a queue read top to bottom
+    varies in shape while the learned rates still decide."""
     def sample(d: Draft) -> float:
         sent, responded = stats.get((audience_id, d.template, d.variant), (0, 0))
-        return rng.betavariate(1 + responded, 1 + max(0, sent - responded))
+        return rng.betavariate(1 + responded, 1 + max(0, sent - responded)) * SHAPE_REUSE ** (used or {}).get(
+            (d.template, d.variant), 0)
 
     scored = [(sample(d), i, d) for i, d in enumerate(options)]
     scored.sort(key=lambda x: (-x[0], x[1]))

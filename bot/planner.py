@@ -46,6 +46,7 @@ class PlanSummary:
     queue_full: bool = False
     skipped: Counter = field(default_factory=Counter)   # rule -> candidates it stopped
     off_target: Counter = field(default_factory=Counter)  # cluster -> candidates below min_relevance to every target
+    used: Counter = field(default_factory=Counter)        # (template, variant) -> drafts chosen this run
 
     def as_counts(self) -> dict[str, int]:
         out = {"candidates": self.candidates, "planned": self.created, "follow_suggestions": self.follow_suggestions,
@@ -428,7 +429,7 @@ def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Ran
     r = c.row
     # The model's draft, when [drafting] asks for one, is tried first; the rest by learned response.
     ranked = [d for d in options if d.template == "llm"] + \
-        outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng)
+        outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
     created = policy.parse_time(r["created_at"])
     expires = created + timedelta(days=e.max_post_age_days) if created else None
     action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],
@@ -483,6 +484,7 @@ def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: da
                        {"score": c.score, "template": chosen.template, "variant": chosen.variant})
     summary.created += 1
     summary.reposts += chosen.kind == "repost"
+    summary.used[(chosen.template, chosen.variant)] += 1
 
 
 def _json_list(value: str | None) -> list[str]:
