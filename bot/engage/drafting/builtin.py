@@ -139,8 +139,8 @@ def builtin_drafts(reading: PostReading, kind: str, matches: list[Match], limit:
     seen: set[str] = set()
     for idx, shape in enumerate(shapes):
         for p, q in pairs:
-            # The entry that shares the quoted phrase first: the tip continues what the reply picked up.
-            tips: list[Match | None] = sorted(matches, key=lambda m: p not in m.shared)[:2] or [None]
+            # Entries that share the quoted phrase, when any does: the tip continues what the reply picked up.
+            tips: list[Match | None] = [m for m in matches if p in m.shared][:2] or list(matches[:1]) or [None]
             for m in tips:
                 asks = _asks(reading, p) or [""]
                 for ask in asks[:2]:
