@@ -288,7 +288,7 @@ def _repost_worthy(settings: Settings, c: Candidate, reading, summary: PlanSumma
     if not e.reposts or "repost" not in c.kind_options or c.tier not in ("leader", "engaged"):
         return False
     actions = summary.created - summary.follow_suggestions
-    if summary.reposts + 1 > e.repost_share * (actions + 1):
+    if e.repost_share <= 0 or summary.reposts + 1 > max(1.0, e.repost_share * (actions + 1)):
         return False
     if c.audience_id is None or (settings.audiences and c.target is None):
         return False
