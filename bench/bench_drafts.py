@@ -31,7 +31,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +126,6 @@ def main() -> None:
     for r in rows[: args.show]:
         post = " ".join((r["post_text"] or "").split())
         print(f"\n[{r['kind']}] {post}\n  -> {r['draft']}\n     ({r.get('draft_why') or ''})")
-    _ = np  # numpy is sklearn's; imported so a missing install fails here, not mid-run
 
 
 if __name__ == "__main__":
