@@ -379,11 +379,14 @@ def run_plan(db, settings: Settings, now: datetime | None = None, rng: random.Ra
     composer = _composer(db, settings, cands)
     vectors = _post_vectors(db, composer, fresh)
     follows_done: set[tuple[str, str]] = set()
-    for c in cands:
-        if summary.created >= budget:
-            break
-        with transaction(db):
-            _plan_one(db, settings, c, now, rng, stats, composer, vectors, follows_done, summary, budget)
+    try:
+        for c in cands:
+            if summary.created >= budget:
+                break
+            with transaction(db):
+                _plan_one(db, settings, c, now, rng, stats, composer, vectors, follows_done, summary, budget)
+    finally:
+        composer.close()
     log.info("planned: %s", summary.as_counts())
     return summary
 

@@ -77,6 +77,11 @@ class Composer:
         self.llm = llm
         self._plain = None
 
+    def close(self) -> None:
+        """Release the LLM drafter's connections (the planner calls it at the end of a run)."""
+        if self.llm is not None:
+            self.llm.close()
+
     @property
     def vector_model(self) -> str | None:
         return self.library.model

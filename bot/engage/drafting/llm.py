@@ -55,8 +55,13 @@ class LLMDrafter:
             self.key = os.environ.get(d.api_key_env, "").strip() or None
             if self.key is None:
                 raise HuaxiangError(f"[drafting] api_key_env: environment variable {d.api_key_env} is not set")
-        self.client = client or httpx.Client(timeout=d.timeout_s, trust_env=False)
+        self._own_client = client is None
+        self.client = client or httpx.Client(timeout=d.timeout_s)
         self.failures = 0
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
 
     def _messages(self, info, reading, matches, kind: str) -> list[dict[str, str]]:
         d, e = self.settings.drafting, self.settings.engagement
