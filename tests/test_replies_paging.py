@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from bot.sandbox import start_sandbox
 from bot.sources.base import open_source
 from config import parse_settings
@@ -76,3 +78,37 @@ def test_mastodon_replies_to_us_follow_the_next_link_until_the_cursor():
         client.close()
         assert len(got) == 85 and notes.call_count == 3
         assert notes.calls[1].request.url.params["max_id"] == "861"
+
+
+@pytest.mark.parametrize("text", ["3 < 5 > 2 加油", "&lt;b&gt; 不是标签", "a &amp; b", "ＡＢＣ１２３ 💪", "<b>"])
+def test_mastodon_finds_our_reply_however_the_server_rendered_it(text):
+    """Mastodon escapes our text into HTML; reconciliation still finds it (issue 13's send-once)."""
+    import html
+    import json
+    from pathlib import Path
+
+    import httpx
+    import respx
+
+    from bot.http import PoliteClient
+    from bot.sources.mastodon import MastodonSource
+    from config import SourceSettings
+
+    fix = Path(__file__).parent / "fixtures" / "mastodon"
+    me = json.loads((fix / "verify_credentials.json").read_text(encoding="utf-8"))
+    base = "https://mastodon.example"
+    ours = {"id": "777", "in_reply_to_id": "10", "account": {"id": me["id"]},
+            "content": f'<p><span class="h-card"><a href="{base}/@x">@<span>x</span></a></span> {html.escape(text)}</p>'}
+    with respx.mock() as mock:
+        mock.get(base + "/api/v1/accounts/verify_credentials").mock(return_value=httpx.Response(200, json=me))
+        mock.get(base + "/api/v1/statuses/10/context").mock(return_value=httpx.Response(
+            200, json={"ancestors": [], "descendants": [ours]}))
+        settings = SourceSettings(name="masto", platform="mastodon", base_url=base, min_interval_s=0, jitter_s=0,
+                                  max_retries=1)
+        client = PoliteClient(settings, sleep=lambda seconds: None)
+        src = MastodonSource(settings, client, secrets={"token": "t"})
+        try:
+            assert src.find_own_reply("10", text) == "777"
+            assert src.find_own_reply("10", "从未发过的话") is None
+        finally:
+            client.close()

@@ -16,6 +16,7 @@ search).
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -27,7 +28,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 
 from bot.http import HttpError
-from bot.sources.base import BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError
+from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError,
+                              text_key)
 from bot.sources.rss import html_to_text
 from storage.records import Post, User
 
@@ -530,13 +532,16 @@ class MastodonSource(Source):
         """Our reply to the post whose text contains the sent text, if it exists (reconciliation)."""
         me = self.me()
         data, _ = self._get(f"/api/v1/statuses/{quote(post_pid, safe='')}/context")
-        want = html_to_text(text)
+        # As written (the server escaped <, > and &), as if its brackets were a tag, or with entities decoded:
+        # "3 < 5 > 2" or "&lt;" is found however it was rendered, so it is never sent twice.
+        wanted = {k for k in (text_key(text), text_key(html_to_text(text)), text_key(html.unescape(text or ""))) if k}
         for st in (data or {}).get("descendants") or []:
             if not isinstance(st, dict):
                 continue
             if str((st.get("account") or {}).get("id")) != str(me["id"]) or str(st.get("in_reply_to_id")) != str(post_pid):
                 continue
-            if want and want in html_to_text(st.get("content")):
+            shown = text_key(html_to_text(st.get("content")))
+            if any(w in shown for w in wanted):
                 return str(st["id"])
         return None
 

@@ -17,6 +17,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from bot.sources.base import text_key
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 
@@ -152,14 +153,6 @@ def clean_text(raw_html: Any) -> str:
     s = html.unescape(s)
     s = _SPACES.sub(" ", s)
     return "\n".join(line.strip() for line in s.splitlines()).strip()
-
-
-def text_key(text: str) -> str:
-    """A text as compared after a round trip through the platform: width
-    forms folded (NFKC), case and whitespace ignored."""
-    import unicodedata
-
-    return "".join(unicodedata.normalize("NFKC", text or "").casefold().split())
 
 
 def rendering_keys(text: str) -> set[str]:
