@@ -25,7 +25,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     queue = queue_counts(ctx.db)
     off_target = dict(summary.off_target.most_common())
     if args.json:
-        print(json.dumps({"plan": counts, "queue": queue, "off_target": off_target}, ensure_ascii=False))
+        print(json.dumps({"plan": counts, "queue": queue, "off_target": off_target, "queue_full": summary.queue_full},
+                         ensure_ascii=False))
         return 0
     if summary.queue_full:
         ctx.console.print(f"the review queue already holds {queue.get('pending', 0)} pending item(s) "
