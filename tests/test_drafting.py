@@ -45,6 +45,12 @@ def test_an_analysis_keyword_counts_as_a_word_unless_it_is_a_glued_fragment():
     assert "卧推" in r.phrases and "完腿" not in r.phrases
 
 
+def test_two_nouns_side_by_side_are_one_noun_phrase():
+    r = read_post("周末去了一家新开的咖啡馆，手机摄影也很出片", prefer=["咖啡馆"])
+    assert "手机摄影" in r.phrases and "手机摄影" in r.nouns
+    assert "摄影手机" not in r.phrases
+
+
 def test_a_campaign_word_is_kept_whole():
     assert "燕麦拿铁" in read_post("周末喝到一杯燕麦拿铁", user_words=["燕麦拿铁"]).phrases
 

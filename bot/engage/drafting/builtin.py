@@ -129,18 +129,22 @@ def builtin_drafts(reading: PostReading, kind: str, matches: list[Match], limit:
         return []
     shapes = REPOST_SHAPES if kind == "repost" else REPLY_SHAPES.get(reading.kind, REPLY_SHAPES["statement"])
     template_kind = "repost" if kind == "repost" else reading.kind
-    # {q} names a second thing the post mentions, so it must be a noun.
+    # {q} names a second thing the post mentions (a noun, not part of {p} nor containing it).
+    def other(p: str, pool: list[str]) -> str:
+        return next((n for n in pool if n not in p and p not in n), "")
+
     first = reading.phrases[0]
-    pairs = [(first, next((n for n in reading.nouns if n != first), ""))]
-    if len(reading.phrases) > 1:
-        second = reading.phrases[1]
-        pairs.append((second, first if first in reading.nouns else next((n for n in reading.nouns if n != second), "")))
+    pairs = [(first, other(first, reading.nouns))]
+    second = other(first, reading.phrases)
+    if second:
+        pairs.append((second, first if first in reading.nouns else other(second, reading.nouns)))
     out: list[BuiltinDraft] = []
     seen: set[str] = set()
     for idx, shape in enumerate(shapes):
         for p, q in pairs:
             # Entries that share the quoted phrase, when any does: the tip continues what the reply picked up.
-            tips: list[Match | None] = [m for m in matches if p in m.shared][:2] or list(matches[:1]) or [None]
+            tips: list[Match | None] = [m for m in matches if any(w in p or p in w for w in m.shared)][:2] \
+                or list(matches[:1]) or [None]
             for m in tips:
                 asks = _asks(reading, p) or [""]
                 for ask in asks[:2]:

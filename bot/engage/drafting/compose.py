@@ -129,7 +129,7 @@ class Composer:
         keywords = _json_list(info.audience_keywords)
         keyword = next((p for p in reading.phrases if p in keywords), reading.phrase)
         # The entry that shares the phrase the template quotes, so the tip continues it.
-        matches = sorted(matches, key=lambda m: reading.phrase not in m.shared)
+        matches = sorted(matches, key=lambda m: not any(w in reading.phrase or reading.phrase in w for w in m.shared))
         ctx = drafts.DraftContext(nickname=drafts.clean_name(info.user_name or ""),
                                   topic=drafts.clean_name(reading.topics[0] if reading.topics else reading.phrase),
                                   keyword=drafts.clean_name(keyword), audience=drafts.clean_name(info.audience),

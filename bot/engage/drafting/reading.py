@@ -204,6 +204,12 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
             nouns.add(spelled)
         # Longer words are more specific; an earlier word is likelier the subject.
         seen[spelled] = weight * (1 + 0.15 * min(len(w), 4)) - 0.01 * i
+    for a, b in zip(tagged, tagged[1:]):
+        # A noun phrase: two nouns side by side in the post (燕麦 + 拿铁, 手机 + 摄影) read as one thing.
+        phrase = a[0] + b[0]
+        if a[0] in nouns and b[0] in nouns and len(phrase) <= 6 and phrase in text and phrase not in seen:
+            seen[phrase] = max(seen[a[0]], seen[b[0]]) + 0.01
+            nouns.add(phrase)
     phrases = sorted(seen, key=lambda w: -seen[w])
     return PostReading(text=text, kind=post_kind(text), phrases=phrases, topics=found_topics, words=words,
                        nouns=[p for p in phrases if p in nouns])
