@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from config import Settings
-from config.schema import TemplateSettings
+from config.schema import TEMPLATE_PLACEHOLDERS, TemplateSettings
 
-PLACEHOLDERS = ("nickname", "topic", "keyword", "audience")
+# The config refuses any other placeholder (config.schema.check_variants).
+PLACEHOLDERS = TEMPLATE_PLACEHOLDERS
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff@#\[\]]")
 
@@ -27,20 +28,29 @@ class Draft:
     variant: int
     kind: str
     text: str
+    reason: dict = field(default_factory=dict)   # why it reads this way (queue.draft_reason)
+    source: str = ""                              # the template variant it was rendered from
 
 
 @dataclass
 class DraftContext:
     nickname: str = ""
-    topic: str = ""
-    keyword: str = ""
+    topic: str = ""        # the post's first #topic#, else its key phrase
+    keyword: str = ""      # the post's key phrase that is also an audience keyword, else its key phrase
     audience: str = ""
+    phrase: str = ""       # the post's most specific key phrase (a whole word of it)
+    tip: str = ""          # the content-library entry that fits the post best
 
 
 def _clean(value: str, limit: int = 20) -> str:
     """Strangers' names go into our text: no mentions, hashtags or control characters."""
     value = _UNSAFE.sub("", value or "").strip()
     return value[:limit]
+
+
+def clean_name(value: str) -> str:
+    """A stranger's words made safe to put in our text (no @, #, controls)."""
+    return _clean(value)
 
 
 def context_for(post_text: str, topics_json: str | None, user_name: str | None, audience: str,
@@ -74,10 +84,11 @@ DEFAULT_TEMPLATES = (
 )
 
 
-def templates_for(settings: Settings, names: set[str], kinds: tuple[str, ...]) -> list[TemplateSettings]:
+def templates_for(settings: Settings, names: set[str], kinds: tuple[str, ...],
+                  defaults: bool = True) -> list[TemplateSettings]:
     """Templates for an audience known by any of ``names`` (or ``*``) and one of these kinds;
-    the built-in defaults when the campaign has none."""
-    configured = settings.engagement.templates or list(DEFAULT_TEMPLATES)
+    the built-in defaults when the campaign has none (and ``defaults``)."""
+    configured = settings.engagement.templates or (list(DEFAULT_TEMPLATES) if defaults else [])
     return [t for t in configured if t.kind in kinds and (t.audience == "*" or t.audience in names)]
 
 
@@ -93,5 +104,5 @@ def drafts_for(settings: Settings, templates: list[TemplateSettings], ctx: Draft
                 continue
             text = render(variant, ctx)
             if text and len(text) <= limit:
-                out.append(Draft(template=t.name, variant=i, kind=t.kind, text=text))
+                out.append(Draft(template=t.name, variant=i, kind=t.kind, text=text, source=variant))
     return out

@@ -31,10 +31,22 @@ from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_PATTERNS = [re.compile(p) for p in (
-    r"别再?@我", r"不要再?@我", r"别再?艾特我", r"不要打扰", r"别打扰", r"取关", r"别来烦", r"别烦我", r"不要再?发",
-    r"别再?发", r"(?:不要|别)再?给我发", r"拉黑", r"举报你", r"滚", r"广告狗", r"stop\s*(messaging|replying)", r"unsubscribe",
+# Opt-out is an intent addressed to us: "don't @/comment/message ME", "I'm unfollowing/blocking YOU",
+# "go away". A word alone is not enough: 滚 is in 圆滚滚, 不要发 in 不要发愁, 别发 in 别发呆
+# (tests/test_outcomes.py keeps a corpus of friendly replies that must never match).
+_ME = r"(?:我|咱|本人)"
+_US = r"(?:你|你们|您|这个号|你家|小编|品牌|机器人)"
+_CONTACT = r"(?:@|艾特|at|評論|评论|回复|回我|留言|私信|发消息|发评论|发广告|发这种|发这些|发了|刷屏|打扰|骚扰|烦)"
+OPT_OUT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
+    rf"(?:别|不要|请勿|请不要|不许|少)(?:再|老|总|一直)?(?:来|在这|给{_ME}|跟{_ME}|对{_ME})?{_CONTACT}{_ME}?",
+    rf"(?:别|不要|请勿|请不要|不许)(?:再|老|总)?(?:给|跟|对|找){_ME}(?:发|评论|回复|留言|私信|推|营销)",
+    r"不要打扰|别打扰|勿扰|别来烦|别烦我|烦死了",
+    rf"(?:取关|拉黑|屏蔽|举报)(?:{_US}|了$|了[，。！!~～\s]|$)",
+    rf"(?:已|已经|直接|马上)(?:取关|拉黑|屏蔽|举报)",
+    r"(?:^|[，。！!\s])滚(?:开|蛋|远点|吧|出去|$|[，。！!])|给我滚|广告狗|营销号(?:滚|走开)|机器人(?:走开|滚)",
+    r"stop\s*(?:messaging|replying|commenting|spamming)|unsubscribe|leave me alone|go away",
 )]
+SHAPE_REUSE = 0.92         # a variant's sample is discounted this much per use within one planning run
 LOOKBACK_DAYS = 30
 LIKE_CHECK_DAYS = 3          # likes are looked up for this long after a send
 MAX_LIKE_CHECKS = 50         # post comment pages fetched per outcomes run, at most
@@ -63,11 +75,16 @@ def is_opt_out(text: str) -> str | None:
 
 
 def rank_drafts(options: list[Draft], stats: dict[tuple[Any, str, int], tuple[int, int]], audience_id: int | None,
-                rng: random.Random) -> list[Draft]:
-    """Drafts ordered by a Thompson sample of each variant's response rate."""
+                rng: random.Random, used: dict[tuple[str, int], int] | None = None) -> list[Draft]:
+    """Drafts ordered by a Thompson sample of each variant's response rate.
+
+    ``used`` counts the variants already chosen in this planning run; each
+    use discounts a variant's sample a little, so a queue read top to bottom
+    varies in shape while the learned rates still decide."""
     def sample(d: Draft) -> float:
         sent, responded = stats.get((audience_id, d.template, d.variant), (0, 0))
-        return rng.betavariate(1 + responded, 1 + max(0, sent - responded))
+        return rng.betavariate(1 + responded, 1 + max(0, sent - responded)) * SHAPE_REUSE ** (used or {}).get(
+            (d.template, d.variant), 0)
 
     scored = [(sample(d), i, d) for i, d in enumerate(options)]
     scored.sort(key=lambda x: (-x[0], x[1]))

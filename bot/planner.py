@@ -14,15 +14,18 @@ import json
 import logging
 import math
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from config import Settings
 from storage import engagement as store
 from storage.db import transaction
 
 from bot import drafts, outcomes, policy, queue_ops
+from bot.engage.drafting.compose import Composer, PostInfo, campaign_words
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +42,17 @@ class PlanSummary:
     no_template: int = 0
     no_slot: int = 0
     expired: int = 0
+    reposts: int = 0
+    queue_full: bool = False
     skipped: Counter = field(default_factory=Counter)   # rule -> candidates it stopped
+    off_target: Counter = field(default_factory=Counter)  # cluster -> candidates below min_relevance to every target
+    used: Counter = field(default_factory=Counter)        # (template, variant) -> drafts chosen this run
 
     def as_counts(self) -> dict[str, int]:
         out = {"candidates": self.candidates, "planned": self.created, "follow_suggestions": self.follow_suggestions,
                "already_planned": self.already_planned, "no_template": self.no_template, "no_slot": self.no_slot,
-               "expired": self.expired}
+               "expired": self.expired, "reposts": self.reposts,
+               "off_target": sum(self.off_target.values())}
         out.update({f"skipped_{k}": v for k, v in sorted(self.skipped.items())})
         return out
 
@@ -60,6 +68,8 @@ class Candidate:
     relevance: float
     score: float = 0.0
     parts: dict = field(default_factory=dict)
+    target: str | None = None              # the declared [[audiences]] target this action serves
+    target_relevance: float | None = None  # the user's relevance to it (user_relevance.score)
 
 
 def _priority(settings: Settings, names: set[str]) -> int:
@@ -104,8 +114,13 @@ def _explain(c: Candidate, draft: drafts.Draft | None, when: datetime | None, se
     learned = f"this audience answered {resp}/{sent} so far" if sent else "no responses learned yet"
     s = (f"Score {c.score:.2f}: {who}, {p['followers']} followers; posted {age} ago with "
          f"{p['interactions']} weighted interactions; {learned}.")
+    if c.target is not None and c.target_relevance is not None:
+        s += f" Serves target {c.target} (relevance {c.target_relevance:.2f})."
     if draft is not None:
-        s += f" Draft: template {draft.template!r} variant {draft.variant + 1}."
+        from bot.engage.drafting.reason import readable
+
+        why = readable(draft.reason)
+        s += f" Draft: template {draft.template!r} variant {draft.variant + 1}" + (f" ({why})." if why else ".")
     if when is not None:
         local = when.astimezone(policy.local_zone(settings))
         s += f" Scheduled {local:%m-%d %H:%M}" + (" in their usual active hours." if active and local.hour in active else ".")
@@ -192,12 +207,49 @@ def _find_slot(db, settings: Settings, action: policy.Action, start: datetime, h
     return None
 
 
-def _gather(db, settings: Settings, now: datetime) -> list[Candidate]:
+def _best_target(settings: Settings, rel: dict[str, tuple[float, str | None]]) -> tuple[str | None, float, str | None]:
+    """The declared target this user is most relevant to, weighted by its priority."""
+    best: tuple[str | None, float, str | None] = (None, 0.0, None)
+    for a in settings.audiences:
+        score, why = rel.get(a.name, (0.0, None))
+        if best[0] is None or score * a.priority > best[1] * _priority(settings, {best[0]}):
+            best = (a.name, score, why)
+    return best
+
+
+def _on_target(settings: Settings, c: Candidate, rel: dict[str, tuple[float, str | None]],
+               summary: PlanSummary) -> bool:
+    """With declared targets: only users whose relevance to one of them is at
+    least min_relevance (the rest are reported per cluster, engaged only when
+    the campaign opts in). Without: the membership score against min_relevance."""
+    e = settings.engagement
+    if not settings.audiences:
+        c.target_relevance = c.relevance
+        if c.relevance >= e.min_relevance:
+            return True
+        summary.off_target[c.audience] += 1
+        return False
+    target, score, why = _best_target(settings, rel)
+    c.target, c.target_relevance = target, round(score, 4)
+    if why and not c.row.get("relevance_explanation"):
+        c.row["relevance_explanation"] = why
+    if score >= e.min_relevance:
+        c.relevance = score
+        c.audience_names = c.audience_names | {target}
+        return True
+    summary.off_target[c.audience] += 1
+    if e.engage_off_target:
+        c.target = None
+        return True
+    return False
+
+
+def _gather(db, settings: Settings, now: datetime, summary: PlanSummary) -> list[Candidate]:
     e = settings.engagement
     since = policy.iso(now - timedelta(days=e.max_post_age_days))
     targets = set(e.target_audiences)
     best: dict[int, Candidate] = {}
-    for r in store.audience_candidates(db, since, e.target_tiers, e.min_relevance):
+    for r in store.audience_candidates(db, since, e.target_tiers, 0.0):
         # An audience answers to its edited name, its auto-name and the seeded target it matched,
         # so templates written for "健身人群" reach the cluster the analysis found for it.
         names = {n for n in (r["audience"], r["auto_name"], r.get("audience_target")) if n}
@@ -218,6 +270,81 @@ def _gather(db, settings: Settings, now: datetime) -> list[Candidate]:
             group = str(r["group_name"] or "")
             out.append(Candidate(row={**r, "audience_keywords": "[]"}, kind_options=("group_reply",),
                                  audience_names={group}, audience_id=None, audience=group, tier=None, relevance=0.5))
+    rels = store.target_relevance(db, [c.row["user_id"] for c in out if c.row.get("user_id")])
+    kept = [c for c in out if _on_target(settings, c, rels.get(c.row.get("user_id"), {}), summary)]
+    return kept
+
+
+AD_WORDS = re.compile(r"抽奖|转发.{0,4}送|优惠券?|折扣|代购|团购|私信.{0,4}(购|买|下单)|下单|链接在|点击链接|直播间|秒杀|包邮|广告|推广|http")
+
+
+def _repost_worthy(settings: Settings, c: Candidate, reading, summary: PlanSummary) -> bool:
+    """Strong content by a leader or engaged prospect of a target audience:
+    enough interactions, something to say, not an ad, not a question (a
+    question wants an answer, not amplification); and reposts stay at most
+    ``repost_share`` of the run's actions (an account that only reposts looks like a bot)."""
+    e = settings.engagement
+    r = c.row
+    if not e.reposts or "repost" not in c.kind_options or c.tier not in ("leader", "engaged"):
+        return False
+    actions = summary.created - summary.follow_suggestions
+    if e.repost_share <= 0 or summary.reposts + 1 > max(1.0, e.repost_share * (actions + 1)):
+        return False
+    if c.audience_id is None or (settings.audiences and c.target is None):
+        return False
+    interactions = (r.get("likes") or 0) + 2 * ((r.get("comments") or 0) + (r.get("reposts") or 0))
+    body = re.sub(r"#[^#]*#|\[[^\]]*\]|@\S+|\s", "", r.get("text") or "")
+    return (interactions >= e.repost_min_interactions and len(body) >= 12
+            and reading.kind in ("progress", "review", "share", "statement")
+            and len(reading.phrases) >= 2 and not AD_WORDS.search(r.get("text") or ""))
+
+
+def _composer(db, settings: Settings, cands: list[Candidate]) -> Composer:
+    """The drafters for this run: phrase statistics over the candidate posts,
+    the library (with sentence vectors when the analysis has them), the LLM if configured."""
+    keywords: set[str] = set()
+    for c in cands:
+        keywords |= set(_json_list(c.row.get("audience_keywords")))
+    encoder = _library_encoder(settings) if settings.engagement.library else None
+    llm = None
+    if settings.drafting.drafter == "llm":
+        from bot.engage.drafting.llm import LLMDrafter
+
+        llm = LLMDrafter(settings)
+    return Composer(settings, [c.row.get("text") or "" for c in cands], campaign_words(settings), encoder, llm,
+                    prefer=keywords)
+
+
+def _library_encoder(settings: Settings):
+    """The sentence encoder the analysis uses, when installed and allowed (else words alone)."""
+    if settings.analysis.encoder == "words":
+        return None
+    from nlp.encode import EncoderUnavailable, default_encoder
+
+    try:
+        return default_encoder()
+    except EncoderUnavailable as exc:
+        log.info("content library matched by words: %s", exc)
+        return None
+
+
+def _post_vectors(db, composer: Composer, cands: list[Candidate]) -> dict[int, Any]:
+    """Stored sentence vectors of the candidate posts (the analysis embedded them)."""
+    model = composer.vector_model
+    if model is None:
+        return {}
+    from nlp.encode import from_blob
+    from storage.audiences import load_vectors, text_hash
+
+    clean = store.post_clean_texts(db, [c.row["post_id"] for c in cands])
+    keys = {pid: text_hash(t) for pid, t in clean.items()}
+    blobs = load_vectors(db, model, keys.values())
+    out = {}
+    for pid, k in keys.items():
+        if k in blobs:
+            v = from_blob(blobs[k]).astype("float32")
+            n = float((v @ v) ** 0.5) or 1.0
+            out[pid] = v / n
     return out
 
 
@@ -225,97 +352,150 @@ def run_plan(db, settings: Settings, now: datetime | None = None, rng: random.Ra
     """Propose actions for recent posts by target audiences and in groups.
 
     Idempotent: candidates that already have an item are counted as
-    ``already_planned`` and left alone.
+    ``already_planned`` and left alone, and the run only tops the review
+    queue up to ``max_items_per_plan`` pending items, so running it twice
+    with nothing new adds nothing.
     """
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     rng = rng or random.Random(int(now.timestamp()))
     e = settings.engagement
     summary = PlanSummary()
     summary.expired = queue_ops.expire_due(db, now)
+    budget = e.max_items_per_plan - store.pending_count(db)
+    if budget <= 0:
+        summary.queue_full = True
+        return summary
     stats = store.variant_stats(db)
     audience_rates: dict[int | None, tuple[int, int]] = {}
     for (aud, _t, _v), (n, r) in stats.items():
         s = audience_rates.get(aud, (0, 0))
         audience_rates[aud] = (s[0] + n, s[1] + r)
-    cands = _gather(db, settings, now)
+    cands = _gather(db, settings, now, summary)
     summary.candidates = len(cands)
     for c in cands:
         _score(settings, c, now, audience_rates.get(c.audience_id, (0, 0)))
     cands.sort(key=lambda c: (-c.score, c.row["post_id"]))
-    source = e.send_source or ""
+    fresh = [c for c in cands if not store.count_post_items(db, c.row["post_id"], store.ALL_STATUSES)]
+    composer = _composer(db, settings, cands)
+    vectors = _post_vectors(db, composer, fresh)
     follows_done: set[tuple[str, str]] = set()
-    for c in cands:
-        if summary.created >= e.max_items_per_plan:
-            break
-        r = c.row
-        post_key = f"post:{r['platform']}:{r['pid']}"
-        with transaction(db):
-            if e.follow_suggestions and c.tier == "leader" and (r["platform"], r["uid"]) not in follows_done:
-                follows_done.add((r["platform"], r["uid"]))
-                if _suggest_follow(db, settings, c, now, source):
-                    summary.follow_suggestions += 1
-                    summary.created += 1
-            if summary.created >= e.max_items_per_plan:
+    try:
+        for c in cands:
+            if summary.created >= budget:
                 break
-            if store.count_post_items(db, r["post_id"], store.ALL_STATUSES):
-                summary.already_planned += 1
-                continue
-            templates = drafts.templates_for(settings, c.audience_names, c.kind_options)
-            ctx = drafts.context_for(r["text"], r.get("topics"), r.get("user_name"), c.audience, r.get("audience_keywords"))
-            options = drafts.drafts_for(settings, templates, ctx)
-            if not options:
-                summary.no_template += 1
-                continue
-            ranked = outcomes.rank_drafts(options, stats, c.audience_id, rng)
-            created = policy.parse_time(r["created_at"])
-            expires = created + timedelta(days=e.max_post_age_days) if created else None
-            action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],
-                                   post_text=r["text"], text=ranked[0].text, when=now, source=source,
-                                   post_created_at=r["created_at"], expires_at=policy.iso(expires) if expires else None,
-                                   jitter_key=post_key)
-            # Permanent rules first (they do not depend on the draft or the time).
-            hard = [v for v in policy.plan_violations(db, settings, action)
-                    if v.action == "cancel" and v.rule not in ("identical_text", "length")]
-            if hard:
-                summary.skipped[hard[0].rule] += 1
-                continue
-            hours = hours_from_histogram(r.get("stat_active_hours")) or \
-                (active_hours(settings, store.user_post_times(db, r["user_id"])) if r.get("user_id") else None)
-            when = _find_slot(db, settings, action, now, hours, expires)
-            if when is None:
-                summary.no_slot += 1
-                continue
-            chosen, last_problem = None, None
-            for d in ranked:
-                action.kind, action.text, action.when = d.kind, d.text, when
-                problems = policy.plan_violations(db, settings, action)
-                if not problems:
-                    chosen = d
-                    break
-                last_problem = problems[0]
-                if any(p.rule not in ("identical_text",) for p in problems):
-                    break
-            if chosen is None:
-                summary.skipped[last_problem.rule if last_problem else "no_draft"] += 1
-                continue
-            at = policy.iso(now)
-            item_id = store.insert_item(db, {
-                "kind": chosen.kind, "status": "pending", "source": source, "platform": r["platform"],
-                "post_id": r["post_id"], "target_user_id": r.get("user_id"), "audience_id": c.audience_id,
-                "template": chosen.template, "variant": chosen.variant, "text": chosen.text, "score": c.score,
-                "reason": _reason(c), "explanation": _explain(c, chosen, when, settings, hours),
-                "scheduled_at": policy.iso(when), "expires_at": action.expires_at, "dedupe_key": post_key,
-                "created_at": at, "updated_at": at, "target_uid": r["uid"], "post_pid": r["pid"],
-                "text_key": policy.text_key(chosen.text),
-            })
-            if item_id is None:
-                summary.already_planned += 1
-                continue
-            store.append_audit(db, at, queue_ops.PLANNER, "plan", item_id, None, "pending", None, chosen.text,
-                               {"score": c.score, "template": chosen.template, "variant": chosen.variant})
-            summary.created += 1
+            with transaction(db):
+                _plan_one(db, settings, c, now, rng, stats, composer, vectors, follows_done, summary, budget)
+    finally:
+        composer.close()
     log.info("planned: %s", summary.as_counts())
     return summary
+
+
+def _plan_one(db, settings: Settings, c: Candidate, now: datetime, rng: random.Random, stats, composer: Composer,
+              vectors: dict, follows_done: set, summary: PlanSummary, budget: int) -> None:
+    """One candidate: a follow suggestion for a leader, then one reply or repost."""
+    e = settings.engagement
+    r = c.row
+    source = e.send_source or ""
+    if e.follow_suggestions and c.tier == "leader" and (r["platform"], r["uid"]) not in follows_done:
+        follows_done.add((r["platform"], r["uid"]))
+        if _suggest_follow(db, settings, c, now, source):
+            summary.follow_suggestions += 1
+            summary.created += 1
+    if summary.created >= budget:
+        return
+    if store.count_post_items(db, r["post_id"], store.ALL_STATUSES):
+        summary.already_planned += 1
+        return
+    reading = composer.read(r.get("text") or "", r.get("topics"))
+    kind = "repost" if _repost_worthy(settings, c, reading, summary) else c.kind_options[0]
+    info = PostInfo(text=r.get("text") or "", topics_json=r.get("topics"), user_name=r.get("user_name"),
+                    audience=c.audience, audience_names=c.audience_names, audience_keywords=r.get("audience_keywords"),
+                    tier=c.tier, target=c.target, vector=vectors.get(r["post_id"]))
+    options = composer.options(info, kind)
+    if not options and kind == "repost":
+        kind = "reply"
+        options = composer.options(info, kind)
+    if not options:
+        summary.no_template += 1
+        return
+    chosen, when, hours = _choose(db, settings, c, now, rng, stats, options, summary)
+    if chosen is None:
+        return
+    _insert(db, settings, c, chosen, when, hours, now, summary)
+
+
+def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Random, stats, options,
+            summary: PlanSummary):
+    """The best-ranked draft that every rule allows, and its slot."""
+    e = settings.engagement
+    r = c.row
+    # The model's draft, when [drafting] asks for one, is tried first; the rest by learned response.
+    ranked = [d for d in options if d.template == "llm"] + \
+        outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
+    created = policy.parse_time(r["created_at"])
+    expires = created + timedelta(days=e.max_post_age_days) if created else None
+    action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],
+                           post_text=r["text"], text=ranked[0].text, when=now, source=e.send_source or "",
+                           post_created_at=r["created_at"], expires_at=policy.iso(expires) if expires else None,
+                           jitter_key=f"post:{r['platform']}:{r['pid']}")
+    # Permanent rules first (they do not depend on the draft or the time).
+    hard = [v for v in policy.plan_violations(db, settings, action)
+            if v.action == "cancel" and v.rule not in ("identical_text", "length")]
+    if hard:
+        summary.skipped[hard[0].rule] += 1
+        return None, None, None
+    hours = hours_from_histogram(r.get("stat_active_hours")) or \
+        (active_hours(settings, store.user_post_times(db, r["user_id"])) if r.get("user_id") else None)
+    when = _find_slot(db, settings, action, now, hours, expires)
+    if when is None:
+        summary.no_slot += 1
+        return None, None, None
+    last_problem = None
+    for d in ranked:
+        action.kind, action.text, action.when = d.kind, d.text, when
+        problems = policy.plan_violations(db, settings, action)
+        if not problems:
+            c.row["_expires_at"] = action.expires_at
+            return d, when, hours
+        last_problem = problems[0]
+        if any(p.rule not in ("identical_text",) for p in problems):
+            break
+    summary.skipped[last_problem.rule if last_problem else "no_draft"] += 1
+    return None, None, None
+
+
+def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: datetime, hours, now: datetime,
+            summary: PlanSummary) -> None:
+    r = c.row
+    at = policy.iso(now)
+    item_id = store.insert_item(db, {
+        "kind": chosen.kind, "status": "pending", "source": settings.engagement.send_source or "",
+        "platform": r["platform"], "post_id": r["post_id"], "target_user_id": r.get("user_id"),
+        "audience_id": c.audience_id, "template": chosen.template, "variant": chosen.variant, "text": chosen.text,
+        "score": c.score, "reason": _reason(c), "explanation": _explain(c, chosen, when, settings, hours),
+        "scheduled_at": policy.iso(when), "expires_at": r.get("_expires_at"),
+        "dedupe_key": f"post:{r['platform']}:{r['pid']}", "created_at": at, "updated_at": at, "target_uid": r["uid"],
+        "post_pid": r["pid"], "text_key": policy.text_key(chosen.text), "target": c.target,
+        "target_relevance": c.target_relevance,
+        "draft_reason": json.dumps(chosen.reason, ensure_ascii=False, sort_keys=True) if chosen.reason else None,
+    })
+    if item_id is None:
+        summary.already_planned += 1
+        return
+    store.append_audit(db, at, queue_ops.PLANNER, "plan", item_id, None, "pending", None, chosen.text,
+                       {"score": c.score, "template": chosen.template, "variant": chosen.variant})
+    summary.created += 1
+    summary.reposts += chosen.kind == "repost"
+    summary.used[(chosen.template, chosen.variant)] += 1
+
+
+def _json_list(value: str | None) -> list[str]:
+    try:
+        got = json.loads(value or "[]")
+    except ValueError:
+        return []
+    return [x for x in got if isinstance(x, str) and x] if isinstance(got, list) else []
 
 
 def _reason(c: Candidate) -> str:
@@ -338,7 +518,7 @@ def _suggest_follow(db, settings: Settings, c: Candidate, now: datetime, source:
         "reason": f"opinion leader in {c.audience}: follow by hand if they fit",
         "explanation": _explain(c, None, None, settings, None) + " Follows are never sent by the bot.",
         "dedupe_key": f"follow:{r['platform']}:{r['uid']}", "created_at": at, "updated_at": at,
-        "target_uid": r["uid"], "post_pid": r["pid"],
+        "target_uid": r["uid"], "post_pid": r["pid"], "target": c.target, "target_relevance": c.target_relevance,
     })
     if item_id is None:
         return False

@@ -271,6 +271,12 @@ def _cross_check(s: Settings, file: str) -> None:
     problem = timezone_problem(s.engagement.timezone)
     if problem:
         raise ConfigError(file, "engagement.timezone", problem)
+    _check_audience_names(s, file)
+    if s.drafting.drafter == "llm":
+        for key in ("base_url", "model"):
+            if not getattr(s.drafting, key):
+                raise ConfigError(file, f"drafting.{key}", "drafter = 'llm' needs it (an OpenAI-compatible API root"
+                                  " like https://api.deepseek.com/v1, and a model name)")
     if s.analysis.leaders_share + s.analysis.engaged_share > 1:
         raise ConfigError(file, "analysis.engaged_share", "leaders_share + engaged_share must not exceed 1")
 
@@ -320,6 +326,27 @@ def _default_cookie(source: SourceSettings) -> str | None:
     except OSError:
         return None
     return value or None
+
+
+def _check_audience_names(s: Settings, file: str) -> None:
+    """A template or library entry for an audience the campaign does not
+    declare would never be used; when the campaign declares its audiences,
+    such a name is refused (the usual cause is a typo)."""
+    if not s.audiences:
+        return   # names can then only be the analysis's cluster names, which the config cannot know
+    declared = {a.name for a in s.audiences} | set(s.engagement.target_audiences)
+    known = ", ".join(sorted(declared))
+    for what, entries in (("templates", s.engagement.templates), ("library", s.engagement.library)):
+        for i, t in enumerate(entries):
+            if t.audience != "*" and t.audience not in declared:
+                raise ConfigError(file, f"engagement.{what}[{i}].audience",
+                                  f"{t.audience!r} names no audience; use * or one of: {known}"
+                                  " ([[audiences]] names and [engagement].target_audiences)")
+    ids: set[str] = set()
+    for i, e in enumerate(s.engagement.library):
+        if e.id in ids:
+            raise ConfigError(file, f"engagement.library[{i}].id", f"duplicate library id {e.id!r}")
+        ids.add(e.id)
 
 
 def resolve_secret(settings: Settings, source: SourceSettings, kind: Literal["cookie", "token"]) -> str | None:

@@ -67,6 +67,33 @@ def check_encoder(value: str) -> str | None:
     return None if value in ENCODERS else f"must be one of {', '.join(ENCODERS)}, got {value!r}"
 
 
+# What a template variant may ask to be filled in (bot.drafts fills them).
+TEMPLATE_PLACEHOLDERS = ("nickname", "topic", "keyword", "audience", "phrase", "tip")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def check_variants(value: list[str]) -> str | None:
+    """Every ``{name}`` in a variant must be a known placeholder: a typo like
+    ``{nick}`` would otherwise reach a stranger as written."""
+    for i, text in enumerate(value):
+        for name in _PLACEHOLDER_RE.findall(text):
+            if name not in TEMPLATE_PLACEHOLDERS:
+                known = " ".join("{" + p + "}" for p in TEMPLATE_PLACEHOLDERS)
+                return f"variant {i + 1} has unknown placeholder {{{name}}}; known: {known}"
+    return None
+
+
+DRAFTERS = ("builtin", "llm")
+
+
+def check_drafter(value: str) -> str | None:
+    return None if value in DRAFTERS else f"must be one of {', '.join(DRAFTERS)}, got {value!r}"
+
+
+def check_unit(value: float) -> str | None:
+    return None if 0 <= value <= 1 else f"must be between 0 and 1, got {value!r}"
+
+
 def _f(default, doc: str = "", check=None, **kw):
     meta = {"doc": doc}
     if check is not None:
@@ -151,7 +178,17 @@ class TemplateSettings:
     name: str = _f(None, "template name (reports group by it)")
     audience: str = _f("*", "audience name this template is for, or * for any")
     kind: Literal["reply", "repost", "group_reply"] = _f("reply", "reply | repost | group_reply")
-    variants: list[str] = _f(list, "texts; placeholders {nickname} {topic} {keyword} {audience}")
+    variants: list[str] = _f(list, "texts; placeholders {nickname} {topic} {keyword} {audience} {phrase} {tip}",
+                             check_variants)
+
+
+@dataclass
+class LibraryEntrySettings:
+    id: str = _f(None, "short name of the entry (reports and the review card show it)")
+    audience: str = _f("*", "target audience it is for ([[audiences]] name), or * for any")
+    kind: Literal["tip", "answer", "resource"] = _f("tip", "tip | answer | resource")
+    text: str = _f(None, "one or two sentences in the brand's voice; no links unless you mean them")
+    keywords: list[str] = _f(list, "words that mark a post it fits (matching also uses the text's meaning)")
 
 
 @dataclass
@@ -172,14 +209,37 @@ class EngagementSettings:
     )
     send_source: str = _f("", "the [[sources]] name that sends (needs a token for weibo-api)")
     templates: list[TemplateSettings] = _f(list, "reply templates")
+    library: list[LibraryEntrySettings] = _f(list, "content library: tips, answers, resources per target audience")
     hourly_cap: int = _f(10, "actions per sending account per rolling hour (Weibo limits writes per hour)", check_positive)
     target_audiences: list[str] = _f(list, "audience names to engage (empty = every active audience)")
     target_tiers: list[str] = _f(lambda: ["leader", "engaged", "potential"], "tiers to engage: leader | engaged | potential")
-    min_relevance: float = _f(0.0, "skip members whose audience score is below this", check_non_negative)
-    max_items_per_plan: int = _f(50, "new queue items per planning run", check_positive)
+    min_relevance: float = _f(0.2, "act only on users whose relevance to a declared [[audiences]] target is at least"
+                              " this (without targets: their audience membership score)", check_unit)
+    engage_off_target: bool = _f(False, "also engage clusters that match no declared target (they are reported either way)")
+    reposts: bool = _f(True, "plan reposts with a comment (转发+评论) for strong posts by leaders and engaged prospects")
+    repost_min_interactions: int = _f(30, "a post needs at least this many likes + 2x(comments + reposts) to be reposted",
+                                      check_non_negative)
+    repost_share: float = _f(0.3, "reposts are at most this share of a planning run's replies and reposts", check_unit)
+    max_items_per_plan: int = _f(50, "most items waiting for review: plan tops the queue up to this", check_positive)
     follow_suggestions: bool = _f(True, "suggest (never send) follows of opinion leaders for a person to do by hand")
     max_send_attempts: int = _f(3, "attempts per item before it is marked failed (unknown outcomes are reconciled first)", check_positive)
     worklist_dir: str = _f("worklist", "folder for the manual-mode worklist (CSV and HTML)")
+
+
+@dataclass
+class DraftingSettings:
+    builtin: bool = _f(True, "offer the built-in drafter's replies (post kind, key phrases, library) beside templates")
+    drafter: str = _f("builtin", "'builtin', or 'llm' to ask an OpenAI-compatible chat-completions endpoint first"
+                      " (the built-in drafter stays the fallback)", check_drafter)
+    base_url: str = _f("", "LLM API root, e.g. https://api.deepseek.com/v1 or http://127.0.0.1:11434/v1 (Ollama)")
+    model: str = _f("", "model name, e.g. deepseek-chat, qwen-plus, moonshot-v1-8k, qwen2.5:7b")
+    api_key_env: str = _f("", "environment variable holding the API key (empty = none, for a local server)")
+    timeout_s: float = _f(20.0, "per-request timeout; a timeout falls back to the built-in drafter", check_positive)
+    temperature: float = _f(0.7, "sampling temperature", check_non_negative)
+    max_tokens: int = _f(200, "most tokens the model may answer with", check_positive)
+    brand_voice: str = _f("", "how the brand speaks, given to the model (e.g. 亲切、专业、不推销)")
+    allow_links: bool = _f(False, "let a model's draft contain links")
+    allow_mentions: bool = _f(False, "let a model's draft contain @mentions")
 
 
 @dataclass
@@ -223,6 +283,7 @@ class Settings:
     queries: list[QuerySettings] = _f(list)
     audiences: list[AudienceSettings] = _f(list)
     engagement: EngagementSettings = _f(EngagementSettings)
+    drafting: DraftingSettings = _f(DraftingSettings)
     analysis: AnalysisSettings = _f(AnalysisSettings)
     schedule: ScheduleSettings = _f(ScheduleSettings)
     report: ReportSettings = _f(ReportSettings)

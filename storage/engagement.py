@@ -57,6 +57,9 @@ class QueueItem:
     send_mode: str | None
     last_error: str | None
     explanation: str | None
+    target: str | None = None               # 0080: the declared target the action serves
+    target_relevance: float | None = None   # 0080: the user's relevance to it when planned
+    draft_reason: str | None = None         # 0080: JSON, why the draft reads as it does
 
 
 _ITEM_COLUMNS = tuple(f.name for f in fields(QueueItem))
@@ -132,6 +135,7 @@ _LIST_SELECT = """
 SELECT q.id, q.kind, q.status, q.source, q.platform, q.template, q.variant, q.text, q.score, q.reason,
        q.explanation, q.scheduled_at, q.expires_at, q.created_at, q.updated_at, q.approved_by, q.approved_at,
        q.reviewed_by, q.sent_at, q.remote_id, q.attempts, q.last_error, q.target_uid, q.post_pid, q.audience_id,
+       q.target, q.target_relevance, q.draft_reason,
        COALESCE(a.name, NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)' ELSE 'audience ' || q.audience_id END) AS audience,
        m.tier AS tier, m.score AS relevance,
        u.name AS user_name, u.bio AS user_bio, u.followers AS user_followers, u.location AS user_location,
@@ -361,7 +365,8 @@ def meta_delete(db, key: str) -> None:
 # -- planner candidates -------------------------------------------------------
 
 def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance: float) -> list[dict[str, Any]]:
-    """Recent top-level posts by members of active audiences, with membership and profile."""
+    """Recent top-level posts by members of active audiences, with membership and profile.
+    Their reposts are left out: what a repost says is mostly someone else's post."""
     tiers = tuple(tiers) or ("leader", "engaged", "potential")
     sql = f"""
     SELECT p.id AS post_id, p.platform, p.pid, p.uid, p.text, p.created_at, p.topics, p.likes, p.comments,
@@ -378,7 +383,8 @@ def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance:
     JOIN audiences a ON a.id = m.audience_id AND a.status = 'active'
     LEFT JOIN user_stats us ON us.user_id = u.id
     LEFT JOIN user_relevance ur ON ur.user_id = u.id AND ur.target = a.target
-    WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
+    WHERE p.kind = 'post' AND p.repost_of IS NULL AND p.created_at IS NOT NULL
+      AND julianday(p.created_at) >= julianday(?)
       AND COALESCE(m.tier, 'potential') IN {_in(tiers)} AND m.score >= ?
     ORDER BY p.id, m.score DESC
     """
@@ -395,12 +401,40 @@ def group_candidates(db, since_iso: str) -> list[dict[str, Any]]:
                                  WHERE pq.post_id = p.id AND q.kind = 'group' LIMIT 1)) AS group_name
     FROM posts p
     LEFT JOIN users u ON u.id = p.user_id
-    WHERE p.kind = 'post' AND p.created_at IS NOT NULL AND julianday(p.created_at) >= julianday(?)
+    WHERE p.kind = 'post' AND p.repost_of IS NULL AND p.created_at IS NOT NULL
+      AND julianday(p.created_at) >= julianday(?)
       AND (p.group_id IS NOT NULL OR EXISTS (SELECT 1 FROM post_queries pq JOIN queries q ON q.name = pq.query
                                              WHERE pq.post_id = p.id AND q.kind = 'group'))
     ORDER BY p.id
     """
     return _rows(_conn(db).execute(sql, (since_iso,)))
+
+
+def target_relevance(db, user_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, str | None]]]:
+    """user id -> {target name: (relevance, explanation)} from the analysis (user_relevance)."""
+    out: dict[int, dict[str, tuple[float, str | None]]] = {}
+    ids = sorted(set(user_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i: i + 500]
+        for uid, target, score, why in _conn(db).execute(
+                f"SELECT user_id, target, score, explanation FROM user_relevance WHERE user_id IN {_in(chunk)}", chunk):
+            out.setdefault(uid, {})[target] = (float(score or 0.0), why)
+    return out
+
+
+def post_clean_texts(db, post_ids: Sequence[int]) -> dict[int, str]:
+    """post id -> the cleaned text the analysis embedded (post_tokens.clean), to find its sentence vector."""
+    out: dict[int, str] = {}
+    ids = sorted(set(post_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i: i + 500]
+        out.update(_conn(db).execute(f"SELECT post_id, clean FROM post_tokens WHERE post_id IN {_in(chunk)}", chunk))
+    return out
+
+
+def pending_count(db) -> int:
+    """Items waiting for a person (what the planner's budget tops up)."""
+    return _conn(db).execute("SELECT COUNT(*) FROM queue WHERE status = 'pending'").fetchone()[0]
 
 
 def user_post_times(db, user_id: int) -> list[str]:

@@ -195,7 +195,7 @@ def analysis_run(db: sqlite_utils.Database, run_id: int | None = None) -> dict[s
 # ---------------------------------------------------------------- queue and audit
 
 _QUEUE_EXTRA = ("explanation", "approved_by", "approved_at", "sent_at", "send_mode", "remote_id", "attempts",
-                "last_error")
+                "last_error", "target", "target_relevance", "draft_reason")
 
 
 def queue_rows(db: sqlite_utils.Database, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:

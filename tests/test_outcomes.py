@@ -20,12 +20,23 @@ from storage.records import Post
 from test_queue_world import NOW, TEMPLATES, FakePlatform, build_world, engagement_settings
 
 
-@pytest.mark.parametrize("text", ["别再@我了", "不要打扰，谢谢", "请不要再给我发这种评论了", "取关了", "别艾特我"])
+OPT_OUTS = ["别再@我了", "不要打扰，谢谢", "请不要再给我发这种评论了", "取关了", "别艾特我", "取关你", "拉黑了", "滚",
+            "滚开", "别再评论我了", "不要再给我发", "别回复我", "举报你了", "stop messaging me", "你们再这样我就拉黑",
+            "已拉黑", "别烦我", "请勿打扰", "不要再来评论", "别@我"]
+# Friendly replies that carry an opt-out word without the intent (issue 13's four, and more).
+FRIENDLY = ["我家猫圆滚滚的", "不要发愁，慢慢来", "别发呆了快去练", "练完滚去睡觉了哈哈", "别忘了拉伸", "不要放弃！",
+            "别客气", "谢谢，不用了哈哈", "滚雪球一样进步", "拉黑那个骗子了吗，你们也小心", "谢谢分享！", "说得对",
+            "我也在练", "", "哈哈谢谢", "有机会一起交流", "别担心，慢慢来", "不要太累了", "别急，坚持就好", "回头试试",
+            "别回头看，往前冲", "不要再熬夜了", "别再吃夜宵了哈哈", "这个博主我关注了", "我回复晚了不好意思",
+            "我举报了那个骗子账号", "取关键的一步是坚持", "拉黑名单里没有你放心", "发了一条新动态", "别再发呆啦"]
+
+
+@pytest.mark.parametrize("text", OPT_OUTS)
 def test_opt_out_phrases(text):
     assert outcomes.is_opt_out(text)
 
 
-@pytest.mark.parametrize("text", ["谢谢分享！", "说得对", "我也在练", ""])
+@pytest.mark.parametrize("text", FRIENDLY)
 def test_ordinary_replies_are_not_opt_outs(text):
     assert outcomes.is_opt_out(text) is None
 

@@ -91,7 +91,7 @@ def test_target_audiences_and_tiers(db):
 def test_text_rotates_never_identical_within_window(db):
     build_world(db, users=6, posts_per_user=1)
     tmpl = [{"name": "one", "audience": "*", "kind": "reply", "variants": ["谢谢分享，很有帮助", "说得好，收藏了"]}]
-    s = engagement_settings(templates=tmpl)
+    s = engagement_settings(templates=tmpl, drafting={"builtin": False})
     summary = run_plan(db, s, NOW)
     texts = [r["text"] for r in items(db)]
     assert len(texts) == 2 and len(set(texts)) == 2          # only two distinct texts exist
@@ -167,12 +167,15 @@ def test_uses_the_analysis_figures_when_present(db):
     assert local.hour == 21
 
 
-def test_plan_budget_per_run(db):
+def test_plan_tops_the_review_queue_up_to_its_budget(db):
     build_world(db, users=6, posts_per_user=1)
     s = engagement_settings(max_items_per_plan=3, follow_suggestions=True)
     assert run_plan(db, s, NOW).created == 3
     assert sum(store.queue_counts(db).values()) == 3
-    assert run_plan(db, s, NOW).created == 3            # the next run continues where the budget stopped
+    again = run_plan(db, s, NOW)                         # nothing reviewed, nothing new: nothing added
+    assert again.created == 0 and again.queue_full and store.queue_counts(db)["pending"] == 3
+    queue_ops.reject(db, [r["id"] for r in items(db)][:2], "alice", "not now")
+    assert run_plan(db, s, NOW).created == 2            # room for two more once a person has reviewed two
 
 
 def test_nobot_in_a_bio_is_honoured_like_an_opt_out(db):
@@ -188,7 +191,7 @@ def test_templates_written_for_a_seeded_target_reach_the_cluster_that_matched_it
     build_world(db)
     db.conn.execute("UPDATE audiences SET name = NULL, auto_name = '健身·增肌', target = '健身人群' WHERE id = 1")
     only_target = [{"name": "fit", "audience": "健身人群", "kind": "reply", "variants": ["{nickname} 练得真好，{topic}一起加油"]}]
-    run_plan(db, engagement_settings(templates=only_target), NOW)
+    run_plan(db, engagement_settings(templates=only_target, drafting={"builtin": False}), NOW)
     fit = [r for r in items(db) if r["kind"] == "reply"]
     assert fit and {r["template"] for r in fit} == {"fit"}
     assert {r["target_uid"] for r in fit} == {"u0", "u2", "u4"}

@@ -26,11 +26,11 @@ TEMPLATES = [
 ]
 
 
-def engagement_settings(**overrides):
+def engagement_settings(drafting: dict | None = None, **overrides):
     eng = {"quiet_hours": "", "min_spacing_s": 0, "spacing_jitter_s": 0, "templates": TEMPLATES,
            "daily_cap": 1000, "hourly_cap": 1000, "follow_suggestions": False}
     eng.update(overrides)
-    return parse_settings({"engagement": eng})
+    return parse_settings({"engagement": eng, "drafting": drafting or {}})
 
 
 def build_world(db, users: int = 6, posts_per_user: int = 2, now: datetime = NOW, texts: dict | None = None) -> dict:

@@ -256,7 +256,7 @@ def _cli_world(tmp_path, extra: str = ""):
     (tmp_path / "huaxiang.toml").write_text(
         '[engagement]\nquiet_hours = ""\nmin_spacing_s = 0\nspacing_jitter_s = 0\nmax_post_age_days = 3650\n'
         f'follow_suggestions = false\n{extra}'
-        '[[engagement.templates]]\nname = "tips"\nvariants = ["{nickname} 说得好！", "同感，{topic}要坚持"]\n',
+        '[[engagement.templates]]\nname = "tips"\nvariants = ["{nickname} 说得好，{topic}加油！", "同感，{topic}要坚持"]\n',
         encoding="utf-8")
 
 

@@ -32,7 +32,9 @@ def api_settings(**eng):
 
 def test_weibo_api_mode_posts_with_token_and_respects_hourly_cap(db, monkeypatch):
     monkeypatch.setenv("HX_TEST_WEIBO_TOKEN", TOKEN)
-    build_world(db, users=3, posts_per_user=1)
+    # u0, a leader, wrote a strong post: the planner reposts it with a comment; the others get replies.
+    build_world(db, users=3, posts_per_user=1, texts={"p0_0": "分享一下我的训练心得，鸡胸肉和蛋白粉都很关键 #健身#"})
+    db.conn.execute("UPDATE posts SET likes = 120 WHERE pid = 'p0_0'")
     s = api_settings()
     plan_s = api_settings(hourly_cap=100)
     run_plan(db, plan_s, NOW)

@@ -86,12 +86,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                       terminal_safe("、".join(a["keywords"][:6])))
     out.print(table)
 
-    out.print("[bold]3. Engage[/] - proposed replies wait for a person's approval (nothing is sent)")
+    out.print("[bold]3. Engage[/] - proposed replies and reposts wait for a person's approval (nothing is sent)")
     plan = run_plan(ctx.db, settings)
     from storage.engagement import queue_counts
 
     counts = queue_counts(ctx.db)
-    out.print(f"planned {plan.as_counts().get('planned', 0)} actions; queue: "
+    out.print(f"planned {plan.as_counts().get('planned', 0)} actions ({plan.reposts} reposts with a comment, "
+              f"{plan.follow_suggestions} follow suggestions); {sum(plan.off_target.values())} posts by people below "
+              f"min_relevance to every target left alone; queue: "
               + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "empty"), markup=False)
     _show_queue_sample(ctx)
 
@@ -123,10 +125,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 def _show_queue_sample(ctx: Context, n: int = 5) -> None:
     rows = ctx.db.conn.execute(
         "SELECT q.id, q.kind, u.name, q.text, q.score FROM queue q LEFT JOIN users u ON u.id = q.target_user_id"
-        " WHERE q.status = 'pending' ORDER BY q.score DESC LIMIT ?", (n,)).fetchall()
+        " WHERE q.status = 'pending' AND q.kind != 'follow' ORDER BY q.score DESC LIMIT ?", (n,)).fetchall()
     if not rows:
         return
-    table = Table(title="top pending actions", title_justify="left")
+    table = Table(title="top proposed replies and reposts", title_justify="left")
     for col in ("id", "kind", "to", "draft", "score"):
         table.add_column(col, overflow="fold")
     for r in rows:

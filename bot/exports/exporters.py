@@ -363,6 +363,8 @@ QUEUE_COLUMNS = [
     Column("target_uid", "target_uid"), Column("target_name", "target_name"), Column("target_url", "target_url"),
     Column("post_pid", "post_pid"), Column("post_url", "post_url"), Column("post_text", "post_text"),
     Column("template", "template"), Column("variant", "variant", "number"), Column("draft", "draft"),
+    Column("target", "target"), Column("target_relevance", "target_relevance", "number"),
+    Column("draft_why", "draft_why"), Column("draft_reason", "draft_reason", "json"),
     Column("score", "score", "number"), Column("reason", "reason"), Column("scheduled_at", "scheduled_at"),
     Column("expires_at", "expires_at"), Column("created_at", "created_at"), Column("updated_at", "updated_at"),
     Column("explanation", "explanation"), Column("approved_by", "approved_by"), Column("approved_at", "approved_at"),
@@ -374,6 +376,13 @@ ACTION_COLUMNS = [
     Column("item_id", "item_id", "number"), Column("from_status", "from_status"), Column("to_status", "to_status"),
     Column("text_before", "text_before"), Column("text_after", "text_after"), Column("detail", "detail", "json"),
 ]
+
+
+def _with_draft_why(row: dict) -> dict:
+    """The draft's reason as a sentence beside its JSON (issue 13's columns)."""
+    from bot.engage.drafting.reason import parse, readable
+
+    return {**row, "draft_why": readable(row.get("draft_reason")), "draft_reason": parse(row.get("draft_reason")) or None}
 
 
 def export_queue(
@@ -388,7 +397,7 @@ def export_queue(
     """The manual worklist: each proposed action with the post link, the target and the draft."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
     redactor = Redactor(configured_secrets(settings), system_keys={"reason", "explanation", "last_error"})
-    rows = (redactor.row(r) for r in reporting.queue_rows(db, list(statuses) or None))
+    rows = (redactor.row(_with_draft_why(r)) for r in reporting.queue_rows(db, list(statuses) or None))
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}
     return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress,

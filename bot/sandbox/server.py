@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -34,9 +35,26 @@ log = logging.getLogger(__name__)
 
 READ_PATHS = ("/api/container/getIndex", "/statuses/extend", "/comments/hotflow")
 COMMENT_PAGE = 20
-REPLY_RATE = 35          # percent of our comments the post's author answers
-OPT_OUT_RATE = 25        # percent of those answers that ask us to stop
-FOLLOW_RATE = 20         # percent of engaged authors who follow us back
+# How the post's author answers our comment, by what it says (percent):
+REPLY_RATE = {"answers": 40, "generic": 10, "repeated": 0}   # it quotes their post / fits any post / we said it before
+QUESTION_BONUS = 30      # a comment that answers their post and asks them something gets answered more
+OPT_OUT_RATE = {"answers": 5, "generic": 35}                  # of those who answer, share who ask us to stop
+LIKE_RATE = {"answers": 20, "generic": 3}
+FOLLOW_RATE = {"answers": 15, "generic": 2}                   # follow-backs, credited to the comment that earned it
+_FILLER_BIGRAMS = frozenset("今天 分享 真的 一下 大家 开心 推荐 加油 记录 值得 不错 感觉 有点 继续 最近 周末 早上 终于 坚持".split())
+
+
+def _han_bigrams(text: str) -> set[str]:
+    runs = "".join(ch if "\u4e00" <= ch <= "\u9fff" or ch.isalnum() else " " for ch in text).split()
+    return {r[i:i + 2] for r in runs for i in range(len(r) - 1)} - _FILLER_BIGRAMS
+
+
+def comment_quality(post_text: str, text: str, said_before: bool) -> str:
+    """answers | generic | repeated: what a person sees in a comment on their post."""
+    if said_before:
+        return "repeated"
+    body = re.sub(r"#[^#]*#|\[[^\]]*\]|@\S+", " ", post_text)
+    return "answers" if _han_bigrams(body) & _han_bigrams(text) else "generic"
 
 
 def _one(q: dict[str, list[str]], key: str, default: str = "") -> str:
@@ -380,10 +398,12 @@ class SandboxServer:
             return 200, {"uid": int(ME_UID)}, None
         if method == "GET" and path == "/2/comments/to_me.json":
             since = int(_one(q, "since_id", "0") or 0) if _one(q, "since_id", "0").isdigit() else 0
+            count = min(200, int(_one(q, "count", "50"))) if _one(q, "count", "50").isdigit() else 50
+            page = max(1, int(_one(q, "page", "1"))) if _one(q, "page", "1").isdigit() else 1
             with w.lock:
                 got = sorted((c for c in w.replies_to_us if int(c["id"]) > since), key=lambda c: -int(c["id"]))
-                out = [P.api_comment(w, c) for c in got]
-            return 200, {"comments": out, "total_number": len(out), "previous_cursor": 0, "next_cursor": 0}, None
+                out = [P.api_comment(w, c) for c in got[(page - 1) * count: page * count]]
+            return 200, {"comments": out, "total_number": len(got), "previous_cursor": 0, "next_cursor": 0}, None
         if method == "GET" and path == "/2/friendships/followers/ids.json":
             with w.lock:
                 ids = [int(u) for u in w.followers_of_us] if _one(q, "uid", ME_UID) == ME_UID else []
@@ -416,23 +436,36 @@ class SandboxServer:
     def _comment(self, post: SPost, text: str) -> tuple[dict[str, Any], str]:
         w = self.world
         with w.lock:
+            said_before = any(c["text"] == text for c in w.our_comments)
             cid = w.next_our_id()
             now = time.time()
             ours = {"id": cid, "uid": ME_UID, "text": text, "ts": now, "likes": 0, "post": post.mid}
             w.comments(post.mid).append(ours)
             w.our_comments.append(ours)
             author = post.uid
-            if author in w.users and stable_hash(w.seed, "reply", post.mid, text) % 100 < REPLY_RATE:
-                h = stable_hash(w.seed, "optout", post.mid, text)
-                reply_text = OPT_OUTS[h % len(OPT_OUTS)] if h % 100 < OPT_OUT_RATE else REPLIES[h % len(REPLIES)]
-                reply = {"id": str(int(cid) + 1), "uid": author, "text": reply_text, "ts": now + 1, "likes": 0,
-                         "post": post.mid, "reply_to": cid}
-                w.replies_to_us.append(reply)
-                w.comments(post.mid).append(reply)
-            if (author in w.users and author not in w.followers_of_us
-                    and stable_hash(w.seed, "follow", author) % 100 < FOLLOW_RATE):
-                w.followers_of_us.append(author)
+            if author in w.users:
+                self._respond(post, ours, comment_quality(post.text, text, said_before))
             return P.api_comment(w, ours), cid
+
+    def _respond(self, post: SPost, ours: dict[str, Any], quality: str) -> None:
+        """The author reads our comment: answers, likes it, follows us back or
+        asks us to stop, likelier the more it speaks to their post."""
+        w, author, text = self.world, post.uid, ours["text"]
+        if quality == "repeated":
+            return
+        h = lambda what: stable_hash(w.seed, what, post.mid, text) % 100   # noqa: E731 - one roll per outcome
+        rate = REPLY_RATE[quality] + (QUESTION_BONUS if quality == "answers" and re.search(r"[？?]", text) else 0)
+        if h("reply") < rate:
+            optout = h("optout") < OPT_OUT_RATE[quality]
+            pool = OPT_OUTS if optout else REPLIES
+            reply = {"id": str(int(ours["id"]) + 1), "uid": author, "text": pool[h("which") % len(pool)],
+                     "ts": ours["ts"] + 1, "likes": 0, "post": post.mid, "reply_to": ours["id"]}
+            w.replies_to_us.append(reply)
+            w.comments(post.mid).append(reply)
+        if h("like") < LIKE_RATE[quality]:
+            ours["likes"] = 1
+        if author not in w.followers_of_us and h("follow") < FOLLOW_RATE[quality]:
+            w.followers_of_us.append(author)
 
     def _repost(self, post: SPost, text: str) -> tuple[dict[str, Any], str]:
         w = self.world

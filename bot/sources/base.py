@@ -184,3 +184,12 @@ def open_source(settings: Any, source: SourceSettings, transport: Any = None, **
         secrets["token"], secrets["token_error"] = None, str(exc)
     client = PoliteClient(source, transport=transport, cookie=cookie, **client_kw)
     return cls(source, client, secrets)
+
+
+def text_key(text: str) -> str:
+    """A text as compared after a round trip through a platform: width
+    forms folded (NFKC), case and whitespace ignored. Reconciliation
+    compares our own sent text with what the platform shows this way."""
+    import unicodedata
+
+    return "".join(unicodedata.normalize("NFKC", text or "").casefold().split())

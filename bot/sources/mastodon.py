@@ -16,6 +16,7 @@ search).
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -27,7 +28,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 
 from bot.http import HttpError
-from bot.sources.base import BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError
+from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError,
+                              text_key)
 from bot.sources.rss import html_to_text
 from storage.records import Post, User
 
@@ -37,6 +39,7 @@ PLATFORM = "mastodon"
 LIMIT = 40                 # the API's maximum page size for statuses
 FOLLOWER_LIMIT = 80
 MAX_FOLLOWER_PAGES = 50
+MAX_NOTIFICATION_PAGES = 25  # replies to us read per outcomes run, at most (1,000 mentions)
 _NOBOT = re.compile(r"#nobot\b", re.I)
 
 
@@ -404,37 +407,56 @@ class MastodonSource(Source):
         """
         me = str(self.me()["id"])
         # since_id is a status id (the newest reply seen); notification ids are
-        # another sequence, so the filter is applied to the statuses here.
-        data, _ = self._get("/api/v1/notifications", [("types[]", "mention"), ("limit", LIMIT)])
-        if not isinstance(data, list):
-            raise PayloadError("notifications: expected a list")
+        # another sequence, so the filter is applied to the statuses here, and
+        # pages are read (newest first) until one reaches back to since_id.
         roots: dict[str, str | None] = {}
         out: list[Post] = []
-        for n in data:
-            st = n.get("status") if isinstance(n, dict) and n.get("type") == "mention" else None
-            if not isinstance(st, dict) or str(st.get("in_reply_to_account_id")) != me or not st.get("in_reply_to_id"):
-                continue
-            if since_id and _id_key(str(st.get("id"))) <= _id_key(since_id):
-                continue
-            ours = str(st["in_reply_to_id"])
-            if ours not in roots:
-                try:
-                    mine, _ = self._get(f"/api/v1/statuses/{quote(ours, safe='')}")
-                    roots[ours] = str(mine["in_reply_to_id"]) if isinstance(mine, dict) and mine.get("in_reply_to_id") else None
-                except SourceError as exc:
-                    if isinstance(exc, BlockedError):
-                        raise
-                    log.info("replies to us: our status %s is gone (%s)", ours, exc)
-                    roots[ours] = None
-            try:
-                (post,) = parse_status(st)
-            except ValueError as exc:
-                log.warning("replies to us: skipped a malformed status: %s", exc)
-                continue
-            post.parent_pid = roots[ours] or ours
-            post.raw = {**st, "reply_to_comment_id": ours}
-            out.append(post)
+        cursor: str | None = None
+        for _ in range(MAX_NOTIFICATION_PAGES):
+            params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", LIMIT)]
+            if cursor:
+                params.append(("max_id", cursor))
+            data, resp = self._get("/api/v1/notifications", params)
+            if not isinstance(data, list):
+                raise PayloadError("notifications: expected a list")
+            reached = False
+            for n in data:
+                st = n.get("status") if isinstance(n, dict) and n.get("type") == "mention" else None
+                if not isinstance(st, dict):
+                    continue
+                if since_id and _id_key(str(st.get("id"))) <= _id_key(since_id):
+                    reached = True
+                    continue
+                post = self._reply_to_us(st, me, roots)
+                if post is not None:
+                    out.append(post)
+            cursor = next_max_id(resp.headers.get("Link"), data) if data else None
+            if reached or not cursor:
+                break
         return out
+
+    def _reply_to_us(self, st: dict, me: str, roots: dict[str, str | None]) -> Post | None:
+        """A mention that answers one of our statuses, as a reply to us (else None)."""
+        if str(st.get("in_reply_to_account_id")) != me or not st.get("in_reply_to_id"):
+            return None
+        ours = str(st["in_reply_to_id"])
+        if ours not in roots:
+            try:
+                mine, _ = self._get(f"/api/v1/statuses/{quote(ours, safe='')}")
+                roots[ours] = str(mine["in_reply_to_id"]) if isinstance(mine, dict) and mine.get("in_reply_to_id") else None
+            except SourceError as exc:
+                if isinstance(exc, BlockedError):
+                    raise
+                log.info("replies to us: our status %s is gone (%s)", ours, exc)
+                roots[ours] = None
+        try:
+            (post,) = parse_status(st)
+        except ValueError as exc:
+            log.warning("replies to us: skipped a malformed status: %s", exc)
+            return None
+        post.parent_pid = roots[ours] or ours
+        post.raw = {**st, "reply_to_comment_id": ours}
+        return post
 
     def follower_ids(self) -> set[str]:
         """Account ids following our account (Link-header paging, bounded)."""
@@ -513,13 +535,16 @@ class MastodonSource(Source):
         """Our reply to the post whose text contains the sent text, if it exists (reconciliation)."""
         me = self.me()
         data, _ = self._get(f"/api/v1/statuses/{quote(post_pid, safe='')}/context")
-        want = html_to_text(text)
+        # As written (the server escaped <, > and &), as if its brackets were a tag, or with entities decoded:
+        # "3 < 5 > 2" or "&lt;" is found however it was rendered, so it is never sent twice.
+        wanted = {k for k in (text_key(text), text_key(html_to_text(text)), text_key(html.unescape(text or ""))) if k}
         for st in (data or {}).get("descendants") or []:
             if not isinstance(st, dict):
                 continue
             if str((st.get("account") or {}).get("id")) != str(me["id"]) or str(st.get("in_reply_to_id")) != str(post_pid):
                 continue
-            if want and want in html_to_text(st.get("content")):
+            shown = text_key(html_to_text(st.get("content")))
+            if any(w in shown for w in wanted):
                 return str(st["id"])
         return None
 

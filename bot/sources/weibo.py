@@ -25,7 +25,8 @@ from bot.http import HttpError, parse_retry_after
 from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, SessionExpiredError,
                               Source, SourceError, UnsupportedError)
 from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
-                                     parse_info_cards, parse_mblog, parse_thread, parse_user, walk_cards)
+                                     parse_info_cards, parse_mblog, parse_thread, parse_user, rendering_keys,
+                                     text_key, walk_cards)
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
@@ -494,26 +495,38 @@ class WeiboSource(Source):
             me = self.own_uid()
         except (MissingTokenError, PayloadError):
             me = None
-        want = clean_text(text).strip()
+        wanted = rendering_keys(text)
         cursor = None
         for _ in range(max_pages):
             page = self.post_comments(post_pid, cursor)
             for c in page.posts:
-                if c.text.strip() == want and (me is None or c.uid == me):
+                if text_key(c.text) in wanted and (me is None or c.uid == me):
                     return c.pid
             cursor = page.next_cursor
             if not cursor:
                 break
         return None
 
-    def comments_to_me(self, since_id: str | None = None) -> list[Post]:
-        params: dict[str, Any] = {"count": 50}
-        if since_id:
-            params["since_id"] = since_id
-        body = self._api_get("/2/comments/to_me.json", params, "replies to us")
-        comments = body.get("comments")
-        if not isinstance(comments, list):
-            raise PayloadError("replies to us: 'comments' is not a list")
+    def comments_to_me(self, since_id: str | None = None, max_pages: int = 100) -> list[Post]:
+        """Every reply to us newer than ``since_id``, page by page (50 a page)
+        until the cursor is reached: one page per run would lose replies on a
+        busy day."""
+        out: list[Post] = []
+        for page in range(1, max_pages + 1):
+            params: dict[str, Any] = {"count": TO_ME_PAGE, "page": page}
+            if since_id:
+                params["since_id"] = since_id
+            body = self._api_get("/2/comments/to_me.json", params, "replies to us")
+            comments = body.get("comments")
+            if not isinstance(comments, list):
+                raise PayloadError("replies to us: 'comments' is not a list")
+            out += self._to_me_posts(comments)
+            if len(comments) < TO_ME_PAGE or (since_id and any(_le(c, since_id) for c in comments)):
+                break
+        seen: set[str] = set()
+        return [p for p in out if not (p.pid in seen or seen.add(p.pid)) and not (since_id and _id_le(p.pid, since_id))]
+
+    def _to_me_posts(self, comments: list) -> list[Post]:
         out: list[Post] = []
         now = self._now()
         for c in comments:
@@ -547,6 +560,22 @@ class WeiboSource(Source):
             if not cursor or not got:
                 break
         return ids
+
+
+TO_ME_PAGE = 50
+
+
+def _id_le(a: str, b: str) -> bool:
+    try:
+        return int(a) <= int(b)
+    except ValueError:
+        return a <= b
+
+
+def _le(c: Any, since_id: str) -> bool:
+    """A raw comment at or before the cursor (the API may ignore since_id)."""
+    cid = c.get("idstr") or c.get("id") if isinstance(c, dict) else None
+    return cid is not None and _id_le(str(cid), since_id)
 
 
 def group_hex(group: str) -> str:

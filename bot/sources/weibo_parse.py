@@ -17,6 +17,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from bot.sources.base import text_key
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 
@@ -194,6 +195,17 @@ def parse_video(page_info: Any) -> tuple[str | None, int | None]:
     if kind not in ("video", "live", "story"):
         return None, None            # articles ("24"/"article"), web pages, places: not media
     return kind, parse_plays(page_info.get("play_count"))
+
+
+def rendering_keys(text: str) -> set[str]:
+    """The keys our own comment may come back as once the platform has
+    rendered it as HTML and we have parsed it: as written (the platform
+    escaped <, > and &), as if its angle brackets were read as a tag, and
+    with entities decoded. Reconciliation matches any of them, so a draft
+    like "3 < 5 > 2" or "&lt;" is found and never sent twice."""
+    raw = text or ""
+    return {k for k in (text_key(raw), text_key(clean_text(raw)), text_key(html.unescape(raw)),
+                        text_key(clean_text(html.escape(raw, quote=False)))) if k}
 
 
 _GROUP_LINK = re.compile(r"containerid=100808([0-9a-fA-F]{32})")
