@@ -337,11 +337,30 @@ def audience_post_times(db: sqlite_utils.Database, audience_id: int, limit: int 
 
 # ---------------------------------------------------------------- report: crawl
 
+# What a query found: the posts it listed (post_queries), and for queries that list
+# people (a tag query) or whose authors were fetched, those people and their posts
+# (user_queries, crawl_authors). The crawl's own run counts include both, so the
+# report must too: a tag query lists users, never posts, and showed 0 / 0.
+_FOUND_PER_QUERY = """
+WITH found_posts AS (
+    SELECT pq.query AS query, pq.post_id AS post_id FROM post_queries pq
+    UNION SELECT uq.query, p.id FROM user_queries uq JOIN posts p ON p.platform = uq.platform AND p.uid = uq.uid
+    UNION SELECT ca.query, p.id FROM crawl_authors ca JOIN posts p ON p.platform = ca.platform AND p.uid = ca.uid
+          WHERE ca.query IS NOT NULL
+), found_users AS (
+    SELECT f.query AS query, p.user_id AS user_id FROM found_posts f JOIN posts p ON p.id = f.post_id
+    WHERE p.user_id IS NOT NULL
+    UNION SELECT uq.query, u.id FROM user_queries uq JOIN users u ON u.platform = uq.platform AND u.uid = uq.uid
+)
+SELECT q.query, (SELECT COUNT(*) FROM found_posts f WHERE f.query = q.query) AS posts,
+       (SELECT COUNT(*) FROM found_users f WHERE f.query = q.query) AS users
+FROM (SELECT query FROM found_posts UNION SELECT query FROM found_users) q
+"""
+
+
 def crawl_by_query(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Per query: posts and distinct users it found, runs, errors, blocks and fault kinds."""
-    found = {r["query"]: r for r in _iter_rows(db.conn.execute(
-        "SELECT pq.query, COUNT(*) AS posts, COUNT(DISTINCT p.user_id) AS users FROM post_queries pq"
-        " JOIN posts p ON p.id = pq.post_id GROUP BY pq.query"))}
+    found = {r["query"]: r for r in _iter_rows(db.conn.execute(_FOUND_PER_QUERY))}
     runs = {r["query"]: r for r in _iter_rows(db.conn.execute(
         "SELECT COALESCE(query, '(none)') AS query, COUNT(*) AS runs, SUM(errors) AS errors,"
         " SUM(status = 'blocked') AS blocked, SUM(status IN ('failed', 'partial', 'interrupted')) AS failed,"
@@ -427,3 +446,28 @@ def response_by_period(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         " AS responded FROM queue q LEFT JOIN audiences a ON a.id = q.audience_id"
         " WHERE q.status = 'sent' AND q.sent_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
     return _rows(cur)
+
+
+def keyword_post_shares(db: sqlite_utils.Database, audience_id: int, words: Sequence[str],
+                        limit: int = 20_000) -> dict[str, float]:
+    """Share of the audience's (newest ``limit``) member posts that contain each word: a weight
+    for keywords stored without one."""
+    texts = [r[0] or "" for r in db.conn.execute(
+        "SELECT p.text FROM memberships m JOIN posts p ON p.user_id = m.user_id WHERE m.audience_id = ?"
+        " ORDER BY p.id DESC LIMIT ?", (audience_id, limit))]
+    if not texts:
+        return {}
+    return {w: sum(1 for t in texts if w in t) / len(texts) for w in words}
+
+
+def audience_prospects(db: sqlite_utils.Database, audience_id: int) -> dict[str, Any]:
+    """The seeded targets an audience serves (its best target and every target its members are
+    relevant to) and its prospects per tier."""
+    row = db.conn.execute("SELECT target, target_score FROM audiences WHERE id = ?", (audience_id,)).fetchone()
+    targets = [(t, round(s or 0.0, 3), n) for t, s, n in db.conn.execute(
+        "SELECT ur.target, AVG(ur.score), COUNT(*) FROM memberships m JOIN user_relevance ur ON ur.user_id = m.user_id"
+        " WHERE m.audience_id = ? AND ur.score > 0 GROUP BY ur.target ORDER BY AVG(ur.score) DESC", (audience_id,))]
+    tiers = {t: n for t, n in db.conn.execute(
+        "SELECT COALESCE(tier, 'potential'), COUNT(*) FROM memberships WHERE audience_id = ? GROUP BY 1", (audience_id,))}
+    return {"target": row[0] if row else None, "target_score": row[1] if row else None, "targets": targets,
+            "tiers": tiers}

@@ -21,6 +21,13 @@ from test_export import FIXED_NOW, HOSTILE_NAME, seed_fixture
 MATH_BOMB = r"$\frac{1}{$ 50% off"
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests read the English labels; tests/test_review_ui.py covers the Chinese ones."""
+    settings.ui.language = "en"
+    return settings
+
+
 def seed_report_extras(db) -> None:
     """What the analysis, the crawler and the sender add on top of the core rows."""
     conn = db.conn
@@ -137,7 +144,7 @@ def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):
     code, out, err = cli("--db", str(tmp_path / "empty.db"), "report", "-o", "r.html")
     assert code == 0, err
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert html.count("no data yet") >= 5
+    assert html.count("暂无数据") >= 5          # Chinese by default ([ui] language)
     assert "could not be drawn" not in html
     assert "data:image/png" not in html
     assert "wrote r.html (0 charts" in out

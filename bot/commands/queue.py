@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--json", action="store_true")
     ap = qs.add_parser("approve", help="approve items for sending")
     ap.add_argument("ids", type=int, nargs="+", metavar="ID")
-    ap.add_argument("--by", required=True, help="your name (recorded in the audit log)")
+    ap.add_argument("--by", required=True, help="your name, or your review account once accounts exist (audit log)")
+    ap.add_argument("--retry", action="store_true", help="approve failed items to try sending them again")
     rj = qs.add_parser("reject", help="reject items")
     rj.add_argument("ids", type=int, nargs="+", metavar="ID")
     rj.add_argument("--by", required=True, help="your name")
@@ -39,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ed.add_argument("id", type=int)
     ed.add_argument("--text", required=True)
     ed.add_argument("--by", required=True, help="your name")
+    for action, text in (("done", "a follow suggestion you carried out by hand"),
+                         ("dismiss", "a follow suggestion you decided against")):
+        fo = qs.add_parser(action, help=text)
+        fo.add_argument("ids", type=int, nargs="+", metavar="ID")
+        fo.add_argument("--by", required=True, help="your name or review account")
     ca = qs.add_parser("cancel", help="withdraw a pending or approved item")
     ca.add_argument("id", type=int)
     ca.add_argument("--by", required=True)
@@ -60,9 +66,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return _list(args, ctx)
     if cmd == "show":
         return _show(args, ctx)
-    if cmd in ("approve", "reject"):
-        if cmd == "approve":
-            changes = queue_ops.approve(ctx.db, args.ids, args.by)
+    if cmd in ("approve", "reject", "done", "dismiss"):
+        if cmd in ("done", "dismiss"):
+            changes = queue_ops.settle_follow(ctx.db, args.ids, args.by, done=cmd == "done")
+        elif cmd == "approve":
+            changes = queue_ops.approve(ctx.db, args.ids, args.by, retry_failed=args.retry,
+                                        second_approval=ctx.settings.review.second_approval)
         else:
             changes = queue_ops.reject(ctx.db, args.ids, args.by, args.reason)
         for c in changes:

@@ -26,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 
 import matplotlib.ticker  # noqa: E402
+from bot.i18n import t, t as tr  # noqa: E402
 from matplotlib import rc_context  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -53,7 +54,8 @@ def label(text: Any, limit: int = 24) -> str:
 
 
 class ChartStyle:
-    def __init__(self, cjk_font: str = ""):
+    def __init__(self, cjk_font: str = "", lang: str = "zh"):
+        self.lang = lang
         self.rc = {**font_rc(cjk_font), "figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
                    "axes.titlesize": 12, "font.size": 10}
 
@@ -115,7 +117,7 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
         ax.margins(0.12)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title("Audience map (point size = influence)")
+        ax.set_title(t("rep.map", style.lang))
         if len(ids) <= 12:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, markerscale=0.7)
 
@@ -131,9 +133,9 @@ def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tu
         xs = list(range(len(history)))
         ax.plot(xs, [h[1] for h in history], marker="o", color="#3b6ea8")
         ax.set_xticks(xs, [label(h[0], 16) for h in history], rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("members")
+        ax.set_ylabel(t("rep.f.members", style.lang))
         ax.set_ylim(bottom=0)
-        ax.set_title(f"{label(name)}: size over time")
+        ax.set_title(t("rep.c.size", style.lang, name=label(name)))
 
     return style.draw(slug, "Size over time", f"size of {name} over {len(history)} analysis runs", paint, h=3.0)
 
@@ -171,13 +173,14 @@ def tier_split(style: ChartStyle, slug: str, name: str, counts: dict[str, int]) 
         total = sum(counts[t] for t in order)
         for t in order:
             n = counts[t]
-            ax.barh([0], [n], left=left, color=palette.get(t, "#7f8c8d"), label=f"{label(t)} ({n})")
+            name_t = tr(f"tier.{t}", style.lang) if t in palette else label(t)
+            ax.barh([0], [n], left=left, color=palette.get(t, "#7f8c8d"), label=f"{name_t} ({n})")
             if n / total > 0.08:
-                ax.text(left + n / 2, 0, f"{label(t)}\n{n}", ha="center", va="center", color="white", fontsize=9)
+                ax.text(left + n / 2, 0, f"{name_t}\n{n}", ha="center", va="center", color="white", fontsize=9)
             left += n
         ax.set_yticks([])
         ax.set_xlim(0, total)
-        ax.set_title(f"{label(name)}: tiers")
+        ax.set_title(tr("rep.c.tiers", style.lang, name=label(name)))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(order), frameon=False, fontsize=8)
 
     return style.draw(slug, "Tier split", ", ".join(f"{t} {counts[t]}" for t in order), paint, h=1.9)
@@ -193,9 +196,9 @@ def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Seq
         im = ax.imshow(grid, aspect="auto", cmap="YlOrRd", interpolation="nearest")
         ax.set_yticks(range(7), WEEKDAYS)
         ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-        ax.set_xlabel(f"hour ({label(tz, 40)})")
-        ax.set_title(f"{label(name)}: when members post")
-        fig.colorbar(im, ax=ax, label="posts", shrink=0.8)
+        ax.set_xlabel(f"{'小时' if style.lang == 'zh' else 'hour'} ({label(tz, 40)})")
+        ax.set_title(t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)))
+        fig.colorbar(im, ax=ax, label=t("rep.y.posts", style.lang), shrink=0.8)
 
     total = sum(sum(r) for r in grid)
     return style.draw(slug, "Activity (weekday x hour)", f"{total} posts by weekday and hour", paint, h=3.0)
