@@ -112,11 +112,12 @@ def _finish(
     subject: str | None = None,
     pseudonymised: bool = False,
     progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> ExportResult:
     if progress is not None:
         rows = _counting(rows, progress)
     try:
-        stats = write_table(fmt, path, columns, rows, title=title)
+        stats = write_table(fmt, path, columns, rows, title=title, settings=settings)
     except OSError as exc:
         raise HuaxiangError(f"{path}: cannot write ({exc.strerror})") from None
     digest = file_sha256(path)
@@ -243,7 +244,8 @@ def export_audience(
         meta["pseudonym_key_source"] = pseudo.source
         meta["dropped_columns"] = sorted(IDENTIFYING)
     return _finish(db, "audience", fmt, path, columns, rows(), meta, title=str(audience["label"]),
-                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress)
+                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress,
+                   settings=settings)
 
 
 def _pseudonymise_member(row: dict[str, Any], pseudo: Pseudonymiser) -> dict[str, Any]:
@@ -287,7 +289,7 @@ def export_memberships(
     if pseudo is not None:
         meta["pseudonym_key_source"] = pseudo.source
     return _finish(db, "memberships", fmt, path, MEMBERSHIP_COLUMNS, rows(), meta, title="memberships",
-                   pseudonymised=pseudo is not None, progress=progress)
+                   pseudonymised=pseudo is not None, progress=progress, settings=settings)
 
 
 # ---------------------------------------------------------------- queue and actions
@@ -325,7 +327,8 @@ def export_queue(
     rows = (redactor.row(r) for r in reporting.queue_rows(db, list(statuses) or None))
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}
-    return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress)
+    return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress,
+                   settings=settings)
 
 
 def export_actions(
@@ -347,4 +350,5 @@ def export_actions(
 
     path = Path(out) if out else _default_path("actions", fmt)
     meta = {"filters": {"since": since}, "analysis_run": _analysis_meta(db, [])}
-    return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress)
+    return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress,
+                   settings=settings)
