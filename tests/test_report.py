@@ -178,15 +178,41 @@ def test_cjk_font_registered_and_draws_chinese(settings):
     assert FT2Font(path).get_char_index(ord("健")) != 0
 
 
-def test_missing_cjk_font_warns_and_still_renders(monkeypatch, caplog, db, settings):
-    from bot.report import fonts
-    from bot.report import build_report
-
-    seed_fixture(db, n_users=6)
-
+def _no_system_cjk_font(monkeypatch, fonts) -> None:
     monkeypatch.setattr(fonts, "_cache", {})
     monkeypatch.setattr(fonts, "_known_family", lambda: None)
     monkeypatch.setattr(fonts, "_candidate_files", lambda: [])
+
+
+def test_without_any_system_cjk_font_the_shipped_font_draws_chinese(monkeypatch, caplog):
+    """Issue 16: on a machine without a CJK font the demo warned and its charts showed boxes.
+    The package's own subset font now fills in: Chinese text draws with no missing glyph."""
+    import warnings
+
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    from bot.report import fonts
+
+    _no_system_cjk_font(monkeypatch, fonts)
+    with caplog.at_level(logging.WARNING, logger="bot.report.fonts"):
+        rc = fonts.font_rc()
+    assert "Huaxiang WQY Subset" in rc["font.sans-serif"]
+    assert not any("no font with Chinese glyphs" in r.getMessage() for r in caplog.records)
+    with rc_context(rc), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = Figure()
+        fig.add_subplot().set_title("健身人群：特征关键词 画像 蛋白粉")
+        fig.savefig(io.BytesIO(), format="png")
+    assert not [w for w in caught if "missing" in str(w.message).lower()]
+
+
+def test_missing_every_cjk_font_warns_and_still_renders(monkeypatch, caplog, db, settings):
+    from bot.report import build_report, fonts
+
+    seed_fixture(db, n_users=6)
+    _no_system_cjk_font(monkeypatch, fonts)
+    monkeypatch.setattr(fonts, "shipped_font_family", lambda: None)
     with caplog.at_level(logging.WARNING, logger="bot.report.fonts"):
         report = build_report(db, settings)
     assert any("no font with Chinese glyphs" in r.getMessage() and "fonts-wqy-microhei" in r.getMessage()
