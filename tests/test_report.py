@@ -281,3 +281,100 @@ def test_map_sample_keeps_every_audience(db):
     counts = {a: sum(p["audience_id"] == a for p in points) for a in range(1, 5)}
     assert all(4 <= n <= 18 for n in counts.values()), counts
     assert points == map_points(db, limit=40)
+
+
+# -- issue 16 findings ------------------------------------------------------------------------------
+
+def _block(report, title):
+    return next(b for s in report.sections for b in s.blocks if b.title == title)
+
+
+def test_tag_query_counts_the_people_it_found_and_their_posts(db, settings):
+    """A tag query lists people, not posts; the report showed it with 0 posts / 0 users
+    where the crawl had reported what it stored."""
+    from bot.report import build_report
+    from storage import reporting
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("INSERT INTO user_queries (platform, uid, query) SELECT platform, uid, 'fitness-tag' FROM users"
+                    " WHERE name LIKE '健身%'")
+    people = db.conn.execute("SELECT COUNT(*) FROM users WHERE name LIKE '健身%'").fetchone()[0]
+    their_posts = db.conn.execute("SELECT COUNT(*) FROM posts p JOIN users u ON u.id = p.user_id"
+                                  " WHERE u.name LIKE '健身%'").fetchone()[0]
+    row = next(r for r in reporting.crawl_by_query(db) if r["query"] == "fitness-tag")
+    assert (row["posts"], row["users"]) == (their_posts, people) and people > 0
+    table = _block(build_report(db, settings), "Found per query").tables[0]
+    assert [r for r in table.rows if r[0] == "fitness-tag"][0][1:3] == [their_posts, people]
+
+
+def test_keyword_weights_are_weights_not_ranks_and_junk_is_left_out(db, settings):
+    from bot.report.sections import _keywords
+    from storage import reporting
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("UPDATE audiences SET keywords = ? WHERE id = 2",
+                    (json.dumps(["读书", "明显", "好书", "无数次", "一个月", "这家", "推荐"], ensure_ascii=False),))
+    aud = next(a for a in reporting.list_audiences(db) if a["id"] == 2)
+    words, label = _keywords(db, aud, "en")
+    names = [w for w, _ in words]
+    assert not {"明显", "无数次", "一个月", "这家"} & set(names)
+    assert set(names) == {"读书", "好书", "推荐"}
+    weights = [v for _, v in words]
+    assert all(0 < v <= 1 for v in weights) and weights != [3.0, 2.0, 1.0]     # shares of posts, not 3-2-1 ranks
+    assert "share" in label
+
+
+def test_nlp_keywords_leave_out_quantities_and_demonstratives():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from nlp.keywords import audience_keywords
+
+    terms = ["健身", "一个月", "无数次", "这家", "明显", "增肌"]
+    X = sp.csr_matrix(np.array([[5, 9, 9, 9, 9, 3], [0, 1, 1, 1, 1, 0]]))
+    top = [w for w, _ in audience_keywords(X, np.array([0, 1]), 2, terms, n=6)[0]]
+    assert top == ["健身", "增肌"]
+
+
+def test_growth_is_numbers_until_there_is_a_history(db, settings):
+    from bot.report import build_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, 1, 5, '2026-11-01T00:00:00+00:00')")
+    report = build_report(db, settings)
+    block = _block(report, "健身人群")
+    assert "audience-1-size" not in {c.slug for c in block.charts}          # one dot on day one is not a chart
+    assert dict(block.facts)["size (per analysis)"] == "5"
+    for run in (2, 3):
+        db.conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, ?, ?, ?)",
+                        (run, 5 + run, f"2026-11-0{run}T00:00:00+00:00"))
+    assert "audience-1-size" in {c.slug for c in _block(build_report(db, settings), "健身人群").charts}
+
+
+def test_each_audience_names_the_targets_it_serves_and_its_prospects(db, settings):
+    from bot.report import build_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("UPDATE audiences SET target = '健身爱好者', target_score = 0.8 WHERE id = 1")
+    db.conn.execute("INSERT INTO user_relevance (user_id, target, score) SELECT m.user_id, '健身爱好者', 0.7"
+                    " FROM memberships m WHERE m.audience_id = 1")
+    facts = dict(_block(build_report(db, settings), "健身人群").facts)
+    assert facts["targets served"].startswith("健身爱好者 (0.70,")
+    leaders, engaged, potential = (int(x) for x in facts["prospects (leaders / engaged / potential)"].split(" / "))
+    assert leaders + engaged + potential == db.conn.execute(
+        "SELECT COUNT(*) FROM memberships WHERE audience_id = 1").fetchone()[0]
+
+
+def test_report_is_chinese_by_default_with_times_in_the_campaign_zone(db):
+    from config import Settings
+
+    from bot.report import render_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("INSERT INTO crawl_runs (query, source, started_at, status) VALUES ('q', 'weibo',"
+                    " '2026-11-20T23:30:00+00:00', 'ok')")
+    html = render_report(db, Settings())            # [ui] language zh, Asia/Shanghai
+    assert '<html lang="zh-CN">' in html and "概览" in html and "各查询发现" in html and "Overview" not in html
+    assert "2026-11-21 07:30" in html and "2026-11-20T23:30" not in html
+    english = render_report(db, Settings(), lang="en")
+    assert "Overview" in english and "概览" not in english

@@ -287,16 +287,17 @@ def _pages(app: FastAPI, db, who, lang: str, token: str, token_session: str, set
         name = "login.html" if accounts.accounts_enabled(db()) else "login-token.html"
         return HTMLResponse(_page(name, lang, error), status_code=status)
 
-    def signed_in(value: str, max_age: int | None = None) -> Response:
+    def signed_in(request: Request, value: str, max_age: int | None = None) -> Response:
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(COOKIE, value, httponly=True, samesite="strict", path="/", max_age=max_age)
+        resp.set_cookie(COOKIE, value, httponly=True, samesite="strict", path="/", max_age=max_age,
+                        secure=request.url.scheme == "https")
         return resp
 
     @app.get("/", include_in_schema=False)
     def index(request: Request, token_param: str | None = Query(None, alias="token")):
         if token_param is not None and not accounts.accounts_enabled(db()):
             if same(token_param, token):
-                return signed_in(token_session)
+                return signed_in(request, token_session)
             return login_page(t("login.token_bad", lang))
         if who(request) is None or (who(request).role == "token" and accounts.accounts_enabled(db())):
             return login_page()
@@ -308,7 +309,7 @@ def _pages(app: FastAPI, db, who, lang: str, token: str, token_session: str, set
         field_ = lambda k: (form.get(k) or [""])[0]  # noqa: E731
         if not accounts.accounts_enabled(db()):
             if same(field_("token").strip(), token):
-                return signed_in(token_session)
+                return signed_in(request, token_session)
             await asyncio.sleep(fail_delay_s)
             return login_page(t("login.token_bad", lang))
         account, wait = await asyncio.to_thread(_authenticate, db_factory=db, name=field_("name"),
@@ -320,7 +321,7 @@ def _pages(app: FastAPI, db, who, lang: str, token: str, token_session: str, set
             return login_page(t("login.bad", lang))
         hours = settings.review.session_hours
         session_id, _ = await asyncio.to_thread(lambda: accounts.open_session(db(), account, hours))
-        return signed_in(session_id, max_age=int(hours * 3600))
+        return signed_in(request, session_id, max_age=int(hours * 3600))
 
     @app.post("/api/logout", include_in_schema=False)
     def logout(request: Request):
