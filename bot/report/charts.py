@@ -121,7 +121,7 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
         if len(ids) <= 12:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, markerscale=0.7)
 
-    return style.draw("audience-map", "Audience map", f"{len(pts)} users in {len(ids)} audiences", paint, w=9, h=6.5)
+    return style.draw("audience-map", t("rep.map", style.lang), f"{len(pts)} users in {len(ids)} audiences", paint, w=9, h=6.5)
 
 
 def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tuple[str, float]]) -> Chart | None:
@@ -137,7 +137,7 @@ def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tu
         ax.set_ylim(bottom=0)
         ax.set_title(t("rep.c.size", style.lang, name=label(name)))
 
-    return style.draw(slug, "Size over time", f"size of {name} over {len(history)} analysis runs", paint, h=3.0)
+    return style.draw(slug, t("rep.c.size", style.lang, name=label(name)), f"size of {name} over {len(history)} analysis runs", paint, h=3.0)
 
 
 def bar_chart(style: ChartStyle, slug: str, title: str, items: Sequence[tuple[str, float]], xlabel: str = "",
@@ -183,7 +183,7 @@ def tier_split(style: ChartStyle, slug: str, name: str, counts: dict[str, int]) 
         ax.set_title(tr("rep.c.tiers", style.lang, name=label(name)))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(order), frameon=False, fontsize=8)
 
-    return style.draw(slug, "Tier split", ", ".join(f"{t} {counts[t]}" for t in order), paint, h=1.9)
+    return style.draw(slug, tr("rep.c.tiers", style.lang, name=label(name)), ", ".join(f"{t} {counts[t]}" for t in order), paint, h=1.9)
 
 
 def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Sequence[int]], tz: str) -> Chart | None:
@@ -194,14 +194,14 @@ def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Seq
     def paint(fig: Figure) -> None:
         ax = fig.add_subplot()
         im = ax.imshow(grid, aspect="auto", cmap="YlOrRd", interpolation="nearest")
-        ax.set_yticks(range(7), WEEKDAYS)
+        ax.set_yticks(range(7), [t(f"wd.{d.lower()}", style.lang) for d in WEEKDAYS])
         ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-        ax.set_xlabel(f"{'小时' if style.lang == 'zh' else 'hour'} ({label(tz, 40)})")
+        ax.set_xlabel(t("rep.x.hour", style.lang, tz=label(tz, 40)))
         ax.set_title(t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)))
         fig.colorbar(im, ax=ax, label=t("rep.y.posts", style.lang), shrink=0.8)
 
     total = sum(sum(r) for r in grid)
-    return style.draw(slug, "Activity (weekday x hour)", f"{total} posts by weekday and hour", paint, h=3.0)
+    return style.draw(slug, t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)), f"{total} posts by weekday and hour", paint, h=3.0)
 
 
 # ---------------------------------------------------------------- crawl

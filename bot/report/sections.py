@@ -168,6 +168,10 @@ def _audience_blocks(db, settings: Settings, style: ChartStyle, audiences: list[
             charts.activity_heatmap(style, f"{slug}-activity", name, grid, tzname),
         ]
         block.charts = [c for c in built if c is not None]
+        if built[1] is None and a["keywords"]:
+            stored = [w for w, _ in weighted(reporting.loads(a["keywords"], [])) if not is_junk_keyword(w)]
+            if stored:       # nothing to weigh them by: the words themselves, as text
+                block.facts.append((t("rep.f.keywords", lang), "、".join(stored[:15])))
         missing = [t(f"rep.missing.{what}", lang) for what, c in zip(("size", "keywords", "topics", "tiers", "activity"), built)
                    if c is None and not (what == "size" and hist)]
         if missing:
@@ -207,7 +211,7 @@ def _keywords(db, a: dict[str, Any], lang: str) -> tuple[list[tuple[str, float]]
         return [(w, v) for w, v in terms.items() if not w.startswith(("#", "@"))], t("rep.x.weight", lang)
     shares = reporting.keyword_post_shares(db, a["id"], [w for w, _ in words])
     ranked = sorted(((w, shares.get(w, 0.0)) for w, _ in words), key=lambda kv: -kv[1])
-    return ranked, t("rep.x.share", lang)
+    return (ranked if any(v > 0 for _, v in ranked) else []), t("rep.x.share", lang)
 
 
 def _zone(name: str) -> ZoneInfo | timezone:

@@ -135,6 +135,7 @@ class ChangeOut(BaseModel):
     item_id: int
     ok: bool
     message: str
+    status: str | None = None        # the item's status afterwards (the page words it in its own language)
 
 
 @dataclass
@@ -406,9 +407,14 @@ def _write_api(app: FastAPI, db, need, settings: Settings) -> None:
 
     def run(fn):
         try:
-            return fn()
+            out = fn()
         except HuaxiangError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
+        if isinstance(out, list):
+            for change in out:
+                item = store.get_item(db(), change["item_id"]) if change["ok"] else None
+                change["status"] = item.status if item is not None else None
+        return out
 
     @app.post("/api/items/approve", summary="Approve items (approvers)", response_model=list[ChangeOut])
     def approve(body: IdsBody, w: Who = Depends(need("approve"))) -> list[dict[str, Any]]:

@@ -243,6 +243,7 @@ function card(it, i) {
     draft.dir = "auto";
     draft.readOnly = true;
     draft.rows = 2;
+    draft.style.minHeight = "2.6em";
     draft.maxLength = state.maxLength;
     draft.setAttribute("aria-label", T("draft_for", { id: it.id }));
     const len = el("span", "len", (it.text || "").length + "/" + state.maxLength);
@@ -300,7 +301,9 @@ async function act(what, ids) {
   try {
     const res = (await api("/api/items/" + what, { method: "POST", body: JSON.stringify({ ids: ids, by: by, reason: $("reason").value }) })).body;
     const bad = res.filter((r) => !r.ok);
-    say(res.map((r) => r.message).join("; "), bad.length > 0);
+    say(res.map((r) => r.ok ? T("did", { id: r.item_id, status: T("status." + r.status) }) +
+                    (what === "approve" && r.status === "pending" ? " · " + T("needs_second") : "") : r.message).join("; "),
+        bad.length > 0);
     offerUndo(res.filter((r) => r.ok).map((r) => r.item_id));
   } catch (e) { say(T("failed", { what: T("btn." + what), error: e.message }), true); }
   await load();
