@@ -10,6 +10,7 @@ from rich.table import Table
 from bot import queue_ops
 from bot.context import Context
 from bot.errors import HuaxiangError
+from bot.i18n import fmt_time, zone
 from bot.textsafe import terminal_safe
 from storage import engagement as store
 
@@ -103,16 +104,18 @@ def _list(args, ctx: Context) -> int:
         return 0
     current = None
     table = None
+    tz = zone(ctx.settings.engagement.timezone)
     for r in rows:
         if r["audience"] != current:
             if table is not None:
                 ctx.console.print(table)
             current = r["audience"]
             table = Table(title=f"{terminal_safe(current)}", title_justify="left")
-            for col in ("id", "status", "kind", "tier", "user", "score", "scheduled", "draft", "their post"):
+            for col in ("id", "status", "kind", "tier", "user", "score", f"scheduled ({ctx.settings.engagement.timezone})",
+                        "draft", "their post"):
                 table.add_column(col, overflow="fold")
         table.add_row(str(r["id"]), r["status"], r["kind"], r["tier"] or "", terminal_safe(r["user_name"] or r["target_uid"]),
-                      f"{r['score']:.2f}" if r["score"] is not None else "", (r["scheduled_at"] or "")[:16],
+                      f"{r['score']:.2f}" if r["score"] is not None else "", fmt_time(r["scheduled_at"], tz),
                       terminal_safe(r["text"], 80), terminal_safe(r["post_text"], 60))
     ctx.console.print(table)
     return 0
@@ -130,16 +133,19 @@ def _show(args, ctx: Context) -> int:
                          ensure_ascii=False, default=str, indent=1))
         return 0
     p = ctx.console.print
-    p(f"#{detail['id']} {detail['kind']} - {detail['status']} - {terminal_safe(detail['audience'])}", markup=False)
+    tz = zone(ctx.settings.engagement.timezone)
+    p(f"#{detail['id']} {detail['kind']} - {detail['status']} - {terminal_safe(detail['audience'])}"
+      f"  (times in {ctx.settings.engagement.timezone})", markup=False)
     p(f"to:      {terminal_safe(detail['user_name'] or '')} ({detail['target_uid']}), tier {detail['tier'] or '-'}, "
       f"{detail['user_followers'] or 0} followers; {terminal_safe(detail['user_bio'] or '', 80)}", markup=False)
     p(f"post:    {terminal_safe(detail['post_text'] or '', 300)}", markup=False)
-    p(f"         {detail['post_created_at'] or ''}  likes {detail['post_likes'] or 0}, comments {detail['post_comments'] or 0}", markup=False)
+    p(f"         {fmt_time(detail['post_created_at'], tz)}  likes {detail['post_likes'] or 0}, comments {detail['post_comments'] or 0}", markup=False)
     p(f"draft:   {terminal_safe(detail['text'] or '')}", markup=False)
     p(f"why:     {terminal_safe(detail['explanation'] or detail['reason'] or '')}", markup=False)
-    p(f"when:    scheduled {detail['scheduled_at'] or '-'}, expires {detail['expires_at'] or '-'}", markup=False)
+    p(f"when:    scheduled {fmt_time(detail['scheduled_at'], tz) or '-'}, expires {fmt_time(detail['expires_at'], tz) or '-'}",
+      markup=False)
     if detail["approved_by"]:
-        p(f"approved by {terminal_safe(detail['approved_by'])} at {detail['approved_at']}", markup=False)
+        p(f"approved by {terminal_safe(detail['approved_by'])} at {fmt_time(detail['approved_at'], tz)}", markup=False)
     if detail["last_error"]:
         p(f"note:    {terminal_safe(detail['last_error'])}", markup=False)
     p("history:", markup=False)
@@ -148,7 +154,7 @@ def _show(args, ctx: Context) -> int:
         edit = ""
         if a["text_before"] != a["text_after"] and a["text_before"] is not None:
             edit = f"  text: {terminal_safe(a['text_before'], 60)!s} => {terminal_safe(a['text_after'], 60)!s}"
-        p(f"  {a['at']}  {terminal_safe(a['actor'])}  {a['action']}  {change}{edit}", markup=False)
+        p(f"  {fmt_time(a['at'], tz)}  {terminal_safe(a['actor'])}  {a['action']}  {change}{edit}", markup=False)
     for s in sends:
         p(f"  send attempt {s['attempt']} ({s['mode']}): {s['status']} {s['remote_id'] or ''} {terminal_safe(s['error'] or '')}", markup=False)
     for o in outcomes:

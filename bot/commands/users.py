@@ -64,12 +64,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if not rows:
             say("no accounts yet: `huaxiang users add NAME --role approver` creates one", markup=False)
             return 0
-        table = Table()
+        from bot.i18n import fmt_time, zone
+
+        tz = zone(ctx.settings.engagement.timezone)
+        table = Table(caption=f"times in {ctx.settings.engagement.timezone}")
         for col in ("name", "role", "status", "created", "last sign-in", "failed sign-ins"):
             table.add_column(col)
         for r in rows:
             table.add_row(terminal_safe(r["name"]), r["role"], "disabled" if r["disabled"] else "active",
-                          (r["created_at"] or "")[:16], (r["last_login_at"] or "")[:16], str(r["failed_logins"]))
+                          fmt_time(r["created_at"], tz), fmt_time(r["last_login_at"], tz), str(r["failed_logins"]))
         ctx.console.print(table)
         return 0
     if cmd in ("disable", "enable"):
