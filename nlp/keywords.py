@@ -21,11 +21,12 @@ from nlp.features import is_word
 # Words that are distinctive by count but say nothing about an audience:
 # quantities (一个月, 无数次, 三天), demonstratives (这家, 那个) and generic
 # adverbs/adjectives (明显, 真的). Checked on every keyword shown or stored.
-_QUANTITY = re.compile(r"^[一二两三四五六七八九十百千万几无数多半整每好]+[个次天年月周日号家位种回遍份点分秒岁块元条件]+[月天年]?$")
+_QUANTITY = re.compile(r"^[一二两三四五六七八九十百千万几无数多半整每好]+[个次天年月周日号家位种回遍份点分秒岁块元条件趟杯口下把张本场顿眼台部双套款瓶支盒袋包件篇段]+[月天年]?$")
 _DEMONSTRATIVE = re.compile(r"^[这那哪每某本该此][个家位次种样些天年月回里边儿]?$")
 _GENERIC = frozenset("明显 真的 确实 其实 已经 一直 突然 终于 好像 感觉 有点 比较 还是 可能 一定 完全 直接 简直 居然 竟然 "
                      "特别 非常 超级 真是 实在 基本 根本 经常 总是 马上 立刻 刚刚 最近 当时 然后 而且 但是 不过 所以 因为 "
-                     "这样 那样 这么 那么 怎么 什么 一下 一点 一些 有些 很多 好多 大家 自己 东西 事情 时候 地方".split())
+                     "这样 那样 这么 那么 怎么 什么 一下 一点 一些 有些 很多 好多 大家 自己 东西 事情 时候 地方 "
+                     "今天 明天 昨天 今晚 早上 晚上 上午 下午 中午 周末 最后 开始 出来 起来".split())
 
 
 def is_junk_keyword(word: str) -> bool:

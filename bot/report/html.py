@@ -14,7 +14,7 @@ import base64
 import html
 from typing import Any
 
-from bot.i18n import t
+from bot.i18n import fmt_time, t, zone
 from bot.report.sections import Block, Report, Section, Table
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -97,8 +97,8 @@ def _section(s: Section, lang: str = "zh") -> str:
 def render_html(report: Report) -> str:
     lang = report.lang
     run = report.analysis
-    run_text = (f"{t('rep.analysis', lang)} #{run['id']} ({run['status']}, {run.get('ended_at') or run['started_at']})"
-                if run else "")
+    run_text = (f"{t('rep.analysis', lang)} #{run['id']} ({run['status']}, "
+                f"{fmt_time(run.get('ended_at') or run['started_at'], zone(report.timezone))})" if run else "")
     overview = "".join(f"<div><b>{e(v)}</b>{e(t('rep.ov.' + k, lang))}</div>" for k, v in report.overview.items())
     nav = "".join(f'<a href="#{e(s.id)}">{e(s.title)}</a>' for s in report.sections)
     title = t("rep.title", lang)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite_utils
 
@@ -25,7 +24,7 @@ from storage import reporting
 from bot.report import charts
 from bot.report.charts import Chart, ChartStyle
 from bot.report.shapes import records, weighted
-from bot.i18n import fmt_time, language, t
+from bot.i18n import fmt_time, language, t, zone
 from nlp.keywords import is_junk_keyword
 
 log = logging.getLogger(__name__)
@@ -214,12 +213,9 @@ def _keywords(db, a: dict[str, Any], lang: str) -> tuple[list[tuple[str, float]]
     return (ranked if any(v > 0 for _, v in ranked) else []), t("rep.x.share", lang)
 
 
-def _zone(name: str) -> ZoneInfo | timezone:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown time zone %r; the activity heatmap uses UTC", name)
-        return timezone.utc
+def _zone(name: str):
+    """The campaign's zone (UTC with a warning when unknown), as every other view uses it."""
+    return zone(name)
 
 
 def _heatmap(times: list[str], tz) -> list[list[int]]:
