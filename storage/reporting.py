@@ -382,19 +382,25 @@ def crawl_by_query(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return out
 
 
-def crawl_by_day(db: sqlite_utils.Database, days: int = 60) -> list[dict[str, Any]]:
-    """New posts and new users stored per day (UTC), the last ``days`` days with data."""
-    posts = dict(db.conn.execute("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) FROM posts GROUP BY d"))
-    users = dict(db.conn.execute("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) FROM users GROUP BY d"))
+def _day(column: str) -> str:
+    """SQL for the local calendar day of a stored UTC time; the offset is the ``?`` parameter
+    (e.g. '+480 minutes', the campaign zone's current offset)."""
+    return f"substr(datetime({column}, ?), 1, 10)"
+
+
+def crawl_by_day(db: sqlite_utils.Database, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+    """New posts and new users stored per local day (``offset`` from UTC), the last ``days`` days with data."""
+    posts = dict(db.conn.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM posts GROUP BY d", (offset,)))
+    users = dict(db.conn.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM users GROUP BY d", (offset,)))
     all_days = sorted(set(posts) | set(users))[-days:]
     return [{"day": d, "posts": int(posts.get(d, 0)), "users": int(users.get(d, 0))} for d in all_days]
 
 
-def crawl_query_days(db: sqlite_utils.Database, days: int = 60) -> list[dict[str, Any]]:
-    """Posts found per query per day (by the day the post was first stored)."""
+def crawl_query_days(db: sqlite_utils.Database, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+    """Posts found per query per local day (by the day the post was first stored)."""
     cur = db.conn.execute(
-        "SELECT pq.query, substr(p.first_seen, 1, 10) AS day, COUNT(*) AS posts FROM post_queries pq"
-        " JOIN posts p ON p.id = pq.post_id GROUP BY 1, 2 ORDER BY 2")
+        f"SELECT pq.query, {_day('p.first_seen')} AS day, COUNT(*) AS posts FROM post_queries pq"
+        " JOIN posts p ON p.id = pq.post_id GROUP BY 1, 2 ORDER BY 2", (offset,))
     rows = _rows(cur)
     keep = set(sorted({r["day"] for r in rows})[-days:])
     return [r for r in rows if r["day"] in keep]
@@ -420,15 +426,16 @@ def queue_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return {s: int(n) for s, n in db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY 2 DESC")}
 
 
-def actions_per_day(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Queue items created, approved and sent per day (UTC)."""
+def actions_per_day(db: sqlite_utils.Database, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+    """Queue items created, approved and sent per local day (``offset`` from UTC)."""
     cols = table_columns(db, "queue")
-    parts = ["SELECT substr(created_at, 1, 10) AS day, 'proposed' AS what FROM queue"]
+    parts = [f"SELECT {_day('created_at')} AS day, 'proposed' AS what FROM queue"]
     if "approved_at" in cols:
-        parts.append("SELECT substr(approved_at, 1, 10), 'approved' FROM queue WHERE approved_at IS NOT NULL")
+        parts.append(f"SELECT {_day('approved_at')}, 'approved' FROM queue WHERE approved_at IS NOT NULL")
     if "sent_at" in cols:
-        parts.append("SELECT substr(sent_at, 1, 10), 'sent' FROM queue WHERE sent_at IS NOT NULL AND status = 'sent'")
-    cur = db.conn.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1")
+        parts.append(f"SELECT {_day('sent_at')}, 'sent' FROM queue WHERE sent_at IS NOT NULL AND status = 'sent'")
+    cur = db.conn.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1",
+                          (offset,) * len(parts))
     return _rows(cur)
 
 

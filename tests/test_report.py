@@ -378,3 +378,13 @@ def test_report_is_chinese_by_default_with_times_in_the_campaign_zone(db):
     assert "2026-11-21 07:30" in html and "2026-11-20T23:30" not in html
     english = render_report(db, Settings(), lang="en")
     assert "Overview" in english and "概览" not in english
+
+
+def test_days_in_charts_are_the_campaign_s_calendar_days(db):
+    from storage import reporting
+
+    seed_fixture(db, n_users=4)
+    db.conn.execute("UPDATE posts SET first_seen = '2026-11-20T20:00:00+00:00'")      # 04:00 next day in Shanghai
+    db.conn.execute("UPDATE users SET first_seen = '2026-11-20T10:00:00+00:00'")
+    days = {r["day"]: r for r in reporting.crawl_by_day(db, offset="+480 minutes")}
+    assert days["2026-11-21"]["posts"] > 0 and days["2026-11-20"]["users"] > 0 and days["2026-11-20"]["posts"] == 0

@@ -346,3 +346,27 @@ def test_request_bodies_have_a_limit(world):
     assert store.get_item(db, item_id).status == "pending"
     r = c.post("/api/items/reject", json={"ids": [item_id], "by": "alice", "reason": "x" * 5000}, headers=csrf(c))
     assert r.status_code == 422                       # a reason is at most 2000 characters
+
+
+def test_trying_many_names_from_one_address_is_slowed(world):
+    _, _, db = world
+    team(db)
+    c = client(world)
+    for k in range(5):
+        assert sign_in(c, f"guess{k}", "whatever").status_code == 401
+    r = sign_in(c, "王芳")
+    assert r.status_code == 429 and c.get("/api/session").status_code == 401
+
+
+def test_sign_in_throttle_doubles_and_forgets_on_success():
+    from bot.review.app import SignInThrottle
+
+    th = SignInThrottle(free=2, cap=60)
+    th.failed("1.2.3.4")
+    assert th.wait("1.2.3.4") == 0
+    th.failed("1.2.3.4")
+    assert 0 < th.wait("1.2.3.4") <= 2 and th.wait("5.6.7.8") == 0
+    th.failed("1.2.3.4")
+    assert 2 < th.wait("1.2.3.4") <= 4
+    th.succeeded("1.2.3.4")
+    assert th.wait("1.2.3.4") == 0

@@ -218,6 +218,13 @@ def _zone(name: str):
     return zone(name)
 
 
+def _offset(tz) -> str:
+    """The zone's offset from UTC now, as an SQLite date modifier ('+480 minutes'): days in the
+    report are the campaign's calendar days (a DST change shifts the boundary by an hour at most)."""
+    minutes = int(datetime.now(timezone.utc).astimezone(tz).utcoffset().total_seconds() // 60)
+    return f"{minutes:+d} minutes"
+
+
 def _heatmap(times: list[str], tz) -> list[list[int]]:
     grid = [[0] * 24 for _ in range(7)]
     for t in times:
@@ -236,8 +243,8 @@ def _heatmap(times: list[str], tz) -> list[list[int]]:
 
 def _crawl_blocks(db, style: ChartStyle, lang: str, tzname: str) -> list[Block]:
     per_query = reporting.crawl_by_query(db)
-    per_day = reporting.crawl_by_day(db)
     tz = _zone(tzname)
+    per_day = reporting.crawl_by_day(db, offset=_offset(tz))
     blocks = []
     found = [r for r in per_query if r["posts"] or r["users"]]
     b = Block(t("rep.crawl.per_query", lang))
@@ -246,7 +253,7 @@ def _crawl_blocks(db, style: ChartStyle, lang: str, tzname: str) -> list[Block]:
                                 {posts_l: [r["posts"] for r in found], users_l: [r["users"] for r in found]})
     if chart:
         b.charts.append(chart)
-    qd = reporting.crawl_query_days(db)
+    qd = reporting.crawl_query_days(db, offset=_offset(tz))
     if qd:
         days = sorted({r["day"] for r in qd})
         top = [r["query"] for r in found[:8]]
@@ -265,7 +272,7 @@ def _crawl_blocks(db, style: ChartStyle, lang: str, tzname: str) -> list[Block]:
     blocks.append(b)
 
     b = Block(t("rep.crawl.per_day", lang))
-    chart = charts.time_series(style, "crawl-per-day", t("rep.c.per_day", lang, tz="UTC"), [r["day"] for r in per_day],
+    chart = charts.time_series(style, "crawl-per-day", t("rep.c.per_day", lang, tz=tzname), [r["day"] for r in per_day],
                                {posts_l: [r["posts"] for r in per_day], users_l: [r["users"] for r in per_day]})
     if chart:
         b.charts.append(chart)
@@ -329,13 +336,13 @@ def _campaign_blocks(db, style: ChartStyle, lang: str, tzname: str) -> list[Bloc
                              color="#8e44ad")
     if chart:
         b.charts.append(chart)
-    per_day = reporting.actions_per_day(db)
+    per_day = reporting.actions_per_day(db, offset=_offset(_zone(tzname)))
     if per_day:
         days = sorted({r["day"] for r in per_day})
         whats = [w for w in ("proposed", "approved", "sent") if any(r["what"] == w for r in per_day)]
         series = {t(f"rep.s.{w}", lang): [sum(r["n"] for r in per_day if r["what"] == w and r["day"] == d) for d in days]
                   for w in whats}
-        chart = charts.time_series(style, "campaign-per-day", t("rep.c.per_day_actions", lang, tz="UTC"), days, series,
+        chart = charts.time_series(style, "campaign-per-day", t("rep.c.per_day_actions", lang, tz=tzname), days, series,
                                    ylabel=t("rep.x.actions", lang))
         if chart:
             b.charts.append(chart)

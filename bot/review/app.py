@@ -153,6 +153,41 @@ class Who:
         return self.name if self.accounts_mode and self.name else typed
 
 
+class SignInThrottle:
+    """Failed sign-ins per client address (any account name, known or not): after
+    ``free`` failures in a row each further try waits twice as long, up to ``cap`` seconds.
+    The per-account counter (``bot.engage.accounts``) slows guessing one password;
+    this slows trying many names from one place."""
+
+    def __init__(self, free: int = 5, cap: int = 300):
+        self.free, self.cap = free, cap
+        self._fails: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, client: str, now: float | None = None) -> int:
+        import time
+
+        with self._lock:
+            count, last = self._fails.get(client, (0, 0.0))
+        if count < self.free:
+            return 0
+        left = min(self.cap, 2 ** (count - self.free + 1)) - ((now or time.monotonic()) - last)
+        return max(0, int(left + 0.999))
+
+    def failed(self, client: str) -> None:
+        import time
+
+        with self._lock:
+            count, _ = self._fails.get(client, (0, 0.0))
+            self._fails[client] = (count + 1, time.monotonic())
+            if len(self._fails) > 10_000:        # bounded memory under a spray of addresses
+                self._fails.pop(next(iter(self._fails)))
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._fails.pop(client, None)
+
+
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, before any endpoint reads them."""
 
@@ -283,6 +318,7 @@ def create_app(db_path: str | Path, settings: Settings, token: str, allowed_host
 def _pages(app: FastAPI, db, who, lang: str, token: str, token_session: str, settings: Settings,
            fail_delay_s: float) -> None:
     """Sign-in, sign-out, the page itself and its static files."""
+    throttle = SignInThrottle()
 
     def login_page(error: str = "", status: int = 401) -> HTMLResponse:
         name = "login.html" if accounts.accounts_enabled(db()) else "login-token.html"
@@ -313,13 +349,19 @@ def _pages(app: FastAPI, db, who, lang: str, token: str, token_session: str, set
                 return signed_in(request, token_session)
             await asyncio.sleep(fail_delay_s)
             return login_page(t("login.token_bad", lang))
+        client = request.client.host if request.client else "?"
+        held = throttle.wait(client)
+        if held:
+            return login_page(t("login.slow", lang, seconds=held), status=429)
         account, wait = await asyncio.to_thread(_authenticate, db_factory=db, name=field_("name"),
                                                 password=field_("password"))
         if account is None:
+            throttle.failed(client)
             await asyncio.sleep(fail_delay_s)
             if wait:
                 return login_page(t("login.slow", lang, seconds=wait), status=429)
             return login_page(t("login.bad", lang))
+        throttle.succeeded(client)
         hours = settings.review.session_hours
         session_id, _ = await asyncio.to_thread(lambda: accounts.open_session(db(), account, hours))
         return signed_in(request, session_id, max_age=int(hours * 3600))
