@@ -370,3 +370,15 @@ def test_sign_in_throttle_doubles_and_forgets_on_success():
     assert 2 < th.wait("1.2.3.4") <= 4
     th.succeeded("1.2.3.4")
     assert th.wait("1.2.3.4") == 0
+
+
+def test_queue_show_has_the_card_context_and_local_times(world, cli):
+    path, _, db = world
+    item = store.list_items(db, status="pending", kind="reply")[0]
+    db.conn.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
+                    " VALUES ('weibo', 'c1', 'u9', 'comment', ?, '同款蛋白粉，好喝吗', 7, ?, ?)",
+                    (item["post_pid"], NOW.isoformat(), NOW.isoformat()))
+    code, out, err = cli("--db", path, "queue", "show", str(item["id"]))
+    assert code == 0, err
+    assert "comment: u9: 同款蛋白粉，好喝吗 (likes 7)" in out and "times in Asia/Shanghai" in out
+    assert "+00:00" not in out

@@ -148,6 +148,7 @@ def _show(args, ctx: Context) -> int:
         p(f"approved by {terminal_safe(detail['approved_by'])} at {fmt_time(detail['approved_at'], tz)}", markup=False)
     if detail["last_error"]:
         p(f"note:    {terminal_safe(detail['last_error'])}", markup=False)
+    _show_context(ctx, detail, tz)
     p("history:", markup=False)
     for a in audit:
         change = f"{a['from_status'] or '-'} -> {a['to_status'] or '-'}"
@@ -160,3 +161,26 @@ def _show(args, ctx: Context) -> int:
     for o in outcomes:
         p(f"  outcome: {o['kind']} {terminal_safe(o['text'] or '', 80)}", markup=False)
     return 0
+
+
+def _show_context(ctx: Context, detail: dict, tz) -> None:
+    """The same context the review card shows: why this person and post, and the thread."""
+    from bot.review.cards import context
+
+    c = context(ctx.db, detail, tz)
+    p = ctx.console.print
+    why = c["why"]
+    facts = [f"target {why['target']}" if why["target"] else "",
+             f"relevance {why['relevance']:.2f}" if why["relevance"] is not None else "",
+             f"matched {', '.join(why['phrases'])}" if why["phrases"] else ""]
+    if any(facts):
+        p("why:     " + terminal_safe("; ".join(f for f in facts if f)), markup=False)
+    for r in c["comments"]:
+        p(f"comment: {terminal_safe(r['user_name'] or r['uid'] or '')}: {terminal_safe(r['text'] or '', 80)}"
+          f" (likes {r['likes'] or 0})", markup=False)
+    for r in c["recent_posts"]:
+        p(f"earlier: {r['at']}  {terminal_safe(r['text'] or '', 80)}", markup=False)
+    reason = c["draft_reason"]
+    if reason:
+        p("drafted: " + terminal_safe(", ".join(f"{k}={v}" for k, v in reason.items() if k != "library"), 160),
+          markup=False)
