@@ -382,3 +382,22 @@ def test_queue_show_has_the_card_context_and_local_times(world, cli):
     assert code == 0, err
     assert "comment: u9: 同款蛋白粉，好喝吗 (likes 7)" in out and "times in Asia/Shanghai" in out
     assert "+00:00" not in out
+
+
+def test_card_renders_issue_13_columns_when_they_exist(world):
+    """target / target_relevance / draft_reason arrive with another branch's migration;
+    the card reads them when present (this test adds them by hand, as that migration will)."""
+    path, _, db = world
+    item_id = pending_reply(db)
+    for ddl in ("ALTER TABLE queue ADD COLUMN target TEXT", "ALTER TABLE queue ADD COLUMN target_relevance REAL",
+                "ALTER TABLE queue ADD COLUMN draft_reason TEXT"):
+        db.conn.execute(ddl)
+    reason = {"post_kind": "question", "phrases": ["蛋白粉", "结块"], "topics": ["健身"],
+              "library": {"id": 3, "text": "先放粉再加水"}, "template": "tips", "drafter": "builtin", "fallback": False}
+    db.conn.execute("UPDATE queue SET target = '健身爱好者', target_relevance = 0.83, draft_reason = ? WHERE id = ?",
+                    (json.dumps(reason, ensure_ascii=False), item_id))
+    c = client(world)
+    c.get(f"/?token={load_or_create_token(path)}")
+    ctx = c.get(f"/api/items/{item_id}").json()["item"]["context"]
+    assert ctx["why"]["target"] == "健身爱好者" and ctx["why"]["relevance"] == 0.83
+    assert ctx["why"]["phrases"] == ["蛋白粉", "结块"] and ctx["draft_reason"]["library"]["text"] == "先放粉再加水"
