@@ -8,7 +8,7 @@ matplotlib built its cache: Debian's fonts-wqy-microhei or fonts-noto-cjk),
 and the fonts shipped by the ``mplfonts`` package if it is installed. Found
 files are registered with matplotlib's font manager at run time.
 
-Behind whatever is found, the package's own subset font (bot/report/fonts/,
+Behind whatever is found, the package's own subset font (bot/report/font_files/,
 WenQuanYi Micro Hei cut to GB2312, Apache-2.0) is always in the fallback
 chain, so a fresh machine without any CJK font still draws Chinese (issue 16:
 the demo's report showed boxes). Only when even that cannot load does a
@@ -119,7 +119,7 @@ def shipped_font_family() -> str | None:
         if "<shipped>" not in _cache:
             from importlib import resources
 
-            path = Path(str(resources.files("bot.report").joinpath("fonts").joinpath(SHIPPED_FONT)))
+            path = Path(str(resources.files("bot.report").joinpath("font_files").joinpath(SHIPPED_FONT)))
             _cache["<shipped>"] = _register(path) if path.is_file() else None
         return _cache["<shipped>"]
 
