@@ -18,7 +18,7 @@ a reply needs two different approvers. The last decision can be undone for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,7 +52,14 @@ OUTCOMES = "huaxiang/outcomes"
 
 
 class QueueError(HuaxiangError):
-    """A change the queue refuses (unknown item, wrong state, missing name)."""
+    """A change the queue refuses (unknown item, wrong state, missing name).
+
+    ``code`` and ``values`` let the review page say it in the team's language
+    (message catalogue key ``err.<code>``); the English text stays for the CLI and logs."""
+
+    def __init__(self, message: str, code: str = "", **values: Any):
+        super().__init__(message)
+        self.code, self.values = code, values
 
 
 @dataclass
@@ -60,6 +67,8 @@ class Change:
     item_id: int
     ok: bool
     message: str
+    code: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 def _now(now: datetime | None) -> str:
@@ -71,11 +80,12 @@ def transition(db, item_id: int, to: str, actor: str, action: str, at: str, *, u
     """Move one item to ``to`` inside the caller's transaction, with its audit row."""
     item = store.get_item(db, item_id)
     if item is None:
-        raise QueueError(f"queue item {item_id} does not exist")
+        raise QueueError(f"queue item {item_id} does not exist", "missing", id=item_id)
     if expect is not None and item.status not in expect:
-        raise QueueError(f"item {item_id} is {item.status}, expected {' or '.join(expect)}")
+        raise QueueError(f"item {item_id} is {item.status}, expected {' or '.join(expect)}", "state", id=item_id,
+                         status=item.status)
     if to != item.status and to not in TRANSITIONS[item.status]:
-        raise QueueError(f"item {item_id} is {item.status}; it cannot become {to}")
+        raise QueueError(f"item {item_id} is {item.status}; it cannot become {to}", "state", id=item_id, status=item.status)
     values = dict(updates or {})
     values["status"] = to
     values["updated_at"] = at
@@ -87,7 +97,7 @@ def transition(db, item_id: int, to: str, actor: str, action: str, at: str, *, u
 
 def _require_person(by: str | None, what: str) -> str:
     if not policy.is_named_person(by):
-        raise QueueError(f"{what} needs a person's name (--by NAME); got {by!r}")
+        raise QueueError(f"{what} needs a person's name (--by NAME); got {by!r}", "no_name")
     return by.strip()  # type: ignore[union-attr]
 
 
@@ -99,9 +109,11 @@ def _require_right(db, by: str, right: str, what: str) -> str:
         return by
     account = active_account(db, by)
     if account is None:
-        raise QueueError(f"{what} needs an active review account; {by!r} is none (see `huaxiang users list`)")
+        raise QueueError(f"{what} needs an active review account; {by!r} is none (see `huaxiang users list`)",
+                         "no_account", name=by)
     if not account.can(right):
-        raise QueueError(f"{what} is not allowed for {by!r} (role {account.role})")
+        raise QueueError(f"{what} is not allowed for {by!r} (role {account.role})", "not_allowed", name=by,
+                         role=account.role)
     return account.name
 
 
@@ -124,7 +136,7 @@ def _each(db, ids: list[int], fn) -> list[Change]:
                 msg = fn(item_id)
             out.append(Change(item_id, True, msg))
         except QueueError as exc:
-            out.append(Change(item_id, False, str(exc)))
+            out.append(Change(item_id, False, str(exc), exc.code, {k: str(v) for k, v in exc.values.items()}))
     return out
 
 
@@ -142,9 +154,10 @@ def approve(db, ids: list[int], by: str, now: datetime | None = None, *, retry_f
     def one(item_id: int) -> str:
         item = store.get_item(db, item_id)
         if item is not None and item.kind == "follow":
-            raise QueueError(f"item {item_id} is a follow suggestion: mark it done by hand or dismiss it")
+            raise QueueError(f"item {item_id} is a follow suggestion: mark it done by hand or dismiss it", "follow_todo",
+                             id=item_id)
         if item is not None and item.status in allowed and not (item.text or "").strip():
-            raise QueueError(f"item {item_id} has no text to approve")
+            raise QueueError(f"item {item_id} has no text to approve", "no_text", id=item_id)
         if second_approval and item is not None and item.kind in SECOND_APPROVAL_KINDS and item.status == "pending":
             first = first_approver(db, item_id)
             if first is None:
@@ -152,7 +165,8 @@ def approve(db, ids: list[int], by: str, now: datetime | None = None, *, retry_f
                            updates={"reviewed_by": by})
                 return f"first approval of #{item_id} by {by}; a second approver must approve it too"
             if first == by:
-                raise QueueError(f"item {item_id} needs a second approver other than {by}")
+                raise QueueError(f"item {item_id} needs a second approver other than {by}", "second_same", id=item_id,
+                                 name=by)
         transition(db, item_id, "approved", by, "approve", at, expect=allowed,
                    updates={"approved_by": by, "approved_at": at, "reviewed_by": by})
         return f"approved #{item_id}"
@@ -170,7 +184,7 @@ def settle_follow(db, ids: list[int], by: str, done: bool, now: datetime | None 
     def one(item_id: int) -> str:
         item = store.get_item(db, item_id)
         if item is not None and item.kind != "follow":
-            raise QueueError(f"item {item_id} is a {item.kind}, not a follow suggestion")
+            raise QueueError(f"item {item_id} is a {item.kind}, not a follow suggestion", "not_follow", id=item_id)
         transition(db, item_id, to, by, action, at, expect=("pending",), updates={"reviewed_by": by})
         return f"{to} #{item_id}"
 
@@ -185,14 +199,16 @@ def undo(db, item_id: int, by: str, window_s: float, now: datetime | None = None
         item = store.get_item(db, item_id)
         last = store.last_audit(db, item_id)
         if item is None or last is None:
-            raise QueueError(f"queue item {item_id} does not exist")
+            raise QueueError(f"queue item {item_id} does not exist", "missing", id=item_id)
         if last["action"] not in UNDOABLE or last["to_status"] != item.status:
-            raise QueueError(f"item {item_id}: its last change ({last['action']}) cannot be undone")
+            raise QueueError(f"item {item_id}: its last change ({last['action']}) cannot be undone", "undo_no", id=item_id)
         if last["actor"] != by:
-            raise QueueError(f"item {item_id}: only {last['actor']} can undo their {last['action']}")
+            raise QueueError(f"item {item_id}: only {last['actor']} can undo their {last['action']}", "undo_other",
+                             id=item_id, name=last["actor"])
         age = (moment - policy.parse_time(last["at"])).total_seconds()  # type: ignore[operator]
         if age > window_s:
-            raise QueueError(f"item {item_id}: the {last['action']} was {int(age)} s ago; undo is possible for {int(window_s)} s")
+            raise QueueError(f"item {item_id}: the {last['action']} was {int(age)} s ago; undo is possible for {int(window_s)} s",
+                             "undo_late", id=item_id, seconds=int(window_s))
         values = {"status": last["from_status"], "updated_at": _now(moment), "reviewed_by": by}
         if last["action"] == "approve":
             values.update({"approved_by": None, "approved_at": None})
@@ -224,16 +240,17 @@ def edit(db, item_id: int, text: str, by: str, settings: Settings, now: datetime
                           when=datetime.now(timezone.utc))
     bad = policy.rule_length(settings, probe)
     if bad is not None:
-        raise QueueError(f"item {item_id}: {bad.message}")
+        raise QueueError(f"item {item_id}: {bad.message}", "too_long", id=item_id, limit=settings.engagement.max_length)
     at = _now(now)
     with transaction(db):
         item = store.get_item(db, item_id)
         if item is None:
-            raise QueueError(f"queue item {item_id} does not exist")
+            raise QueueError(f"queue item {item_id} does not exist", "missing", id=item_id)
         if item.status not in ("pending", "approved"):
-            raise QueueError(f"item {item_id} is {item.status}; only pending or approved items can be edited")
+            raise QueueError(f"item {item_id} is {item.status}; only pending or approved items can be edited", "state",
+                             id=item_id, status=item.status)
         if item.kind == "follow":
-            raise QueueError(f"item {item_id} is a follow suggestion: it has no draft to edit")
+            raise QueueError(f"item {item_id} is a follow suggestion: it has no draft to edit", "no_draft", id=item_id)
         return transition(db, item_id, "pending", by, "edit", at,
                           updates={"text": text, "text_key": policy.text_key(text), "reviewed_by": by,
                                    "approved_by": None, "approved_at": None})
@@ -273,7 +290,7 @@ def resolve(db, item_id: int, sent: bool, by: str, remote_id: str | None = None,
     with transaction(db):
         item = store.get_item(db, item_id)
         if item is None:
-            raise QueueError(f"queue item {item_id} does not exist")
+            raise QueueError(f"queue item {item_id} does not exist", "missing", id=item_id)
         if item.status not in ("sending", "unknown"):
             raise QueueError(f"item {item_id} is {item.status}; only sending (handed out) or unknown items can be resolved")
         if item.status == "sending":

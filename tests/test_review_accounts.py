@@ -401,3 +401,17 @@ def test_card_renders_issue_13_columns_when_they_exist(world):
     ctx = c.get(f"/api/items/{item_id}").json()["item"]["context"]
     assert ctx["why"]["target"] == "健身爱好者" and ctx["why"]["relevance"] == 0.83
     assert ctx["why"]["phrases"] == ["蛋白粉", "结块"] and ctx["draft_reason"]["library"]["text"] == "先放粉再加水"
+
+
+def test_refusals_carry_a_code_the_page_words_in_chinese(world):
+    path, s, db = world
+    c = client(world)
+    c.get(f"/?token={load_or_create_token(path)}")
+    follow = store.list_items(db, kind="follow")[0]["id"]
+    r = c.post("/api/items/approve", json={"ids": [follow], "by": "alice"}, headers=csrf(c)).json()[0]
+    assert not r["ok"] and r["code"] == "follow_todo" and r["values"] == {"id": str(follow)}
+    r = c.post(f"/api/items/{pending_reply(db)}/edit", json={"text": "长" * 500, "by": "alice"}, headers=csrf(c))
+    assert r.status_code == 400 and r.headers["X-Error-Code"] == "too_long"
+    assert json.loads(r.headers["X-Error-Values"])["limit"] == str(s.engagement.max_length)
+    messages = c.get("/api/session").json()["messages"]
+    assert messages["err.follow_todo"].startswith("#{id} 是关注建议")

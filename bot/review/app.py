@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import hmac
 import logging
 import os
@@ -136,6 +137,8 @@ class ChangeOut(BaseModel):
     ok: bool
     message: str
     status: str | None = None        # the item's status afterwards (the page words it in its own language)
+    code: str = ""                   # why it was refused: message catalogue key err.<code>
+    values: dict[str, str] = {}
 
 
 @dataclass
@@ -451,7 +454,10 @@ def _write_api(app: FastAPI, db, need, settings: Settings) -> None:
         try:
             out = fn()
         except HuaxiangError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
+            code = getattr(exc, "code", "")
+            values = json.dumps({k: str(v) for k, v in getattr(exc, "values", {}).items()})   # ASCII-escaped
+            raise HTTPException(status_code=400, detail=str(exc),
+                                headers={"X-Error-Code": code, "X-Error-Values": values} if code else None) from None
         if isinstance(out, list):
             for change in out:
                 item = store.get_item(db(), change["item_id"]) if change["ok"] else None

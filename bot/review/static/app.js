@@ -46,10 +46,24 @@ async function api(path, options) {
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) {
+    const code = res.headers.get("X-Error-Code");
+    if (code && state.msg["err." + code]) {
+      let values = {};
+      try { values = JSON.parse(res.headers.get("X-Error-Values") || "{}"); } catch (e) { values = {}; }
+      throw new Error(refusal(code, values));
+    }
     const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : res.statusText;
     throw new Error(detail);
   }
   return { body: body, total: Number(res.headers.get("X-Total-Count") || 0) };
+}
+
+// A refusal from the queue, in the page's language (statuses and roles too).
+function refusal(code, values) {
+  const v = Object.assign({}, values || {});
+  if (v.status) v.status = T("status." + v.status);
+  if (v.role) v.role = T("role." + v.role);
+  return T("err." + code, v);
 }
 
 function reviewer() {
@@ -302,7 +316,8 @@ async function act(what, ids) {
     const res = (await api("/api/items/" + what, { method: "POST", body: JSON.stringify({ ids: ids, by: by, reason: $("reason").value }) })).body;
     const bad = res.filter((r) => !r.ok);
     say(res.map((r) => r.ok ? T("did", { id: r.item_id, status: T("status." + r.status) }) +
-                    (what === "approve" && r.status === "pending" ? " · " + T("needs_second") : "") : r.message).join("; "),
+                    (what === "approve" && r.status === "pending" ? " · " + T("needs_second") : "")
+                    : (r.code && state.msg["err." + r.code] ? refusal(r.code, r.values) : r.message)).join("; "),
         bad.length > 0);
     offerUndo(res.filter((r) => r.ok).map((r) => r.item_id));
   } catch (e) { say(T("failed", { what: T("btn." + what), error: e.message }), true); }
