@@ -415,3 +415,16 @@ def test_refusals_carry_a_code_the_page_words_in_chinese(world):
     assert json.loads(r.headers["X-Error-Values"])["limit"] == str(s.engagement.max_length)
     messages = c.get("/api/session").json()["messages"]
     assert messages["err.follow_todo"].startswith("#{id} 是关注建议")
+
+
+def test_sender_holds_a_reply_with_one_approver_when_two_are_required(world):
+    _, s, db = world
+    ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
+    queue_ops.approve(db, ids[:1], "alice")                          # approved before the rule was switched on
+    s.review.second_approval = True
+    queue_ops.approve(db, ids[1:], "alice", second_approval=True)    # first approval
+    queue_ops.approve(db, ids[1:], "bob", second_approval=True)      # second
+    fp = FakePlatform()
+    run_send(db, s, LATER, transport=fp, dry_run=False)
+    assert store.get_item(db, ids[0]).status == "approved"          # held: one approver only
+    assert store.get_item(db, ids[1]).status == "sent" and fp.calls == 1
