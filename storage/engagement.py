@@ -136,6 +136,7 @@ _LIST_SELECT = """
 SELECT q.id, q.kind, q.status, q.source, q.platform, q.template, q.variant, q.text, q.score, q.reason,
        q.explanation, q.scheduled_at, q.expires_at, q.created_at, q.updated_at, q.approved_by, q.approved_at,
        q.reviewed_by, q.sent_at, q.remote_id, q.attempts, q.last_error, q.target_uid, q.post_pid, q.audience_id,
+       q.target_user_id,
        COALESCE(a.name, NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)' ELSE 'audience ' || q.audience_id END) AS audience,
        m.tier AS tier, m.score AS relevance, a.target AS audience_target,
        ur.score AS target_relevance_stored, ur.explanation AS relevance_explanation, ur.terms AS relevance_terms,
@@ -220,15 +221,14 @@ def thread_comments(db, platform: str | None, post_pid: str | None, limit: int =
         " ORDER BY COALESCE(c.likes, 0) DESC, c.id LIMIT ?", (platform, post_pid, limit)))
 
 
-def recent_posts_of(db, platform: str | None, uid: str | None, exclude_pid: str | None = None,
-                    limit: int = 3) -> list[dict[str, Any]]:
-    """The person's newest stored posts besides the one the item answers."""
-    if not uid:
+def recent_posts_of(db, user_id: int | None, exclude_pid: str | None = None, limit: int = 3) -> list[dict[str, Any]]:
+    """The person's newest stored posts besides the one the item answers (by users.id: indexed)."""
+    if not user_id:
         return []
     return _rows(_conn(db).execute(
-        "SELECT pid, text, created_at, likes, comments, reposts FROM posts WHERE platform = ? AND uid = ?"
+        "SELECT pid, text, created_at, likes, comments, reposts FROM posts WHERE user_id = ?"
         " AND kind = 'post' AND pid != ? ORDER BY created_at DESC, id DESC LIMIT ?",
-        (platform, uid, exclude_pid or "", limit)))
+        (user_id, exclude_pid or "", limit)))
 
 
 def last_audit(db, item_id: int) -> dict[str, Any] | None:

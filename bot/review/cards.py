@@ -67,7 +67,7 @@ def context(db, detail: dict[str, Any], tz) -> dict[str, Any]:
     """Thread, why, draft reasoning and history for one item."""
     row = store.queue_row(db, detail["id"])
     comments = store.thread_comments(db, detail.get("platform"), detail.get("post_pid"))
-    recent = store.recent_posts_of(db, detail.get("platform"), detail.get("target_uid"), detail.get("post_pid"))
+    recent = store.recent_posts_of(db, detail.get("target_user_id"), detail.get("post_pid"))
     for r in comments + recent:
         r["at"] = fmt_time(r.get("created_at"), tz)
     return {"comments": comments, "recent_posts": recent, "why": why(detail, row),
