@@ -428,3 +428,15 @@ def test_sender_holds_a_reply_with_one_approver_when_two_are_required(world):
     run_send(db, s, LATER, transport=fp, dry_run=False)
     assert store.get_item(db, ids[0]).status == "approved"          # held: one approver only
     assert store.get_item(db, ids[1]).status == "sent" and fp.calls == 1
+
+
+def test_page_in_english_on_the_switch(world):
+    path, s, db = world
+    s.ui.language = "en"
+    team(db)
+    c = client((path, s, db))
+    assert "Sign in" in c.get("/").text and '<html lang="en">' in c.get("/").text
+    sign_in(c, "王芳")
+    assert "huaxiang review queue" in c.get("/").text
+    session = c.get("/api/session").json()
+    assert session["language"] == "en" and session["messages"]["btn.approve"] == "Approve"
