@@ -440,3 +440,11 @@ def test_page_in_english_on_the_switch(world):
     assert "huaxiang review queue" in c.get("/").text
     session = c.get("/api/session").json()
     assert session["language"] == "en" and session["messages"]["btn.approve"] == "Approve"
+
+
+def test_serving_the_lan_warns_about_tls_and_accounts():
+    from bot.commands.review import lan_warning
+
+    without = lan_warning("0.0.0.0", with_accounts=False)
+    assert "without TLS" in without and "docs/review.md" in without and "users add" in without
+    assert "accounts and roles decide" in lan_warning("192.168.1.5", with_accounts=True)

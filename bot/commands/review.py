@@ -96,6 +96,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.console.print(f"review page: {shown} (sign in with your account; `huaxiang users list`)", markup=False)
     else:
         ctx.console.print(f"review page: {review_url(args.host, port, token)}", markup=False)
+        ctx.console.print("for a team with roles (viewer, editor, approver): `huaxiang users add NAME --role approver`",
+                          markup=False)
     ctx.console.print("press Ctrl+C to stop", markup=False)
     # proxy_headers: behind a local TLS proxy the scheme is https, so the session cookie is marked Secure.
     config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=True,
