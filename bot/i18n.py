@@ -45,6 +45,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "filter.from": ("从", "From"), "filter.to": ("到", "To"), "filter.sort": ("排序", "Sort"),
     "sort.score": ("按得分", "score"), "sort.time": ("按时间", "time"), "sort.audience": ("按人群", "audience"),
     "reason": ("拒绝理由", "Reject reason"), "reason.placeholder": ("可选", "optional"),
+    "check_all": ("全选本页", "check all on this page"),
     "approve_checked": ("批准所选", "Approve checked"), "reject_checked": ("拒绝所选", "Reject checked"),
     "report": ("报告", "Report"), "api": ("API", "API"),
     "help": ("快捷键：j/k 移动，x 勾选，a 批准，r 拒绝，e 编辑（Ctrl+Enter 保存，Esc 取消），u 撤销。",

@@ -134,6 +134,13 @@ def test_viewer_editor_approver_in_chromium(browser_page, team_server, team_worl
     audit = [(a["actor"], a["action"]) for a in store.audit_for(db, first)]
     assert ("小李", "edit") in audit and ("王芳", "approve") in audit
 
+    # bulk selection: check all on the page, and clear it again
+    page.check("#check-all")
+    checked = page.eval_on_selector_all("article.item .check:checked", "els => els.length")
+    assert checked == len(ids_on_page(page))
+    page.uncheck("#check-all")
+    assert page.eval_on_selector_all("article.item .check:checked", "els => els.length") == 0
+
     # undo, within the window, puts it back
     page.click("#undo")
     page.wait_for_selector(f"article.item[data-id='{first}']")

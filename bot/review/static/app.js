@@ -105,6 +105,7 @@ async function init() {
   $("approve-selected").addEventListener("click", () => act("approve", checkedIds()));
   $("reject-selected").addEventListener("click", () => act("reject", checkedIds()));
   $("undo").addEventListener("click", undo);
+  $("check-all").addEventListener("change", () => { for (const b of document.querySelectorAll("article.item .check")) b.checked = $("check-all").checked; });
   $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); load(); });
   $("next").addEventListener("click", () => { if (state.offset + PAGE_SIZE < state.total) { state.offset += PAGE_SIZE; load(); } });
   document.addEventListener("keydown", onKey);
@@ -131,6 +132,7 @@ async function load() {
 }
 
 function render() {
+  $("check-all").checked = false;
   const main = $("queue");
   main.replaceChildren();
   state.items.forEach((it, i) => main.appendChild(card(it, i)));
