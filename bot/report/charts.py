@@ -121,7 +121,8 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
         if len(ids) <= 12:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, markerscale=0.7)
 
-    return style.draw("audience-map", t("rep.map", style.lang), f"{len(pts)} users in {len(ids)} audiences", paint, w=9, h=6.5)
+    return style.draw("audience-map", t("rep.map", style.lang),
+                      t("alt.map", style.lang, users=len(pts), audiences=len(ids)), paint, w=9, h=6.5)
 
 
 def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tuple[str, float]]) -> Chart | None:
@@ -137,7 +138,8 @@ def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tu
         ax.set_ylim(bottom=0)
         ax.set_title(t("rep.c.size", style.lang, name=label(name)))
 
-    return style.draw(slug, t("rep.c.size", style.lang, name=label(name)), f"size of {name} over {len(history)} analysis runs", paint, h=3.0)
+    return style.draw(slug, t("rep.c.size", style.lang, name=label(name)),
+                      t("alt.size", style.lang, name=name, runs=len(history)), paint, h=3.0)
 
 
 def bar_chart(style: ChartStyle, slug: str, title: str, items: Sequence[tuple[str, float]], xlabel: str = "",
@@ -183,7 +185,9 @@ def tier_split(style: ChartStyle, slug: str, name: str, counts: dict[str, int]) 
         ax.set_title(tr("rep.c.tiers", style.lang, name=label(name)))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(order), frameon=False, fontsize=8)
 
-    return style.draw(slug, tr("rep.c.tiers", style.lang, name=label(name)), ", ".join(f"{t} {counts[t]}" for t in order), paint, h=1.9)
+    return style.draw(slug, tr("rep.c.tiers", style.lang, name=label(name)),
+                      ", ".join(f"{tr('tier.' + t, style.lang) if t in palette else t} {counts[t]}" for t in order),
+                      paint, h=1.9)
 
 
 def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Sequence[int]], tz: str) -> Chart | None:
@@ -201,7 +205,8 @@ def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Seq
         fig.colorbar(im, ax=ax, label=t("rep.y.posts", style.lang), shrink=0.8)
 
     total = sum(sum(r) for r in grid)
-    return style.draw(slug, t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)), f"{total} posts by weekday and hour", paint, h=3.0)
+    return style.draw(slug, t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)),
+                      t("alt.activity", style.lang, posts=total), paint, h=3.0)
 
 
 # ---------------------------------------------------------------- crawl
@@ -224,7 +229,8 @@ def grouped_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], 
         ax.set_title(label(title, 60))
         ax.legend(frameon=False, fontsize=8)
 
-    return style.draw(slug, title, f"{title}: {len(cats)} rows", paint, h=max(2.4, 0.45 * len(cats) + 1.0))
+    return style.draw(slug, title, t("alt.rows", style.lang, title=title, rows=len(cats)), paint,
+                      h=max(2.4, 0.45 * len(cats) + 1.0))
 
 
 def time_series(style: ChartStyle, slug: str, title: str, days: Sequence[str], series: dict[str, Sequence[float]],
@@ -252,7 +258,8 @@ def time_series(style: ChartStyle, slug: str, title: str, days: Sequence[str], s
         if len(series) <= 12:
             ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 
-    return style.draw(slug, title, f"{title}: {len(days)} periods, {len(series)} series", paint, h=3.4)
+    return style.draw(slug, title, t("alt.series", style.lang, title=title, periods=len(days), series=len(series)),
+                      paint, h=3.4)
 
 
 def stacked_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], stacks: dict[str, Sequence[float]],
@@ -273,7 +280,8 @@ def stacked_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], 
         ax.set_title(label(title, 60))
         ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 
-    return style.draw(slug, title, f"{title}: {len(cats)} rows", paint, h=max(2.4, 0.4 * len(cats) + 1.0))
+    return style.draw(slug, title, t("alt.rows", style.lang, title=title, rows=len(cats)), paint,
+                      h=max(2.4, 0.4 * len(cats) + 1.0))
 
 
 def _finite(v: Any) -> bool:
