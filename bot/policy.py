@@ -190,6 +190,35 @@ def rule_approved(a: Action) -> Violation | None:
     return None
 
 
+def rule_approver_account(db, a: Action) -> Violation | None:
+    """Once the team has accounts, the approval must come from an active account allowed to approve."""
+    from bot.engage.accounts import accounts_enabled, active_account
+
+    if a.status != "approved" or not accounts_enabled(db):
+        return None
+    account = active_account(db, a.approved_by)
+    if account is None or not account.can("approve"):
+        return Violation("approval", f"approved by {a.approved_by!r}, which is not an active account allowed to approve;"
+                         " an approver must approve it again", "skip")
+    return None
+
+
+def rule_second_approval(db, settings: Settings, a: Action) -> Violation | None:
+    """With ``[review] second_approval``, a reply goes out only with two different approvers
+    since its text last changed (bot.queue_ops records the first as ``approve_first``)."""
+    if not settings.review.second_approval or a.kind not in ("reply", "group_reply") or a.item_id is None:
+        return None
+    approvers: set[str] = set()
+    for row in store.audit_for(db, a.item_id):
+        if row["action"] in ("plan", "edit", "reject", "undo"):
+            approvers = set()
+        elif row["action"] in ("approve_first", "approve"):
+            approvers.add(row["actor"])
+    if len(approvers) < 2:
+        return Violation("second_approval", f"needs two different approvers, has {sorted(approvers)}", "skip")
+    return None
+
+
 def rule_never_follow(a: Action) -> Violation | None:
     """Follows are suggestions for a person; the bot never sends one."""
     if a.kind not in SENDABLE_KINDS:
@@ -331,8 +360,8 @@ def plan_violations(db, settings: Settings, a: Action) -> list[Violation]:
 def send_violations(db, settings: Settings, a: Action) -> list[Violation]:
     """Why the sender must not send this item now (empty = send)."""
     checks = [
-        rule_approved(a), rule_never_follow(a), rule_blocklist(db, settings, a), rule_opt_out(db, a),
-        rule_deny_keywords(settings, a), rule_expiry(a), rule_length(settings, a),
+        rule_approved(a), rule_approver_account(db, a), rule_second_approval(db, settings, a), rule_never_follow(a), rule_blocklist(db, settings, a),
+        rule_opt_out(db, a), rule_deny_keywords(settings, a), rule_expiry(a), rule_length(settings, a),
         rule_user_cap(db, settings, a, "send"), rule_one_per_post(db, a, "send"),
         rule_identical_text(db, settings, a, "send"), rule_quiet_hours(settings, a),
         rule_daily_cap(db, settings, a, "send"), rule_hourly_cap(db, settings, a, "send"),

@@ -275,6 +275,27 @@ class ReportSettings:
                        " = + - @ tab or CR gets a leading ' so spreadsheets never run it as a formula")
 
 
+UI_LANGUAGES = ("zh", "en")
+
+
+def check_language(value: str) -> str | None:
+    return None if value in UI_LANGUAGES else f"must be one of {', '.join(UI_LANGUAGES)}, got {value!r}"
+
+
+@dataclass
+class UiSettings:
+    language: str = _f("zh", "language of the review page, the report and export headers: zh (简体中文) | en",
+                       check_language)
+
+
+@dataclass
+class ReviewSettings:
+    session_hours: float = _f(12.0, "a review page sign-in lasts this many hours", check_positive)
+    second_approval: bool = _f(False, "replies need two different approvers before they can be sent")
+    undo_seconds: int = _f(10, "how long a decision on the review page can be undone", check_positive)
+    max_body_bytes: int = _f(1_000_000, "largest request body the review API accepts", check_positive)
+
+
 @dataclass
 class Settings:
     database: DatabaseSettings = _f(DatabaseSettings)
@@ -287,6 +308,8 @@ class Settings:
     analysis: AnalysisSettings = _f(AnalysisSettings)
     schedule: ScheduleSettings = _f(ScheduleSettings)
     report: ReportSettings = _f(ReportSettings)
+    ui: UiSettings = _f(UiSettings)
+    review: ReviewSettings = _f(ReviewSettings)
     # Where the settings came from ("<defaults>" when no file was found);
     # not a config key, so the loader never reads it from TOML.
     origin: str = field(default="<defaults>", metadata={"internal": True})

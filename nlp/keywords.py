@@ -10,12 +10,29 @@ average number of words per class and f(t) the word's total frequency.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from nlp.features import is_word
+
+# Words that are distinctive by count but say nothing about an audience:
+# quantities (一个月, 无数次, 三天), demonstratives (这家, 那个) and generic
+# adverbs/adjectives (明显, 真的). Checked on every keyword shown or stored.
+_QUANTITY = re.compile(r"^[一二两三四五六七八九十百千万几无数多半整每好]+[个次天年月周日号家位种回遍份点分秒岁块元条件趟杯口下把张本场顿眼台部双套款瓶支盒袋包件篇段]+[月天年]?$")
+_DEMONSTRATIVE = re.compile(r"^[这那哪每某本该此][个家位次种样些天年月回里边儿]?$")
+_GENERIC = frozenset("明显 真的 确实 其实 已经 一直 突然 终于 好像 感觉 有点 比较 还是 可能 一定 完全 直接 简直 居然 竟然 "
+                     "特别 非常 超级 真是 实在 基本 根本 经常 总是 马上 立刻 刚刚 最近 当时 然后 而且 但是 不过 所以 因为 "
+                     "这样 那样 这么 那么 怎么 什么 一下 一点 一些 有些 很多 好多 大家 自己 东西 事情 时候 地方 "
+                     "今天 明天 昨天 今晚 早上 晚上 上午 下午 中午 周末 最后 开始 出来 起来".split())
+
+
+def is_junk_keyword(word: str) -> bool:
+    """True for a word no marketer wants as an audience keyword (see the patterns above)."""
+    w = (word or "").strip()
+    return not w or w in _GENERIC or bool(_QUANTITY.match(w)) or bool(_DEMONSTRATIVE.match(w))
 
 
 def class_term_counts(X: sp.spmatrix, labels: np.ndarray, k: int) -> sp.csr_matrix:
@@ -74,7 +91,7 @@ def top_terms(weights: sp.spmatrix, terms: Sequence[str], row: int, n: int = 10,
         t = terms[r.indices[j]]
         if words_only and not is_word(t):
             continue
-        if len(t) < min_len:
+        if len(t) < min_len or is_junk_keyword(t):
             continue
         out.append((t, float(r.data[j])))
         if len(out) >= n:

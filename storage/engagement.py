@@ -22,7 +22,11 @@ PLANNED_STATUSES = ("pending", "approved", "sending", "sent", "unknown")
 # Statuses that mean a request reached (or may have reached) the platform.
 TOUCH_STATUSES = ("sending", "sent", "unknown")
 OPEN_STATUSES = ("pending", "approved")
-ALL_STATUSES = ("pending", "approved", "rejected", "expired", "sending", "sent", "failed", "unknown", "cancelled")
+# done / dismissed: a follow suggestion a person settled by hand (migration-free: status is free text).
+ALL_STATUSES = ("pending", "approved", "rejected", "expired", "sending", "sent", "failed", "unknown", "cancelled",
+                "done", "dismissed")
+# Items a reviewer can no longer change (finished, or in the sender's hands): read-only on the page and API.
+READONLY_STATUSES = ("rejected", "expired", "sent", "failed", "cancelled", "done", "dismissed", "unknown", "sending")
 
 
 @dataclass
@@ -135,9 +139,10 @@ _LIST_SELECT = """
 SELECT q.id, q.kind, q.status, q.source, q.platform, q.template, q.variant, q.text, q.score, q.reason,
        q.explanation, q.scheduled_at, q.expires_at, q.created_at, q.updated_at, q.approved_by, q.approved_at,
        q.reviewed_by, q.sent_at, q.remote_id, q.attempts, q.last_error, q.target_uid, q.post_pid, q.audience_id,
-       q.target, q.target_relevance, q.draft_reason,
+       q.target, q.target_relevance, q.draft_reason, q.target_user_id,
        COALESCE(a.name, NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)' ELSE 'audience ' || q.audience_id END) AS audience,
-       m.tier AS tier, m.score AS relevance,
+       m.tier AS tier, m.score AS relevance, a.target AS audience_target,
+       ur.score AS target_relevance_stored, ur.explanation AS relevance_explanation, ur.terms AS relevance_terms,
        u.name AS user_name, u.bio AS user_bio, u.followers AS user_followers, u.location AS user_location,
        u.verified AS user_verified, u.verified_reason AS user_verified_reason, u.profile_url AS user_url,
        p.text AS post_text, p.created_at AS post_created_at, p.likes AS post_likes, p.comments AS post_comments,
@@ -147,12 +152,23 @@ LEFT JOIN posts p ON p.id = q.post_id
 LEFT JOIN users u ON u.id = q.target_user_id
 LEFT JOIN audiences a ON a.id = q.audience_id
 LEFT JOIN memberships m ON m.user_id = q.target_user_id AND m.audience_id = q.audience_id
+LEFT JOIN user_relevance ur ON ur.user_id = q.target_user_id AND ur.target = a.target
 """
 
 
-def list_items(db, status: str | None = None, audience: str | None = None, kind: str | None = None,
-               limit: int = 1000) -> list[dict[str, Any]]:
-    """Queue rows with the context a reviewer needs (post, profile, tier), grouped by audience."""
+SORTS = {
+    "audience": "audience, q.score DESC, q.id",
+    "score": "q.score DESC, q.id",
+    "time": "COALESCE(p.created_at, q.created_at) DESC, q.id DESC",
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _item_filters(status: str | None, audience: str | None, kind: str | None, search: str | None,
+                  since: str | None, until: str | None) -> tuple[str, list[Any]]:
     where, args = [], []
     if status:
         where.append("q.status = ?")
@@ -164,14 +180,74 @@ def list_items(db, status: str | None = None, audience: str | None = None, kind:
         where.append("(a.name = ? OR a.auto_name = ? OR CAST(q.audience_id AS TEXT) = ?"
                      " OR (q.audience_id IS NULL AND ? = '(groups)'))")
         args += [audience, audience, audience, audience]
-    sql = _LIST_SELECT + (" WHERE " + " AND ".join(where) if where else "") + \
-        " ORDER BY audience, q.score DESC, q.id LIMIT ?"
-    return _rows(_conn(db).execute(sql, (*args, limit)))
+    if search:
+        like = f"%{_escape_like(search)}%"
+        where.append("(p.text LIKE ? ESCAPE '\\' OR q.text LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\')")
+        args += [like, like, like]
+    if since:
+        where.append("julianday(COALESCE(p.created_at, q.created_at)) >= julianday(?)")
+        args.append(since)
+    if until:
+        where.append("julianday(COALESCE(p.created_at, q.created_at)) < julianday(?)")
+        args.append(until)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+def list_items(db, status: str | None = None, audience: str | None = None, kind: str | None = None,
+               limit: int = 1000, *, offset: int = 0, sort: str = "audience", search: str | None = None,
+               since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+    """Queue rows with the context a reviewer needs (post, profile, tier).
+
+    ``search`` looks in the post, the draft and the person's name; ``since``/``until``
+    (UTC ISO) bound the post's time; ``sort`` is audience (grouped), score or time.
+    """
+    where, args = _item_filters(status, audience, kind, search, since, until)
+    sql = _LIST_SELECT + where + f" ORDER BY {SORTS.get(sort, SORTS['audience'])} LIMIT ? OFFSET ?"
+    return _rows(_conn(db).execute(sql, (*args, limit, max(0, offset))))
+
+
+def count_items(db, status: str | None = None, audience: str | None = None, kind: str | None = None, *,
+                search: str | None = None, since: str | None = None, until: str | None = None) -> int:
+    """How many rows ``list_items`` would return without a limit (the page's "of N")."""
+    where, args = _item_filters(status, audience, kind, search, since, until)
+    sql = "SELECT COUNT(*) FROM (" + _LIST_SELECT + where + ")"
+    return int(_conn(db).execute(sql, args).fetchone()[0])
+
+
+def thread_comments(db, platform: str | None, post_pid: str | None, limit: int = 5) -> list[dict[str, Any]]:
+    """The most-liked stored comments on a post (the conversation a reply joins)."""
+    if not post_pid:
+        return []
+    return _rows(_conn(db).execute(
+        "SELECT c.pid, c.uid, COALESCE(u.name, c.uid) AS user_name, c.text, c.likes, c.created_at FROM posts c"
+        " LEFT JOIN users u ON u.id = c.user_id WHERE c.kind = 'comment' AND c.platform = ? AND c.parent_pid = ?"
+        " ORDER BY COALESCE(c.likes, 0) DESC, c.id LIMIT ?", (platform, post_pid, limit)))
+
+
+def recent_posts_of(db, user_id: int | None, exclude_pid: str | None = None, limit: int = 3) -> list[dict[str, Any]]:
+    """The person's newest stored posts besides the one the item answers (by users.id: indexed)."""
+    if not user_id:
+        return []
+    return _rows(_conn(db).execute(
+        "SELECT pid, text, created_at, likes, comments, reposts FROM posts WHERE user_id = ?"
+        " AND kind = 'post' AND pid != ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        (user_id, exclude_pid or "", limit)))
+
+
+def last_audit(db, item_id: int) -> dict[str, Any] | None:
+    rows = _rows(_conn(db).execute("SELECT * FROM audit_log WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)))
+    return rows[0] if rows else None
 
 
 def item_detail(db, item_id: int) -> dict[str, Any] | None:
     rows = _rows(_conn(db).execute(_LIST_SELECT + " WHERE q.id = ?", (item_id,)))
     return rows[0] if rows else None
+
+
+def queue_row(db, item_id: int) -> dict[str, Any]:
+    """Every column of one queue row, including ones later migrations add (read with ``.get``)."""
+    rows = _rows(_conn(db).execute("SELECT * FROM queue WHERE id = ?", (item_id,)))
+    return rows[0] if rows else {}
 
 
 def audience_names(db) -> list[str]:

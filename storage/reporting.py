@@ -347,11 +347,30 @@ def audience_post_times(db: sqlite_utils.Database, audience_id: int, limit: int 
 
 # ---------------------------------------------------------------- report: crawl
 
+# What a query found: the posts it listed (post_queries), and for queries that list
+# people (a tag query) or whose authors were fetched, those people and their posts
+# (user_queries, crawl_authors). The crawl's own run counts include both, so the
+# report must too: a tag query lists users, never posts, and showed 0 / 0.
+_FOUND_PER_QUERY = """
+WITH found_posts AS (
+    SELECT pq.query AS query, pq.post_id AS post_id FROM post_queries pq
+    UNION SELECT uq.query, p.id FROM user_queries uq JOIN posts p ON p.platform = uq.platform AND p.uid = uq.uid
+    UNION SELECT ca.query, p.id FROM crawl_authors ca JOIN posts p ON p.platform = ca.platform AND p.uid = ca.uid
+          WHERE ca.query IS NOT NULL
+), found_users AS (
+    SELECT f.query AS query, p.user_id AS user_id FROM found_posts f JOIN posts p ON p.id = f.post_id
+    WHERE p.user_id IS NOT NULL
+    UNION SELECT uq.query, u.id FROM user_queries uq JOIN users u ON u.platform = uq.platform AND u.uid = uq.uid
+)
+SELECT q.query, (SELECT COUNT(*) FROM found_posts f WHERE f.query = q.query) AS posts,
+       (SELECT COUNT(*) FROM found_users f WHERE f.query = q.query) AS users
+FROM (SELECT query FROM found_posts UNION SELECT query FROM found_users) q
+"""
+
+
 def crawl_by_query(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Per query: posts and distinct users it found, runs, errors, blocks and fault kinds."""
-    found = {r["query"]: r for r in _iter_rows(db.conn.execute(
-        "SELECT pq.query, COUNT(*) AS posts, COUNT(DISTINCT p.user_id) AS users FROM post_queries pq"
-        " JOIN posts p ON p.id = pq.post_id GROUP BY pq.query"))}
+    found = {r["query"]: r for r in _iter_rows(db.conn.execute(_FOUND_PER_QUERY))}
     runs = {r["query"]: r for r in _iter_rows(db.conn.execute(
         "SELECT COALESCE(query, '(none)') AS query, COUNT(*) AS runs, SUM(errors) AS errors,"
         " SUM(status = 'blocked') AS blocked, SUM(status IN ('failed', 'partial', 'interrupted')) AS failed,"
@@ -373,19 +392,25 @@ def crawl_by_query(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return out
 
 
-def crawl_by_day(db: sqlite_utils.Database, days: int = 60) -> list[dict[str, Any]]:
-    """New posts and new users stored per day (UTC), the last ``days`` days with data."""
-    posts = dict(db.conn.execute("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) FROM posts GROUP BY d"))
-    users = dict(db.conn.execute("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) FROM users GROUP BY d"))
+def _day(column: str) -> str:
+    """SQL for the local calendar day of a stored UTC time; the offset is the ``?`` parameter
+    (e.g. '+480 minutes', the campaign zone's current offset)."""
+    return f"substr(datetime({column}, ?), 1, 10)"
+
+
+def crawl_by_day(db: sqlite_utils.Database, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+    """New posts and new users stored per local day (``offset`` from UTC), the last ``days`` days with data."""
+    posts = dict(db.conn.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM posts GROUP BY d", (offset,)))
+    users = dict(db.conn.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM users GROUP BY d", (offset,)))
     all_days = sorted(set(posts) | set(users))[-days:]
     return [{"day": d, "posts": int(posts.get(d, 0)), "users": int(users.get(d, 0))} for d in all_days]
 
 
-def crawl_query_days(db: sqlite_utils.Database, days: int = 60) -> list[dict[str, Any]]:
-    """Posts found per query per day (by the day the post was first stored)."""
+def crawl_query_days(db: sqlite_utils.Database, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+    """Posts found per query per local day (by the day the post was first stored)."""
     cur = db.conn.execute(
-        "SELECT pq.query, substr(p.first_seen, 1, 10) AS day, COUNT(*) AS posts FROM post_queries pq"
-        " JOIN posts p ON p.id = pq.post_id GROUP BY 1, 2 ORDER BY 2")
+        f"SELECT pq.query, {_day('p.first_seen')} AS day, COUNT(*) AS posts FROM post_queries pq"
+        " JOIN posts p ON p.id = pq.post_id GROUP BY 1, 2 ORDER BY 2", (offset,))
     rows = _rows(cur)
     keep = set(sorted({r["day"] for r in rows})[-days:])
     return [r for r in rows if r["day"] in keep]
@@ -411,15 +436,16 @@ def queue_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return {s: int(n) for s, n in db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY 2 DESC")}
 
 
-def actions_per_day(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Queue items created, approved and sent per day (UTC)."""
+def actions_per_day(db: sqlite_utils.Database, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+    """Queue items created, approved and sent per local day (``offset`` from UTC)."""
     cols = table_columns(db, "queue")
-    parts = ["SELECT substr(created_at, 1, 10) AS day, 'proposed' AS what FROM queue"]
+    parts = [f"SELECT {_day('created_at')} AS day, 'proposed' AS what FROM queue"]
     if "approved_at" in cols:
-        parts.append("SELECT substr(approved_at, 1, 10), 'approved' FROM queue WHERE approved_at IS NOT NULL")
+        parts.append(f"SELECT {_day('approved_at')}, 'approved' FROM queue WHERE approved_at IS NOT NULL")
     if "sent_at" in cols:
-        parts.append("SELECT substr(sent_at, 1, 10), 'sent' FROM queue WHERE sent_at IS NOT NULL AND status = 'sent'")
-    cur = db.conn.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1")
+        parts.append(f"SELECT {_day('sent_at')}, 'sent' FROM queue WHERE sent_at IS NOT NULL AND status = 'sent'")
+    cur = db.conn.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1",
+                          (offset,) * len(parts))
     return _rows(cur)
 
 
@@ -525,3 +551,28 @@ def target_links(db: sqlite_utils.Database, min_relevance: float = 0.5) -> list[
             " AND target = ? ORDER BY target_score DESC", (t,)))
         out.append({"target": t, "prospects": int(n or 0), "unassigned_prospects": int(una or 0), "audiences": auds})
     return out
+
+
+def keyword_post_shares(db: sqlite_utils.Database, audience_id: int, words: Sequence[str],
+                        limit: int = 20_000) -> dict[str, float]:
+    """Share of the audience's (newest ``limit``) member posts that contain each word: a weight
+    for keywords stored without one."""
+    texts = [r[0] or "" for r in db.conn.execute(
+        "SELECT p.text FROM memberships m JOIN posts p ON p.user_id = m.user_id WHERE m.audience_id = ?"
+        " ORDER BY p.id DESC LIMIT ?", (audience_id, limit))]
+    if not texts:
+        return {}
+    return {w: sum(1 for t in texts if w in t) / len(texts) for w in words}
+
+
+def audience_prospects(db: sqlite_utils.Database, audience_id: int) -> dict[str, Any]:
+    """The seeded targets an audience serves (its best target and every target its members are
+    relevant to) and its prospects per tier."""
+    row = db.conn.execute("SELECT target, target_score FROM audiences WHERE id = ?", (audience_id,)).fetchone()
+    targets = [(t, round(s or 0.0, 3), n) for t, s, n in db.conn.execute(
+        "SELECT ur.target, AVG(ur.score), COUNT(*) FROM memberships m JOIN user_relevance ur ON ur.user_id = m.user_id"
+        " WHERE m.audience_id = ? AND ur.score > 0 GROUP BY ur.target ORDER BY AVG(ur.score) DESC", (audience_id,))]
+    tiers = {t: n for t, n in db.conn.execute(
+        "SELECT COALESCE(tier, 'potential'), COUNT(*) FROM memberships WHERE audience_id = ? GROUP BY 1", (audience_id,))}
+    return {"target": row[0] if row else None, "target_score": row[1] if row else None, "targets": targets,
+            "tiers": tiers}

@@ -124,7 +124,7 @@ def test_xlsx_round_trip_header_frozen_widths(seeded, cli, tmp_path):
     ws = wb.active
     assert ws.freeze_panes == "A2"
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["platform", "user_id", "name"]
+    assert header[:3] == ["平台", "用户编号", "昵称"]          # Chinese headers by default ([ui] language)
     assert ws["A1"].font.b
     values = {row[1]: row for row in ws.iter_rows(min_row=2, values_only=True)}
     assert len(values) == 21
@@ -139,6 +139,32 @@ def test_xlsx_round_trip_header_frozen_widths(seeded, cli, tmp_path):
     # the 100 KB bio exceeds Excel's cell limit: cut and reported in the sidecar
     meta = json.loads((tmp_path / "fit.xlsx.meta.json").read_text(encoding="utf-8"))
     assert any("32767" in n for n in meta["notes"])
+
+
+def test_xlsx_links_are_clickable_and_dates_are_dates(seeded, cli, tmp_path):
+    """Issue 16: links were plain text and dates were text in the campaign's spreadsheets."""
+    from datetime import datetime
+
+    code, out, err = cli("export", "audience", "1", "--format", "xlsx", "-o", "links.xlsx")
+    assert code == 0, err
+    ws = load_workbook(tmp_path / "links.xlsx").active
+    header = [c.value for c in ws[1]]
+    url_col = header.index("主页链接") + 1
+    seen_col = header.index("首次发现") + 1
+    links = [ws.cell(row=r, column=url_col) for r in range(2, ws.max_row + 1)]
+    with_url = [c for c in links if c.value]
+    assert with_url and all(c.hyperlink is not None and c.hyperlink.target == c.value for c in with_url)
+    assert all(c.value.startswith(("http://", "https://")) for c in with_url)
+    dates = [ws.cell(row=r, column=seen_col) for r in range(2, ws.max_row + 1)]
+    assert dates and all(isinstance(c.value, datetime) and c.is_date for c in dates if c.value is not None)
+    assert any(c.value is not None for c in dates)
+
+
+def test_xlsx_headers_in_english_on_the_switch(seeded, cli, tmp_path):
+    (tmp_path / "huaxiang.toml").write_text('[ui]\nlanguage = "en"\n', encoding="utf-8")
+    code, out, err = cli("export", "audience", "1", "--format", "xlsx", "-o", "en.xlsx")
+    assert code == 0, err
+    assert [c.value for c in load_workbook(tmp_path / "en.xlsx").active[1]][:3] == ["platform", "user_id", "name"]
 
 
 def test_uids_one_id_per_line_and_nothing_else(seeded, cli, tmp_path):

@@ -21,6 +21,13 @@ from test_export import FIXED_NOW, HOSTILE_NAME, seed_fixture
 MATH_BOMB = r"$\frac{1}{$ 50% off"
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests read the English labels; tests/test_review_ui.py covers the Chinese ones."""
+    settings.ui.language = "en"
+    return settings
+
+
 def seed_report_extras(db) -> None:
     """What the analysis, the crawler and the sender add on top of the core rows."""
     conn = db.conn
@@ -138,7 +145,7 @@ def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):
     code, out, err = cli("--db", str(tmp_path / "empty.db"), "report", "-o", "r.html")
     assert code == 0, err
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert html.count("no data yet") >= 5
+    assert html.count("暂无数据") >= 5          # Chinese by default ([ui] language)
     assert "could not be drawn" not in html
     assert "data:image/png" not in html
     assert "wrote r.html (0 charts" in out
@@ -172,15 +179,41 @@ def test_cjk_font_registered_and_draws_chinese(settings):
     assert FT2Font(path).get_char_index(ord("健")) != 0
 
 
-def test_missing_cjk_font_warns_and_still_renders(monkeypatch, caplog, db, settings):
-    from bot.report import fonts
-    from bot.report import build_report
-
-    seed_fixture(db, n_users=6)
-
+def _no_system_cjk_font(monkeypatch, fonts) -> None:
     monkeypatch.setattr(fonts, "_cache", {})
     monkeypatch.setattr(fonts, "_known_family", lambda: None)
     monkeypatch.setattr(fonts, "_candidate_files", lambda: [])
+
+
+def test_without_any_system_cjk_font_the_shipped_font_draws_chinese(monkeypatch, caplog):
+    """Issue 16: on a machine without a CJK font the demo warned and its charts showed boxes.
+    The package's own subset font now fills in: Chinese text draws with no missing glyph."""
+    import warnings
+
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    from bot.report import fonts
+
+    _no_system_cjk_font(monkeypatch, fonts)
+    with caplog.at_level(logging.WARNING, logger="bot.report.fonts"):
+        rc = fonts.font_rc()
+    assert "Huaxiang WQY Subset" in rc["font.sans-serif"]
+    assert not any("no font with Chinese glyphs" in r.getMessage() for r in caplog.records)
+    with rc_context(rc), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = Figure()
+        fig.add_subplot().set_title("健身人群：特征关键词 画像 蛋白粉")
+        fig.savefig(io.BytesIO(), format="png")
+    assert not [w for w in caught if "missing" in str(w.message).lower()]
+
+
+def test_missing_every_cjk_font_warns_and_still_renders(monkeypatch, caplog, db, settings):
+    from bot.report import build_report, fonts
+
+    seed_fixture(db, n_users=6)
+    _no_system_cjk_font(monkeypatch, fonts)
+    monkeypatch.setattr(fonts, "shipped_font_family", lambda: None)
     with caplog.at_level(logging.WARNING, logger="bot.report.fonts"):
         report = build_report(db, settings)
     assert any("no font with Chinese glyphs" in r.getMessage() and "fonts-wqy-microhei" in r.getMessage()
@@ -249,3 +282,110 @@ def test_map_sample_keeps_every_audience(db):
     counts = {a: sum(p["audience_id"] == a for p in points) for a in range(1, 5)}
     assert all(4 <= n <= 18 for n in counts.values()), counts
     assert points == map_points(db, limit=40)
+
+
+# -- issue 16 findings ------------------------------------------------------------------------------
+
+def _block(report, title):
+    return next(b for s in report.sections for b in s.blocks if b.title == title)
+
+
+def test_tag_query_counts_the_people_it_found_and_their_posts(db, settings):
+    """A tag query lists people, not posts; the report showed it with 0 posts / 0 users
+    where the crawl had reported what it stored."""
+    from bot.report import build_report
+    from storage import reporting
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("INSERT INTO user_queries (platform, uid, query) SELECT platform, uid, 'fitness-tag' FROM users"
+                    " WHERE name LIKE '健身%'")
+    people = db.conn.execute("SELECT COUNT(*) FROM users WHERE name LIKE '健身%'").fetchone()[0]
+    their_posts = db.conn.execute("SELECT COUNT(*) FROM posts p JOIN users u ON u.id = p.user_id"
+                                  " WHERE u.name LIKE '健身%'").fetchone()[0]
+    row = next(r for r in reporting.crawl_by_query(db) if r["query"] == "fitness-tag")
+    assert (row["posts"], row["users"]) == (their_posts, people) and people > 0
+    table = _block(build_report(db, settings), "Found per query").tables[0]
+    assert [r for r in table.rows if r[0] == "fitness-tag"][0][1:3] == [their_posts, people]
+
+
+def test_keyword_weights_are_weights_not_ranks_and_junk_is_left_out(db, settings):
+    from bot.report.sections import _keywords
+    from storage import reporting
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("UPDATE audiences SET keywords = ? WHERE id = 2",
+                    (json.dumps(["读书", "明显", "好书", "无数次", "一个月", "这家", "推荐"], ensure_ascii=False),))
+    aud = next(a for a in reporting.list_audiences(db) if a["id"] == 2)
+    words, label = _keywords(db, aud, "en")
+    names = [w for w, _ in words]
+    assert not {"明显", "无数次", "一个月", "这家"} & set(names)
+    assert set(names) == {"读书", "好书", "推荐"}
+    weights = [v for _, v in words]
+    assert all(0 < v <= 1 for v in weights) and weights != [3.0, 2.0, 1.0]     # shares of posts, not 3-2-1 ranks
+    assert "share" in label
+
+
+def test_nlp_keywords_leave_out_quantities_and_demonstratives():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from nlp.keywords import audience_keywords
+
+    terms = ["健身", "一个月", "无数次", "这家", "明显", "增肌"]
+    X = sp.csr_matrix(np.array([[5, 9, 9, 9, 9, 3], [0, 1, 1, 1, 1, 0]]))
+    top = [w for w, _ in audience_keywords(X, np.array([0, 1]), 2, terms, n=6)[0]]
+    assert top == ["健身", "增肌"]
+
+
+def test_growth_is_numbers_until_there_is_a_history(db, settings):
+    from bot.report import build_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, 1, 5, '2026-11-01T00:00:00+00:00')")
+    report = build_report(db, settings)
+    block = _block(report, "健身人群")
+    assert "audience-1-size" not in {c.slug for c in block.charts}          # one dot on day one is not a chart
+    assert dict(block.facts)["size (per analysis)"] == "5"
+    for run in (2, 3):
+        db.conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, ?, ?, ?)",
+                        (run, 5 + run, f"2026-11-0{run}T00:00:00+00:00"))
+    assert "audience-1-size" in {c.slug for c in _block(build_report(db, settings), "健身人群").charts}
+
+
+def test_each_audience_names_the_targets_it_serves_and_its_prospects(db, settings):
+    from bot.report import build_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("UPDATE audiences SET target = '健身爱好者', target_score = 0.8 WHERE id = 1")
+    db.conn.execute("INSERT INTO user_relevance (user_id, target, score) SELECT m.user_id, '健身爱好者', 0.7"
+                    " FROM memberships m WHERE m.audience_id = 1")
+    facts = dict(_block(build_report(db, settings), "健身人群").facts)
+    assert facts["targets served"].startswith("健身爱好者 (0.70,")
+    leaders, engaged, potential = (int(x) for x in facts["prospects (leaders / engaged / potential)"].split(" / "))
+    assert leaders + engaged + potential == db.conn.execute(
+        "SELECT COUNT(*) FROM memberships WHERE audience_id = 1").fetchone()[0]
+
+
+def test_report_is_chinese_by_default_with_times_in_the_campaign_zone(db):
+    from config import Settings
+
+    from bot.report import render_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("INSERT INTO crawl_runs (query, source, started_at, status) VALUES ('q', 'weibo',"
+                    " '2026-11-20T23:30:00+00:00', 'ok')")
+    html = render_report(db, Settings())            # [ui] language zh, Asia/Shanghai
+    assert '<html lang="zh-CN">' in html and "概览" in html and "各查询发现" in html and "Overview" not in html
+    assert "2026-11-21 07:30" in html and "2026-11-20T23:30" not in html
+    english = render_report(db, Settings(), lang="en")
+    assert "Overview" in english and "概览" not in english
+
+
+def test_days_in_charts_are_the_campaign_s_calendar_days(db):
+    from storage import reporting
+
+    seed_fixture(db, n_users=4)
+    db.conn.execute("UPDATE posts SET first_seen = '2026-11-20T20:00:00+00:00'")      # 04:00 next day in Shanghai
+    db.conn.execute("UPDATE users SET first_seen = '2026-11-20T10:00:00+00:00'")
+    days = {r["day"]: r for r in reporting.crawl_by_day(db, offset="+480 minutes")}
+    assert days["2026-11-21"]["posts"] > 0 and days["2026-11-20"]["users"] > 0 and days["2026-11-20"]["posts"] == 0

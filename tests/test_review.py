@@ -49,7 +49,7 @@ def test_token_file_is_private_and_stable(tmp_path):
 
 def test_everything_needs_the_token(client):
     c, token = client
-    assert c.get("/").status_code == 401 and "Access token" in c.get("/").text
+    assert c.get("/").status_code == 401 and "id=\"token\"" in c.get("/").text
     assert c.get("/api/items").status_code == 401
     assert c.get("/?token=wrong").status_code == 401
     r = c.get(f"/?token={token}", follow_redirects=False)

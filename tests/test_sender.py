@@ -186,10 +186,14 @@ def test_follow_suggestions_are_never_sent(db):
     run_plan(db, s, NOW)
     follows = [r["id"] for r in store.list_items(db, kind="follow")]
     assert follows
-    queue_ops.approve(db, follows, "alice")
+    # A follow is a to-do, never approved for the sender (it would sit "approved" for ever).
+    refused = queue_ops.approve(db, follows, "alice")
+    assert not any(c.ok for c in refused) and "done by hand" in refused[0].message
+    queue_ops.settle_follow(db, follows[:1], "alice", done=True)
     fp = FakePlatform()
     run_send(db, s, LATER, transport=fp, dry_run=False)
-    assert fp.calls == 0 and {status(db, i) for i in follows} == {"approved"}
+    assert fp.calls == 0 and status(db, follows[0]) == "done"
+    assert {status(db, i) for i in follows[1:]} <= {"pending", "expired"}
 
 
 def _hold_lease(db, pid: int, token: str, expires_in_s: float) -> None:

@@ -11,6 +11,7 @@ from bot import queue_ops
 from bot.argtypes import ITEM_ID, LIMIT
 from bot.context import Context
 from bot.errors import HuaxiangError
+from bot.i18n import fmt_time, zone
 from bot.textsafe import terminal_safe
 from storage import engagement as store
 
@@ -31,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--json", action="store_true")
     ap = qs.add_parser("approve", help="approve items for sending")
     ap.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")
-    ap.add_argument("--by", required=True, help="your name (recorded in the audit log)")
+    ap.add_argument("--by", required=True, help="your name, or your review account once accounts exist (audit log)")
+    ap.add_argument("--retry", action="store_true", help="approve failed items to try sending them again")
     rj = qs.add_parser("reject", help="reject items")
     rj.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")
     rj.add_argument("--by", required=True, help="your name")
@@ -40,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ed.add_argument("id", type=ITEM_ID)
     ed.add_argument("--text", required=True)
     ed.add_argument("--by", required=True, help="your name")
+    for action, text in (("done", "a follow suggestion you carried out by hand"),
+                         ("dismiss", "a follow suggestion you decided against")):
+        fo = qs.add_parser(action, help=text)
+        fo.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")
+        fo.add_argument("--by", required=True, help="your name or review account")
     ca = qs.add_parser("cancel", help="withdraw a pending or approved item")
     ca.add_argument("id", type=ITEM_ID)
     ca.add_argument("--by", required=True)
@@ -61,9 +68,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return _list(args, ctx)
     if cmd == "show":
         return _show(args, ctx)
-    if cmd in ("approve", "reject"):
-        if cmd == "approve":
-            changes = queue_ops.approve(ctx.db, args.ids, args.by)
+    if cmd in ("approve", "reject", "done", "dismiss"):
+        if cmd in ("done", "dismiss"):
+            changes = queue_ops.settle_follow(ctx.db, args.ids, args.by, done=cmd == "done")
+        elif cmd == "approve":
+            changes = queue_ops.approve(ctx.db, args.ids, args.by, retry_failed=args.retry,
+                                        second_approval=ctx.settings.review.second_approval)
         else:
             changes = queue_ops.reject(ctx.db, args.ids, args.by, args.reason)
         for c in changes:
@@ -95,16 +105,18 @@ def _list(args, ctx: Context) -> int:
         return 0
     current = None
     table = None
+    tz = zone(ctx.settings.engagement.timezone)
     for r in rows:
         if r["audience"] != current:
             if table is not None:
                 ctx.console.print(table)
             current = r["audience"]
             table = Table(title=f"{terminal_safe(current)}", title_justify="left")
-            for col in ("id", "status", "kind", "tier", "user", "score", "scheduled", "draft", "their post"):
+            for col in ("id", "status", "kind", "tier", "user", "score", f"scheduled ({ctx.settings.engagement.timezone})",
+                        "draft", "their post"):
                 table.add_column(col, overflow="fold")
         table.add_row(str(r["id"]), r["status"], r["kind"], r["tier"] or "", terminal_safe(r["user_name"] or r["target_uid"]),
-                      f"{r['score']:.2f}" if r["score"] is not None else "", (r["scheduled_at"] or "")[:16],
+                      f"{r['score']:.2f}" if r["score"] is not None else "", fmt_time(r["scheduled_at"], tz),
                       terminal_safe(r["text"], 80), terminal_safe(r["post_text"], 60))
     ctx.console.print(table)
     return 0
@@ -122,27 +134,54 @@ def _show(args, ctx: Context) -> int:
                          ensure_ascii=False, default=str, indent=1))
         return 0
     p = ctx.console.print
-    p(f"#{detail['id']} {detail['kind']} - {detail['status']} - {terminal_safe(detail['audience'])}", markup=False)
+    tz = zone(ctx.settings.engagement.timezone)
+    p(f"#{detail['id']} {detail['kind']} - {detail['status']} - {terminal_safe(detail['audience'])}"
+      f"  (times in {ctx.settings.engagement.timezone})", markup=False)
     p(f"to:      {terminal_safe(detail['user_name'] or '')} ({detail['target_uid']}), tier {detail['tier'] or '-'}, "
       f"{detail['user_followers'] or 0} followers; {terminal_safe(detail['user_bio'] or '', 80)}", markup=False)
     p(f"post:    {terminal_safe(detail['post_text'] or '', 300)}", markup=False)
-    p(f"         {detail['post_created_at'] or ''}  likes {detail['post_likes'] or 0}, comments {detail['post_comments'] or 0}", markup=False)
+    p(f"         {fmt_time(detail['post_created_at'], tz)}  likes {detail['post_likes'] or 0}, comments {detail['post_comments'] or 0}", markup=False)
     p(f"draft:   {terminal_safe(detail['text'] or '')}", markup=False)
     p(f"why:     {terminal_safe(detail['explanation'] or detail['reason'] or '')}", markup=False)
-    p(f"when:    scheduled {detail['scheduled_at'] or '-'}, expires {detail['expires_at'] or '-'}", markup=False)
+    p(f"when:    scheduled {fmt_time(detail['scheduled_at'], tz) or '-'}, expires {fmt_time(detail['expires_at'], tz) or '-'}",
+      markup=False)
     if detail["approved_by"]:
-        p(f"approved by {terminal_safe(detail['approved_by'])} at {detail['approved_at']}", markup=False)
+        p(f"approved by {terminal_safe(detail['approved_by'])} at {fmt_time(detail['approved_at'], tz)}", markup=False)
     if detail["last_error"]:
         p(f"note:    {terminal_safe(detail['last_error'])}", markup=False)
+    _show_context(ctx, detail, tz)
     p("history:", markup=False)
     for a in audit:
         change = f"{a['from_status'] or '-'} -> {a['to_status'] or '-'}"
         edit = ""
         if a["text_before"] != a["text_after"] and a["text_before"] is not None:
             edit = f"  text: {terminal_safe(a['text_before'], 60)!s} => {terminal_safe(a['text_after'], 60)!s}"
-        p(f"  {a['at']}  {terminal_safe(a['actor'])}  {a['action']}  {change}{edit}", markup=False)
+        p(f"  {fmt_time(a['at'], tz)}  {terminal_safe(a['actor'])}  {a['action']}  {change}{edit}", markup=False)
     for s in sends:
         p(f"  send attempt {s['attempt']} ({s['mode']}): {s['status']} {s['remote_id'] or ''} {terminal_safe(s['error'] or '')}", markup=False)
     for o in outcomes:
         p(f"  outcome: {o['kind']} {terminal_safe(o['text'] or '', 80)}", markup=False)
     return 0
+
+
+def _show_context(ctx: Context, detail: dict, tz) -> None:
+    """The same context the review card shows: why this person and post, and the thread."""
+    from bot.review.cards import context
+
+    c = context(ctx.db, detail, tz)
+    p = ctx.console.print
+    why = c["why"]
+    facts = [f"target {why['target']}" if why["target"] else "",
+             f"relevance {why['relevance']:.2f}" if why["relevance"] is not None else "",
+             f"matched {', '.join(why['phrases'])}" if why["phrases"] else ""]
+    if any(facts):
+        p("why:     " + terminal_safe("; ".join(f for f in facts if f)), markup=False)
+    for r in c["comments"]:
+        p(f"comment: {terminal_safe(r['user_name'] or r['uid'] or '')}: {terminal_safe(r['text'] or '', 80)}"
+          f" (likes {r['likes'] or 0})", markup=False)
+    for r in c["recent_posts"]:
+        p(f"earlier: {r['at']}  {terminal_safe(r['text'] or '', 80)}", markup=False)
+    reason = c["draft_reason"]
+    if reason:
+        p("drafted: " + terminal_safe(", ".join(f"{k}={v}" for k, v in reason.items() if k != "library"), 160),
+          markup=False)

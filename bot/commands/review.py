@@ -21,7 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Serve the review queue as a local web page: approve, edit and reject with the "
                                    "keyboard. Binds 127.0.0.1 unless --host says otherwise.")
     p.add_argument("--port", type=PORT, default=8765, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this computer only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1, this computer only; 0.0.0.0 serves the LAN: "
+                        "put it behind a TLS reverse proxy, see docs/review.md)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also accept this Host name on a loopback bind (the name a reverse proxy forwards); repeatable")
     p.add_argument("--print-only", action="store_true", help="print the URL and token, do not serve")
     p.set_defaults(func=run)
 
@@ -52,7 +56,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def lan_warning(host: str, with_accounts: bool) -> str:
+    """What serving beyond this computer means, said plainly before the first request."""
+    who = ("anyone who can reach it can try to sign in; accounts and roles decide who may approve"
+           if with_accounts else
+           "there are no review accounts yet, so anyone with the token can approve sends "
+           "(create accounts first: `huaxiang users add NAME --role approver`)")
+    return (f"warning: serving the review page on {host} without TLS: {who}. Passwords and session cookies cross "
+            "the network in clear unless a TLS reverse proxy (Caddy or nginx, see docs/review.md) is in front.")
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.engage.accounts import accounts_enabled
     from bot.review.app import create_app, load_or_create_token, token_path
 
     ctx.db  # create/migrate the database before serving
@@ -65,7 +80,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     import uvicorn
 
-    allowed = {"127.0.0.1", "localhost", "::1"} if _loopback(args.host) else None
+    allowed = ({"127.0.0.1", "localhost", "::1"} | set(args.allow_host)) if _loopback(args.host) else None
     app = create_app(ctx.db_path, ctx.settings, token, allowed_hosts=allowed)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,12 +89,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     except OSError as exc:
         raise HuaxiangError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); try --port") from None
     port = sock.getsockname()[1]
+    with_accounts = accounts_enabled(ctx.db)
     if not _loopback(args.host):
-        ctx.err.print(f"warning: serving on {args.host}: anyone who can reach it and has the token can approve sends",
-                      markup=False)
-    ctx.console.print(f"review page: {review_url(args.host, port, token)}", markup=False)
+        ctx.err.print(lan_warning(args.host, with_accounts), markup=False)
+    if with_accounts:
+        shown = review_url(args.host, port, token).split("/?token=")[0] + "/"
+        ctx.console.print(f"review page: {shown} (sign in with your account; `huaxiang users list`)", markup=False)
+    else:
+        ctx.console.print(f"review page: {review_url(args.host, port, token)}", markup=False)
+        ctx.console.print("for a team with roles (viewer, editor, approver): `huaxiang users add NAME --role approver`",
+                          markup=False)
     ctx.console.print("press Ctrl+C to stop", markup=False)
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    # proxy_headers: behind a local TLS proxy the scheme is https, so the session cookie is marked Secure.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=True,
+                            forwarded_allow_ips="127.0.0.1,::1")
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0

@@ -115,11 +115,12 @@ def _finish(
     pseudonymised: bool = False,
     progress: Progress | None = None,
     raw_csv: bool = False,
+    settings: Settings | None = None,
 ) -> ExportResult:
     if progress is not None:
         rows = _counting(rows, progress)
     try:
-        stats = write_table(fmt, path, columns, rows, title=title, raw_csv=raw_csv)
+        stats = write_table(fmt, path, columns, rows, title=title, raw_csv=raw_csv, settings=settings)
     except BrokenPipeError:
         raise                      # `-o - | head`: the reader has all it wanted
     except OSError as exc:
@@ -306,7 +307,8 @@ def export_audience(
         meta["pseudonym_key_source"] = pseudo.source
         meta["dropped_columns"] = sorted(IDENTIFYING)
     return _finish(db, "audience", fmt, path, columns, rows(), meta, title=str(audience["label"]),
-                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress, raw_csv=raw_csv)
+                   subject=str(audience["id"]), pseudonymised=pseudo is not None, progress=progress,
+                   raw_csv=raw_csv, settings=settings)
 
 
 def _pseudonymise_member(row: dict[str, Any], pseudo: Pseudonymiser) -> dict[str, Any]:
@@ -352,7 +354,7 @@ def export_memberships(
     if pseudo is not None:
         meta["pseudonym_key_source"] = pseudo.source
     return _finish(db, "memberships", fmt, path, MEMBERSHIP_COLUMNS, rows(), meta, title="memberships",
-                   pseudonymised=pseudo is not None, progress=progress, raw_csv=raw_csv)
+                   pseudonymised=pseudo is not None, progress=progress, raw_csv=raw_csv, settings=settings)
 
 
 # ---------------------------------------------------------------- queue and actions
@@ -401,7 +403,7 @@ def export_queue(
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}
     return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress,
-                   raw_csv=raw_csv)
+                   raw_csv=raw_csv, settings=settings)
 
 
 def export_actions(
@@ -425,7 +427,7 @@ def export_actions(
     path = Path(out) if out else _default_path("actions", fmt)
     meta = {"filters": {"since": since}, "analysis_run": _analysis_meta(db, [])}
     return _finish(db, "actions", fmt, path, ACTION_COLUMNS, rows(), meta, title="actions", progress=progress,
-                   raw_csv=raw_csv)
+                   raw_csv=raw_csv, settings=settings)
 
 
 # ---------------------------------------------------------------- prospects
@@ -475,4 +477,4 @@ def export_prospects(
     meta = {"target": target, "filters": {"min_relevance": min_relevance, "limit": limit},
             "analysis_run": _analysis_meta(db, reporting.relevance_run_ids(db, target))}
     return _finish(db, "prospects", fmt, path, PROSPECT_COLUMNS, rows(), meta, title=f"prospects {target}",
-                   subject=target, progress=progress, raw_csv=raw_csv)
+                   subject=target, progress=progress, raw_csv=raw_csv, settings=settings)

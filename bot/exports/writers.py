@@ -207,14 +207,46 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str = "export") -> WriteStats:
-    """Header row, frozen below the header, widths fitted to the first rows."""
+# XLSX cells that are times (ISO text in the database) become real dates in the
+# campaign's zone; *_url cells become clickable links.
+DATE_KEYS = frozenset({"first_seen", "last_seen", "at"})
+XLSX_DATE_FORMAT = "yyyy-mm-dd hh:mm"
+
+
+def _is_date_column(key: str) -> bool:
+    return key in DATE_KEYS or key.endswith("_at")
+
+
+def _xlsx_date(value: Any, tz) -> Any:
+    """An ISO time as a naive datetime in ``tz`` (Excel has no zones); other values unchanged."""
+    from bot.i18n import to_local
+
+    if not isinstance(value, str) or not value:
+        return value
+    local = to_local(value, tz)
+    return local.replace(tzinfo=None) if local is not None else value
+
+
+def _header(c: Column, lang: str) -> str:
+    from bot.i18n import MESSAGES, t
+
+    return t(f"col.{c.key}", lang) if lang == "zh" and f"col.{c.key}" in MESSAGES else c.header
+
+
+def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str = "export",
+               lang: str = "zh", tz_name: str = "Asia/Shanghai") -> WriteStats:
+    """Header row (Chinese by default), frozen below the header, widths fitted to the
+    first rows; times as real dates in ``tz_name``, *_url cells as clickable links."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
+    from bot.i18n import zone
+
+    tz = zone(tz_name)
+    headers = [_header(c, lang) for c in columns]
     stats = WriteStats()
     repaired = truncated = 0
     rows = iter(rows)
@@ -228,11 +260,12 @@ def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, A
     ws = wb.create_sheet(title=_sheet_title(title))
     ws.freeze_panes = "A2"
     for i, c in enumerate(columns, start=1):
-        widest = max([display_width(c.header)] + [display_width(str(_flat(r.get(c.key), c.kind))[:200]) for r in sample])
+        widest = max([display_width(headers[i - 1])] + [display_width(str(_flat(r.get(c.key), c.kind))[:200]) for r in sample])
         ws.column_dimensions[get_column_letter(i)].width = max(8, min(60, widest + 2))
     bold = Font(bold=True)
+    link_font = Font(color="0563C1", underline="single")
 
-    def cell(value: Any, header: bool = False) -> WriteOnlyCell:
+    def cell(value: Any, header: bool = False, key: str = "") -> WriteOnlyCell:
         nonlocal repaired, truncated
         if isinstance(value, str):
             if ILLEGAL_CHARACTERS_RE.search(value):
@@ -244,11 +277,16 @@ def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, A
         c = WriteOnlyCell(ws, value=value)
         if isinstance(value, str):
             c.data_type = "s"      # never a formula, whatever the text starts with
+            if key.endswith("_url") and value.startswith(("https://", "http://")) and not header:
+                c.hyperlink = value
+                c.font = link_font
+        elif hasattr(value, "year"):
+            c.number_format = XLSX_DATE_FORMAT
         if header:
             c.font = bold
         return c
 
-    ws.append([cell(c.header, header=True) for c in columns])
+    ws.append([cell(h, header=True) for h in headers])
 
     def all_rows() -> Iterator[dict[str, Any]]:
         yield from sample
@@ -260,7 +298,9 @@ def write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[dict[str, A
             v = _flat(row.get(c.key), c.kind)
             if isinstance(v, bool):
                 v = int(v)
-            values.append(cell(v))
+            if _is_date_column(c.key):
+                v = _xlsx_date(v, tz)
+            values.append(cell(v, key=c.key))
         ws.append(values)
         stats.rows += 1
     if stats.rows:
@@ -306,11 +346,16 @@ Writer = Callable[[Path, Sequence[Column], Iterable[dict[str, Any]]], WriteStats
 
 
 def write_table(fmt: str, path: Path, columns: Sequence[Column], rows: Iterable[dict[str, Any]],
-                title: str = "export", id_key: str = "user_id", raw_csv: bool = False) -> WriteStats:
+                title: str = "export", id_key: str = "user_id", raw_csv: bool = False,
+                settings: Any = None) -> WriteStats:
+    """``settings`` (optional) gives XLSX its header language and time zone."""
     if fmt == "csv":
         return write_csv(path, columns, rows, raw=raw_csv)
     if fmt == "xlsx":
-        return write_xlsx(path, columns, rows, title=title)
+        from bot.i18n import language
+
+        tz_name = settings.engagement.timezone if settings is not None else "Asia/Shanghai"
+        return write_xlsx(path, columns, rows, title=title, lang=language(settings), tz_name=tz_name)
     if fmt == "jsonl":
         return write_jsonl(path, columns, rows)
     if fmt == "uids":

@@ -21,16 +21,17 @@ import sqlite_utils
 from config import Settings
 
 
-def build_report(db: sqlite_utils.Database, settings: Settings):
+def build_report(db: sqlite_utils.Database, settings: Settings, lang: str | None = None):
+    """``lang`` (zh | en) overrides ``[ui] language`` for this one report."""
     from bot.report.sections import build_report as _build
 
-    return _build(db, settings)
+    return _build(db, settings, lang)
 
 
-def render_report(db: sqlite_utils.Database, settings: Settings) -> str:
+def render_report(db: sqlite_utils.Database, settings: Settings, lang: str | None = None) -> str:
     from bot.report.html import render_html
 
-    return render_html(build_report(db, settings))
+    return render_html(build_report(db, settings, lang))
 
 
 def write_pngs(report, png_dir: str | Path) -> list[Path]:

@@ -26,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 
 import matplotlib.ticker  # noqa: E402
+from bot.i18n import t, t as tr  # noqa: E402
 from matplotlib import rc_context  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -53,7 +54,8 @@ def label(text: Any, limit: int = 24) -> str:
 
 
 class ChartStyle:
-    def __init__(self, cjk_font: str = ""):
+    def __init__(self, cjk_font: str = "", lang: str = "zh"):
+        self.lang = lang
         self.rc = {**font_rc(cjk_font), "figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
                    "axes.titlesize": 12, "font.size": 10}
 
@@ -115,11 +117,12 @@ def audience_map(style: ChartStyle, points: Sequence[dict[str, Any]], names: dic
         ax.margins(0.12)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title("Audience map (point size = influence)")
+        ax.set_title(t("rep.map", style.lang))
         if len(ids) <= 12:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, markerscale=0.7)
 
-    return style.draw("audience-map", "Audience map", f"{len(pts)} users in {len(ids)} audiences", paint, w=9, h=6.5)
+    return style.draw("audience-map", t("rep.map", style.lang),
+                      t("alt.map", style.lang, users=len(pts), audiences=len(ids)), paint, w=9, h=6.5)
 
 
 def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tuple[str, float]]) -> Chart | None:
@@ -131,11 +134,12 @@ def size_over_time(style: ChartStyle, slug: str, name: str, history: Sequence[tu
         xs = list(range(len(history)))
         ax.plot(xs, [h[1] for h in history], marker="o", color="#3b6ea8")
         ax.set_xticks(xs, [label(h[0], 16) for h in history], rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("members")
+        ax.set_ylabel(t("rep.f.members", style.lang))
         ax.set_ylim(bottom=0)
-        ax.set_title(f"{label(name)}: size over time")
+        ax.set_title(t("rep.c.size", style.lang, name=label(name)))
 
-    return style.draw(slug, "Size over time", f"size of {name} over {len(history)} analysis runs", paint, h=3.0)
+    return style.draw(slug, t("rep.c.size", style.lang, name=label(name)),
+                      t("alt.size", style.lang, name=name, runs=len(history)), paint, h=3.0)
 
 
 def bar_chart(style: ChartStyle, slug: str, title: str, items: Sequence[tuple[str, float]], xlabel: str = "",
@@ -171,16 +175,19 @@ def tier_split(style: ChartStyle, slug: str, name: str, counts: dict[str, int]) 
         total = sum(counts[t] for t in order)
         for t in order:
             n = counts[t]
-            ax.barh([0], [n], left=left, color=palette.get(t, "#7f8c8d"), label=f"{label(t)} ({n})")
+            name_t = tr(f"tier.{t}", style.lang) if t in palette else label(t)
+            ax.barh([0], [n], left=left, color=palette.get(t, "#7f8c8d"), label=f"{name_t} ({n})")
             if n / total > 0.08:
-                ax.text(left + n / 2, 0, f"{label(t)}\n{n}", ha="center", va="center", color="white", fontsize=9)
+                ax.text(left + n / 2, 0, f"{name_t}\n{n}", ha="center", va="center", color="white", fontsize=9)
             left += n
         ax.set_yticks([])
         ax.set_xlim(0, total)
-        ax.set_title(f"{label(name)}: tiers")
+        ax.set_title(tr("rep.c.tiers", style.lang, name=label(name)))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(order), frameon=False, fontsize=8)
 
-    return style.draw(slug, "Tier split", ", ".join(f"{t} {counts[t]}" for t in order), paint, h=1.9)
+    return style.draw(slug, tr("rep.c.tiers", style.lang, name=label(name)),
+                      ", ".join(f"{tr('tier.' + t, style.lang) if t in palette else t} {counts[t]}" for t in order),
+                      paint, h=1.9)
 
 
 def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Sequence[int]], tz: str) -> Chart | None:
@@ -191,14 +198,15 @@ def activity_heatmap(style: ChartStyle, slug: str, name: str, grid: Sequence[Seq
     def paint(fig: Figure) -> None:
         ax = fig.add_subplot()
         im = ax.imshow(grid, aspect="auto", cmap="YlOrRd", interpolation="nearest")
-        ax.set_yticks(range(7), WEEKDAYS)
+        ax.set_yticks(range(7), [t(f"wd.{d.lower()}", style.lang) for d in WEEKDAYS])
         ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-        ax.set_xlabel(f"hour ({label(tz, 40)})")
-        ax.set_title(f"{label(name)}: when members post")
-        fig.colorbar(im, ax=ax, label="posts", shrink=0.8)
+        ax.set_xlabel(t("rep.x.hour", style.lang, tz=label(tz, 40)))
+        ax.set_title(t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)))
+        fig.colorbar(im, ax=ax, label=t("rep.y.posts", style.lang), shrink=0.8)
 
     total = sum(sum(r) for r in grid)
-    return style.draw(slug, "Activity (weekday x hour)", f"{total} posts by weekday and hour", paint, h=3.0)
+    return style.draw(slug, t("rep.c.activity", style.lang, name=label(name), tz=label(tz, 40)),
+                      t("alt.activity", style.lang, posts=total), paint, h=3.0)
 
 
 # ---------------------------------------------------------------- crawl
@@ -221,7 +229,8 @@ def grouped_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], 
         ax.set_title(label(title, 60))
         ax.legend(frameon=False, fontsize=8)
 
-    return style.draw(slug, title, f"{title}: {len(cats)} rows", paint, h=max(2.4, 0.45 * len(cats) + 1.0))
+    return style.draw(slug, title, t("alt.rows", style.lang, title=title, rows=len(cats)), paint,
+                      h=max(2.4, 0.45 * len(cats) + 1.0))
 
 
 def time_series(style: ChartStyle, slug: str, title: str, days: Sequence[str], series: dict[str, Sequence[float]],
@@ -249,7 +258,8 @@ def time_series(style: ChartStyle, slug: str, title: str, days: Sequence[str], s
         if len(series) <= 12:
             ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 
-    return style.draw(slug, title, f"{title}: {len(days)} periods, {len(series)} series", paint, h=3.4)
+    return style.draw(slug, title, t("alt.series", style.lang, title=title, periods=len(days), series=len(series)),
+                      paint, h=3.4)
 
 
 def stacked_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], stacks: dict[str, Sequence[float]],
@@ -270,7 +280,8 @@ def stacked_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], 
         ax.set_title(label(title, 60))
         ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 
-    return style.draw(slug, title, f"{title}: {len(cats)} rows", paint, h=max(2.4, 0.4 * len(cats) + 1.0))
+    return style.draw(slug, title, t("alt.rows", style.lang, title=title, rows=len(cats)), paint,
+                      h=max(2.4, 0.4 * len(cats) + 1.0))
 
 
 def _finite(v: Any) -> bool:

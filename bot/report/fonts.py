@@ -6,9 +6,13 @@ the ``[report].cjk_font`` file from the config, fonts matplotlib already knows
 (system fonts), font files in the usual system folders (installed after
 matplotlib built its cache: Debian's fonts-wqy-microhei or fonts-noto-cjk),
 and the fonts shipped by the ``mplfonts`` package if it is installed. Found
-files are registered with matplotlib's font manager at run time. Without one,
-charts still render (Latin text fine, Chinese as boxes) and a warning says
-which package to install.
+files are registered with matplotlib's font manager at run time.
+
+Behind whatever is found, the package's own subset font (bot/report/font_files/,
+WenQuanYi Micro Hei cut to GB2312, Apache-2.0) is always in the fallback
+chain, so a fresh machine without any CJK font still draws Chinese (issue 16:
+the demo's report showed boxes). Only when even that cannot load does a
+warning say which package to install.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ _SYSTEM_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / 
 INSTALL_HINT = ("no font with Chinese glyphs found: charts will show boxes for Chinese text. "
                 "Install one: apt-get install fonts-wqy-microhei (or fonts-noto-cjk), "
                 "or pip install mplfonts, or set [report].cjk_font to a .ttf/.otf/.ttc file")
+
+SHIPPED_FONT = "huaxiang-wqy-subset.ttf"
 
 _lock = threading.Lock()
 _cache: dict[str, str | None] = {}
@@ -81,8 +87,9 @@ def _candidate_files() -> list[Path]:
     return found
 
 
-def cjk_font_family(configured: str = "") -> str | None:
-    """The family name of a usable CJK font, registering one if needed (cached per process)."""
+def cjk_font_family(configured: str = "", quiet: bool = False) -> str | None:
+    """The family name of a usable CJK font, registering one if needed (cached per process).
+    ``quiet``: the shipped font covers the gap, so a missing system font is only a debug note."""
     with _lock:
         if configured in _cache:
             return _cache[configured]
@@ -99,16 +106,29 @@ def cjk_font_family(configured: str = "") -> str | None:
                 if family:
                     break
         if family is None:
-            log.warning(INSTALL_HINT)
+            (log.debug if quiet else log.warning)(INSTALL_HINT)
         else:
             log.debug("charts use the CJK font %s", family)
         _cache[configured] = family
         return family
 
 
+def shipped_font_family() -> str | None:
+    """The family of the subset font shipped in the package (registered once per process)."""
+    with _lock:
+        if "<shipped>" not in _cache:
+            from importlib import resources
+
+            path = Path(str(resources.files("bot.report").joinpath("font_files").joinpath(SHIPPED_FONT)))
+            _cache["<shipped>"] = _register(path) if path.is_file() else None
+        return _cache["<shipped>"]
+
+
 def font_rc(configured: str = "") -> dict[str, object]:
-    """rcParams for charts: the CJK font first, DejaVu Sans for the rest (glyph fallback per character)."""
-    family = cjk_font_family(configured)
-    sans = ([family] if family else []) + ["DejaVu Sans"]
+    """rcParams for charts: the best CJK font first, the shipped subset behind it, then
+    DejaVu Sans (matplotlib falls back per character along this list)."""
+    shipped = shipped_font_family()
+    family = cjk_font_family(configured, quiet=shipped is not None)
+    sans = [f for f in (family, shipped) if f] + ["DejaVu Sans"]
     return {"font.family": "sans-serif", "font.sans-serif": sans, "axes.unicode_minus": False,
             "svg.fonttype": "path"}

@@ -14,6 +14,7 @@ import base64
 import html
 from typing import Any
 
+from bot.i18n import fmt_time, t, zone
 from bot.report.sections import Block, Report, Section, Table
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -88,28 +89,30 @@ def _block(b: Block) -> str:
     return "".join(parts)
 
 
-def _section(s: Section) -> str:
-    blocks = "".join(_block(b) for b in s.blocks) or '<p class="empty">no data yet</p>'
+def _section(s: Section, lang: str = "zh") -> str:
+    blocks = "".join(_block(b) for b in s.blocks) or f'<p class="empty">{e(t("ctx.none", lang))}</p>'
     return f'<section id="{e(s.id)}"><h2>{e(s.title)}</h2><p class="intro">{e(s.intro)}</p>{blocks}</section>'
 
 
 def render_html(report: Report) -> str:
+    lang = report.lang
     run = report.analysis
-    run_text = (f"analysis run #{run['id']} ({run['status']}, {run.get('ended_at') or run['started_at']})"
-                if run else "no analysis run yet")
-    overview = "".join(f"<div><b>{e(v)}</b>{e(k.replace('_', ' '))}</div>" for k, v in report.overview.items())
+    run_text = (f"{t('rep.analysis', lang)} #{run['id']} ({run['status']}, "
+                f"{fmt_time(run.get('ended_at') or run['started_at'], zone(report.timezone))})" if run else "")
+    overview = "".join(f"<div><b>{e(v)}</b>{e(t('rep.ov.' + k, lang))}</div>" for k, v in report.overview.items())
     nav = "".join(f'<a href="#{e(s.id)}">{e(s.title)}</a>' for s in report.sections)
+    title = t("rep.title", lang)
+    generated = t("rep.generated", lang, at=report.generated_at, tz=report.timezone, db=report.database)
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{e(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>画像 huaxiang report</title>"
+        f"<title>{e(title)}</title>"
         f"<style>{STYLE}</style></head><body>"
-        f"<header><h1>画像 huaxiang report</h1><p>generated {e(report.generated_at)} from {e(report.database)}; "
-        f"{e(run_text)}</p></header>"
+        f"<header><h1>{e(title)}</h1><p>{e(generated)}{'; ' + e(run_text) if run_text else ''}</p></header>"
         f"<nav>{nav}</nav><main>"
-        f'<section id="overview"><h2>Overview</h2><div class="overview">{overview}</div></section>'
-        + "".join(_section(s) for s in report.sections)
+        f'<section id="overview"><h2>{e(t("rep.overview", lang))}</h2><div class="overview">{overview}</div></section>'
+        + "".join(_section(s, lang) for s in report.sections)
         + "</main></body></html>\n"
     )
