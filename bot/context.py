@@ -57,13 +57,13 @@ class Context:
 # Commands that store new data and so may create the database file. Every
 # other command opens an existing huaxiang database only, so `--db huaxaing.db
 # audiences` (a typo) is an error rather than a new empty database.
-CREATING_COMMANDS = frozenset({"import", "crawl", "run", "demo", "optout add", "blocklist add"})
+CREATING_COMMANDS = frozenset({"import", "crawl", "run", "demo", "login", "optout add", "blocklist add", "users add"})
 
 
 def creates_data(args: Any) -> bool:
     """Whether the parsed command line may create the database."""
     command = getattr(args, "command", None) or ""
-    action = getattr(args, "list_command", None)
+    action = getattr(args, "list_command", None) or getattr(args, f"{command}_command", None)
     return command in CREATING_COMMANDS or f"{command} {action}" in CREATING_COMMANDS
 
 

@@ -115,7 +115,7 @@ def test_export_queue_shows_target_relevance_and_why(db, tmp_path):
     ({"templates": [{"name": "t", "audience": "健身人君", "variants": ["{phrase}不错"]}]},
      "engagement.templates[0].audience", "'健身人君' names no audience"),
     ({"library": [{"id": "x", "audience": "咖啡", "text": "多喝水"}]}, "engagement.library[0].audience", "names no audience"),
-    ({"min_relevance": 1.5}, "engagement.min_relevance", "between 0 and 1"),
+    ({"min_relevance": 1.5}, "engagement.min_relevance", "from 0 to 1"),
 ])
 def test_config_refuses_unknown_placeholders_and_audiences_that_name_nothing(change, key, words):
     with pytest.raises(ConfigError) as err:

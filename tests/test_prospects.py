@@ -177,8 +177,8 @@ def test_exports_name_their_scores_and_leave_unassigned_out(cli, tmp_path):
 
     sheet = load_workbook(tmp_path / "p.xlsx").active
     header = [c.value for c in next(sheet.iter_rows(max_row=1))]
-    assert header[:9] == ["rank", "user_id", "name", "relevance", "why", "audience_id", "audience", "tier",
-                          "membership_score"] and "profile_url" in header
+    assert header[:9] == ["排名", "用户编号", "昵称", "相关度", "相关原因", "人群编号", "人群", "层级",
+                          "人群契合度"] and "主页链接" in header      # XLSX headers are Chinese by default ([ui] language)
     assert sheet.max_row == 11
     code, out, err = cli("export", "prospects", "nobody")
     assert code != 0 and "no relevance stored for target 'nobody'" in err
@@ -272,13 +272,15 @@ def test_report_has_prospects_and_unassigned_users(db):
     load(db, posts)
     s = make_settings(TARGETS)
     run_analysis(db, s)
-    report = build_report(db, s)
+    report = build_report(db, s, lang="en")
     section = next(x for x in report.sections if x.id == "prospects")
     blocks = {b.title: b for b in section.blocks}
     assert dict(blocks["Users who fit no audience"].facts)["unassigned"] == store.unassigned_count(db) > 0
     fit = dict(blocks["target 健身人群"].facts)
     assert fit["prospects (relevance 0.5+)"] >= 20
     assert blocks["target 健身人群"].tables and blocks["target 健身人群"].tables[0].rows[0][2] > 0
+    zh = next(x for x in build_report(db, s).sections if x.id == "prospects")      # Chinese by default
+    assert zh.title == "潜在客户" and "不属于任何人群的用户" in {b.title for b in zh.blocks}
 
 
 def test_an_audience_of_unfocused_users_is_flagged_mixed_not_confidently_named(db, monkeypatch):

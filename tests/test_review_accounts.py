@@ -300,7 +300,8 @@ def test_card_context_thread_why_and_history(world):
     assert ctx["comments"][0]["text"] == "同款蛋白粉，好喝吗"
     assert ctx["recent_posts"] and all(p["pid"] != item["post_pid"] for p in ctx["recent_posts"])
     assert ctx["why"]["tier"] == item["tier"] and ctx["why"]["audience"] == item["audience"]
-    assert ctx["history"][0]["action"] == "plan" and ctx["draft_reason"] == {}
+    assert ctx["history"][0]["action"] == "plan"
+    assert ctx["draft_reason"]["post_kind"] and ctx["draft_reason"]["drafter"]     # the planner's reasoning (0080)
     # times are campaign-local, one format
     assert len(card["display"]["scheduled_at"]) == 16 and "T" not in card["display"]["scheduled_at"]
 
@@ -385,13 +386,9 @@ def test_queue_show_has_the_card_context_and_local_times(world, cli):
 
 
 def test_card_renders_issue_13_columns_when_they_exist(world):
-    """target / target_relevance / draft_reason arrive with another branch's migration;
-    the card reads them when present (this test adds them by hand, as that migration will)."""
+    """target / target_relevance / draft_reason (migration 0080) reach the card."""
     path, _, db = world
     item_id = pending_reply(db)
-    for ddl in ("ALTER TABLE queue ADD COLUMN target TEXT", "ALTER TABLE queue ADD COLUMN target_relevance REAL",
-                "ALTER TABLE queue ADD COLUMN draft_reason TEXT"):
-        db.conn.execute(ddl)
     reason = {"post_kind": "question", "phrases": ["蛋白粉", "结块"], "topics": ["健身"],
               "library": {"id": 3, "text": "先放粉再加水"}, "template": "tips", "drafter": "builtin", "fallback": False}
     db.conn.execute("UPDATE queue SET target = '健身爱好者', target_relevance = 0.83, draft_reason = ? WHERE id = ?",

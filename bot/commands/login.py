@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bot.argtypes import float_range
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.find.login import browser_signin, store_cookie
@@ -19,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "the default secrets file), never to the database or logs.")
     p.add_argument("platform", choices=sorted(PLATFORMS), help="platform to sign in to")
     p.add_argument("--source", metavar="NAME", help="which [[sources]] entry (default: the first of that platform)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the sign-in (default 300)")
+    p.add_argument("--timeout", type=float_range(1, 3600), default=300.0,
+                   help="seconds to wait for the sign-in (default 300; 1 to 3600)")
     p.add_argument("--headless", action="store_true", help="no window (for automation; a person cannot scan then)")
     p.add_argument("--browser", metavar="PATH", help="Chromium to use (default: the system's)")
     p.add_argument("--qr-image", metavar="FILE", help="save a picture of the sign-in page (QR code) here to scan "

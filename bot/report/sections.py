@@ -86,6 +86,7 @@ def build_report(db: sqlite_utils.Database, settings: Settings, lang: str | None
     sec = [("map", "rep.map", "rep.map.intro", lambda: _map_blocks(db, settings, style, audiences, lang)),
            ("audiences", "rep.audiences", "rep.audiences.intro",
             lambda: _audience_blocks(db, settings, style, audiences, lang)),
+           ("prospects", "rep.prospects", "rep.prospects.intro", lambda: _prospect_blocks(db, lang)),
            ("crawl", "rep.crawl", "rep.crawl.intro", lambda: _crawl_blocks(db, style, lang, tzname)),
            ("campaign", "rep.campaign", "rep.campaign.intro", lambda: _campaign_blocks(db, style, lang, tzname))]
     sections = [Section(sid, t(title, lang), t(intro, lang), _guard(t(title, lang), fn, lang))
