@@ -113,8 +113,11 @@ def test_some_targets_reply_some_opt_out_some_follow_back():
     with start_sandbox(seed=0, n_users=SMALL) as sb:
         src = adapter(sb.base_url)
         ours = {}
-        for pid in sb.world.all_desc[:80]:
-            ours[src.reply(pid, f"你好 {pid[-4:]}", pid).remote_id] = pid
+        for i, pid in enumerate(sb.world.all_desc[:80]):
+            # People answer a comment that speaks to their post more often than one that fits any post.
+            quote = sb.world.posts[pid].text.replace("#", "")[:8]
+            text = f"“{quote}”说得好 {pid[-4:]}" if i % 2 else f"你好 {pid[-4:]}"
+            ours[src.reply(pid, text, pid).remote_id] = pid
         replies = src.comments_to_me()
         assert 10 <= len(replies) <= 50
         assert all(r.raw["reply_to_comment_id"] in ours and r.parent_pid == ours[r.raw["reply_to_comment_id"]]
