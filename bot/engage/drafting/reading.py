@@ -185,6 +185,7 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
     words = [w for w, _ in tagged]
     seen: dict[str, float] = {}
     nouns: set[str] = set()
+    true_nouns: set[str] = set()      # nouns by jieba's tag (not by being a keyword): what noun phrases are made of
     for i, (w, flag) in enumerate(tagged):
         if w in FILLER or _COUNTED.match(w) or _DURATION.match(w) or w in seen or w[0] in "这那哪" or w[-1] in "了吗呢吧":
             continue
@@ -197,7 +198,10 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
             continue
         weight = stats.idf(w) if stats is not None and stats.n else 1.0
         # A reply quotes the thing the post is about: nouns first, verbs last.
-        noun = flag.startswith("n") or flag in ("eng", "j") or w in preferred
+        tagged_noun = flag.startswith("n") or flag in ("eng", "j")
+        if tagged_noun and (w in campaign or w not in preferred):   # an analysis keyword is tagged n when added
+            true_nouns.add(spelled)
+        noun = tagged_noun or w in preferred
         weight *= 1.0 if noun else (0.6 if flag == "vn" else 0.35)
         weight *= 1.3 if w in campaign else 1.0
         if noun:
@@ -207,7 +211,7 @@ def read_post(text: str, topics: Iterable[str] | None = None, stats: PhraseStats
     for a, b in zip(tagged, tagged[1:]):
         # A noun phrase: two nouns side by side in the post (燕麦 + 拿铁, 手机 + 摄影) read as one thing.
         phrase = a[0] + b[0]
-        if a[0] in nouns and b[0] in nouns and len(phrase) <= 6 and phrase in text and phrase not in seen:
+        if a[0] in true_nouns and b[0] in true_nouns and len(phrase) <= 6 and phrase in text and phrase not in seen:
             seen[phrase] = max(seen[a[0]], seen[b[0]]) + 0.01
             nouns.add(phrase)
     phrases = sorted(seen, key=lambda w: -seen[w])
