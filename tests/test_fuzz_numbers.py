@@ -123,7 +123,7 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 EXTREMES = [(s, k, b) for s, k, cls, _ in FIELDS if s in ("engagement", "schedule", "database", "analysis", "report")
             for b in NUMBER_RANGES[cls][k]]
 COMMANDS = {"engagement": (["plan"], ["send", "--dry-run"], ["status"]), "schedule": (["status"], ["plan"]),
-            "database": (["status"], ["plan"]), "analysis": (["analyze"],), "report": (["report", "-o", "r.html"],)}
+            "database": (["status"], ["plan"]), "analysis": (["analyze"],), "report": (["report", "-o", "{tmp}/r.html"],)}
 
 
 @pytest.mark.parametrize("section,key,bound", EXTREMES, ids=[f"{s}.{k}={b}" for s, k, b in EXTREMES])
@@ -141,6 +141,7 @@ def test_config_extremes_work(seeded_db, tmp_path, section, key, bound):
         other = "engaged_share" if key == "leaders_share" else "leaders_share"
         cfg.write_text(f"[analysis]\n{key} = 1.0\n{other} = 0.0\n", encoding="utf-8")
     for cmd in COMMANDS[section]:
+        cmd = [a.replace("{tmp}", str(tmp_path)) for a in cmd]       # never write into the checkout
         code, out, err = _cli("--config", str(cfg), "--db", str(db), *cmd)
         assert "Traceback" not in err, (cmd, err)
         if (section, key, value) == ("analysis", "min_posts", 1_000_000):
