@@ -131,7 +131,9 @@ def bench_targets(tmp: Path, name: str, texts, labels, targets, n_users: int, en
         top50 = np.argsort(-score, kind="stable")[:50]
         auc = roc_auc_score(rel, score)
         print(f"  {tname} (seeds {'/'.join(seeds)}; {desc}): ROC-AUC {auc:.3f}  P@50 {rel[top50].mean():.2f}"
-              f"  seed coverage {cover:.0%} of {rel.sum()} relevant users  above 0.5: {(score >= 0.5).sum()}",
+              f"  seed coverage {cover:.0%} of {rel.sum()} relevant users  at 0.5+: {(score >= 0.5).sum()}"
+              f" (precision {rel[score >= 0.5].mean() if (score >= 0.5).any() else 0:.2f},"
+              f" recall {(score[rel] >= 0.5).mean():.2f})",
               flush=True)
     aud = db.conn.execute("SELECT target, COUNT(*) FROM audiences WHERE status='active' AND target IS NOT NULL"
                           " GROUP BY target").fetchall()

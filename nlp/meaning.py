@@ -15,9 +15,9 @@ target's seeds, its one-line description and its exclude words become a
   query moves towards the mean of the users it ranks highest, twice, which
   brings in the corpus's own words for the subject.
 
-The raw cosine is turned into 0..1 by how far it stands above the corpus's
-typical user (robust z-score), so "0.9" means "far above most users", and
-explained by the posts and terms that matched.
+The raw cosine is turned into 0..1 by how far it stands above the users who
+are not about the target (z-score against that background), so "0.9" means
+"far above the background", and explained by the posts and terms that matched.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import normalize
 
 from nlp.features import is_word
@@ -38,6 +39,9 @@ FEEDBACK_SHARE = 0.06       # top share of users whose mean the query moves towa
 FEEDBACK_MIN = 10
 Z_CENTRE, Z_SCALE = 3.0, 1.0  # relevance 0.5 at 3 robust standard deviations above the typical user
 EXCLUDE_WEIGHT = 0.5
+MIXTURE_MIN_USERS = 40       # fewer users: no mixture, the median/MAD of everyone is the background
+MIXTURE_SAMPLE = 20_000      # users the mixture is fitted on (a fixed random sample beyond that)
+MIN_SEPARATION = 2.5         # pooled standard deviations between the two groups' means (Ashman's D)
 
 
 @dataclass
@@ -72,13 +76,38 @@ class TargetScores:
     spread: float
 
 
+def background(raw: np.ndarray) -> tuple[float, float]:
+    """Centre and spread of the users who are *not* about the target.
+
+    Why not simply the median and MAD of everyone: when the target's people
+    are a large share of the corpus (a fitness campaign crawling fitness
+    topics: 40% of users), they pull the median up and widen the spread, and
+    the very people the campaign is for score below 0.5. When the raw scores
+    fall into two clearly separate groups (a two-component Gaussian mixture
+    whose means stand at least ``MIN_SEPARATION`` pooled standard deviations
+    apart, the upper group holding 1-70% of users), the lower group is the
+    background; otherwise the robust median/MAD of everyone is."""
+    raw = np.asarray(raw, dtype=np.float64)
+    centre = float(np.median(raw)) if len(raw) else 0.0
+    spread = max(1.4826 * float(np.median(np.abs(raw - centre))) if len(raw) else 0.0, 1e-6)
+    if len(raw) < MIXTURE_MIN_USERS or float(np.ptp(raw)) <= 0:
+        return centre, spread
+    sample = raw if len(raw) <= MIXTURE_SAMPLE else np.random.default_rng(0).choice(raw, MIXTURE_SAMPLE, replace=False)
+    gm = GaussianMixture(2, random_state=0, reg_covar=1e-9).fit(sample.reshape(-1, 1))
+    means, sds, weights = gm.means_.ravel(), np.sqrt(gm.covariances_.ravel()), gm.weights_
+    lo, hi = np.argsort(means)
+    separation = (means[hi] - means[lo]) / math.sqrt((sds[lo] ** 2 + sds[hi] ** 2) / 2)
+    if separation >= MIN_SEPARATION and 0.01 <= weights[hi] <= 0.7 and sds[lo] > 1e-6:
+        return float(means[lo]), float(sds[lo])
+    return centre, spread
+
+
 def calibrate(raw: np.ndarray, centre: float | None = None, spread: float | None = None) -> tuple[np.ndarray, float, float]:
-    """0..1 scores from raw cosines: a logistic of the robust z-score."""
-    if centre is None:
-        centre = float(np.median(raw)) if len(raw) else 0.0
-    if spread is None:
-        mad = float(np.median(np.abs(raw - centre))) if len(raw) else 0.0
-        spread = max(1.4826 * mad, 1e-6)
+    """0..1 scores from raw cosines: a logistic of the z-score against the
+    background (see ``background``); ``centre``/``spread`` given place new users
+    on the scale of the last full run."""
+    if centre is None or spread is None:
+        centre, spread = background(raw)
     z = (raw - centre) / spread
     return 1.0 / (1.0 + np.exp(-(z - Z_CENTRE) / Z_SCALE)), centre, spread
 
