@@ -156,3 +156,22 @@ def test_draft_why_names_kind_quotes_library_and_fallback():
                                                "大模型 qwen；大模型未用上，改用后备：timeout")
     assert explain.draft_why(reason, "en") == ("question (求推荐/提问) post; quotes 手冲, 参数; topics #咖啡#; library grind "
                                                "(by 小王); llm qwen; LLM fell back: timeout")
+
+
+def test_queue_show_and_list_follow_the_language(planned, cli, tmp_path):
+    path, db = planned
+    item = store.list_items(db, kind="reply")[0]["id"]
+    (tmp_path / "en.toml").write_text('[ui]\nlanguage = "en"\n', encoding="utf-8")
+    code, out, err = cli("--db", path, "queue", "show", item)
+    assert code == 0, err
+    flat = out.replace("\n", "")
+    assert "why:     得分 " in flat and "粉丝" in flat and "Score" not in flat
+    assert "drafted: " in flat and "帖" in flat.split("drafted: ")[1] and "post_kind=" not in flat
+    code, out, err = cli("--db", path, "--config", tmp_path / "en.toml", "queue", "show", item)
+    assert code == 0 and "why:     Score " in out and "followers;" in out.replace("\n", " "), err
+    code, out, err = cli("--db", path, "queue", "list", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and all(r["explanation"].startswith("得分 ") for r in rows if r["kind"] != "follow")
+    code, out, err = cli("--db", path, "--config", tmp_path / "en.toml", "queue", "list", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(r["explanation"].startswith("Score ") and " post" in r["draft_why"] for r in rows if r["kind"] != "follow")
