@@ -26,6 +26,7 @@ from storage.db import transaction
 
 from bot import drafts, outcomes, policy, queue_ops
 from bot.engage import explain
+from bot.i18n import TIME_FORMAT
 from bot.engage.drafting.compose import Composer, PostInfo, campaign_words
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def _facts(c: Candidate, draft: drafts.Draft | None, when: datetime | None, sett
         f["draft"] = {"template": draft.template, "variant": draft.variant, "reason": draft.reason or {}}
     if when is not None:
         local = when.astimezone(policy.local_zone(settings))
-        f["scheduled"] = local.strftime("%m-%d %H:%M")
+        f["scheduled"] = local.strftime(TIME_FORMAT)   # the one format every time a person reads has
         f["in_active_hours"] = bool(active and local.hour in active)
     if follow:
         f["follow"] = True

@@ -175,3 +175,43 @@ def test_queue_show_and_list_follow_the_language(planned, cli, tmp_path):
     code, out, err = cli("--db", path, "--config", tmp_path / "en.toml", "queue", "list", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert all(r["explanation"].startswith("Score ") and " post" in r["draft_why"] for r in rows if r["kind"] != "follow")
+
+
+@pytest.mark.parametrize("lang, words", [("zh", ("得分 ", "草稿为何这样写", "语义相关度")),
+                                         ("en", ("Score ", "Why the draft reads this way", "meaning "))])
+def test_card_in_chromium_reads_in_the_language(browser_page, planned, lang, words):
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from conftest import ARTIFACTS
+
+    path, _ = planned
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(path, campaign(lang if lang == "en" else None), load_or_create_token(path),
+                     allowed_hosts={"127.0.0.1"})
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        page = browser_page
+        page.set_viewport_size({"width": 1366, "height": 768})
+        page.goto(f"http://127.0.0.1:{port}/?token={load_or_create_token(path)}")
+        card = page.locator("article.item:has(textarea.draft)").first
+        card.wait_for()
+        assert card.locator(".why .explanation").inner_text().startswith(words[0])
+        card.locator("details.context summary").click()
+        ctx = card.locator("details.context").inner_text()
+        assert words[1] in ctx and words[2] in card.locator(".why").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        card.screenshot(path=str(ARTIFACTS / f"review-card-explanation-{lang}.png"))
+    finally:
+        srv.should_exit = True
+        th.join(timeout=5)
