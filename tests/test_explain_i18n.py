@@ -23,7 +23,7 @@ from storage.db import connect, transaction
 from test_planner_targets import LIBRARY, SCORES, TEXTS
 from test_queue_world import NOW, build_world
 
-REL_FACTS = {"score": 0.98, "rank": 1, "n": 190, "posts": ["今天深蹲又突破了，鸡胸肉也吃够了"],
+REL_FACTS = {"score": 0.98, "rank": 1, "n": 190, "posts": ["今天深蹲又突破了，\n鸡胸肉也吃够了"],
              "terms": {"深蹲": 3, "鸡胸肉": 1}, "seeds": ["深蹲"]}
 
 
@@ -147,15 +147,16 @@ def test_prospects_export_why_follows_the_language(planned, tmp_path):
 def test_relevance_without_facts_shows_the_stored_line():
     assert explain.relevance(None, "zh", "健身×4 in 4/9 posts") == "健身×4 in 4/9 posts"
     assert explain.relevance({"score": 0.5, "terms": {}, "posts": []}, "zh") == "语义相关度 0.50"
+    assert "「今天深蹲又突破了， 鸡胸肉也吃够了」" in explain.relevance(REL_FACTS, "zh")
 
 
 def test_draft_why_names_kind_quotes_library_and_fallback():
-    reason = {"post_kind": "question", "phrases": ["手冲", "参数"], "topics": ["咖啡"], "library": {"id": "grind", "by": "小王"},
+    reason = {"post_kind": "question", "phrases": ["手冲", "参数"], "topics": ["咖啡"], "library": {"id": "grind", "by": "vector"},
               "drafter": "llm", "model": "qwen", "fallback": "timeout"}
-    assert explain.draft_why(reason, "zh") == ("提问（求推荐/提问）帖；引用 手冲、参数；话题 #咖啡#；素材 grind（小王 提供）；"
+    assert explain.draft_why(reason, "zh") == ("提问（求推荐/提问）帖；引用 手冲、参数；话题 #咖啡#；素材 grind（按语义匹配）；"
                                                "大模型 qwen；大模型未用上，改用后备：timeout")
     assert explain.draft_why(reason, "en") == ("question (求推荐/提问) post; quotes 手冲, 参数; topics #咖啡#; library grind "
-                                               "(by 小王); llm qwen; LLM fell back: timeout")
+                                               "(by vector); llm qwen; LLM fell back: timeout")
 
 
 def test_queue_show_and_list_follow_the_language(planned, cli, tmp_path):

@@ -105,7 +105,8 @@ def draft_why(value: str | dict | None, lang: str = "zh") -> str:
         parts.append(t("dr.topics", lang, x=join.join(f"#{x}#" for x in r["topics"])))
     lib = r.get("library")
     if isinstance(lib, dict) and lib.get("id"):
-        by = t("dr.library_by", lang, by=lib["by"]) if lib.get("by") else ""
+        how_found = t(f"dr.by.{lib['by']}", lang) if lib.get("by") in ("words", "vector") else lib.get("by")
+        by = t("dr.library_by", lang, by=how_found) if lib.get("by") else ""
         parts.append(t("dr.library", lang, id=lib["id"], by=by))
     if r.get("asks"):
         parts.append(t("dr.asks", lang, x=r["asks"]))
@@ -131,7 +132,7 @@ def relevance(facts: str | dict | None, lang: str = "zh", fallback: str | None =
         parts = [t("rv.meaning", lang, score=_num(f.get("score")), rank=f"{int(f['rank']):,}", n=f"{int(f['n']):,}")]
     else:
         parts = [t("rv.meaning_only", lang, score=_num(f.get("score")))]
-    posts = [str(p) for p in f.get("posts") or []][:2]
+    posts = [" ".join(str(p).split()) for p in f.get("posts") or []][:2]   # one line, whatever the post's breaks
     if posts:
         parts.append(t("rv.posts", lang, x=t("x.sep", lang).join(
             "「" + p[:40] + ("…" if len(p) > 40 else "") + "」" for p in posts)))
