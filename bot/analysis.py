@@ -571,7 +571,7 @@ def _incremental(db, settings: Settings, run_id: int, model_row: dict[str, Any],
             store.upsert_memberships(db, ((uids[i], aud_of[i], round(float(scores[i]), 4), tier_of[i])
                                           for i in range(len(uids))), run_id)
             store.upsert_user_stats(db, _stat_rows(prof, C, vec.idf_, vec.terms_, signals, coords, aud_of), run_id)
-            store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms)
+            store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms, r.facts)
                                         for tname, rs in prof.relevance.items() for i, r in enumerate(rs)), run_id)
             summary.placed = len(uids)
         counts = store.refresh_audience_counts(db, run_id, before)
@@ -740,7 +740,7 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
                                        for i in assigned), run_id)
         store.replace_user_stats(db, _stat_rows(prof, C, idf, terms, sig, coords,
                                                 [ids[c] if c >= 0 else None for c in labels]), run_id)
-        store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms)
+        store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms, r.facts)
                                      for t in target_names for i, r in enumerate(prof.relevance[t])), run_id)
     summary.audiences.sort(key=lambda a: -a.size)
     left_out = model.distinct_[labels < 0]

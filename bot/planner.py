@@ -25,6 +25,8 @@ from storage import engagement as store
 from storage.db import transaction
 
 from bot import drafts, outcomes, policy, queue_ops
+from bot.engage import explain
+from bot.i18n import TIME_FORMAT
 from bot.engage.drafting.compose import Composer, PostInfo, campaign_words
 
 log = logging.getLogger(__name__)
@@ -102,29 +104,33 @@ def _score(settings: Settings, c: Candidate, now: datetime, rate: tuple[int, int
                "sent": sent, "responded": responded}
 
 
-def _explain(c: Candidate, draft: drafts.Draft | None, when: datetime | None, settings: Settings,
-             active: list[int] | None) -> str:
+def _facts(c: Candidate, draft: drafts.Draft | None, when: datetime | None, settings: Settings,
+           active: list[int] | None, follow: bool = False) -> dict[str, Any]:
+    """What the score explanation says, as data: ``bot.engage.explain`` writes
+    the sentence when someone reads it, in the language they configured."""
     p = c.parts
-    age = f"{p['age_h']:.0f} h" if p["age_h"] < 48 else f"{p['age_h'] / 24:.0f} days"
-    why_relevant = c.row.get("relevance_explanation")
-    who = (f"{c.tier or 'member'} of {c.audience} (relevance {c.relevance:.2f}"
-           + (f": {why_relevant}" if why_relevant else "") + ")") if c.audience_id is not None \
-        else f"active thread in group {c.audience}"
-    sent, resp = p["sent"], p["responded"]
-    learned = f"this audience answered {resp}/{sent} so far" if sent else "no responses learned yet"
-    s = (f"Score {c.score:.2f}: {who}, {p['followers']} followers; posted {age} ago with "
-         f"{p['interactions']} weighted interactions; {learned}.")
+    f: dict[str, Any] = {"v": explain.FACTS_VERSION, "score": c.score, "audience": c.audience, "tier": c.tier,
+                         "relevance": round(c.relevance, 4), "followers": p["followers"],
+                         "age_h": round(p["age_h"], 1), "interactions": p["interactions"],
+                         "sent": p["sent"], "responded": p["responded"]}
+    if c.audience_id is None:
+        f["group"] = True
+    rel_facts = explain.loads(c.row.get("relevance_facts"))
+    if rel_facts:
+        f["relevance_facts"] = rel_facts
+    elif c.row.get("relevance_explanation"):
+        f["relevance_why"] = c.row["relevance_explanation"]
     if c.target is not None and c.target_relevance is not None:
-        s += f" Serves target {c.target} (relevance {c.target_relevance:.2f})."
+        f["target"], f["target_relevance"] = c.target, c.target_relevance
     if draft is not None:
-        from bot.engage.drafting.reason import readable
-
-        why = readable(draft.reason)
-        s += f" Draft: template {draft.template!r} variant {draft.variant + 1}" + (f" ({why})." if why else ".")
+        f["draft"] = {"template": draft.template, "variant": draft.variant, "reason": draft.reason or {}}
     if when is not None:
         local = when.astimezone(policy.local_zone(settings))
-        s += f" Scheduled {local:%m-%d %H:%M}" + (" in their usual active hours." if active and local.hour in active else ".")
-    return s
+        f["scheduled"] = local.strftime(TIME_FORMAT)   # the one format every time a person reads has
+        f["in_active_hours"] = bool(active and local.hour in active)
+    if follow:
+        f["follow"] = True
+    return f
 
 
 def active_hours(settings: Settings, times: list[str]) -> list[int] | None:
@@ -207,13 +213,14 @@ def _find_slot(db, settings: Settings, action: policy.Action, start: datetime, h
     return None
 
 
-def _best_target(settings: Settings, rel: dict[str, tuple[float, str | None]]) -> tuple[str | None, float, str | None]:
-    """The declared target this user is most relevant to, weighted by its priority."""
-    best: tuple[str | None, float, str | None] = (None, 0.0, None)
+def _best_target(settings: Settings, rel: dict[str, tuple]) -> tuple[str | None, float, str | None, str | None]:
+    """The declared target this user is most relevant to, weighted by its priority
+    (name, relevance, its explanation and the facts it is written from)."""
+    best: tuple[str | None, float, str | None, str | None] = (None, 0.0, None, None)
     for a in settings.audiences:
-        score, why = rel.get(a.name, (0.0, None))
+        score, why, facts = (tuple(rel.get(a.name, (0.0, None))) + (None,))[:3]
         if best[0] is None or score * a.priority > best[1] * _priority(settings, {best[0]}):
-            best = (a.name, score, why)
+            best = (a.name, score, why, facts)
     return best
 
 
@@ -229,10 +236,11 @@ def _on_target(settings: Settings, c: Candidate, rel: dict[str, tuple[float, str
             return True
         summary.off_target[c.audience] += 1
         return False
-    target, score, why = _best_target(settings, rel)
+    target, score, why, facts = _best_target(settings, rel)
     c.target, c.target_relevance = target, round(score, 4)
     if why and not c.row.get("relevance_explanation"):
         c.row["relevance_explanation"] = why
+        c.row["relevance_facts"] = facts
     if score >= e.min_relevance:
         c.relevance = score
         c.audience_names = c.audience_names | {target}
@@ -469,11 +477,13 @@ def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: da
             summary: PlanSummary) -> None:
     r = c.row
     at = policy.iso(now)
+    facts = _facts(c, chosen, when, settings, hours)
     item_id = store.insert_item(db, {
         "kind": chosen.kind, "status": "pending", "source": settings.engagement.send_source or "",
         "platform": r["platform"], "post_id": r["post_id"], "target_user_id": r.get("user_id"),
         "audience_id": c.audience_id, "template": chosen.template, "variant": chosen.variant, "text": chosen.text,
-        "score": c.score, "reason": _reason(c), "explanation": _explain(c, chosen, when, settings, hours),
+        "score": c.score, "reason": explain.reason(facts, "en"), "explanation": explain.explanation(facts, "en"),
+        "explanation_facts": json.dumps(facts, ensure_ascii=False, sort_keys=True),
         "scheduled_at": policy.iso(when), "expires_at": r.get("_expires_at"),
         "dedupe_key": f"post:{r['platform']}:{r['pid']}", "created_at": at, "updated_at": at, "target_uid": r["uid"],
         "post_pid": r["pid"], "text_key": policy.text_key(chosen.text), "target": c.target,
@@ -498,12 +508,6 @@ def _json_list(value: str | None) -> list[str]:
     return [x for x in got if isinstance(x, str) and x] if isinstance(got, list) else []
 
 
-def _reason(c: Candidate) -> str:
-    if c.audience_id is None:
-        return f"active thread in group {c.audience}"
-    return f"{c.tier or 'member'} in {c.audience}"
-
-
 def _suggest_follow(db, settings: Settings, c: Candidate, now: datetime, source: str) -> bool:
     """A follow is a note for a person (never sent); one per user, ever."""
     r = c.row
@@ -512,11 +516,12 @@ def _suggest_follow(db, settings: Settings, c: Candidate, now: datetime, source:
     if policy.plan_violations(db, settings, action):
         return False
     at = policy.iso(now)
+    facts = _facts(c, None, None, settings, None, follow=True)
     item_id = store.insert_item(db, {
         "kind": "follow", "status": "pending", "source": source, "platform": r["platform"], "post_id": r["post_id"],
         "target_user_id": r.get("user_id"), "audience_id": c.audience_id, "text": "", "score": c.score,
-        "reason": f"opinion leader in {c.audience}: follow by hand if they fit",
-        "explanation": _explain(c, None, None, settings, None) + " Follows are never sent by the bot.",
+        "reason": explain.reason(facts, "en"), "explanation": explain.explanation(facts, "en"),
+        "explanation_facts": json.dumps(facts, ensure_ascii=False, sort_keys=True),
         "dedupe_key": f"follow:{r['platform']}:{r['uid']}", "created_at": at, "updated_at": at,
         "target_uid": r["uid"], "post_pid": r["pid"], "target": c.target, "target_relevance": c.target_relevance,
     })

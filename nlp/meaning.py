@@ -175,6 +175,17 @@ def user_terms(C: sp.csr_matrix, row: int, terms: Sequence[str], related: Sequen
     return {t: c for _, t, c in found[:top]}
 
 
+def explain_facts(score: float, rank: int, n: int, terms: dict[str, int], seeds: Sequence[str],
+                  posts: Sequence[str]) -> dict:
+    """What ``explain`` says, as data, so the reader's language can be chosen
+    when it is shown (rank 0 means "not ranked", as in an incremental run)."""
+    out: dict = {"score": score, "terms": dict(terms), "posts": [p[:80] for p in posts[:2]],
+                 "seeds": sorted(set(seeds) & set(terms))}
+    if rank and n:
+        out["rank"], out["n"] = rank, n
+    return out
+
+
 def explain(score: float, rank: int, n: int, terms: dict[str, int], seeds: Sequence[str],
             posts: Sequence[str]) -> str:
     """One readable line: how far above the crowd, which posts, which words."""

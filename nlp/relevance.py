@@ -37,6 +37,7 @@ class Relevance:
     score: float
     explanation: str
     terms: dict[str, int] = field(default_factory=dict)
+    facts: dict = field(default_factory=dict)   # what ``explanation`` says, as data (rendered per language)
 
 
 def _post_matches(seeds: Sequence[str], tokens: set[str], topics: Sequence[str], clean: str) -> list[str]:

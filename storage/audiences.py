@@ -392,8 +392,8 @@ def replace_user_stats(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]
     upsert_user_stats(db, rows, run_id)
 
 
-def replace_relevance(db: sqlite_utils.Database, rows: Iterable[tuple[int, str, float, str, dict]], run_id: int) -> None:
-    """rows: (user_id, target, score, explanation, terms); the old rows go."""
+def replace_relevance(db: sqlite_utils.Database, rows: Iterable[tuple], run_id: int) -> None:
+    """rows: (user_id, target, score, explanation, terms[, facts]); the old rows go."""
     db.conn.execute("DELETE FROM user_relevance")
     upsert_relevance(db, rows, run_id)
 
@@ -580,10 +580,13 @@ def upsert_user_stats(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]],
     )
 
 
-def upsert_relevance(db: sqlite_utils.Database, rows: Iterable[tuple[int, str, float, str, dict]], run_id: int) -> None:
+def upsert_relevance(db: sqlite_utils.Database, rows: Iterable[tuple], run_id: int) -> None:
+    """rows: (user_id, target, score, explanation, terms[, facts]); facts (0135) is what the explanation says, as JSON."""
     db.conn.executemany(
-        "INSERT OR REPLACE INTO user_relevance (user_id, target, score, explanation, terms, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-        ((u, t, float(s), e, _dumps(terms), run_id) for u, t, s, e, terms in rows),
+        "INSERT OR REPLACE INTO user_relevance (user_id, target, score, explanation, terms, run_id, facts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((r[0], r[1], float(r[2]), r[3], _dumps(r[4]), run_id, _dumps(r[5]) if len(r) > 5 and r[5] else None)
+         for r in rows),
     )
 
 

@@ -64,6 +64,7 @@ class QueueItem:
     target: str | None = None               # 0080: the declared target the action serves
     target_relevance: float | None = None   # 0080: the user's relevance to it when planned
     draft_reason: str | None = None         # 0080: JSON, why the draft reads as it does
+    explanation_facts: str | None = None    # 0135: JSON, the facts the explanation is rendered from
 
 
 _ITEM_COLUMNS = tuple(f.name for f in fields(QueueItem))
@@ -139,10 +140,11 @@ _LIST_SELECT = """
 SELECT q.id, q.kind, q.status, q.source, q.platform, q.template, q.variant, q.text, q.score, q.reason,
        q.explanation, q.scheduled_at, q.expires_at, q.created_at, q.updated_at, q.approved_by, q.approved_at,
        q.reviewed_by, q.sent_at, q.remote_id, q.attempts, q.last_error, q.target_uid, q.post_pid, q.audience_id,
-       q.target, q.target_relevance, q.draft_reason, q.target_user_id,
+       q.target, q.target_relevance, q.draft_reason, q.target_user_id, q.explanation_facts,
        COALESCE(a.name, NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)' ELSE 'audience ' || q.audience_id END) AS audience,
        m.tier AS tier, m.score AS relevance, a.target AS audience_target,
        ur.score AS target_relevance_stored, ur.explanation AS relevance_explanation, ur.terms AS relevance_terms,
+       ur.facts AS relevance_facts,
        u.name AS user_name, u.bio AS user_bio, u.followers AS user_followers, u.location AS user_location,
        u.verified AS user_verified, u.verified_reason AS user_verified_reason, u.profile_url AS user_url,
        p.text AS post_text, p.created_at AS post_created_at, p.likes AS post_likes, p.comments AS post_comments,
@@ -452,7 +454,7 @@ def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance:
            COALESCE(a.name, NULLIF(a.auto_name, ''), 'audience ' || a.id) AS audience, a.auto_name,
            a.keywords AS audience_keywords, a.active_hours AS audience_active_hours, a.target AS audience_target,
            us.influence AS stat_influence, us.relevance AS stat_relevance, us.active_hours AS stat_active_hours,
-           ur.score AS target_relevance, ur.explanation AS relevance_explanation
+           ur.score AS target_relevance, ur.explanation AS relevance_explanation, ur.facts AS relevance_facts
     FROM posts p
     JOIN users u ON u.id = p.user_id
     JOIN memberships m ON m.user_id = u.id
@@ -486,15 +488,16 @@ def group_candidates(db, since_iso: str) -> list[dict[str, Any]]:
     return _rows(_conn(db).execute(sql, (since_iso,)))
 
 
-def target_relevance(db, user_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, str | None]]]:
-    """user id -> {target name: (relevance, explanation)} from the analysis (user_relevance)."""
-    out: dict[int, dict[str, tuple[float, str | None]]] = {}
+def target_relevance(db, user_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, str | None, str | None]]]:
+    """user id -> {target name: (relevance, explanation, facts JSON)} from the analysis (user_relevance)."""
+    out: dict[int, dict[str, tuple[float, str | None, str | None]]] = {}
     ids = sorted(set(user_ids))
     for i in range(0, len(ids), 500):
         chunk = ids[i: i + 500]
-        for uid, target, score, why in _conn(db).execute(
-                f"SELECT user_id, target, score, explanation FROM user_relevance WHERE user_id IN {_in(chunk)}", chunk):
-            out.setdefault(uid, {})[target] = (float(score or 0.0), why)
+        for uid, target, score, why, facts in _conn(db).execute(
+                f"SELECT user_id, target, score, explanation, facts FROM user_relevance WHERE user_id IN {_in(chunk)}",
+                chunk):
+            out.setdefault(uid, {})[target] = (float(score or 0.0), why, facts)
     return out
 
 

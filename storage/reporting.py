@@ -195,7 +195,7 @@ def analysis_run(db: sqlite_utils.Database, run_id: int | None = None) -> dict[s
 # ---------------------------------------------------------------- queue and audit
 
 _QUEUE_EXTRA = ("explanation", "approved_by", "approved_at", "sent_at", "send_mode", "remote_id", "attempts",
-                "last_error", "target", "target_relevance", "draft_reason")
+                "last_error", "target", "target_relevance", "draft_reason", "explanation_facts")
 
 
 def queue_rows(db: sqlite_utils.Database, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -499,7 +499,7 @@ def prospect_rows(db: sqlite_utils.Database, target: str, min_relevance: float |
     """Every user scored for ``target``, most relevant first: user_id (platform
     id), name, relevance, why, audience_id/audience/tier/membership_score
     (empty for an unassigned user), profile_url, platform, followers, last_seen."""
-    sql = ("SELECT u.uid AS user_id, u.name, r.score AS relevance, r.explanation AS why, m.audience_id,"
+    sql = ("SELECT u.uid AS user_id, u.name, r.score AS relevance, r.explanation AS why, r.facts AS why_facts, m.audience_id,"
            " COALESCE(a.name, a.auto_name) AS audience, m.tier, m.score AS membership_score, u.profile_url,"
            " u.platform, u.followers, u.last_seen FROM user_relevance r JOIN users u ON u.id = r.user_id"
            " LEFT JOIN memberships m ON m.user_id = r.user_id LEFT JOIN audiences a ON a.id = m.audience_id"

@@ -106,7 +106,7 @@ def test_export_queue_shows_target_relevance_and_why(db, tmp_path):
     assert rows and {"target", "target_relevance", "draft_why"} <= set(rows[0])
     for r in rows:
         if r["kind"] != "follow":
-            assert r["target"] and float(r["target_relevance"]) >= 0.3 and "post" in r["draft_why"]
+            assert r["target"] and float(r["target_relevance"]) >= 0.3 and "帖" in r["draft_why"]   # zh by default
 
 
 @pytest.mark.parametrize("change, key, words", [

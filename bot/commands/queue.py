@@ -11,7 +11,8 @@ from bot import queue_ops
 from bot.argtypes import ITEM_ID, LIMIT
 from bot.context import Context
 from bot.errors import HuaxiangError
-from bot.i18n import fmt_time, zone
+from bot.engage import explain
+from bot.i18n import fmt_time, language, zone
 from bot.textsafe import terminal_safe
 from storage import engagement as store
 
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _list(args, ctx: Context) -> int:
     rows = store.list_items(ctx.db, status=args.status, audience=args.audience, kind=args.kind, limit=args.limit)
+    rows = [_rendered(r, language(ctx.settings)) for r in rows]
     if args.json:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False, default=str))
@@ -113,19 +115,32 @@ def _list(args, ctx: Context) -> int:
             current = r["audience"]
             table = Table(title=f"{terminal_safe(current)}", title_justify="left")
             for col in ("id", "status", "kind", "tier", "user", "score", f"scheduled ({ctx.settings.engagement.timezone})",
-                        "draft", "their post"):
+                        "why", "draft", "their post"):
                 table.add_column(col, overflow="fold")
         table.add_row(str(r["id"]), r["status"], r["kind"], r["tier"] or "", terminal_safe(r["user_name"] or r["target_uid"]),
                       f"{r['score']:.2f}" if r["score"] is not None else "", fmt_time(r["scheduled_at"], tz),
-                      terminal_safe(r["text"], 80), terminal_safe(r["post_text"], 60))
+                      terminal_safe(r["reason"] or "", 40), terminal_safe(r["text"], 80), terminal_safe(r["post_text"], 60))
     ctx.console.print(table)
     return 0
+
+
+def _rendered(row: dict, lang: str) -> dict:
+    """The row with its reason, explanation and draft reasoning written in ``lang`` from the stored facts
+    (rows planned before the facts existed keep their stored text)."""
+    from bot.review.cards import explanation_text, relevance_text
+
+    return {**row, "explanation": explanation_text(row, lang),
+            "reason": explain.reason(row.get("explanation_facts"), lang, row.get("reason")),
+            "draft_why": explain.draft_why(row.get("draft_reason"), lang),
+            "relevance_explanation": relevance_text(row, lang)}
 
 
 def _show(args, ctx: Context) -> int:
     detail = store.item_detail(ctx.db, args.id)
     if detail is None:
         raise HuaxiangError(f"queue item {args.id} does not exist")
+    lang = language(ctx.settings)
+    detail = _rendered(detail, lang)
     audit = store.audit_for(ctx.db, args.id)
     sends = store.send_log_for(ctx.db, args.id)
     outcomes = store.outcomes_for(ctx.db, args.id)
@@ -142,14 +157,14 @@ def _show(args, ctx: Context) -> int:
     p(f"post:    {terminal_safe(detail['post_text'] or '', 300)}", markup=False)
     p(f"         {fmt_time(detail['post_created_at'], tz)}  likes {detail['post_likes'] or 0}, comments {detail['post_comments'] or 0}", markup=False)
     p(f"draft:   {terminal_safe(detail['text'] or '')}", markup=False)
-    p(f"why:     {terminal_safe(detail['explanation'] or detail['reason'] or '')}", markup=False)
+    p(f"why:     {terminal_safe(detail['explanation'] or '')}", markup=False)
     p(f"when:    scheduled {fmt_time(detail['scheduled_at'], tz) or '-'}, expires {fmt_time(detail['expires_at'], tz) or '-'}",
       markup=False)
     if detail["approved_by"]:
         p(f"approved by {terminal_safe(detail['approved_by'])} at {fmt_time(detail['approved_at'], tz)}", markup=False)
     if detail["last_error"]:
         p(f"note:    {terminal_safe(detail['last_error'])}", markup=False)
-    _show_context(ctx, detail, tz)
+    _show_context(ctx, detail, tz, lang)
     p("history:", markup=False)
     for a in audit:
         change = f"{a['from_status'] or '-'} -> {a['to_status'] or '-'}"
@@ -164,11 +179,11 @@ def _show(args, ctx: Context) -> int:
     return 0
 
 
-def _show_context(ctx: Context, detail: dict, tz) -> None:
+def _show_context(ctx: Context, detail: dict, tz, lang: str = "zh") -> None:
     """The same context the review card shows: why this person and post, and the thread."""
     from bot.review.cards import context
 
-    c = context(ctx.db, detail, tz)
+    c = context(ctx.db, detail, tz, lang)
     p = ctx.console.print
     why = c["why"]
     facts = [f"target {why['target']}" if why["target"] else "",
@@ -181,7 +196,5 @@ def _show_context(ctx: Context, detail: dict, tz) -> None:
           f" (likes {r['likes'] or 0})", markup=False)
     for r in c["recent_posts"]:
         p(f"earlier: {r['at']}  {terminal_safe(r['text'] or '', 80)}", markup=False)
-    reason = c["draft_reason"]
-    if reason:
-        p("drafted: " + terminal_safe(", ".join(f"{k}={v}" for k, v in reason.items() if k != "library"), 160),
-          markup=False)
+    if c["draft_why"]:
+        p("drafted: " + terminal_safe(c["draft_why"], 160), markup=False)

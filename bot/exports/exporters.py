@@ -380,11 +380,17 @@ ACTION_COLUMNS = [
 ]
 
 
-def _with_draft_why(row: dict) -> dict:
-    """The draft's reason as a sentence beside its JSON (issue 13's columns)."""
-    from bot.engage.drafting.reason import parse, readable
+def _with_draft_why(row: dict, lang: str = "zh") -> dict:
+    """The draft's reason as a sentence beside its JSON (issue 13's columns), and the
+    explanation and reason written in ``lang`` from the stored facts (old rows keep their text)."""
+    from bot.engage import explain
+    from bot.engage.drafting.reason import parse
 
-    return {**row, "draft_why": readable(row.get("draft_reason")), "draft_reason": parse(row.get("draft_reason")) or None}
+    facts = row.get("explanation_facts")
+    return {**row, "draft_why": explain.draft_why(row.get("draft_reason"), lang),
+            "draft_reason": parse(row.get("draft_reason")) or None,
+            "explanation": explain.explanation(facts, lang, row.get("explanation")),
+            "reason": explain.reason(facts, lang, row.get("reason"))}
 
 
 def export_queue(
@@ -399,7 +405,10 @@ def export_queue(
     """The manual worklist: each proposed action with the post link, the target and the draft."""
     _check_format(fmt, ("csv", "xlsx", "jsonl"))
     redactor = Redactor(configured_secrets(settings), system_keys={"reason", "explanation", "last_error"})
-    rows = (redactor.row(_with_draft_why(r)) for r in reporting.queue_rows(db, list(statuses) or None))
+    from bot.i18n import language
+
+    lang = language(settings)
+    rows = (redactor.row(_with_draft_why(r, lang)) for r in reporting.queue_rows(db, list(statuses) or None))
     path = Path(out) if out else _default_path("queue", fmt)
     meta = {"filters": {"status": list(statuses)}, "analysis_run": _analysis_meta(db, [])}
     return _finish(db, "queue", fmt, path, QUEUE_COLUMNS, rows, meta, title="queue", progress=progress,
@@ -465,10 +474,14 @@ def export_prospects(
         raise HuaxiangError(f"no relevance stored for target {target!r} (targets: {hint}; run `huaxiang analyze`"
                             " after adding one)")
     redactor = Redactor(configured_secrets(settings), system_keys={"why"})
+    from bot.engage.explain import relevance
+    from bot.i18n import language
+
+    lang = language(settings)
 
     def rows() -> Iterable[dict[str, Any]]:
         for rank, r in enumerate(reporting.prospect_rows(db, target, min_relevance, limit), start=1):
-            row = {**r, "rank": rank}
+            row = {**r, "rank": rank, "why": relevance(r.get("why_facts"), lang, r.get("why"))}
             if not row.get("profile_url") and r["platform"] in _PROFILE_URLS:
                 row["profile_url"] = _PROFILE_URLS[r["platform"]].format(uid=r["user_id"])
             yield redactor.row(row)

@@ -14,7 +14,8 @@ from typing import Any
 from config import Settings
 from storage import engagement as store
 
-from bot.i18n import fmt_time
+from bot.engage import explain
+from bot.i18n import fmt_time, language
 from bot.worklist import post_link, profile_link
 
 TIME_FIELDS = ("scheduled_at", "expires_at", "created_at", "updated_at", "approved_at", "sent_at", "post_created_at")
@@ -35,8 +36,9 @@ def draft_reason(row: dict[str, Any]) -> dict[str, Any]:
     return reason if isinstance(reason, dict) else {}
 
 
-def why(detail: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    """Target, relevance, tier and matched phrases: why this person and this post."""
+def why(detail: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> dict[str, Any]:
+    """Target, relevance, tier and matched phrases: why this person and this post
+    (the sentences written from the stored facts in ``lang``; old rows keep their text)."""
     reason = draft_reason(row)
     terms = _loads(detail.get("relevance_terms")) or {}
     phrases = reason.get("phrases") or (sorted(terms, key=lambda k: -terms[k])[:8] if isinstance(terms, dict) else [])
@@ -48,8 +50,21 @@ def why(detail: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
             "audience_score": None if detail.get("relevance") is None else round(float(detail["relevance"]), 3),
             "tier": detail.get("tier") or "", "audience": detail.get("audience") or "",
             "phrases": [str(p) for p in phrases][:10],
-            "explanation": detail.get("explanation") or detail.get("reason") or "",
-            "relevance_explanation": detail.get("relevance_explanation") or ""}
+            "explanation": explanation_text(detail, lang),
+            "reason": explain.reason(detail.get("explanation_facts"), lang, detail.get("reason")),
+            "relevance_explanation": relevance_text(detail, lang)}
+
+
+def relevance_text(row: dict[str, Any], lang: str = "zh") -> str:
+    """The user's relevance explanation in ``lang``: the analysis's facts, else those the planner kept, else the text."""
+    planned = explain.loads(row.get("explanation_facts"))
+    facts = row.get("relevance_facts") or planned.get("relevance_facts")
+    return explain.relevance(facts, lang, row.get("relevance_explanation") or planned.get("relevance_why"))
+
+
+def explanation_text(row: dict[str, Any], lang: str = "zh") -> str:
+    """The score explanation in ``lang`` from the row's facts, else its stored text (or its reason)."""
+    return explain.explanation(row.get("explanation_facts"), lang, row.get("explanation") or row.get("reason") or "")
 
 
 def history(db, item_id: int, tz) -> list[dict[str, Any]]:
@@ -63,15 +78,16 @@ def history(db, item_id: int, tz) -> list[dict[str, Any]]:
     return out
 
 
-def context(db, detail: dict[str, Any], tz) -> dict[str, Any]:
+def context(db, detail: dict[str, Any], tz, lang: str = "zh") -> dict[str, Any]:
     """Thread, why, draft reasoning and history for one item."""
     row = store.queue_row(db, detail["id"])
     comments = store.thread_comments(db, detail.get("platform"), detail.get("post_pid"))
     recent = store.recent_posts_of(db, detail.get("target_user_id"), detail.get("post_pid"))
     for r in comments + recent:
         r["at"] = fmt_time(r.get("created_at"), tz)
-    return {"comments": comments, "recent_posts": recent, "why": why(detail, row),
-            "draft_reason": draft_reason(row), "history": history(db, detail["id"], tz)}
+    return {"comments": comments, "recent_posts": recent, "why": why(detail, row, lang),
+            "draft_reason": draft_reason(row), "draft_why": explain.draft_why(row.get("draft_reason"), lang),
+            "history": history(db, detail["id"], tz)}
 
 
 def allowed_actions(item: dict[str, Any], rights: set[str]) -> list[str]:
@@ -98,5 +114,8 @@ def card(db, item: dict[str, Any], settings: Settings, tz, rights: set[str], fir
     item["readonly"] = item["status"] in store.READONLY_STATUSES
     item["actions"] = allowed_actions(item, rights)
     item["first_approved_by"] = first
-    item["context"] = context(db, item, tz)
+    lang = language(settings)
+    item["context"] = context(db, item, tz, lang)
+    item["explanation"] = item["context"]["why"]["explanation"]
+    item["reason"] = item["context"]["why"]["reason"]
     return item

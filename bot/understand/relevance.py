@@ -120,8 +120,9 @@ def _explained(db, targets, vec: ProfileVectorizer, scored: list[meaning.TargetS
         for i in range(n):
             terms = meaning.user_terms(C, i, vec.terms_, s.related)
             score = round(float(s.score[i]), 4)
-            rows.append(Relevance(score, meaning.explain(score, int(rank[i]), n, terms, t.seeds, posts.get(i, [])),
-                                  terms))
+            mine = posts.get(i, [])
+            rows.append(Relevance(score, meaning.explain(score, int(rank[i]), n, terms, t.seeds, mine), terms,
+                                  meaning.explain_facts(score, int(rank[i]), n, terms, t.seeds, mine)))
         out[t.name] = rows
     return out
 
@@ -171,6 +172,6 @@ def score_new(targets: Sequence[meaning.TargetQuery], data: dict[str, np.ndarray
             posts = [txt for _s, txt in post_best.best[i][ti]] if post_best is not None and post_best.best[i] else []
             sc = round(float(score[i]), 4)
             rows.append(Relevance(sc, meaning.explain(sc, 0, 0, terms_i, t.seeds, posts).replace(" (rank 0/0)", ""),
-                                  terms_i))
+                                  terms_i, meaning.explain_facts(sc, 0, 0, terms_i, t.seeds, posts)))
         out[t.name] = rows
     return out

@@ -230,8 +230,13 @@ function contextBox(it) {
   }));
   const reason = c.draft_reason || {};
   const rows = [];
+  if (c.draft_why) rows.push([T("ctx.draft_why"), c.draft_why]);
   for (const key of ["post_kind", "phrases", "topics", "template", "drafter", "fallback"]) {
-    if (reason[key] !== undefined && reason[key] !== null && reason[key] !== "") rows.push([T("ctx." + key), Array.isArray(reason[key]) ? reason[key].join("、") : String(reason[key])]);
+    if (reason[key] === undefined || reason[key] === null || reason[key] === "") continue;
+    let v = Array.isArray(reason[key]) ? reason[key].join("、") : String(reason[key]);
+    if (key === "post_kind" && state.msg["pk." + v]) v = T("pk." + v);
+    if (key === "drafter" && state.msg["dr.drafter." + v]) v = T("dr.drafter." + v);
+    rows.push([T("ctx." + key), v]);
   }
   if (reason.library && reason.library.text) rows.push([T("ctx.library"), reason.library.text]);
   d.appendChild(list(T("ctx.draft_reason"), rows, ([k, v]) => { const li = el("li"); li.append(el("b", null, k + " "), foreign("bdi", null, v)); return li; }));
