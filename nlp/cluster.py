@@ -402,7 +402,7 @@ def unfocused(delta: np.ndarray, max_mean: float = 0.3, min_gain: float = 10.0, 
     return out if max_margin is None else out & (x.ravel() < max_margin)
 
 
-UNFOCUSED_MAX_MARGIN = 0.15   # see unfocused(): a user this much closer to an audience than to everything stays
+UNFOCUSED_MAX_MARGIN = 0.2    # see unfocused(): a user this much closer to an audience than to everything stays
 SPLIT_MIN_SILHOUETTE = 0.12
 SPLIT_SHARE_OF_FIT = 0.8
 OVERSIZE = 1.8               # an audience this many times the median size may hold two (split_merged)
