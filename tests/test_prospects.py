@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from bot.analysis import run_analysis
 from nlp import encode, keywords as kw
-from nlp.cluster import unfocused
+from nlp.cluster import split_merged, unfocused
 from storage import audiences as store
 from storage import engagement
 from storage import reporting
@@ -214,6 +214,46 @@ def test_unfocused_finds_a_crowd_only_when_there_is_one():
     crowd = rng.normal(0.03, 0.05, 300)
     mask = unfocused(np.concatenate([focused, crowd]))
     assert mask[700:].mean() > 0.8 and mask[:700].mean() < 0.05
+
+
+def test_a_margin_bound_keeps_real_users_when_the_crowd_overlaps_them():
+    """Words alone: the crowd's spread reaches into the real users; the
+    posterior alone leaves out some whose margin is clearly positive."""
+    rng = np.random.default_rng(0)
+    delta = np.concatenate([rng.normal(1.2, 0.45, 600), rng.normal(0.05, 0.35, 400)])
+    loose, bound = unfocused(delta, confidence=0.85), unfocused(delta, confidence=0.85, max_margin=0.2)
+    typical = float(np.median(delta[delta >= np.quantile(delta, 0.25)]))
+    assert loose[:600].sum() > bound[:600].sum()             # fewer real users left out
+    assert not (bound & (delta >= 0.2 * typical)).any()       # nobody with a clear margin
+    assert bound[600:].mean() > 0.5 and not (bound & ~loose).any()
+
+
+def _blobs(rng, centres, sizes, spread=0.12):
+    from sklearn.preprocessing import normalize
+
+    return normalize(np.vstack([c + spread * rng.normal(size=(n, len(c))) for c, n in zip(centres, sizes)]))
+
+
+def test_an_audience_twice_the_usual_size_holding_two_topics_is_split():
+    from sklearn.preprocessing import normalize
+
+    rng = np.random.default_rng(0)
+    centres = normalize(rng.normal(size=(6, 50)))
+    centres[5] = normalize((centres[4] + 0.9 * normalize(rng.normal(size=(1, 50)))[0])[None])[0]   # a near topic
+    Z = _blobs(rng, centres, [100] * 6)
+    labels = np.repeat([0, 1, 2, 3, 4, 4], 100)          # the two near topics merged
+    assert np.bincount(split_merged(Z, labels, min_silhouette=0.6)).tolist() == [100, 100, 100, 100, 200]
+    split = split_merged(Z, labels, min_silhouette=0.6, oversize_silhouette=0.2)
+    assert sorted(np.bincount(split).tolist()) == [100] * 6
+
+
+def test_a_large_one_topic_audience_is_not_split_for_its_size():
+    rng = np.random.default_rng(1)
+    from sklearn.preprocessing import normalize
+
+    Z = _blobs(rng, normalize(rng.normal(size=(4, 50))), [300, 100, 100, 100])
+    labels = np.repeat([0, 1, 2, 3], [300, 100, 100, 100])
+    assert (split_merged(Z, labels, min_silhouette=0.6, oversize_silhouette=0.2) == labels).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
