@@ -67,7 +67,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'none'"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
                     "Cache-Control": "no-store"}
-TOKEN_RIGHTS = frozenset({"read", "edit", "reject", "todo", "undo", "approve"})
+# The token is nobody's account, so it never approves: approving needs an approver account.
+TOKEN_RIGHTS = frozenset({"read", "edit", "reject", "todo", "undo"})
 
 
 def token_path(db_path: str | Path) -> Path:
@@ -281,6 +282,8 @@ def create_app(db_path: str | Path, settings: Settings, token: str, allowed_host
             raise HTTPException(status_code=401, detail="sign in first (account, or the token printed by `huaxiang review`)")
         if request.method not in ("GET", "HEAD", "OPTIONS") and not same(request.headers.get("x-csrf-token"), w.csrf):
             raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+        if right == "approve" and w.role == "token":
+            raise HTTPException(status_code=403, detail=t("err.no_approver", lang))
         if right not in w.rights:
             raise HTTPException(status_code=403, detail=f"your role ({w.role}) may not {right}")
         return w
