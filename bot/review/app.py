@@ -8,9 +8,10 @@ Who may do what:
   and settles follow to-dos, approver approves too. Every decision is
   recorded under the account's name (the ``by`` a client sends is ignored).
   The access token then only reads (scripts: ``Authorization: Bearer``).
-- Without accounts (a single user), the token printed by ``huaxiang review``
-  (stored beside the database, mode 0600) signs in, and a decision carries
-  the name typed on the page.
+- Without accounts, the token printed by ``huaxiang review`` (stored beside
+  the database, mode 0600) signs in to read, edit and reject under the name
+  typed on the page, but never to approve: the token is nobody's account, and
+  approving needs an approver account (the page says so).
 
 Security, because the page shows strangers' text and can approve sends:
 - Every state-changing request needs the ``X-CSRF-Token`` header, whose
