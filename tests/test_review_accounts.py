@@ -218,6 +218,19 @@ def test_sender_holds_an_item_whose_approver_may_no_longer_approve(world, cli):
     assert store.get_item(db, ids[1]).status == "approved"
 
 
+def test_disabling_or_demoting_an_approver_says_what_will_be_held(world, cli):
+    path, _, db = world
+    team(db)
+    ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
+    queue_ops.approve(db, ids, "王芳")
+    code, out, err = cli("--db", path, "users", "disable", "王芳")
+    assert code == 0 and "2 approved item(s) by 王芳 will not be sent until an approver approves them again" in out
+    code, out, err = cli("--db", path, "users", "enable", "王芳")
+    assert code == 0 and "will not be sent" not in out
+    code, out, err = cli("--db", path, "users", "disable", "赵总")          # approved nothing: nothing to say
+    assert code == 0 and out.strip() == "赵总: disabled"
+
+
 def test_second_approval_needs_a_different_approver(world):
     path, s, db = world
     s.review.second_approval = True

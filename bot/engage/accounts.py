@@ -164,6 +164,11 @@ def active_account(db, name: str | None) -> Account | None:
     return Account(row["id"], row["name"], row["role"])
 
 
+def approved_pending_send(db, name: str) -> int:
+    """How many approved, unsent items ``name`` approved: the sender holds them once it may not approve."""
+    return store.count_approved_by(db, check_name(name))
+
+
 def lock_seconds(failed: int, last_failed_at: str | None, now: datetime | None = None) -> int:
     """How long this account must still wait before another try (0 = may try now)."""
     if failed < FREE_FAILURES or not last_failed_at:
