@@ -35,6 +35,7 @@ from bot import outcomes, queue_ops  # noqa: E402
 from bot.analysis import run_analysis  # noqa: E402
 from bot.commands.demo import demo_settings  # noqa: E402
 from bot.crawler import run_crawl  # noqa: E402
+from bot.engage import accounts  # noqa: E402
 from bot.planner import run_plan  # noqa: E402
 from bot.sandbox import start_sandbox  # noqa: E402
 from bot.sender import make_transport, run_send  # noqa: E402
@@ -71,6 +72,8 @@ def one_round(db, s, transport, now: datetime, rng: random.Random, hide_stats: b
         if hide_stats:
             store.variant_stats = real
     items = store.items_with_status(db, ("pending",))
+    if accounts.active_account(db, "bench-reviewer") is None:    # approving needs an approver account
+        accounts.add(db, "bench-reviewer", "approver", "bench reviewer password")
     queue_ops.approve(db, [i.id for i in items], "bench-reviewer")
     run_send(db, s, now + timedelta(hours=23), transport=transport)      # every item of the day is due
     outcomes.collect_outcomes(db, s, transport=transport, now=now + timedelta(hours=23, minutes=30))

@@ -56,6 +56,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "queue_empty": ("队列为空", "queue empty"),
     "nothing_here": ("这里没有内容。运行 huaxiang plan 生成建议。", "Nothing here. Run `huaxiang plan` to propose actions."),
     "nothing_selected": ("未选择任何条目（j/k 移动，x 勾选）。", "Nothing selected (j/k to move, x to check)."),
+    "approve_needs_account": ("令牌登录只能查看、编辑和拒绝；批准需要审批账号：运行 huaxiang users add 名字 --role approver，然后用该账号登录。",
+                              "Signed in with the token you can read, edit and reject; approving needs an approver "
+                              "account: run `huaxiang users add NAME --role approver`, then sign in with it."),
     "need_name": ("请先在“审核人”中填写名字：批准会记录这个名字。", "Type your name in 'Reviewer' first: approvals are recorded with it."),
     "failed": ("{what} 失败：{error}", "{what} failed: {error}"),
     "saved": ("已保存 #{id}（批准后才会发送新文字）", "saved #{id} (approve it to send the new text)"),
@@ -67,6 +70,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.missing": ("条目 #{id} 不存在", "item #{id} does not exist"),
     "err.state": ("#{id} 当前为“{status}”，不能这样操作", "#{id} is {status}; that is not possible now"),
     "err.no_name": ("请先填写审核人名字", "a person's name is needed"),
+    "err.no_approver": ("批准需要审批账号，目前还没有：运行 huaxiang users add 名字 --role approver 创建，然后用它登录",
+                        "approving needs an approver account and there is none yet: create one with "
+                        "`huaxiang users add NAME --role approver`, then sign in with it"),
     "err.no_account": ("“{name}”不是有效的审核账号", "{name} is not an active review account"),
     "err.not_allowed": ("{name}（{role}）无权这样操作", "not allowed for {name} ({role})"),
     "err.follow_todo": ("#{id} 是关注建议：请标记“已手动关注”或“忽略”", "#{id} is a follow suggestion: mark it done by hand or dismiss it"),
@@ -113,7 +119,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.plan": ("生成", "planned"), "audit.approve": ("批准", "approved"), "audit.approve_first": ("第一次批准", "first approval"),
     "audit.reject": ("拒绝", "rejected"), "audit.edit": ("编辑", "edited"), "audit.cancel": ("取消", "cancelled"),
     "audit.expire": ("过期", "expired"), "audit.send": ("发送", "sent"), "audit.undo": ("撤销", "undone"),
-    "audit.done": ("手动完成", "done by hand"), "audit.dismiss": ("忽略", "dismissed"), "audit.resolve": ("确认", "resolved"),
+    "audit.done": ("手动完成", "done by hand"), "audit.dismiss": ("忽略", "dismissed"), "audit.resolve": ("确认", "resolved"), "audit.hold": ("暂停发送", "held"),
     # -- report
     "rep.title": ("画像 报告", "huaxiang report"),
     "rep.generated": ("生成于 {at}（{tz}），数据库 {db}", "generated {at} ({tz}) from {db}"),

@@ -10,8 +10,9 @@ the same transaction, so the audit log can never miss a change.
     rejected, expired, sent, cancelled, done, dismissed: final
 
 Follow suggestions are a person's to-do, never sent: pending -> done (followed
-by hand) | dismissed. Once the team has review accounts (``bot.engage.accounts``),
-approving needs an active approver account, and with ``[review] second_approval``
+by hand) | dismissed. Approving always needs an active approver (or admin)
+review account (``bot.engage.accounts``); editing and rejecting need an
+account with that right once the team has accounts. With ``[review] second_approval``
 a reply needs two different approvers. The last decision can be undone for
 ``[review] undo_seconds`` by the person who made it.
 """
@@ -102,9 +103,16 @@ def _require_person(by: str | None, what: str) -> str:
 
 
 def _require_right(db, by: str, right: str, what: str) -> str:
-    """With accounts set up, ``by`` must be an active account whose role allows ``right``."""
+    """``by`` must be an active account whose role allows ``right``.
+
+    Approving always needs such an account (nothing is posted without an
+    approval by a named account allowed to approve), even before the team has
+    created any; editing, rejecting and the rest need one once accounts exist."""
     from bot.engage.accounts import accounts_enabled, active_account
 
+    if right == "approve" and not accounts_enabled(db):
+        raise QueueError(f"{what} needs an approver account and there is none yet: create one with "
+                         "`huaxiang users add NAME --role approver`", "no_approver", name=by)
     if not accounts_enabled(db):
         return by
     account = active_account(db, by)

@@ -69,6 +69,7 @@ class SendSummary:
     busy: int = 0
     waits: Counter = field(default_factory=Counter)
     details: list[dict[str, Any]] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)   # (item id, why) approved but refused at send time
     worklist: str | None = None
     stopped_reason: str | None = None
 
@@ -339,6 +340,19 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
     return summary
 
 
+def _hold(db, item: store.QueueItem, why: policy.Violation, at: str, summary: SendSummary) -> None:
+    """An approved item a send-time rule refuses (e.g. its approver was disabled since) stays
+    approved but is not sent; the reason goes to the item, the audit log (once per reason,
+    so a sender polling every minute does not flood it) and the send summary."""
+    summary.skipped += 1
+    summary.held.append((item.id, str(why)))
+    if item.last_error == str(why):
+        return
+    log.warning("item %s held: %s", item.id, why)
+    queue_ops.transition(db, item.id, "approved", queue_ops.SENDER, "hold", at, updates={"last_error": str(why)},
+                         detail={"rule": why.rule, "reason": why.message})
+
+
 def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datetime, hands_out: bool,
               summary: SendSummary, clock):
     at = policy.iso(t)
@@ -350,7 +364,7 @@ def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datet
         violations = policy.send_violations(db, settings, _action(db, current, t))
         decisive = policy.first_blocking(violations)
         if decisive is not None and decisive.action == "skip":
-            summary.skipped += 1
+            _hold(db, current, decisive, at, summary)
             return "skipped", decisive
         if decisive is not None and decisive.action == "cancel":
             queue_ops.transition(db, current.id, "cancelled", queue_ops.SENDER, "cancel", at,

@@ -80,3 +80,9 @@ def delete_sessions_of(db, account_id: int) -> int:
 
 def delete_expired_sessions(db, now_iso: str) -> int:
     return _conn(db).execute("DELETE FROM review_sessions WHERE expires_at <= ?", (now_iso,)).rowcount
+
+
+def count_approved_by(db, name: str) -> int:
+    """Approved, not yet sent items this account approved (held at send time if it may no longer approve)."""
+    return int(_conn(db).execute("SELECT COUNT(*) FROM queue WHERE status = 'approved' AND approved_by = ?",
+                                 (name,)).fetchone()[0])

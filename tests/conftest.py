@@ -119,3 +119,35 @@ def browser_page(tmp_path):
 
 
 ARTIFACTS = REPO / "test-artifacts"
+
+
+APPROVER_PASSWORD = "test approver password"
+_APPROVER_HASH: list[str] = []      # one scrypt hash for every test account (hashing costs ~50 ms)
+
+
+def approver(db_or_path, *names: str, role: str = "approver") -> str:
+    """Make each name (default "alice") an active review account with ``role`` and return the first.
+
+    Approving needs an account allowed to approve (bot.queue_ops), so a test
+    that approves with a name calls this first; ``db_or_path`` is a Database
+    or a database file (for tests that drive the CLI with ``--db``).
+    Idempotent: an existing account is left as it is. The password is
+    APPROVER_PASSWORD."""
+    from bot.engage import accounts
+    from storage import accounts as account_store
+    from storage.db import transaction
+
+    if not _APPROVER_HASH:
+        _APPROVER_HASH.append(accounts.hash_password(APPROVER_PASSWORD))
+    names = names or ("alice",)
+    own = not hasattr(db_or_path, "conn")
+    db = connect(db_or_path) if own else db_or_path
+    try:
+        with transaction(db):
+            for name in names:
+                if account_store.get_account(db, accounts.check_name(name)) is None:
+                    account_store.add_account(db, name, role, _APPROVER_HASH[0], "2026-01-01T00:00:00+00:00")
+    finally:
+        if own:
+            db.conn.close()
+    return names[0]

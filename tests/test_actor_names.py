@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import approver
 from bot import policy
 from storage.db import connect
 from test_export import seed_fixture
@@ -29,6 +30,7 @@ def test_real_names_are_people(name):
 def seeded(tmp_path, cli):
     db = connect(tmp_path / "huaxiang.db")
     seed_fixture(db)
+    approver(db, "王小明")
     db.conn.close()
 
 

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from conftest import make_settings
+from conftest import APPROVER_PASSWORD, approver, make_settings
 from storage import service as store
 from storage.db import connect, transaction, utcnow
 from storage.posts import upsert_posts
@@ -28,6 +28,12 @@ class _ReviewServer:
     def stop(self):
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def _sign_in(web) -> None:
+    """Approving needs an approver account: sign in as the one the test created."""
+    r = web.post("/login", data={"name": "王经理", "password": APPROVER_PASSWORD})
+    assert r.status_code == 303, r.text
 
 
 def _serve_review(dbp, settings, token) -> _ReviewServer:
@@ -59,6 +65,7 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
     for i in range(N_ITEMS):
         db.conn.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
                         (f"你好 {i}", utcnow()))
+    approver(db, "王经理")
     db.conn.close()
     settings = make_settings({
         "sources": [{"name": "sb", "platform": "sandbox"}],
@@ -108,7 +115,8 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
         token = "review-token-for-the-concurrency-test"
         server = _serve_review(dbp, settings, token)
         try:
-            with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as web:
+            with httpx.Client(base_url=server.base_url, timeout=60) as web:
+                _sign_in(web)
                 csrf = web.get("/api/session").json()["csrf"]
                 for item_id in range(1, N_ITEMS + 1):
                     r = web.post("/api/items/approve", json={"ids": [item_id], "by": "王经理"},
@@ -169,6 +177,7 @@ def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path
     for i in range(N_ITEMS):
         db.conn.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
                         (f"你好 {i}", utcnow()))
+    approver(db, "王经理")
     db.conn.close()
     problems: list[str] = []
     with start_sandbox(seed=9, n_users=500) as sandbox:
@@ -193,7 +202,8 @@ def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path
             readers = [subprocess.Popen([sys.executable, "-m", "bot", "--db", str(dbp), *args], cwd=tmp_path,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                        for args in (["status", "--json"], ["search", "健身"])]
-            with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as web:
+            with httpx.Client(base_url=server.base_url, timeout=60) as web:
+                _sign_in(web)
                 csrf = web.get("/api/session").json()["csrf"]
                 for item_id in range(1, N_ITEMS + 1):
                     r = web.post("/api/items/approve", json={"ids": [item_id], "by": "王经理"},

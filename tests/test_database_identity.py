@@ -16,6 +16,8 @@ import pytest
 import storage.db
 from storage.db import APPLICATION_ID, StorageError, connect
 
+from conftest import approver
+
 READ_COMMANDS = [["status"], ["audiences"], ["queue", "list"], ["export", "queue", "-o", "q.csv"], ["report"],
                  ["search", "x"], ["plan"], ["analyze"], ["send", "--dry-run"], ["optout", "list"]]
 
@@ -106,6 +108,10 @@ def _seeded(path: Path) -> None:
 
 def test_a_read_only_database_can_be_read(cli, tmp_path, monkeypatch):
     _seeded(tmp_path / "huaxiang.db")
+    db = connect(tmp_path / "huaxiang.db")
+    approver(db, "王小明")                    # so the refusal below is the read-only one
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
     before = (tmp_path / "huaxiang.db").read_bytes()
     monkeypatch.setattr(storage.db, "writable", lambda file: False)   # what a 444 file is to everyone but root
     for cmd in (["status"], ["queue", "list"], ["queue", "show", "1"], ["search", "健身"],

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import respx
 
+from conftest import approver
 from bot import queue_ops
 from bot.http import PoliteClient
 from bot.planner import run_plan
@@ -74,7 +75,7 @@ def mock_account(mock) -> None:
 def approve_reply_to(db, pid: str) -> int:
     items = [i for i in store.list_items(db) if i.get("kind") == "reply"]
     item_id = next(i["id"] for i in items if store.get_item(db, i["id"]).post_pid == pid)
-    (res,) = queue_ops.approve(db, [item_id], "alice", NOW)
+    (res,) = queue_ops.approve(db, [item_id], approver(db), NOW)
     assert res.ok
     return item_id
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from conftest import approver
 from bot import outcomes, queue_ops
 from bot.drafts import Draft
 from bot.planner import run_plan
@@ -46,7 +47,7 @@ def _sent_world(db, users=3):
     s = engagement_settings(templates=[TEMPLATES[0]])
     run_plan(db, s, NOW)
     ids = [r["id"] for r in store.list_items(db)]
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     run_send(db, s, NOW + timedelta(minutes=5), transport=FakePlatform(), dry_run=False)
     return s, [store.get_item(db, i) for i in ids]
 

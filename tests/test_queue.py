@@ -11,6 +11,7 @@ from bot import queue_ops
 from bot.planner import run_plan
 from storage import engagement as store
 from storage.db import connect
+from conftest import approver
 from test_queue_world import NOW, build_world, engagement_settings
 
 
@@ -26,6 +27,7 @@ def test_approve_needs_a_person_and_is_audited(db, planned):
         queue_ops.approve(db, planned[:1], "huaxiang/planner")
     with pytest.raises(queue_ops.QueueError):
         queue_ops.approve(db, planned[:1], "  ")
+    approver(db, "alice", "bob")
     (c,) = queue_ops.approve(db, planned[:1], "alice", NOW)
     assert c.ok
     item = store.get_item(db, planned[0])
@@ -37,10 +39,30 @@ def test_approve_needs_a_person_and_is_audited(db, planned):
     assert not again.ok and "approved" in again.message
 
 
+def test_approving_needs_an_approver_account_even_before_any_exists(db, planned):
+    """No accounts at all: a typed name approves nothing, and says how to create an approver."""
+    with pytest.raises(queue_ops.QueueError, match="users add NAME --role approver"):
+        queue_ops.approve(db, planned[:1], "alice")
+    assert store.get_item(db, planned[0]).status == "pending"
+    assert [r["action"] for r in store.audit_for(db, planned[0])] == ["plan"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_a_viewer_or_editor_cannot_approve(db, planned, role):
+    approver(db, "小李", role=role)
+    with pytest.raises(queue_ops.QueueError, match=f"not allowed.*role {role}"):
+        queue_ops.approve(db, planned[:1], "小李")
+    approver(db, "王芳")
+    with pytest.raises(queue_ops.QueueError, match="needs an active review account"):
+        queue_ops.approve(db, planned[:1], "陌生人")                     # a name that is no account
+    assert store.get_item(db, planned[0]).status == "pending"
+    assert queue_ops.approve(db, planned[:1], "王芳")[0].ok
+
+
 def test_edit_keeps_text_before_and_after_and_needs_new_approval(db, planned):
     item_id = planned[0]
     old = store.get_item(db, item_id).text
-    queue_ops.approve(db, [item_id], "alice")
+    queue_ops.approve(db, [item_id], approver(db, "alice", "bob"))
     item = queue_ops.edit(db, item_id, "改过的文字，谢谢分享", "bob", engagement_settings())
     assert item.status == "pending" and item.approved_by is None and item.text == "改过的文字，谢谢分享"
     last = store.audit_for(db, item_id)[-1]
@@ -51,6 +73,7 @@ def test_edit_keeps_text_before_and_after_and_needs_new_approval(db, planned):
 
 def test_invalid_transitions_are_refused(db, planned):
     a, b = planned[:2]
+    approver(db)
     queue_ops.reject(db, [a], "alice", "off topic")
     assert store.get_item(db, a).status == "rejected"
     assert not queue_ops.approve(db, [a], "alice")[0].ok
@@ -65,7 +88,7 @@ def test_invalid_transitions_are_refused(db, planned):
 def test_unreviewed_items_expire(db, planned):
     expires = store.get_item(db, planned[0]).expires_at
     assert expires is not None
-    queue_ops.approve(db, planned[:1], "alice")
+    queue_ops.approve(db, planned[:1], approver(db))
     n = queue_ops.expire_due(db, NOW + timedelta(days=30))
     assert n == len(planned) - 1
     assert store.get_item(db, planned[0]).status == "approved"      # approved items are the sender's to cancel
@@ -105,6 +128,10 @@ def test_cli_plan_list_show_approve_reject_edit(cli, tmp_path):
     ids = [str(r["id"]) for r in rows]
     code, out, _ = cli("--db", "q.db", "queue", "list", "--audience", "健身达人")
     assert code == 0 and "健身达人" in out and "新手妈妈" not in out
+    code, out, err = cli("--db", "q.db", "queue", "approve", ids[0], ids[1], "--by", "alice")
+    assert code == 1 and out == "" and err.count("\n") == 1 and "huaxiang users add NAME --role approver" in err
+    assert store.get_item(connect(tmp_path / "q.db"), int(ids[0])).status == "pending"
+    approver(tmp_path / "q.db", "alice", "bob")
     code, out, err = cli("--db", "q.db", "queue", "approve", ids[0], ids[1], "--by", "alice")
     assert code == 0 and f"approved #{ids[0]}" in out
     code, out, err = cli("--db", "q.db", "queue", "reject", ids[2], "--by", "alice", "--reason", "tone")

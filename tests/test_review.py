@@ -70,9 +70,13 @@ def test_state_changes_need_the_csrf_token(client, world):
     assert r.status_code == 403
     assert store.get_item(db, item_id).status == "pending"
     csrf = c.get("/api/session").json()["csrf"]
-    r = c.post("/api/items/approve", json={"ids": [item_id], "by": "alice"}, headers={"X-CSRF-Token": csrf})
+    r = c.post("/api/items/reject", json={"ids": [item_id], "by": "alice"}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200 and r.json()[0]["ok"]
-    assert store.get_item(db, item_id).approved_by == "alice"
+    assert store.get_item(db, item_id).reviewed_by == "alice" and store.get_item(db, item_id).status == "rejected"
+    # the token is nobody's account: with the right CSRF token, approving still needs an approver account
+    r = c.post("/api/items/approve", json={"ids": [item_id + 1], "by": "alice"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and "users add" in r.json()["detail"]
+    assert store.get_item(db, item_id + 1).status == "pending"
     r = c.post("/api/items/reject", json={"ids": [item_id + 1], "by": "huaxiang/bot"}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 400 and "person's name" in r.json()["detail"]
 
@@ -166,12 +170,14 @@ def test_review_in_chromium_keyboard_edit_reject_and_escaping(browser_page, serv
     ids = [int(x) for x in page.eval_on_selector_all("article.item", "els => els.map(e => e.dataset.id)")]
     assert len(ids) == 4
 
-    # approve the first with the keyboard
+    # the token is nobody's account: approving explains that an approver account is needed
+    assert page.locator("#approve-note").is_visible() and "--role approver" in page.inner_text("#approve-note")
+    assert page.locator(".btn-approve").count() == 0 and not page.locator("#approve-selected").is_visible()
     page.keyboard.press("j")
     first = ids[0]
     page.keyboard.press("a")
-    page.wait_for_selector(f"article.item[data-id='{first}']", state="detached")
-    assert store.get_item(db, first).status == "approved" and store.get_item(db, first).approved_by == "alice"
+    page.wait_for_function("document.querySelector('#message-text').textContent.includes('users add')")
+    assert store.get_item(db, first).status == "pending"
 
     # edit the (new) first one: e, type, Ctrl+Enter
     page.keyboard.press("j")

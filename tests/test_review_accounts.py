@@ -171,18 +171,64 @@ def test_cli_approve_needs_an_existing_approver_account(world, cli):
     assert store.get_item(db, item_id).approved_by == "王芳"
 
 
-def test_sender_only_sends_what_an_approver_account_approved(world):
-    _, s, db = world
-    ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
-    queue_ops.approve(db, ids, "alice")                  # before the team had accounts
+def test_no_accounts_no_approval_anywhere(world, cli):
+    """Before the team has any account, a typed name approves nothing: CLI, API and queue_ops."""
+    path, _, db = world
+    item_id = pending_reply(db)
+    with pytest.raises(queue_ops.QueueError, match="users add NAME --role approver"):
+        queue_ops.approve(db, [item_id], "alice")
+    code, out, err = cli("--db", path, "queue", "approve", str(item_id), "--by", "alice")
+    assert code == 1 and err.strip().count("\n") == 0 and "`huaxiang users add NAME --role approver`" in err
+    c = client(world)
+    c.get(f"/?token={load_or_create_token(path)}")
+    assert "approve" not in c.get("/api/session").json()["user"]["rights"]
+    r = c.post("/api/items/approve", json={"ids": [item_id], "by": "alice"}, headers=csrf(c))
+    assert r.status_code == 403 and "users add" in r.json()["detail"]
+    assert "approve" not in c.get(f"/api/items/{item_id}").json()["item"]["actions"]
+    assert store.get_item(db, item_id).status == "pending"
+    assert [a["action"] for a in store.audit_for(db, item_id)] == ["plan"]
+
+
+def test_sender_holds_an_item_whose_approver_may_no_longer_approve(world, cli):
+    """Approved, then the approver is disabled (or demoted): the sender holds the item and says why."""
+    path, s, db = world
     team(db)
+    ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
+    assert queue_ops.approve(db, ids[:1], "王芳")[0].ok and queue_ops.approve(db, ids[1:], "赵总")[0].ok
+    accounts.set_disabled(db, "王芳", True)
+    accounts.reset(db, "赵总", PASSWORD, role="editor")
     fp = FakePlatform()
     summary = run_send(db, s, LATER, transport=fp, dry_run=False)
-    assert fp.calls == 0 and {store.get_item(db, i).status for i in ids} == {"approved"}
-    assert summary.sent == 0
-    accounts.add(db, "alice", "approver", PASSWORD)       # alice becomes an approver: now it may go
+    assert fp.calls == 0 and summary.sent == 0 and {store.get_item(db, i).status for i in ids} == {"approved"}
+    assert [i for i, _ in summary.held] == ids and all("not an active account allowed to approve" in why
+                                                        for _, why in summary.held)
+    for item_id in ids:
+        item = store.get_item(db, item_id)
+        assert item.last_error.startswith("approval: approved by")
+        last = store.audit_for(db, item_id)[-1]
+        assert (last["actor"], last["action"], last["to_status"]) == (queue_ops.SENDER, "hold", "approved")
+    run_send(db, s, LATER, transport=fp, dry_run=False)            # polling again does not flood the audit log
+    assert sum(a["action"] == "hold" for a in store.audit_for(db, ids[0])) == 1
+    # the CLI names the held item and the reason
+    code, out, err = cli("--db", path, "send", "--mode", "manual", "--worklist-dir", "wl")
+    assert code == 0 and f"held #{ids[0]}: approval: approved by '王芳'" in out, (out, err)
+    accounts.set_disabled(db, "王芳", False)                         # enabled again: now it may go
     run_send(db, s, LATER, transport=fp, dry_run=False)
-    assert fp.calls >= 1
+    assert fp.calls == 1 and store.get_item(db, ids[0]).status == "sent"
+    assert store.get_item(db, ids[1]).status == "approved"
+
+
+def test_disabling_or_demoting_an_approver_says_what_will_be_held(world, cli):
+    path, _, db = world
+    team(db)
+    ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
+    queue_ops.approve(db, ids, "王芳")
+    code, out, err = cli("--db", path, "users", "disable", "王芳")
+    assert code == 0 and "2 approved item(s) by 王芳 will not be sent until an approver approves them again" in out
+    code, out, err = cli("--db", path, "users", "enable", "王芳")
+    assert code == 0 and "will not be sent" not in out
+    code, out, err = cli("--db", path, "users", "disable", "赵总")          # approved nothing: nothing to say
+    assert code == 0 and out.strip() == "赵总: disabled"
 
 
 def test_second_approval_needs_a_different_approver(world):
@@ -217,9 +263,10 @@ def test_undo_the_last_decision_for_a_few_seconds(world):
     queue_ops.undo(db, item_id, "alice", 10, now=t0 + timedelta(seconds=2))
     assert store.get_item(db, item_id).status == "pending"
     assert store.audit_for(db, item_id)[-1]["action"] == "undo"
-    queue_ops.approve(db, [item_id], "alice", now=t0)
+    team(db)
+    queue_ops.approve(db, [item_id], "王芳", now=t0)
     with pytest.raises(queue_ops.QueueError, match="undo is possible for 10 s"):
-        queue_ops.undo(db, item_id, "alice", 10, now=t0 + timedelta(seconds=30))
+        queue_ops.undo(db, item_id, "王芳", 10, now=t0 + timedelta(seconds=30))
     assert store.get_item(db, item_id).status == "approved"
 
 
@@ -231,8 +278,8 @@ def test_follow_suggestions_are_a_todo_never_stuck(world, cli):
     c.get(f"/?token={load_or_create_token(path)}")
     card = next(i for i in c.get("/api/items?kind=follow").json() if i["id"] == follows[0])
     assert card["actions"] == ["done", "dismiss"]
-    r = c.post("/api/items/approve", json={"ids": [follows[0]], "by": "alice"}, headers=csrf(c)).json()[0]
-    assert not r["ok"] and "done by hand" in r["message"]
+    r = c.post("/api/items/approve", json={"ids": [follows[0]], "by": "alice"}, headers=csrf(c))
+    assert r.status_code == 403 and store.get_item(db, follows[0]).status == "pending"   # the token never approves
     with pytest.raises(queue_ops.QueueError, match="no draft"):
         queue_ops.edit(db, follows[0], "hi", "alice", world[1])
     assert c.post("/api/items/done", json={"ids": [follows[0]], "by": "alice"}, headers=csrf(c)).json()[0]["ok"]
@@ -242,26 +289,30 @@ def test_follow_suggestions_are_a_todo_never_stuck(world, cli):
     assert store.get_item(db, follows[1]).status == "dismissed"
     card = c.get(f"/api/items/{follows[0]}").json()["item"]
     assert card["readonly"] and card["actions"] == []
+    team(db)
+    (r,) = queue_ops.approve(db, [follows[0]], "王芳")
+    assert not r.ok and "done by hand" in r.message
 
 
 def test_finished_items_are_read_only(world, cli):
     path, s, db = world
     ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
-    queue_ops.approve(db, ids, "alice")
+    team(db)
+    queue_ops.approve(db, ids, "王芳")
     run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
     sent = next(i for i in ids if store.get_item(db, i).status == "sent")
     c = client(world)
-    c.get(f"/?token={load_or_create_token(path)}")
+    sign_in(c, "王芳")
     card = c.get(f"/api/items/{sent}").json()["item"]
     assert card["readonly"] and card["actions"] == []
-    r = c.post("/api/items/reject", json={"ids": [sent], "by": "alice"}, headers=csrf(c)).json()[0]
+    r = c.post("/api/items/reject", json={"ids": [sent]}, headers=csrf(c)).json()[0]
     assert not r["ok"] and store.get_item(db, sent).status == "sent"
     # a failed item is read-only in the API; the CLI retries it only when asked to
     failed = ids[1] if ids[1] != sent else ids[0]
     db.conn.execute("UPDATE queue SET status = 'failed' WHERE id = ?", (failed,))
-    assert not c.post("/api/items/approve", json={"ids": [failed], "by": "alice"}, headers=csrf(c)).json()[0]["ok"]
-    assert cli("--db", path, "queue", "approve", str(failed), "--by", "alice")[0] == 1
-    assert cli("--db", path, "queue", "approve", str(failed), "--by", "alice", "--retry")[0] == 0
+    assert not c.post("/api/items/approve", json={"ids": [failed]}, headers=csrf(c)).json()[0]["ok"]
+    assert cli("--db", path, "queue", "approve", str(failed), "--by", "王芳")[0] == 1
+    assert cli("--db", path, "queue", "approve", str(failed), "--by", "王芳", "--retry")[0] == 0
 
 
 def test_paging_counts_search_sort_and_dates(world):
@@ -402,12 +453,13 @@ def test_card_renders_issue_13_columns_when_they_exist(world):
 
 def test_refusals_carry_a_code_the_page_words_in_chinese(world):
     path, s, db = world
+    team(db)
     c = client(world)
-    c.get(f"/?token={load_or_create_token(path)}")
+    sign_in(c, "王芳")
     follow = store.list_items(db, kind="follow")[0]["id"]
-    r = c.post("/api/items/approve", json={"ids": [follow], "by": "alice"}, headers=csrf(c)).json()[0]
+    r = c.post("/api/items/approve", json={"ids": [follow]}, headers=csrf(c)).json()[0]
     assert not r["ok"] and r["code"] == "follow_todo" and r["values"] == {"id": str(follow)}
-    r = c.post(f"/api/items/{pending_reply(db)}/edit", json={"text": "长" * 500, "by": "alice"}, headers=csrf(c))
+    r = c.post(f"/api/items/{pending_reply(db)}/edit", json={"text": "长" * 500}, headers=csrf(c))
     assert r.status_code == 400 and r.headers["X-Error-Code"] == "too_long"
     assert json.loads(r.headers["X-Error-Values"])["limit"] == str(s.engagement.max_length)
     messages = c.get("/api/session").json()["messages"]
@@ -417,10 +469,11 @@ def test_refusals_carry_a_code_the_page_words_in_chinese(world):
 def test_sender_holds_a_reply_with_one_approver_when_two_are_required(world):
     _, s, db = world
     ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
-    queue_ops.approve(db, ids[:1], "alice")                          # approved before the rule was switched on
+    team(db)
+    queue_ops.approve(db, ids[:1], "王芳")                           # approved before the rule was switched on
     s.review.second_approval = True
-    queue_ops.approve(db, ids[1:], "alice", second_approval=True)    # first approval
-    queue_ops.approve(db, ids[1:], "bob", second_approval=True)      # second
+    queue_ops.approve(db, ids[1:], "王芳", second_approval=True)     # first approval
+    queue_ops.approve(db, ids[1:], "赵总", second_approval=True)     # second
     fp = FakePlatform()
     run_send(db, s, LATER, transport=fp, dry_run=False)
     assert store.get_item(db, ids[0]).status == "approved"          # held: one approver only

@@ -91,6 +91,9 @@ def test_no_operation_answers_5xx_with_valid_auth(api_schema, review_app):
         response = case.call(headers=headers)
         assert response.status_code < 500, (case.method, case.path, case.path_parameters, case.query, case.body,
                                             response.status_code, response.text[:500])
+        if case.path == "/api/items/approve" and response.status_code == 403:
+            assert "users add" in response.text            # the token never approves: it says what is needed
+            return
         assert response.status_code not in (401, 403), response.text[:200]
 
     assert len(for_every_case(api_schema, check)) >= 8

@@ -56,10 +56,10 @@ def team_world(tmp_path):
     s = engagement_settings(templates=TEMPLATES, max_post_age_days=3650, follow_suggestions=True)
     run_plan(db, s, NOW)
     sent = [r["id"] for r in store.list_items(db, status="pending", kind="reply")][-2:]
-    queue_ops.approve(db, sent, "王芳")
-    run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
     for name, role in (("王芳", "approver"), ("小李", "editor"), ("观察员", "viewer")):
         accounts.add(db, name, role, PASSWORD)
+    queue_ops.approve(db, sent, "王芳")
+    run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
     yield path, s, db
     db.conn.close()
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from conftest import approver
 from bot import outcomes, policy, queue_ops
 from bot.planner import run_plan
 from bot.sender import LEASE_KEY, run_send
@@ -43,7 +44,7 @@ def test_nothing_is_sent_without_approval(db):
 
 def test_approved_items_are_sent_once_and_audited(db):
     s, ids = planned(db)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     summary = run_send(db, s, LATER, transport=fp, dry_run=False)
     assert summary.sent == 3 and fp.sends_per_key() == {f"huaxiang-{i}": 1 for i in ids}
@@ -58,7 +59,7 @@ def test_approved_items_are_sent_once_and_audited(db):
 
 def test_dry_run_changes_nothing(db):
     s, ids = planned(db)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     before = store.queue_counts(db)
     summary = run_send(db, s, LATER)            # send_mode defaults to dry-run
     assert summary.mode == "dry-run" and summary.would_send == 3 and summary.sent == 0
@@ -68,7 +69,7 @@ def test_dry_run_changes_nothing(db):
 
 def test_timeout_after_the_platform_applied_it_is_reconciled_not_resent(db):
     s, ids = planned(db, users=1)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "timeout_applied"
     first = run_send(db, s, LATER, transport=fp, dry_run=False)
@@ -82,7 +83,7 @@ def test_timeout_after_the_platform_applied_it_is_reconciled_not_resent(db):
 
 def test_timeout_before_the_platform_got_it_is_retried_after_reconciling(db):
     s, ids = planned(db, users=1)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "timeout_lost"
     run_send(db, s, LATER, transport=fp, dry_run=False)
@@ -96,7 +97,7 @@ def test_timeout_before_the_platform_got_it_is_retried_after_reconciling(db):
 
 def test_crash_mid_request_leaves_sending_then_unknown_then_reconciled(db):
     s, ids = planned(db, users=1)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "crash"
     with pytest.raises(SimulatedCrash):
@@ -109,7 +110,7 @@ def test_crash_mid_request_leaves_sending_then_unknown_then_reconciled(db):
 
 def test_unreconcilable_unknown_waits_for_a_person(db):
     s, ids = planned(db, users=1)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "timeout_applied"
     run_send(db, s, LATER, transport=fp, dry_run=False)
@@ -126,7 +127,7 @@ def test_unreconcilable_unknown_waits_for_a_person(db):
 
 def test_refused_send_fails_and_is_not_retried(db):
     s, ids = planned(db, users=1)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "refuse"
     assert run_send(db, s, LATER, transport=fp, dry_run=False).failed == 1
@@ -137,7 +138,7 @@ def test_refused_send_fails_and_is_not_retried(db):
 
 def test_opt_out_and_blocklist_after_approval_cancel_at_send_time(db):
     s, ids = planned(db, users=2)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     targets = {store.get_item(db, i).target_uid: i for i in ids}
     with transaction(db):     # written straight to the tables, as another process might
         store.add_optout(db, "weibo", "u0", "reply", "别再@我", "c1", "huaxiang/outcomes", policy.iso(NOW))
@@ -153,7 +154,7 @@ def test_opt_out_and_blocklist_after_approval_cancel_at_send_time(db):
 def test_caps_are_rechecked_at_send_time(db):
     s, ids = planned(db, users=4)
     s.engagement.daily_cap = 2          # the cap tightened after planning and approval
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     summary = run_send(db, s, LATER, transport=fp, dry_run=False)
     assert summary.sent == 2 and summary.waits["daily_cap"] >= 1 and "daily_cap" in summary.stopped_reason
@@ -164,7 +165,7 @@ def test_caps_are_rechecked_at_send_time(db):
 
 def test_spacing_and_quiet_hours_at_send_time(db):
     s, ids = planned(db, users=2, min_spacing_s=600)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     assert run_send(db, s, LATER, transport=fp, dry_run=False).sent == 1
     again = run_send(db, s, LATER + timedelta(minutes=5), transport=fp, dry_run=False)
@@ -174,7 +175,7 @@ def test_spacing_and_quiet_hours_at_send_time(db):
 
 def test_quiet_hours_hold_sends(db):
     s, ids = planned(db, users=1, quiet_hours="11:00-14:00")
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     summary = run_send(db, s, LATER.replace(hour=4, minute=30), transport=fp, dry_run=False)   # 12:30 local
     assert fp.calls == 0 and (summary.waits["quiet_hours"] == 1 or summary.due == 0)
@@ -187,7 +188,7 @@ def test_follow_suggestions_are_never_sent(db):
     follows = [r["id"] for r in store.list_items(db, kind="follow")]
     assert follows
     # A follow is a to-do, never approved for the sender (it would sit "approved" for ever).
-    refused = queue_ops.approve(db, follows, "alice")
+    refused = queue_ops.approve(db, follows, approver(db))
     assert not any(c.ok for c in refused) and "done by hand" in refused[0].message
     queue_ops.settle_follow(db, follows[:1], "alice", done=True)
     fp = FakePlatform()
@@ -207,7 +208,7 @@ def _hold_lease(db, pid: int, token: str, expires_in_s: float) -> None:
 
 def test_a_second_sender_waits_for_the_first(db):
     s, ids = planned(db, users=1)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     _hold_lease(db, os.getpid(), "other", 60)
     fp = FakePlatform()
     assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1 and fp.calls == 0
@@ -221,7 +222,7 @@ def test_a_second_sender_waits_for_the_first(db):
 
 def test_manual_worklist_hands_out_with_spaced_times_and_person_confirms(db, tmp_path):
     s, ids = planned(db, users=3, send_mode="manual", min_spacing_s=900)
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     summary = run_send(db, s, LATER, worklist_dir=str(tmp_path / "wl"))
     assert summary.handed_out == 3 and summary.worklist.endswith(".html")
     rows = list(csv.DictReader((tmp_path / "wl").glob("*.csv").__next__().open(encoding="utf-8-sig")))
@@ -241,7 +242,7 @@ def test_manual_worklist_hands_out_with_spaced_times_and_person_confirms(db, tmp
 
 def test_outcome_optout_from_reply_cancels_and_keeps_evidence(db):
     s, ids = planned(db, users=2)
-    queue_ops.approve(db, ids[:1], "alice")
+    queue_ops.approve(db, ids[:1], approver(db))
     fp = FakePlatform()
     run_send(db, s, LATER, transport=fp, dry_run=False)
     sent = store.get_item(db, ids[0])
@@ -269,7 +270,8 @@ def test_cli_send_is_a_dry_run_until_configured(cli, tmp_path):
     cli("--db", "s.db", "plan")
     code, out, _ = cli("--db", "s.db", "queue", "list", "--json")
     ids = [str(json.loads(line)["id"]) for line in out.splitlines()]
-    cli("--db", "s.db", "queue", "approve", *ids, "--by", "alice")
+    approver(tmp_path / "s.db")
+    assert cli("--db", "s.db", "queue", "approve", *ids, "--by", "alice")[0] == 0
     code, out, err = cli("--db", "s.db", "send")
     assert code == 0, err
     assert "dry run (nothing sent" in out and "2 would be sent now" in out and out.count(": would send") == 2
@@ -282,7 +284,8 @@ def test_cli_manual_worklist_and_resolve(cli, tmp_path):
     cli("--db", "s.db", "plan")
     code, out, _ = cli("--db", "s.db", "queue", "list", "--json")
     ids = [str(json.loads(line)["id"]) for line in out.splitlines()]
-    cli("--db", "s.db", "queue", "approve", *ids, "--by", "alice")
+    approver(tmp_path / "s.db")
+    assert cli("--db", "s.db", "queue", "approve", *ids, "--by", "alice")[0] == 0
     code, out, err = cli("--db", "s.db", "send", "--mode", "manual", "--worklist-dir", "wl")
     assert code == 0, err
     assert "handed_out 2" in out and "worklist: " in out
@@ -314,13 +317,13 @@ def test_real_clock_sender_sleeps_through_spacing_and_stops_when_asked(db):
     s = engagement_settings(templates=[TEMPLATES[0]], min_spacing_s=1)
     run_plan(db, s, now - timedelta(seconds=10))
     ids = [r["id"] for r in store.list_items(db)]
-    queue_ops.approve(db, ids[:2], "alice")
+    queue_ops.approve(db, ids[:2], approver(db))
     fp = FakePlatform()
     summary = run_send(db, s, transport=fp, dry_run=False)          # real clock: waits ~1 s between the two
     assert summary.sent == 2 and fp.calls == 2
     # with a long gap the run sleeps until told to stop
     s.engagement.min_spacing_s = 600
-    queue_ops.approve(db, ids[2:], "alice")
+    queue_ops.approve(db, ids[2:], approver(db))
     stop = threading.Event()
     result = {}
     worker = threading.Thread(target=lambda: result.update(summary=run_send(db, s, stop=stop, transport=fp, dry_run=False)))

@@ -18,6 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from conftest import approver
 from bot import outcomes, policy, queue_ops
 from bot.planner import run_plan
 from bot.sender import run_send
@@ -73,6 +74,7 @@ class SendingMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="hx-prop-"))
         self.db = connect(self.dir / "p.db")
+        approver(self.db, "alice", "bob", "carol", "dave", "frank")   # the people who decide below
         self.observer = connect(self.dir / "p.db")
         build_world(self.db, users=len(USERS), posts_per_user=2)   # too few posts to infer active hours: slots start now
         self.settings = engagement_settings(templates=[TEMPLATES[0]], max_touches_per_user=1, window_days=2,

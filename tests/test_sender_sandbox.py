@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from conftest import approver
 from bot import outcomes, queue_ops
 from bot.planner import run_plan
 from bot.sandbox import FaultConfig, start_sandbox
@@ -68,7 +69,7 @@ def test_sandbox_send_once_each_with_idempotency_keys(db, sandbox):
     run_plan(db, s, now)
     ids = [r["id"] for r in store.list_items(db)]
     assert len(ids) == 8
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     summary = run_send(db, s, now + timedelta(seconds=1))
     assert summary.mode == "sandbox" and summary.sent == 8
     keys = sorted(a["idempotency_key"] for a in sandbox.actions)
@@ -87,7 +88,7 @@ def test_sandbox_timeout_is_reconciled_never_resent(db):
         now = datetime.now(timezone.utc)
         run_plan(db, s, now)
         (item_id,) = [r["id"] for r in store.list_items(db)]
-        queue_ops.approve(db, [item_id], "alice")
+        queue_ops.approve(db, [item_id], approver(db))
         first = run_send(db, s, now + timedelta(seconds=1))
         assert first.unknown == 1 and store.get_item(db, item_id).status == "unknown"
         time.sleep(1.3)                      # the slow server applies the comment after our timeout
@@ -104,7 +105,7 @@ def test_sandbox_outcomes_replies_optouts_and_follow_backs(db, sandbox):
     now = datetime.now(timezone.utc)
     run_plan(db, s, now, rng=random.Random(0))     # the drafts decide who answers: keep them fixed
     ids = [r["id"] for r in store.list_items(db)]
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     assert run_send(db, s, now + timedelta(seconds=1)).sent == len(ids)
     w = sandbox.world
     if not any(outcomes.is_opt_out(c["text"]) for c in w.replies_to_us):
@@ -160,7 +161,7 @@ def test_kill_9_mid_request_then_reconciled_not_resent(tmp_path):
         s = load_settings(tmp_path / "huaxiang.toml")
         run_plan(db, s)
         (item_id,) = [r["id"] for r in store.list_items(db)]
-        queue_ops.approve(db, [item_id], "alice")
+        queue_ops.approve(db, [item_id], approver(db))
         # Take the follower baseline now, so the child's first request is the write itself.
         outcomes.ensure_follower_baseline(db, s, open_source(s, s.source("sb")))
         sb.faults.config.slow = 1.0

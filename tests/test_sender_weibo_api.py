@@ -10,6 +10,7 @@ import httpx
 import pytest
 import respx
 
+from conftest import approver
 from bot import queue_ops
 from bot.errors import HuaxiangError
 from bot.planner import run_plan
@@ -39,7 +40,7 @@ def test_weibo_api_mode_posts_with_token_and_respects_hourly_cap(db, monkeypatch
     plan_s = api_settings(hourly_cap=100)
     run_plan(db, plan_s, NOW)
     ids = [r["id"] for r in store.list_items(db)]
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     seen = []
 
     def answer(request: httpx.Request):
@@ -89,7 +90,7 @@ def test_rate_limit_answer_stops_the_run(db, monkeypatch):
     s = api_settings(hourly_cap=100, templates=[TEMPLATES[0]])
     run_plan(db, s, NOW)
     ids = [r["id"] for r in store.list_items(db)]
-    queue_ops.approve(db, ids, "alice")
+    queue_ops.approve(db, ids, approver(db))
     with respx.mock() as mock:
         route = mock.post("https://api.weibo.com/2/comments/create.json").mock(return_value=httpx.Response(
             403, json={"error": "User requests out of rate limit!", "error_code": 10023}))

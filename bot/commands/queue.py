@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--json", action="store_true")
     ap = qs.add_parser("approve", help="approve items for sending")
     ap.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")
-    ap.add_argument("--by", required=True, help="your name, or your review account once accounts exist (audit log)")
+    ap.add_argument("--by", required=True, help="your review account; it must be an approver or admin (audit log)")
     ap.add_argument("--retry", action="store_true", help="approve failed items to try sending them again")
     rj = qs.add_parser("reject", help="reject items")
     rj.add_argument("ids", type=ITEM_ID, nargs="+", metavar="ID")

@@ -60,8 +60,8 @@ def lan_warning(host: str, with_accounts: bool) -> str:
     """What serving beyond this computer means, said plainly before the first request."""
     who = ("anyone who can reach it can try to sign in; accounts and roles decide who may approve"
            if with_accounts else
-           "there are no review accounts yet, so anyone with the token can approve sends "
-           "(create accounts first: `huaxiang users add NAME --role approver`)")
+           "there are no review accounts yet, so anyone with the token can read, edit and reject the queue "
+           "(approving needs an approver account; create accounts first: `huaxiang users add NAME --role approver`)")
     return (f"warning: serving the review page on {host} without TLS: {who}. Passwords and session cookies cross "
             "the network in clear unless a TLS reverse proxy (Caddy or nginx, see docs/review.md) is in front.")
 
@@ -97,7 +97,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.console.print(f"review page: {shown} (sign in with your account; `huaxiang users list`)", markup=False)
     else:
         ctx.console.print(f"review page: {review_url(args.host, port, token)}", markup=False)
-        ctx.console.print("for a team with roles (viewer, editor, approver): `huaxiang users add NAME --role approver`",
+        ctx.console.print("to approve, create an approver account (roles: viewer, editor, approver): "
+                          "`huaxiang users add NAME --role approver`",
                           markup=False)
     ctx.console.print("press Ctrl+C to stop", markup=False)
     # proxy_headers: behind a local TLS proxy the scheme is https, so the session cookie is marked Secure.

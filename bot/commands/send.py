@@ -77,6 +77,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     shown = {k: v for k, v in counts.items() if v and k not in ("would_send",)}
     out(f"send ({summary.mode}): " + (", ".join(f"{k} {v}" for k, v in shown.items()) or "nothing due"), markup=False, soft_wrap=True)
+    for item_id, why in summary.held[:50]:
+        out(f"held #{item_id}: {terminal_safe(why)}", markup=False, soft_wrap=True)
     if summary.worklist:
         out(f"worklist: {summary.worklist} (post each text by hand, then `huaxiang queue resolve ID --sent --by NAME`)",
             markup=False, soft_wrap=True)

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if cmd in ("disable", "enable"):
         accounts.set_disabled(ctx.db, args.name, cmd == "disable")
         say(f"{args.name}: {cmd}d", markup=False)
+        _say_held(ctx, args.name)
         return 0
     password, generated = _password(args)
     if cmd == "add":
@@ -86,6 +87,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         accounts.reset(ctx.db, args.name, password, args.role)
         say(f"reset {args.name}" + (f" (role {args.role})" if args.role else ""), markup=False)
+        _say_held(ctx, args.name)
     if generated:
         say(f"password (shown once): {password}", markup=False)
     return 0
+
+
+def _say_held(ctx: Context, name: str) -> None:
+    """After disabling or demoting: what this account approved is now held by the sender (bot.policy)."""
+    account = accounts.active_account(ctx.db, name)
+    if account is not None and account.can("approve"):
+        return
+    held = accounts.approved_pending_send(ctx.db, name)
+    if held:
+        ctx.console.print(f"{held} approved item(s) by {terminal_safe(name)} will not be sent until an approver approves them again "
+                          "(edit them back to pending, or enable the account)", markup=False, soft_wrap=True)

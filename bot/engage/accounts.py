@@ -10,9 +10,10 @@ account with one role:
     admin     + everything (accounts are managed from the command line)
 
 Passwords are hashed with the standard library's scrypt (salted, memory-hard);
-no third-party crypto. Once the first account exists, every approval anywhere
-(page, API, CLI) must name an active approver or admin, and the sender checks
-the same rule again before a request leaves (``bot.policy``).
+no third-party crypto. Every approval anywhere (page, API, CLI) must name an
+active approver or admin, even before any other account exists, and the
+sender checks the same rule again before a request leaves (``bot.policy``).
+Editing and rejecting need an account with that right once accounts exist.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def list_all(db) -> list[dict]:
 
 
 def accounts_enabled(db) -> bool:
-    """True once the team has created its first account: from then on approvals need one."""
+    """True once the team has created its first account: from then on editing, rejecting and
+    signing in to the page need one too (approving always does)."""
     return store.count_accounts(db) > 0
 
 
@@ -160,6 +162,11 @@ def active_account(db, name: str | None) -> Account | None:
     if row is None or row["disabled"]:
         return None
     return Account(row["id"], row["name"], row["role"])
+
+
+def approved_pending_send(db, name: str) -> int:
+    """How many approved, unsent items ``name`` approved: the sender holds them once it may not approve."""
+    return store.count_approved_by(db, check_name(name))
 
 
 def lock_seconds(failed: int, last_failed_at: str | None, now: datetime | None = None) -> int:

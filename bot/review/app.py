@@ -8,9 +8,10 @@ Who may do what:
   and settles follow to-dos, approver approves too. Every decision is
   recorded under the account's name (the ``by`` a client sends is ignored).
   The access token then only reads (scripts: ``Authorization: Bearer``).
-- Without accounts (a single user), the token printed by ``huaxiang review``
-  (stored beside the database, mode 0600) signs in, and a decision carries
-  the name typed on the page.
+- Without accounts, the token printed by ``huaxiang review`` (stored beside
+  the database, mode 0600) signs in to read, edit and reject under the name
+  typed on the page, but never to approve: the token is nobody's account, and
+  approving needs an approver account (the page says so).
 
 Security, because the page shows strangers' text and can approve sends:
 - Every state-changing request needs the ``X-CSRF-Token`` header, whose
@@ -67,7 +68,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'none'"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
                     "Cache-Control": "no-store"}
-TOKEN_RIGHTS = frozenset({"read", "edit", "reject", "todo", "undo", "approve"})
+# The token is nobody's account, so it never approves: approving needs an approver account.
+TOKEN_RIGHTS = frozenset({"read", "edit", "reject", "todo", "undo"})
 
 
 def token_path(db_path: str | Path) -> Path:
@@ -281,6 +283,8 @@ def create_app(db_path: str | Path, settings: Settings, token: str, allowed_host
             raise HTTPException(status_code=401, detail="sign in first (account, or the token printed by `huaxiang review`)")
         if request.method not in ("GET", "HEAD", "OPTIONS") and not same(request.headers.get("x-csrf-token"), w.csrf):
             raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+        if right == "approve" and w.role == "token":
+            raise HTTPException(status_code=403, detail=t("err.no_approver", lang))
         if right not in w.rights:
             raise HTTPException(status_code=403, detail=f"your role ({w.role}) may not {right}")
         return w

@@ -93,6 +93,7 @@ async function init() {
   } else {
     $("reviewer-box").hidden = false;
     $("reviewer").value = localStorage.getItem("huaxiang.reviewer") || "";
+    if (!s.user.rights.includes("approve")) $("approve-note").hidden = false;
   }
   if (!s.user.rights.includes("approve")) $("approve-selected").hidden = true;
   if (!s.user.rights.includes("reject")) $("reject-selected").hidden = true;
@@ -389,7 +390,8 @@ function onKey(ev) {
   else if (ev.key === "a" || ev.key === "r") {
     const what = ev.key === "a" ? "approve" : "reject";
     const ids = checkedIds();
-    act(what, ids.length ? ids : (can(what) ? [Number(cur.dataset.id)] : []));
+    if (what === "approve" && !state.accounts && !state.user.rights.includes("approve")) say(T("approve_needs_account"), true);
+    else act(what, ids.length ? ids : (can(what) ? [Number(cur.dataset.id)] : []));
   } else if (ev.key === "e") { if (can("edit")) { ev.preventDefault(); startEdit(state.cursor); } }
   else if (ev.key === "u") { if (state.undoIds.length) undo(); }
   else return;
