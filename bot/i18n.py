@@ -167,6 +167,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rep.c.per_query": ("各查询发现的帖子和用户", "Posts and users found per query"),
     "rep.c.query_days": ("各查询每天发现的帖子", "Posts found per query per day"),
     "rep.s.posts": ("帖子", "posts"), "rep.s.users": ("用户", "users"),
+    "rep.t.day": ("日期", "day"),
     "rep.t.query": ("查询", "query"), "rep.t.runs": ("运行次数", "runs"), "rep.t.requests": ("请求", "requests"),
     "rep.t.errors": ("错误", "errors"), "rep.t.blocked": ("被封锁", "blocked"), "rep.t.failed": ("失败", "failed"),
     "rep.t.last_run": ("最近运行", "last run"),

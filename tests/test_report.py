@@ -352,6 +352,25 @@ def test_growth_is_numbers_until_there_is_a_history(db, settings):
     assert "audience-1-size" in {c.slug for c in _block(build_report(db, settings), "健身人群").charts}
 
 
+def test_a_day_of_crawling_is_a_table_of_numbers_not_a_dot(db, settings):
+    """The crawl's per-day chart was one dot per query on day one; until there
+    are two days the report shows the day's numbers."""
+    from bot.report import build_report
+
+    seed_fixture(db, n_users=10)
+    db.conn.execute("UPDATE posts SET first_seen = '2026-11-01T02:00:00+00:00'")
+    db.conn.execute("UPDATE users SET first_seen = '2026-11-01T02:00:00+00:00'")
+    report = build_report(db, settings, lang="en")
+    crawl = next(s for s in report.sections if s.id == "crawl")
+    per_day = next(b for b in crawl.blocks if b.title == "Found per day")
+    assert not per_day.charts and per_day.tables[0].rows[0][0] == "2026-11-01"
+    assert per_day.tables[0].rows[0][1] == db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+    assert all("days" not in c.slug for b in crawl.blocks for c in b.charts)
+    db.conn.execute("UPDATE posts SET first_seen = '2026-11-02T02:00:00+00:00' WHERE id % 2 = 0")
+    crawl = next(s for s in build_report(db, settings, lang="en").sections if s.id == "crawl")
+    assert "crawl-per-day" in {c.slug for b in crawl.blocks for c in b.charts}
+
+
 def test_each_audience_names_the_targets_it_serves_and_its_prospects(db, settings):
     from bot.report import build_report
 

@@ -235,7 +235,9 @@ def grouped_bars(style: ChartStyle, slug: str, title: str, cats: Sequence[str], 
 
 def time_series(style: ChartStyle, slug: str, title: str, days: Sequence[str], series: dict[str, Sequence[float]],
                 ylabel: str = "", percent: bool = False) -> Chart | None:
-    if not days or not any(any(v) for v in series.values()):
+    """A line per series over the periods; None with fewer than two periods
+    (one dot on day one is not a trend: the caller shows the numbers)."""
+    if len(days) < 2 or not any(any(v) for v in series.values()):
         return None
 
     def paint(fig: Figure) -> None:

@@ -277,6 +277,9 @@ def _crawl_blocks(db, style: ChartStyle, lang: str, tzname: str) -> list[Block]:
                                {posts_l: [r["posts"] for r in per_day], users_l: [r["users"] for r in per_day]})
     if chart:
         b.charts.append(chart)
+    elif per_day:                       # one day so far: the numbers, not a dot
+        b.tables.append(Table([t("rep.t.day", lang), posts_l, users_l],
+                              [[r["day"], r["posts"], r["users"]] for r in per_day]))
     else:
         b.empty = t("rep.crawl.nothing", lang)
     blocks.append(b)
@@ -347,7 +350,10 @@ def _campaign_blocks(db, style: ChartStyle, lang: str, tzname: str) -> list[Bloc
                                    ylabel=t("rep.x.actions", lang))
         if chart:
             b.charts.append(chart)
-    if not b.charts:
+        else:                           # one day so far: the numbers, not a dot
+            b.tables.append(Table([t("rep.t.day", lang)] + list(series),
+                                  [[d] + [v[i] for v in series.values()] for i, d in enumerate(days)]))
+    if not b.charts and not b.tables:
         b.empty = t("rep.campaign.empty", lang)
     blocks.append(b)
     blocks.append(_rates_block(db, style, lang))
