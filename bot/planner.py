@@ -27,7 +27,7 @@ from storage.db import transaction
 from bot import drafts, outcomes, policy, queue_ops
 from bot.engage import explain
 from bot.i18n import TIME_FORMAT
-from bot.engage.drafting.compose import Composer, PostInfo, campaign_words
+from bot.engage.drafting.compose import Composer, PostInfo, campaign_words, json_list
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def _composer(db, settings: Settings, cands: list[Candidate]) -> Composer:
     the library (with sentence vectors when the analysis has them), the LLM if configured."""
     keywords: set[str] = set()
     for c in cands:
-        keywords |= set(_json_list(c.row.get("audience_keywords")))
+        keywords |= set(json_list(c.row.get("audience_keywords")))
     encoder = _library_encoder(settings) if settings.engagement.library else None
     llm = None
     if settings.drafting.drafter == "llm":
@@ -499,13 +499,6 @@ def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: da
     summary.reposts += chosen.kind == "repost"
     summary.used[(chosen.template, chosen.variant)] += 1
 
-
-def _json_list(value: str | None) -> list[str]:
-    try:
-        got = json.loads(value or "[]")
-    except ValueError:
-        return []
-    return [x for x in got if isinstance(x, str) and x] if isinstance(got, list) else []
 
 
 def _suggest_follow(db, settings: Settings, c: Candidate, now: datetime, source: str) -> bool:

@@ -90,7 +90,7 @@ class Composer:
         key = (text or "") + "\x00" + (topics_json or "")
         got = self._readings.get(key)
         if got is None:
-            got = read_post(text, _json_list(topics_json), self.stats, self.user_words, self.prefer)
+            got = read_post(text, json_list(topics_json), self.stats, self.user_words, self.prefer)
             self._readings[key] = got
         return got
 
@@ -126,7 +126,7 @@ class Composer:
                          names: set[str]) -> list[drafts.Draft]:
         templates = drafts.templates_for(self.settings, names, (kind,),
                                          defaults=not self.settings.drafting.builtin)
-        keywords = _json_list(info.audience_keywords)
+        keywords = json_list(info.audience_keywords)
         keyword = next((p for p in reading.phrases if p in keywords), reading.phrase)
         # The entry that shares the phrase the template quotes, so the tip continues it.
         matches = sorted(matches, key=lambda m: not any(w in reading.phrase or reading.phrase in w for w in m.shared))
@@ -161,7 +161,8 @@ class Composer:
         return fallback
 
 
-def _json_list(value: str | None) -> list[str]:
+def json_list(value: str | None) -> list[str]:
+    """The strings of a stored JSON list (keywords, topics); [] for anything else."""
     try:
         got = json.loads(value or "[]")
     except ValueError:
