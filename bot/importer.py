@@ -122,27 +122,19 @@ def _screened(items: Iterable[Item]) -> Iterator[Item]:
 
 def _import_lenient(db: sqlite_utils.Database, path: Path, items: Iterable[Item], posts: list[Post],
                     users: list[User], flush: Callable[[], None], summary: ImportSummary) -> None:
-    """Skip and count bad lines; commit every BATCH good ones."""
+    """Skip and count bad lines; commit every BATCH good ones (each batch its own transaction)."""
     pending = 0
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for item in items:
-            if isinstance(item, BadLine):
-                summary.skipped += 1
-                summary.problems.append(item)
-                log.info("%s:%d: skipped: %s", path, item.line, item.problem)
-                continue
-            (posts if isinstance(item, Post) else users).append(item)
-            pending += 1
-            if pending >= BATCH:
+    for item in items:
+        if isinstance(item, BadLine):
+            summary.skipped += 1
+            summary.problems.append(item)
+            log.info("%s:%d: skipped: %s", path, item.line, item.problem)
+            continue
+        (posts if isinstance(item, Post) else users).append(item)
+        pending += 1
+        if pending >= BATCH:
+            with transaction(db):
                 flush()
-                conn.execute("COMMIT")
-                conn.execute("BEGIN IMMEDIATE")
-                pending = 0
+            pending = 0
+    with transaction(db):
         flush()
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise

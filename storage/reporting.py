@@ -520,6 +520,13 @@ def relevance_run_ids(db: sqlite_utils.Database, target: str) -> list[int]:
         "SELECT DISTINCT run_id FROM user_relevance WHERE target = ? AND run_id IS NOT NULL ORDER BY run_id", (target,))]
 
 
+def active_audience_counts(db: sqlite_utils.Database) -> tuple[int, int]:
+    """(active audiences, of them flagged mixed); 0 mixed before migration 0100."""
+    mixed = "SUM(mixed = 1)" if "mixed" in table_columns(db, "audiences") else "0"
+    active, n_mixed = db.conn.execute(f"SELECT COUNT(*), {mixed} FROM audiences WHERE status = 'active'").fetchone()
+    return int(active or 0), int(n_mixed or 0)
+
+
 def unassigned_summary(db: sqlite_utils.Database, sample: int = 10) -> dict[str, Any]:
     """Users the analysis saw but placed in no audience (they fit none): how
     many, their share of analysed users, and the most target-relevant few

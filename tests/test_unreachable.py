@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import httpx
 import pytest
@@ -56,12 +55,11 @@ def test_refused_connection_is_not_a_politeness_backoff():
 def test_crawl_against_a_closed_port_ends_fast_with_exit_1(cli, tmp_path):
     port = closed_port()
     cfg = crawl_config(tmp_path, f"http://127.0.0.1:{port}")
-    start = time.monotonic()
     code, out, err = cli("--config", cfg, "--db", tmp_path / "u.db", "crawl")
-    took = time.monotonic() - start
     text = out + err
     assert code == 1, text
-    assert took < 30, took
+    assert "after 3 attempts" in text          # the wait is bounded: test_refused_connection_is_not_a_politeness_backoff;
+    #                                            wall-clock time is measured by bench/bench_unreachable.py
     assert f"http://127.0.0.1:{port}" in text
     assert f"huaxiang sandbox serve --port {port}" in text          # how to start what should be there
 

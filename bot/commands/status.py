@@ -109,9 +109,7 @@ def _audience_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Active and mixed audiences, and analysed users who fit none (unassigned)."""
     if not reporting.has_table(db, "audiences"):
         return {"active": 0, "mixed": 0, "analysed_users": 0, "unassigned": 0}
-    cols = reporting.table_columns(db, "audiences")
-    mixed = "SUM(mixed = 1)" if "mixed" in cols else "0"
-    active, n_mixed = db.conn.execute(f"SELECT COUNT(*), {mixed} FROM audiences WHERE status = 'active'").fetchone()
+    active, n_mixed = reporting.active_audience_counts(db)
     una = reporting.unassigned_summary(db, sample=0)
     return {"active": int(active or 0), "mixed": int(n_mixed or 0), "analysed_users": una["analysed"],
             "unassigned": una["users"]}
