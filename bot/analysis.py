@@ -181,6 +181,39 @@ def _zone(settings: Settings) -> ZoneInfo:
         return ZoneInfo("Asia/Shanghai")
 
 
+def _by_user(batch: list[tuple]) -> Iterator[tuple[int, list[tuple]]]:
+    """The rows of one user at a time (the batch is ordered by user)."""
+    start = 0
+    while start < len(batch):
+        uid, end = batch[start][0], start
+        while end < len(batch) and batch[end][0] == uid:
+            end += 1
+        yield uid, batch[start:end]
+        start = end
+
+
+def _post_topics(topics: str | None, topics_json: str | None) -> set[str]:
+    """A post's #topics#: the tab-joined ones from its text, and those a platform or import listed."""
+    tps = set(topics.split("\t")) if topics else set()
+    if topics_json and topics_json != "[]":
+        try:
+            tps.update(t.lower() for t in json.loads(topics_json) if isinstance(t, str))
+        except ValueError:
+            pass
+    tps.discard("")
+    return tps
+
+
+def _local_hour(created: str, tz, cache: dict[str, int | None]) -> int | None:
+    """The post's hour in the campaign's zone; cached because one timestamp recurs across many posts."""
+    if created in cache:
+        return cache[created]
+    if len(cache) > 200_000:
+        cache.clear()
+    h = cache[created] = activity.local_hour(created, tz)
+    return h
+
+
 def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tokenizer,
                    progress: Progress | None = None, only_users: list[int] | None = None,
                    vectors: dict[str, bytes] | None = None, post_best: meaning.PostBest | None = None) -> _Profiles:
@@ -204,16 +237,8 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
     hour_cache: dict[str, int | None] = {}
     for batch in store.iter_user_posts(db, user_ids=only_users):
         # group rows of one user (rows are ordered by user)
-        start = 0
-        ids_in_batch = sorted({r[0] for r in batch})
-        profiles = store.user_profiles(db, ids_in_batch)
-        while start < len(batch):
-            uid = batch[start][0]
-            end = start
-            while end < len(batch) and batch[end][0] == uid:
-                end += 1
-            rows = batch[start:end]
-            start = end
+        profiles = store.user_profiles(db, sorted({r[0] for r in batch}))
+        for uid, rows in _by_user(batch):
             if len(rows) < min_posts:
                 continue
             prof = profiles.get(uid, {})
@@ -231,23 +256,11 @@ def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tok
                         own_vecs.append(encode.from_blob(blob))
                         own_texts.append(clean)
                 terms.extend(toks)
-                tps = set(topics.split("\t")) if topics else set()
-                if topics_json and topics_json != "[]":
-                    try:
-                        tps.update(t.lower() for t in json.loads(topics_json) if isinstance(t, str))
-                    except ValueError:
-                        pass
-                tps.discard("")
-                terms.extend(TOPIC_PREFIX + t for t in tps)
+                terms.extend(TOPIC_PREFIX + t for t in _post_topics(topics, topics_json))
                 if mentions:
                     terms.extend(MENTION_PREFIX + m for m in mentions.split("\t") if m)
                 if created:
-                    h = hour_cache.get(created)
-                    if h is None and created not in hour_cache:
-                        h = activity.local_hour(created, tz)
-                        hour_cache[created] = h
-                        if len(hour_cache) > 200_000:
-                            hour_cache.clear()
+                    h = _local_hour(created, tz, hour_cache)
                     if h is not None:
                         hist[h] += 1
                     if last is None or created > last:
@@ -640,20 +653,13 @@ def _stat_rows(prof: _Profiles, C: sp.csr_matrix, idf: np.ndarray, terms: list[s
         }
 
 
-def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.csr_matrix, terms: list[str],
-                   idf: np.ndarray, model: AudienceClusterer) -> tuple[AnalysisSummary, dict[str, np.ndarray]]:
-    labels, k = model.labels_, model.k_
-    n = len(prof.user_ids)
-    uids = np.asarray(prof.user_ids)
-    closeness = model.scores_
-    sig = _user_signals(db, prof, closeness)
-    profiles, followers, eng_pp, raw_infl = sig["profiles"], sig["followers"], sig["eng_pp"], sig["raw_infl"]
-    tscore, target_names, rel_matrix = sig["tier_score"], sig["targets"], sig["rel_matrix"]
+def _member_tiers(settings: Settings, tscore: np.ndarray, members_idx: list[np.ndarray],
+                  n: int) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+    """Tiers within each audience, and per audience the lowest score that made
+    leader and engaged (kept so new users can be tiered incrementally)."""
+    k = len(members_idx)
     tier_of: list[str | None] = [None] * n
-    members_idx = [np.flatnonzero(labels == c) for c in range(k)]
-    assigned = np.flatnonzero(labels >= 0)
-    leader_min = np.full(k, np.inf)
-    engaged_min = np.full(k, np.inf)
+    leader_min, engaged_min = np.full(k, np.inf), np.full(k, np.inf)
     for c, idx in enumerate(members_idx):
         tl = tiers.assign_tiers(tscore[idx], settings.analysis.leaders_share, settings.analysis.engaged_share)
         for i, t in zip(idx, tl):
@@ -663,15 +669,54 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
             elif t == tiers.ENGAGED:
                 engaged_min[c] = min(engaged_min[c], tscore[i])
         engaged_min[c] = min(engaged_min[c], leader_min[c])
-    # audience descriptors (from members only: unassigned users describe no audience)
-    Ca, la = (C, labels) if len(assigned) == n else (C[assigned], labels[assigned])
+    return tier_of, leader_min, engaged_min
+
+
+def _descriptors(C: sp.csr_matrix, labels: np.ndarray, assigned: np.ndarray, members_idx: list[np.ndarray],
+                 terms: list[str]) -> tuple[sp.csr_matrix, list, sp.csr_matrix]:
+    """Users per term per audience, keywords and c-TF-IDF, from members only:
+    unassigned users describe no audience."""
+    k = len(members_idx)
+    Ca, la = (C, labels) if len(assigned) == C.shape[0] else (C[assigned], labels[assigned])
     Cb = sp.csr_matrix((np.ones(Ca.nnz, dtype=np.float32), Ca.indices, Ca.indptr), shape=Ca.shape)
     users_per_term = kw.class_term_counts(Cb, la, k).tocsr()
-    del Cb
     skip = kw.furniture(users_per_term, np.array([len(i) for i in members_idx]))
     words = kw.audience_keywords(Ca, la, k, terms, n=12, skip=skip)
-    Wc = kw.ctfidf(kw.class_term_counts(Ca, la, k))
-    del Ca
+    return users_per_term, words, kw.ctfidf(kw.class_term_counts(Ca, la, k))
+
+
+def _influencers(idx: np.ndarray, uids: np.ndarray, sig: dict[str, Any], m: int = 5) -> list[dict[str, Any]]:
+    """An audience's most influential members, as the report and `audiences show` list them."""
+    profiles, followers, eng_pp = sig["profiles"], sig["followers"], sig["eng_pp"]
+    order = idx[np.argsort(-sig["raw_infl"][idx], kind="stable")[:m]]
+    return [{"user_id": int(uids[i]), "uid": profiles.get(int(uids[i]), {}).get("uid"),
+             "name": profiles.get(int(uids[i]), {}).get("name"), "followers": int(followers[i]),
+             "engagement_per_post": round(float(eng_pp[i]), 1)} for i in order]
+
+
+def _best_target(rel_matrix: np.ndarray, idx: np.ndarray, target_names: list[str]) -> tuple[str | None, float | None]:
+    """The target an audience serves: the one its members are most relevant to, if that mean clears TARGET_MIN_MEAN."""
+    if not target_names:
+        return None, None
+    means = rel_matrix[idx].mean(axis=0)
+    j = int(np.argmax(means))
+    if means[j] >= TARGET_MIN_MEAN:
+        return target_names[j], round(float(means[j]), 4)
+    return None, None
+
+
+def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.csr_matrix, terms: list[str],
+                   idf: np.ndarray, model: AudienceClusterer) -> tuple[AnalysisSummary, dict[str, np.ndarray]]:
+    labels, k = model.labels_, model.k_
+    n = len(prof.user_ids)
+    uids = np.asarray(prof.user_ids)
+    closeness = model.scores_
+    sig = _user_signals(db, prof, closeness)
+    raw_infl, target_names, rel_matrix = sig["raw_infl"], sig["targets"], sig["rel_matrix"]
+    members_idx = [np.flatnonzero(labels == c) for c in range(k)]
+    assigned = np.flatnonzero(labels >= 0)
+    tier_of, leader_min, engaged_min = _member_tiers(settings, sig["tier_score"], members_idx, n)
+    users_per_term, words, Wc = _descriptors(C, labels, assigned, members_idx, terms)
     topic_cols = np.array([i for i, t in enumerate(terms) if t.startswith(TOPIC_PREFIX)], dtype=np.int64)
     mention_cols = np.array([i for i, t in enumerate(terms) if t.startswith(MENTION_PREFIX)], dtype=np.int64)
 
@@ -704,17 +749,9 @@ def _store_results(db, settings: Settings, run_id: int, prof: _Profiles, C: sp.c
             for t in (tiers.LEADER, tiers.ENGAGED, tiers.POTENTIAL):
                 tier_counts.setdefault(t, 0)
             kws = [w for w, _ in words[c]]
-            infl_order = idx[np.argsort(-raw_infl[idx], kind="stable")[:5]]
-            influencers = [{"user_id": int(uids[i]), "uid": profiles.get(int(uids[i]), {}).get("uid"),
-                            "name": profiles.get(int(uids[i]), {}).get("name"), "followers": int(followers[i]),
-                            "engagement_per_post": round(float(eng_pp[i]), 1)} for i in infl_order]
+            influencers = _influencers(idx, uids, sig)
             hours_sum = prof.hours[idx].sum(axis=0).astype(int).tolist()
-            target, target_score = None, None
-            if target_names:
-                means = rel_matrix[idx].mean(axis=0)
-                j = int(np.argmax(means))
-                if means[j] >= TARGET_MIN_MEAN:
-                    target, target_score = target_names[j], round(float(means[j]), 4)
+            target, target_score = _best_target(rel_matrix, idx, target_names)
             fields = {
                 "auto_name": kw.auto_name(words[c], mixed=bool(model.mixed_[c])), "size": size,
                 "share": round(size / n, 4), "mixed": int(bool(model.mixed_[c])),
