@@ -265,15 +265,7 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
         summary.stopped_reason = "another sender is running"
         return summary
     try:
-        queue_ops.expire_due(db, clock_now)
-        at = policy.iso(clock_now)
-        _recover_crashed(db, summary, at)
-        if not hands_out:
-            _reconcile(db, settings, transport, summary, at)
-            if store.due_items(db, at):
-                from bot.outcomes import ensure_follower_baseline
-
-                ensure_follower_baseline(db, settings, transport)
+        _before_sending(db, settings, transport, summary, clock_now, hands_out)
         virtual = clock_now
 
         def clock() -> datetime:
@@ -289,25 +281,11 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
             if not due:
                 break
             summary.due = max(summary.due, len(due))
-            progressed, wait_until, wait_rule = False, None, None
-            for item in due:
-                if stop.is_set():
-                    break
-                verdict, detail = _send_one(db, settings, transport, item, t, hands_out, summary, clock)
-                if verdict == "wait":
-                    summary.waits[detail.rule] += 1
-                    if detail.retry_at and (wait_until is None or detail.retry_at < wait_until):
-                        wait_until, wait_rule = detail.retry_at, detail.rule
-                    continue
-                attempted.add(item.id)
-                if verdict == "blocked":
-                    summary.stopped_reason = detail
-                    break
-                if verdict in ("sent", "unknown", "failed", "handed_out"):
-                    sent_this_run += 1
-                    progressed = True
-                    _refresh(db, holder)
-                    break  # re-read the queue: caps and spacing changed
+            progressed, wait_until, wait_rule = _one_pass(db, settings, transport, due, t, hands_out, summary, clock,
+                                                          stop, attempted)
+            if progressed:
+                sent_this_run += 1
+                _refresh(db, holder)
             if summary.stopped_reason or stop.is_set():
                 break
             if progressed:
@@ -319,13 +297,7 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
                 virtual = wait_until
                 continue
             if not frozen and not manual and (wait_until - t).total_seconds() <= MAX_SLEEP_S:
-                # Sleep in short steps, renewing the lease, so no one takes over a live sender.
-                while not stop.is_set():
-                    left = (wait_until - datetime.now(timezone.utc)).total_seconds()
-                    if left <= 0:
-                        break
-                    stop.wait(min(left, 60.0))
-                    _refresh(db, holder)
+                _sleep_until(db, holder, wait_until, stop)
                 if stop.is_set():
                     break
                 continue
@@ -338,6 +310,56 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
             path = transport.close()
             summary.worklist = str(path) if path else None
     return summary
+
+
+def _before_sending(db, settings: Settings, transport, summary: SendSummary, clock_now: datetime,
+                    hands_out: bool) -> None:
+    """Expire what is past its time, settle attempts a crash left open, and
+    (for a live transport) reconcile unknown outcomes and take the follower
+    baseline before anything new goes out."""
+    queue_ops.expire_due(db, clock_now)
+    at = policy.iso(clock_now)
+    _recover_crashed(db, summary, at)
+    if not hands_out:
+        _reconcile(db, settings, transport, summary, at)
+        if store.due_items(db, at):
+            from bot.outcomes import ensure_follower_baseline
+
+            ensure_follower_baseline(db, settings, transport)
+
+
+def _one_pass(db, settings: Settings, transport, due: list, t: datetime, hands_out: bool, summary: SendSummary,
+              clock, stop: threading.Event, attempted: set[int]) -> tuple[bool, datetime | None, str | None]:
+    """Try the due items in order until one is sent (or handed out, or ends
+    unknown/failed): then the caller re-reads the queue, since caps and
+    spacing changed. Returns (progressed, earliest wait, its rule)."""
+    wait_until, wait_rule = None, None
+    for item in due:
+        if stop.is_set():
+            break
+        verdict, detail = _send_one(db, settings, transport, item, t, hands_out, summary, clock)
+        if verdict == "wait":
+            summary.waits[detail.rule] += 1
+            if detail.retry_at and (wait_until is None or detail.retry_at < wait_until):
+                wait_until, wait_rule = detail.retry_at, detail.rule
+            continue
+        attempted.add(item.id)
+        if verdict == "blocked":
+            summary.stopped_reason = detail
+            break
+        if verdict in ("sent", "unknown", "failed", "handed_out"):
+            return True, wait_until, wait_rule
+    return False, wait_until, wait_rule
+
+
+def _sleep_until(db, holder: dict[str, Any], wait_until: datetime, stop: threading.Event) -> None:
+    """Sleep in short steps, renewing the lease, so no one takes over a live sender."""
+    while not stop.is_set():
+        left = (wait_until - datetime.now(timezone.utc)).total_seconds()
+        if left <= 0:
+            break
+        stop.wait(min(left, 60.0))
+        _refresh(db, holder)
 
 
 def _hold(db, item: store.QueueItem, why: policy.Violation, at: str, summary: SendSummary) -> None:
