@@ -144,12 +144,11 @@ def _release(db, holder: dict[str, Any]) -> None:
 # -- helpers ------------------------------------------------------------------------
 
 def _action(db, item: store.QueueItem, when: datetime) -> policy.Action:
-    post = db.conn.execute("SELECT text, created_at FROM posts WHERE id = ?", (item.post_id,)).fetchone() \
-        if item.post_id else None
+    post_text, post_created_at = store.post_text_and_time(db, item.post_id)
     return policy.Action(kind=item.kind, platform=item.platform or "", target_uid=item.target_uid or "",
-                         post_id=item.post_id, post_text=post[0] if post else "", text=item.text or "", when=when,
+                         post_id=item.post_id, post_text=post_text, text=item.text or "", when=when,
                          source=item.source or "", item_id=item.id, status=item.status, approved_by=item.approved_by,
-                         post_created_at=post[1] if post else None, expires_at=item.expires_at,
+                         post_created_at=post_created_at, expires_at=item.expires_at,
                          jitter_key=item.dedupe_key or str(item.id))
 
 

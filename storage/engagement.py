@@ -605,3 +605,17 @@ def response_rates(db) -> list[dict[str, Any]]:
     for r in out:
         r["rate"] = round(r["responded"] / r["sent"], 4) if r["sent"] else 0.0
     return out
+
+
+def post_text_and_time(db: sqlite_utils.Database, post_id: int | None) -> tuple[str, str | None]:
+    """(text, created_at) of the post an action answers; ("", None) when there is none."""
+    row = db.conn.execute("SELECT text, created_at FROM posts WHERE id = ?", (post_id,)).fetchone() \
+        if post_id else None
+    return (row[0] or "", row[1]) if row else ("", None)
+
+
+def top_pending_actions(db: sqlite_utils.Database, n: int = 5) -> list[tuple[int, str, str | None, str | None, float | None]]:
+    """The best-scored pending replies and reposts: (id, kind, user name, draft, score)."""
+    return db.conn.execute(
+        "SELECT q.id, q.kind, u.name, q.text, q.score FROM queue q LEFT JOIN users u ON u.id = q.target_user_id"
+        " WHERE q.status = 'pending' AND q.kind != 'follow' ORDER BY q.score DESC LIMIT ?", (n,)).fetchall()

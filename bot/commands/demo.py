@@ -21,6 +21,7 @@ from bot.commands.init import example_text
 from bot.context import Context
 from bot.progress import progress_bar
 from bot.textsafe import terminal_safe
+from storage import engagement
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,9 +124,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _show_queue_sample(ctx: Context, n: int = 5) -> None:
-    rows = ctx.db.conn.execute(
-        "SELECT q.id, q.kind, u.name, q.text, q.score FROM queue q LEFT JOIN users u ON u.id = q.target_user_id"
-        " WHERE q.status = 'pending' AND q.kind != 'follow' ORDER BY q.score DESC LIMIT ?", (n,)).fetchall()
+    rows = engagement.top_pending_actions(ctx.db, n)
     if not rows:
         return
     table = Table(title="top proposed replies and reposts", title_justify="left")
