@@ -185,7 +185,8 @@ def test_review_in_chromium_keyboard_edit_reject_and_escaping(browser_page, serv
     page.keyboard.press("e")
     area = page.locator(f"article.item[data-id='{second}'] textarea.draft")
     area.fill("谢谢分享，我们也在练")
-    page.keyboard.press("Control+Enter")
+    with page.expect_response(lambda r: f"/api/items/{second}/edit" in r.url):   # the save, not just the typing
+        page.keyboard.press("Control+Enter")
     page.wait_for_function(f"document.querySelector(\"article.item[data-id='{second}'] textarea\").value === '谢谢分享，我们也在练'")
     item = store.get_item(db, second)
     assert item.text == "谢谢分享，我们也在练" and item.reviewed_by == "alice" and item.status == "pending"
