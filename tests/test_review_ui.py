@@ -121,7 +121,8 @@ def test_viewer_editor_approver_in_chromium(browser_page, team_server, team_worl
     assert card.locator(".btn-approve").count() == 0 and card.locator(".btn-edit").count() == 1
     card.locator(".btn-edit").click()
     card.locator("textarea.draft").fill("结块可以先放粉再加水，摇匀就好")
-    card.locator(".btn-save").click()
+    with page.expect_response(lambda r: f"/api/items/{first}/edit" in r.url):   # the save, not just the typing
+        card.locator(".btn-save").click()
     page.wait_for_function(f"() => document.querySelector(\"article.item[data-id='{first}'] textarea\").value.startsWith('结块')")
     assert store.get_item(db, first).text == "结块可以先放粉再加水，摇匀就好"
 
