@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from bot.crawler import run_crawl  # noqa: E402
-from bot.sandbox.vocab import COMMUNITIES  # noqa: E402
-from bot.sandbox.world import group_id  # noqa: E402
+from bot.find.crawler import run_crawl  # noqa: E402
+from bot.find.sandbox.vocab import COMMUNITIES  # noqa: E402
+from bot.find.sandbox.world import group_id  # noqa: E402
 from config import parse_settings  # noqa: E402
 from storage.db import connect, transaction  # noqa: E402
 
@@ -90,7 +90,7 @@ def bench_unlimited(base: str, tmp: Path, pages: int) -> dict:
 
 def bench_parse_store(base: str, tmp: Path, n_pages: int = 300) -> dict:
     """Parse + upsert only: recorded topic pages replayed without HTTP."""
-    from bot.sources.sandbox import SandboxSource
+    from bot.find.sources.sandbox import SandboxSource
     from config.schema import SourceSettings
 
     payloads = []

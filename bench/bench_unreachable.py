@@ -7,7 +7,7 @@ Issue 14's acceptance: under 30 s, exit 1, the URL named. One command:
 It writes a one-query config pointing at a closed loopback port, runs the real
 CLI in a subprocess and prints the wall-clock time, the exit code and the last
 line, beside the same run's reference: the retry waits the client is built
-with (bot.http.CONNECT_DELAYS).
+with (bot.find.http.CONNECT_DELAYS).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.http import CONNECT_DELAYS  # noqa: E402
+from bot.find.http import CONNECT_DELAYS  # noqa: E402
 
 
 def closed_port() -> int:

@@ -128,7 +128,7 @@ def _run_error(run: Any) -> str | None:
 
 
 def crawl_job(ctx: JobContext) -> JobOutcome:
-    from bot.crawler import run_crawl
+    from bot.find.crawler import run_crawl
 
     summary = run_crawl(ctx.db, ctx.settings, [ctx.spec.query] if ctx.spec.query else None, stop=ctx.stop)
     statuses = [s for s in (_run_status(r) for r in getattr(summary, "runs", []) or []) if s]

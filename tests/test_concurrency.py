@@ -166,8 +166,8 @@ def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path
     """The same, with the real crawler against the sandbox and the real analysis."""
     import httpx
 
-    from bot.importer import import_file
-    from bot.sandbox import start_sandbox
+    from bot.find.importer import import_file
+    from bot.find.sandbox import start_sandbox
 
     dbp = tmp_path / "t.db"
     seed_file = tmp_path / "seed.jsonl"

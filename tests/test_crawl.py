@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.crawler import run_crawl
-from bot.sandbox import FaultConfig, start_sandbox
+from bot.find.crawler import run_crawl
+from bot.find.sandbox import FaultConfig, start_sandbox
 from storage import crawl as store
 from storage.db import connect, transaction
 from conftest import make_settings
@@ -144,7 +144,7 @@ def _second_crawl(sandbox, tmp_path):
 def test_twenty_percent_faults_still_collect_every_post_exactly_once(reference, tmp_path, caplog):
     _, ref = reference
     faults = FaultConfig.spread(0.2, slow_s=0.4, retry_after_s=0, seed=7)
-    caplog.set_level(logging.WARNING, logger="bot.crawler")
+    caplog.set_level(logging.WARNING, logger="bot.find.crawler")
     with start_sandbox(seed=11, n_users=N_USERS, faults=faults) as sb:
         path = tmp_path / "faulty.db"
         db = connect(path)

@@ -8,7 +8,7 @@ from storage.db import connect
 
 
 def test_demo_runs_end_to_end_and_sends_nothing(cli, tmp_path, monkeypatch):
-    import bot.sandbox.server as server
+    import bot.find.sandbox.server as server
 
     seen = []
     real_start = server.start_sandbox
@@ -19,7 +19,7 @@ def test_demo_runs_end_to_end_and_sends_nothing(cli, tmp_path, monkeypatch):
         return sandbox
 
     monkeypatch.setattr(server, "start_sandbox", spy)
-    monkeypatch.setattr("bot.sandbox.start_sandbox", spy)
+    monkeypatch.setattr("bot.find.sandbox.start_sandbox", spy)
     code, out, err = cli("demo")
     assert code == 0, err
     assert "1. Find" in out and "4. Report" in out

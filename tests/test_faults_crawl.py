@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.crawler import run_crawl
-from bot.sandbox import FaultConfig, start_sandbox
-from bot.sandbox.faults import KINDS
+from bot.find.crawler import run_crawl
+from bot.find.sandbox import FaultConfig, start_sandbox
+from bot.find.sandbox.faults import KINDS
 from storage.db import connect
 from test_crawl import N_USERS, queries, settings_for, snapshot
 
@@ -145,7 +145,7 @@ def test_thirty_percent_faults_of_every_kind_store_every_post_exactly_once(clean
 RUNNER = ("import sys\n"
           "from config import load_settings\n"
           "from storage.db import connect\n"
-          "from bot.crawler import run_crawl\n"
+          "from bot.find.crawler import run_crawl\n"
           "run_crawl(connect(sys.argv[1]), load_settings(sys.argv[2]))\n")
 
 

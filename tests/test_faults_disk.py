@@ -16,7 +16,7 @@ import sqlite3
 import pytest
 
 import bot.context
-from bot.crawler import run_crawl
+from bot.find.crawler import run_crawl
 from storage.db import StorageError, connect
 from test_crawl import queries, settings_for
 from test_faults_crawl import clean, full_snapshot, same_dates, sandbox  # noqa: F401 - shared fixtures
@@ -157,7 +157,7 @@ def test_database_turning_read_only_mid_crawl_stops_the_run_and_keeps_what_was_s
 
 
 def test_disk_full_with_sources_crawling_in_parallel(sandbox, tmp_path, monkeypatch):
-    import bot.crawler
+    import bot.find.crawler
 
     path = tmp_path / "par.db"
     db = connect(path)
@@ -165,7 +165,7 @@ def test_disk_full_with_sources_crawling_in_parallel(sandbox, tmp_path, monkeypa
     for q in qs[2:]:
         q["source"] = "sb2"                              # two sources: each crawls in its own thread and connection
     settings = settings_for(path, {"sb": sandbox.base_url, "sb2": sandbox.base_url}, qs, comment_pages=1)
-    monkeypatch.setattr(bot.crawler, "connect", limited_connect(fill_after(6)))
+    monkeypatch.setattr(bot.find.crawler, "connect", limited_connect(fill_after(6)))
     with pytest.raises(StorageError) as info:
         run_crawl(db, settings)
     assert str(path) in str(info.value) and "full" in str(info.value)

@@ -9,8 +9,8 @@ import json
 import httpx
 import pytest
 
-from bot.crawler import run_crawl
-from bot.http import parse_retry_after
+from bot.find.crawler import run_crawl
+from bot.find.http import parse_retry_after
 from storage import crawl as store
 from storage.db import connect
 from test_crawl import settings_for

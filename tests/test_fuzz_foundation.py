@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from config import ConfigError, parse_settings
 from config.loader import load_file
 from bot.errors import HuaxiangError
-from bot.importer import import_file
+from bot.find.importer import import_file
 from storage.db import connect
 
 KEYS = ["database", "path", "sources", "queries", "name", "platform", "kind", "value", "schedule", "source",

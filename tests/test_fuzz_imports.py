@@ -22,8 +22,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings as hyp_settings, strategies as st
 
 from bot.errors import HuaxiangError
-from bot.importer import import_file
-from bot.imports.weibo_crawler import CN_COLUMNS
+from bot.find.importer import import_file
+from bot.find.imports.weibo_crawler import CN_COLUMNS
 from storage.db import connect
 
 FUZZ = hyp_settings(max_examples=100, deadline=None, database=None,

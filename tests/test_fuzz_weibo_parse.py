@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, example, given, settings as hyp_settings, strategies as st
 
-from bot.http import PoliteClient
-from bot.sources.base import SourceError
-from bot.sources.weibo import WeiboSource
-from bot.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, group_in_html, parse_comment,
+from bot.find.http import PoliteClient
+from bot.find.sources.base import SourceError
+from bot.find.sources.weibo import WeiboSource
+from bot.find.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, group_in_html, parse_comment,
                                      parse_count, parse_created_at, parse_mblog, parse_pics, parse_region,
                                      parse_tags, parse_user, walk_cards)
 from config.schema import SourceSettings

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from bot.http import HttpError, PoliteClient, parse_retry_after
+from bot.find.http import HttpError, PoliteClient, parse_retry_after
 from config.schema import SourceSettings
 
 

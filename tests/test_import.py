@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.importer import import_file
+from bot.find.importer import import_file
 
 LINES = [
     {"id": "1", "user_id": "u1", "text": "今天 #健身打卡# 练背 @教练小李", "user_name": "阿强", "created_at": "2026-05-01T20:15:00+08:00"},

@@ -13,9 +13,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from bot.errors import HuaxiangError
-from bot.importer import import_file
-from bot.imports import BadLine, formats
-from bot.imports import mediacrawler, weibo_crawler
+from bot.find.importer import import_file
+from bot.find.imports import BadLine, formats
+from bot.find.imports import mediacrawler, weibo_crawler
 from storage.db import connect, transaction
 from storage.posts import upsert_posts, upsert_users
 from storage.records import Post, User

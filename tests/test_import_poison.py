@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bot.importer import import_file
+from bot.find.importer import import_file
 
 HUGE = "9" * 5000
 GOOD = {"id": "1", "user_id": "u1", "text": "健身 增肌 蛋白粉 早餐 #健身打卡#", "created_at": "2026-05-01T20:15:00+08:00"}
@@ -91,7 +91,7 @@ def test_csv_huge_numbers_are_skipped_with_a_short_message(db, tmp_path):
 
 
 def test_an_unexpected_failure_never_leaves_the_run_running(db, tmp_path, monkeypatch):
-    import bot.importer as importer
+    import bot.find.importer as importer
 
     def boom(*a, **k):
         raise RuntimeError("disk gremlin")
@@ -118,7 +118,7 @@ def test_cli_import_of_poison_rows_then_analyze_works(cli, tmp_path):
 
 
 def test_the_last_check_catches_a_surrogate_in_any_field():
-    from bot.imports import item_problem
+    from bot.find.imports import item_problem
     from storage.records import Post, User
 
     assert item_problem(Post(platform="weibo", pid="1", uid="u", text="好")) is None

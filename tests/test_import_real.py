@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import HuaxiangError
-from bot.importer import import_file
+from bot.find.importer import import_file
 
 FIX = Path(__file__).parent / "fixtures" / "imports"
 MCR = FIX / "mediacrawler_real"

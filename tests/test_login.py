@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from bot.sandbox.server import start_sandbox
-from bot.sources.weibo import WeiboSource
-from bot.http import PoliteClient
+from bot.find.sandbox.server import start_sandbox
+from bot.find.sources.weibo import WeiboSource
+from bot.find.http import PoliteClient
 from config.schema import SourceSettings
 from conftest import chromium_path
 from storage.db import connect
@@ -124,7 +124,7 @@ def test_anonymous_reads_get_the_visitor_cookie_like_the_mobile_site(gated):
 
 
 def test_signed_in_source_sent_to_signin_reports_session_expired(gated):
-    from bot.sources.base import SessionExpiredError
+    from bot.find.sources.base import SessionExpiredError
 
     settings = SourceSettings(name="wb", platform="weibo", base_url=gated.base_url, min_interval_s=0, jitter_s=0,
                               max_retries=0)

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from bot.http import PoliteClient
-from bot.sources import source_class
-from bot.sources.base import BlockedError, OutcomeUnknownError, SourceError
-from bot.sources.mastodon import MastodonSource, has_nobot, next_max_id, parse_statuses
+from bot.find.http import PoliteClient
+from bot.find.sources import source_class
+from bot.find.sources.base import BlockedError, OutcomeUnknownError, SourceError
+from bot.find.sources.mastodon import MastodonSource, has_nobot, next_max_id, parse_statuses
 from config import SourceSettings
 from storage.db import connect, transaction
 from storage.platforms import is_nobot, nobot_user_ids
@@ -343,7 +343,7 @@ def test_any_json_statuses_parse_or_skip_and_store(items):
 
 def test_account_bot_flag_and_creation_date_are_kept():
     from pathlib import Path as _P
-    from bot.sources.mastodon import parse_account as _pa
+    from bot.find.sources.mastodon import parse_account as _pa
     doc = json.loads((_P(__file__).parent / "fixtures" / "mastodon_docs" / "account_noiob.json").read_text("utf-8"))
     user = _pa(doc)
     assert user.is_bot is False and user.registered_at == "2017-02-08T02:00:53+00:00"
@@ -351,7 +351,7 @@ def test_account_bot_flag_and_creation_date_are_kept():
 
 
 def test_status_language_is_kept():
-    from bot.sources.mastodon import parse_status as _ps
+    from bot.find.sources.mastodon import parse_status as _ps
     doc = Path(__file__).parent / "fixtures" / "mastodon_docs" / "status_gargron.json"
     post = _ps(json.loads(doc.read_text("utf-8")))[0]
     assert post.language == "en"

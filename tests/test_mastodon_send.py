@@ -12,10 +12,10 @@ import respx
 
 from conftest import approver
 from bot import queue_ops
-from bot.http import PoliteClient
+from bot.find.http import PoliteClient
 from bot.planner import run_plan
 from bot.sender import run_send
-from bot.sources.mastodon import MastodonSource, parse_statuses
+from bot.find.sources.mastodon import MastodonSource, parse_statuses
 from config import parse_settings
 from storage import engagement as store
 from storage.db import transaction

@@ -13,8 +13,8 @@ import pytest
 import respx
 
 from bot.analysis import run_analysis
-from bot.crawler import run_crawl
-from bot.sandbox.server import start_sandbox
+from bot.find.crawler import run_crawl
+from bot.find.sandbox.server import start_sandbox
 from storage.audiences import audience_members
 from storage.db import connect
 from conftest import make_settings

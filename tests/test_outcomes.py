@@ -120,7 +120,7 @@ def test_cli_outcomes_from_stored_comments(cli, tmp_path):
 
 
 def test_likes_and_follow_backs_through_the_platform(db):
-    from bot.sources.base import Page
+    from bot.find.sources.base import Page
 
     s, items = _sent_world(db, users=2)
     a, b = items

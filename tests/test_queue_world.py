@@ -13,7 +13,7 @@ from storage.db import transaction
 from storage.posts import upsert_posts
 from storage.records import Post, User
 
-from bot.sources.base import OutcomeUnknownError, SendResult
+from bot.find.sources.base import OutcomeUnknownError, SendResult
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)      # 12:00 in Asia/Shanghai
 

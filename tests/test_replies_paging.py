@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bot.sandbox import start_sandbox
-from bot.sources.base import open_source
+from bot.find.sandbox import start_sandbox
+from bot.find.sources.base import open_source
 from config import parse_settings
 
 
@@ -44,8 +44,8 @@ def test_mastodon_replies_to_us_follow_the_next_link_until_the_cursor():
     import httpx
     import respx
 
-    from bot.http import PoliteClient
-    from bot.sources.mastodon import MastodonSource
+    from bot.find.http import PoliteClient
+    from bot.find.sources.mastodon import MastodonSource
     from config import SourceSettings
 
     fix = Path(__file__).parent / "fixtures" / "mastodon"
@@ -90,8 +90,8 @@ def test_mastodon_finds_our_reply_however_the_server_rendered_it(text):
     import httpx
     import respx
 
-    from bot.http import PoliteClient
-    from bot.sources.mastodon import MastodonSource
+    from bot.find.http import PoliteClient
+    from bot.find.sources.mastodon import MastodonSource
     from config import SourceSettings
 
     fix = Path(__file__).parent / "fixtures" / "mastodon"

@@ -8,10 +8,10 @@ import httpx
 import pytest
 import respx
 
-from bot.http import PoliteClient
-from bot.sources import source_class
-from bot.sources.base import BlockedError, PayloadError, SourceError, UnsupportedError
-from bot.sources.rss import RSSSource, html_to_text, parse_feed
+from bot.find.http import PoliteClient
+from bot.find.sources import source_class
+from bot.find.sources.base import BlockedError, PayloadError, SourceError, UnsupportedError
+from bot.find.sources.rss import RSSSource, html_to_text, parse_feed
 from config import SourceSettings
 from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import upsert_posts
@@ -215,7 +215,7 @@ def test_profiles_are_unsupported(http):
 # -- issue 14: RSSHub's Weibo routes (title derived from the text; reposts in a blockquote) ----
 
 def test_rsshub_weibo_picture_post_text_is_not_doubled():
-    from bot.sources.rss import parse_feed as _pf
+    from bot.find.sources.rss import parse_feed as _pf
     data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
     page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
     pic = next(p for p in page.posts if p.url == "https://weibo.com/7198559139/LDX7DoaOa")
@@ -223,7 +223,7 @@ def test_rsshub_weibo_picture_post_text_is_not_doubled():
 
 
 def test_rsshub_weibo_repost_keeps_the_original_apart():
-    from bot.sources.rss import parse_feed as _pf
+    from bot.find.sources.rss import parse_feed as _pf
     data = (Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml").read_bytes()
     page = _pf(data, "http://127.0.0.1:1200/weibo/user/1223178222")
     repost = next(p for p in page.posts if p.url == "https://weibo.com/1223178222/M1VT3jzNX")
@@ -236,7 +236,7 @@ def test_rsshub_weibo_repost_keeps_the_original_apart():
 
 
 def test_rsshub_weibo_mobile_links_are_weibo_items_too():
-    from bot.sources.rss import parse_feed as _pf
+    from bot.find.sources.rss import parse_feed as _pf
     path = Path(__file__).parent / "fixtures" / "rss" / "rsshub_weibo_user_real.xml"
     data = path.read_text("utf-8").replace("<link>https://weibo.com/7198559139/LDX7DoaOa</link>",
                                            "<link>https://m.weibo.cn/status/LDX7DoaOa</link>")   # preferMobileLink=1

@@ -10,12 +10,12 @@ import time
 import httpx
 import pytest
 
-from bot.http import HttpError
-from bot.sandbox import FaultConfig, World, start_sandbox
-from bot.sandbox import payloads as P
-from bot.sandbox.faults import KINDS, FaultPlan
-from bot.sandbox.world import ME_UID, group_id
-from bot.sources.base import BlockedError, PayloadError, SourceError, open_source
+from bot.find.http import HttpError
+from bot.find.sandbox import FaultConfig, World, start_sandbox
+from bot.find.sandbox import payloads as P
+from bot.find.sandbox.faults import KINDS, FaultPlan
+from bot.find.sandbox.world import ME_UID, group_id
+from bot.find.sources.base import BlockedError, PayloadError, SourceError, open_source
 from config import Settings
 from config.schema import SourceSettings
 
@@ -211,7 +211,7 @@ def test_world_command_lists_what_queries_can_use(cli):
 
 
 def test_reads_need_no_token_and_writes_name_the_missing_one(sandbox, monkeypatch):
-    from bot.sources.weibo import MissingTokenError
+    from bot.find.sources.weibo import MissingTokenError
 
     monkeypatch.delenv("HX_TEST_NO_SUCH_TOKEN", raising=False)
     src = SourceSettings(name="w", platform="weibo", base_url=sandbox.base_url, api_base_url=sandbox.base_url,

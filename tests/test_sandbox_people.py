@@ -4,8 +4,8 @@ said it before; likes and follow-backs come from the comment that earned them.""
 
 from __future__ import annotations
 
-from bot.sandbox import start_sandbox
-from bot.sandbox.server import comment_quality
+from bot.find.sandbox import start_sandbox
+from bot.find.sandbox.server import comment_quality
 from bot.engage.drafting.reading import read_post
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from bot.sandbox import FaultConfig, start_sandbox
+from bot.find.sandbox import FaultConfig, start_sandbox
 from bot.sender import run_send
-from bot.sources.weibo_parse import clean_text, rendering_keys, text_key
+from bot.find.sources.weibo_parse import clean_text, rendering_keys, text_key
 from config import parse_settings
 from storage import engagement as store
 from storage.db import connect, transaction
@@ -31,7 +31,7 @@ texts = st.lists(st.one_of(st.sampled_from(TRICKY), st.text(alphabet=st.characte
 
 @pytest.mark.parametrize("text", ["3 < 5 > 2 加油", "&lt;b&gt; 不是标签", "a &amp; b", "练完💪[doge]", "ＡＢＣ１２３"])
 def test_our_text_is_recognised_however_the_platform_renders_it(text):
-    from bot.sandbox.payloads import _comment_html
+    from bot.find.sandbox.payloads import _comment_html
 
     assert text_key(clean_text(_comment_html(text))) in rendering_keys(text)
 

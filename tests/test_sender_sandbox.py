@@ -12,9 +12,9 @@ import pytest
 from conftest import approver
 from bot import outcomes, queue_ops
 from bot.planner import run_plan
-from bot.sandbox import FaultConfig, start_sandbox
+from bot.find.sandbox import FaultConfig, start_sandbox
 from bot.sender import run_send
-from bot.sources.base import open_source
+from bot.find.sources.base import open_source
 from config import parse_settings
 from storage import engagement as store
 from storage.db import transaction

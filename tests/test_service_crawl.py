@@ -70,7 +70,7 @@ def _rows(dbp: Path) -> dict[str, set]:
 
 
 def test_sigterm_mid_crawl_then_resume_matches_a_clean_crawl(tmp_path):
-    from bot.sandbox import start_sandbox
+    from bot.find.sandbox import start_sandbox
 
     with start_sandbox(seed=3, n_users=800) as sandbox:
         # Clean reference crawl, in one go and at full speed (in-process: the

@@ -47,7 +47,7 @@ def test_secrets_never_reach_the_console_the_json_log_or_the_database(tmp_path, 
 
     def leaky_crawl(ctx):
         # A careless call site and an exception that carries the secrets.
-        logging.getLogger("bot.crawler").warning("fetching with %s and token %s", COOKIE, TOKEN)
+        logging.getLogger("bot.find.crawler").warning("fetching with %s and token %s", COOKIE, TOKEN)
         raise RuntimeError(f"GET https://api.example/2/x.json?access_token={TOKEN} failed; headers Cookie: {COOKIE}")
 
     done = run_once_locked(tmp_path / "t.db", settings, {"crawl": leaky_crawl}, install_signals=False)

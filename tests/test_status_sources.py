@@ -12,7 +12,7 @@ from bot.service import run_once_locked
 
 
 def test_blocked_source_is_paused_others_carry_on_and_status_shows_the_cool_down(tmp_path, cli):
-    from bot.sandbox import FaultConfig, start_sandbox
+    from bot.find.sandbox import FaultConfig, start_sandbox
 
     fast = {"min_interval_s": 0, "jitter_s": 0, "backoff_s": 0, "max_retries": 0, "page_retries": 0,
             "fetch_authors": False, "block_cooldown_s": 600}

@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from bot.http import PoliteClient, UnreachableError
+from bot.find.http import PoliteClient, UnreachableError
 from config.schema import SourceSettings
 
 

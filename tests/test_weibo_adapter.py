@@ -10,10 +10,10 @@ import httpx
 import pytest
 import respx
 
-from bot.http import PoliteClient
-from bot.sources.base import BlockedError, OutcomeUnknownError, PayloadError
-from bot.sources.weibo import MissingTokenError, WeiboSource
-from bot.sources.weibo_parse import CHINA
+from bot.find.http import PoliteClient
+from bot.find.sources.base import BlockedError, OutcomeUnknownError, PayloadError
+from bot.find.sources.weibo import MissingTokenError, WeiboSource
+from bot.find.sources.weibo_parse import CHINA
 from config.schema import SourceSettings
 
 FIX = Path(__file__).parent / "fixtures" / "weibo"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.weibo_parse import (CHINA, ItemError, clean_text, parse_comment, parse_count, parse_created_at,
+from bot.find.sources.weibo_parse import (CHINA, ItemError, clean_text, parse_comment, parse_count, parse_created_at,
                                      parse_mblog, parse_pics, parse_region, parse_tags, parse_user, walk_cards)
 
 FIX = Path(__file__).parent / "fixtures" / "weibo"

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import respx
 
-from bot.http import PoliteClient
-from bot.sources.weibo import WeiboSource
-from bot.sources.weibo_parse import CHINA, parse_count, parse_mblog, parse_plays
+from bot.find.http import PoliteClient
+from bot.find.sources.weibo import WeiboSource
+from bot.find.sources.weibo_parse import CHINA, parse_count, parse_mblog, parse_plays
 from config.schema import SourceSettings
 from storage.posts import upsert_posts, upsert_users
 
@@ -112,7 +112,7 @@ def test_profile_info_container_fills_the_details(db):
 def test_ok_minus_100_means_the_session_is_gone():
     """``{"ok":-100,"url":<sign-in page>}``: RSSHub's Weibo utils renew their cookies on exactly this;
     a captcha URL stays a captcha."""
-    from bot.sources.base import BlockedError, SessionExpiredError
+    from bot.find.sources.base import BlockedError, SessionExpiredError
     import pytest as _pytest
 
     body = {"ok": -100, "url": "https://passport.weibo.cn/signin/welcome?entry=mweibo&r=https%3A%2F%2Fm.weibo.cn%2F"}

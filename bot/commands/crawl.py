@@ -14,7 +14,7 @@ from rich import box
 from rich.table import Table
 
 from bot.context import Context
-from bot.crawler import run_crawl
+from bot.find.crawler import run_crawl
 from bot.errors import HuaxiangError
 from bot.progress import progress_bar
 from bot.textsafe import terminal_safe

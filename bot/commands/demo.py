@@ -49,9 +49,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     import os
 
     from bot.analysis import run_analysis
-    from bot.crawler import run_crawl
+    from bot.find.crawler import run_crawl
     from bot.planner import run_plan
-    from bot.sandbox import start_sandbox
+    from bot.find.sandbox import start_sandbox
 
     out = ctx.console
     started = time.monotonic()

@@ -6,8 +6,8 @@ import argparse
 import os
 
 from bot.context import Context
-from bot.imports import formats
-from bot.importer import import_file
+from bot.find.imports import formats
+from bot.find.importer import import_file
 from bot.progress import progress_bar
 
 

@@ -43,9 +43,9 @@ def _pick_source(ctx: Context, platform: str, name: str | None):
 
 def _check_session(src, cookie: str) -> str:
     """Ask the platform whether the new cookie is a session (``/api/config``), before keeping it."""
-    from bot.http import PoliteClient
-    from bot.sources import source_class
-    from bot.sources.base import SourceError
+    from bot.find.http import PoliteClient
+    from bot.find.sources import source_class
+    from bot.find.sources.base import SourceError
 
     with PoliteClient(src, cookie=cookie) as client:
         adapter = source_class(src.platform)(src, client, {"cookie": cookie})
@@ -60,7 +60,7 @@ def _check_session(src, cookie: str) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from config.loader import default_cookie_file
-    from bot.sources import source_class
+    from bot.find.sources import source_class
     from storage import crawl as store
     from storage.db import transaction
 

@@ -13,8 +13,8 @@ import argparse
 from bot.argtypes import PORT, RATE, SEED, float_range, int_range
 from bot.context import Context
 from bot.errors import HuaxiangError
-from bot.sandbox.faults import KINDS, FaultConfig
-from bot.sandbox.world import DEFAULT_USERS, World
+from bot.find.sandbox.faults import KINDS, FaultConfig
+from bot.find.sandbox.world import DEFAULT_USERS, World
 
 # A world is generated in memory: 20,000 users take ~9 s and ~220 MB.
 WORLD_USERS = int_range(1, 50_000)
@@ -62,7 +62,7 @@ def fault_config(args: argparse.Namespace) -> FaultConfig:
 
 
 def run_serve(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.sandbox.server import SandboxServer
+    from bot.find.sandbox.server import SandboxServer
 
     faults = fault_config(args)
     world = World(seed=args.seed, n_users=args.users)

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item, checked_time, json_line, load_json, poison
-from bot.sources.rss import html_to_text
+from bot.find.imports import BadLine, Item, checked_time, json_line, load_json, poison
+from bot.find.sources.rss import html_to_text
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 

@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from bs4 import BeautifulSoup
 
-from bot.http import parse_retry_after
-from bot.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError
+from bot.find.http import parse_retry_after
+from bot.find.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 

@@ -1,5 +1,5 @@
 """Import formats. One module per format defines ``FORMAT`` (its --format
-name) and ``read(path) -> Iterator[Item]``; ``bot.importer`` drives them.
+name) and ``read(path) -> Iterator[Item]``; ``bot.find.importer`` drives them.
 
 An ``Item`` is a parsed post (``Post``, optionally with ``author``) or a
 ``BadLine`` saying where and what was wrong, so the driver can skip or, in

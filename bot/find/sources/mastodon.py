@@ -27,10 +27,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from bot.http import HttpError
-from bot.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError,
+from bot.find.http import HttpError
+from bot.find.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError,
                               text_key)
-from bot.sources.rss import html_to_text
+from bot.find.sources.rss import html_to_text
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)

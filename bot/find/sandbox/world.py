@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.sandbox import vocab
-from bot.sandbox.vocab import COMMUNITIES, Community
-from bot.sources.weibo_parse import CHINA
+from bot.find.sandbox import vocab
+from bot.find.sandbox.vocab import COMMUNITIES, Community
+from bot.find.sources.weibo_parse import CHINA
 
 DEFAULT_USERS = 2400
 ME_UID = "7700000001"

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from bot.sandbox.faults import FaultConfig
-from bot.sandbox.server import SandboxServer, start_sandbox
-from bot.sandbox.world import World
+from bot.find.sandbox.faults import FaultConfig
+from bot.find.sandbox.server import SandboxServer, start_sandbox
+from bot.find.sandbox.world import World
 
 __all__ = ["FaultConfig", "SandboxServer", "World", "start_sandbox"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, fields
 
-from bot.sandbox.world import stable_hash
+from bot.find.sandbox.world import stable_hash
 
 # Fault kinds, in the order they are rolled.
 KINDS = ("http_418", "http_432", "http_429", "http_500", "http_503", "slow", "truncated", "captcha",

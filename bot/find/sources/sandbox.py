@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.sources.weibo import WeiboSource
+from bot.find.sources.weibo import WeiboSource
 
 # The sandbox's well-known write token (not a secret: it only opens the local
 # sandbox). A configured token_env/token_file still wins.

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from config import SourceSettings
-from bot.sources.base import SourceError
+from bot.find.sources.base import SourceError
 
 log = logging.getLogger(__name__)
 

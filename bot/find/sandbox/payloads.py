@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from bot.sandbox import vocab
-from bot.sandbox.world import ME_NAME, ME_UID, SPost, SUser, World, stable_hash
-from bot.sources.weibo_parse import CHINA
+from bot.find.sandbox import vocab
+from bot.find.sandbox.world import ME_NAME, ME_UID, SPost, SUser, World, stable_hash
+from bot.find.sources.weibo_parse import CHINA
 
 PAGE_SIZE = 10
 

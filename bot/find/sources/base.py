@@ -1,9 +1,9 @@
 """The source interface every platform adapter implements.
 
 Why one small interface: the crawler, planner and sender never know which
-platform they talk to. A new platform is one new module in ``bot/sources/``
+platform they talk to. A new platform is one new module in ``bot/find/sources/``
 named after the platform (``weibo.py``, ``mastodon.py``) that defines
-``SOURCE_CLASS``; ``bot.sources.load_source`` finds it by the config's
+``SOURCE_CLASS``; ``bot.find.sources.load_source`` finds it by the config's
 ``platform`` value.
 
 Every read returns a ``Page``: parsed records plus the raw payload and an
@@ -90,7 +90,7 @@ class SendResult:
 
 
 class Source(ABC):
-    """A platform adapter. ``http`` is the polite client (``bot.http``)."""
+    """A platform adapter. ``http`` is the polite client (``bot.find.http``)."""
 
     platform: str = ""
 
@@ -171,8 +171,8 @@ def open_source(settings: Any, source: SourceSettings, transport: Any = None, **
     Secrets go straight into the client/adapter and are never logged.
     """
     from config.loader import ConfigError, resolve_secret
-    from bot.http import PoliteClient
-    from bot.sources import source_class
+    from bot.find.http import PoliteClient
+    from bot.find.sources import source_class
 
     cls = source_class(source.platform)
     cookie = resolve_secret(settings, source, "cookie")

@@ -25,11 +25,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.sandbox import payloads as P
-from bot.sandbox.faults import FaultConfig, FaultPlan
-from bot.sandbox.signin import Reply, SignInDesk
-from bot.sandbox.world import DEFAULT_USERS, ME_UID, SPost, World, stable_hash
-from bot.sandbox.vocab import OPT_OUTS, REPLIES
+from bot.find.sandbox import payloads as P
+from bot.find.sandbox.faults import FaultConfig, FaultPlan
+from bot.find.sandbox.signin import Reply, SignInDesk
+from bot.find.sandbox.world import DEFAULT_USERS, ME_UID, SPost, World, stable_hash
+from bot.find.sandbox.vocab import OPT_OUTS, REPLIES
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
-from bot.imports import BadLine, Item, checked_time, json_line
+from bot.find.imports import BadLine, Item, checked_time, json_line
 
 FORMAT = "jsonl"
 CHINA = timezone(timedelta(hours=8))

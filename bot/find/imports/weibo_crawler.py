@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item, load_json, poison
-from bot.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
+from bot.find.imports import BadLine, Item, load_json, poison
+from bot.find.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
                                       split_list, text_id)
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User

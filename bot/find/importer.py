@@ -20,7 +20,7 @@ from storage.posts import upsert_posts, upsert_users
 from storage.records import Post, User
 from storage.runs import finish_import_run, start_import_run
 from bot.errors import HuaxiangError
-from bot.imports import BadLine, Item, detect_format, item_problem, reader_for
+from bot.find.imports import BadLine, Item, detect_format, item_problem, reader_for
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bot.sources.base import text_key
+from bot.find.sources.base import text_key
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 
