@@ -62,7 +62,7 @@ class CachedEncoder:
 
 def install(path: Path = DEFAULT_CACHE) -> CachedEncoder | None:
     """Make the analysis use a cached encoder (None when the model is not installed)."""
-    import bot.analysis as analysis
+    import bot.understand.analysis as analysis
 
     inner = default_encoder()
     if inner is None:

@@ -8,7 +8,7 @@ import random
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from bot.analysis import run_analysis
+from bot.understand.analysis import run_analysis
 from storage import audiences as store
 from storage.db import transaction
 from storage.posts import upsert_posts
@@ -251,7 +251,7 @@ def test_tiny_inputs(db, n_users):
 
 def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
     """Several batches through the process pool give the same cache as one process."""
-    import bot.analysis as analysis
+    import bot.understand.analysis as analysis
     import nlp.tokenize as tokenize
     from storage.db import connect
 

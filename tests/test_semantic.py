@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from bot import analysis
-from bot.analysis import choose_encoder, run_analysis
+from bot.understand import analysis
+from bot.understand.analysis import choose_encoder, run_analysis
 from bot.errors import HuaxiangError
 from nlp import encode
 from storage.db import transaction
@@ -340,7 +340,7 @@ def test_a_row_without_a_vector_sits_with_its_word_neighbours_not_apart():
 def test_a_stop_request_while_embedding_ends_the_run_interrupted_and_keeps_the_vectors(db, with_encoder, monkeypatch):
     import threading
 
-    from bot.analysis import AnalysisInterrupted
+    from bot.understand.analysis import AnalysisInterrupted
 
     posts, truth, label_of = noise_corpus(n_users=30)
     store(db, posts)
