@@ -31,14 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import outcomes, queue_ops  # noqa: E402
+from bot.engage import outcomes, queue_ops  # noqa: E402
 from bot.understand.analysis import run_analysis  # noqa: E402
 from bot.commands.demo import demo_settings  # noqa: E402
 from bot.find.crawler import run_crawl  # noqa: E402
 from bot.engage import accounts  # noqa: E402
-from bot.planner import run_plan  # noqa: E402
+from bot.engage.planner import run_plan  # noqa: E402
 from bot.find.sandbox import start_sandbox  # noqa: E402
-from bot.sender import make_transport, run_send  # noqa: E402
+from bot.engage.sender import make_transport, run_send  # noqa: E402
 from config import parse_settings  # noqa: E402
 from storage import engagement as store  # noqa: E402
 from storage.db import connect  # noqa: E402

@@ -66,7 +66,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "needs_second": ("已记录第一次批准，还需另一位审批人", "first approval recorded; a second approver must approve too"),
     "undo": ("撤销", "Undo"), "undone": ("已撤销 #{id}", "undone #{id}"),
     "could_not_load": ("无法加载：{error}", "could not load: {error}"),
-    # -- refusals (bot.queue_ops.QueueError codes)
+    # -- refusals (bot.engage.queue_ops.QueueError codes)
     "err.missing": ("条目 #{id} 不存在", "item #{id} does not exist"),
     "err.state": ("#{id} 当前为“{status}”，不能这样操作", "#{id} is {status}; that is not possible now"),
     "err.no_name": ("请先填写审核人名字", "a person's name is needed"),

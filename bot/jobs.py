@@ -146,7 +146,7 @@ def crawl_job(ctx: JobContext) -> JobOutcome:
 
 
 def outcomes_job(ctx: JobContext) -> dict[str, Any]:
-    from bot.outcomes import collect_outcomes
+    from bot.engage.outcomes import collect_outcomes
 
     return summary_counts(collect_outcomes(ctx.db, ctx.settings))
 
@@ -161,13 +161,13 @@ def analyze_job(ctx: JobContext) -> dict[str, Any] | JobOutcome:
 
 
 def plan_job(ctx: JobContext) -> dict[str, Any]:
-    from bot.planner import run_plan
+    from bot.engage.planner import run_plan
 
     return summary_counts(run_plan(ctx.db, ctx.settings))
 
 
 def send_job(ctx: JobContext) -> JobOutcome:
-    from bot.sender import run_send
+    from bot.engage.sender import run_send
 
     counts = summary_counts(run_send(ctx.db, ctx.settings, stop=ctx.stop))
     return JobOutcome("interrupted" if ctx.stop.is_set() else "ok", counts)

@@ -67,7 +67,7 @@ def check_encoder(value: str) -> str | None:
     return None if value in ENCODERS else f"must be one of {', '.join(ENCODERS)}, got {value!r}"
 
 
-# What a template variant may ask to be filled in (bot.drafts fills them).
+# What a template variant may ask to be filled in (bot.engage.drafts fills them).
 TEMPLATE_PLACEHOLDERS = ("nickname", "topic", "keyword", "audience", "phrase", "tip")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 

@@ -1,8 +1,8 @@
 """All SQL for engagement: the queue, its audit log, opt-outs, the blocklist,
 the send log and outcomes.
 
-Why one module: the rules in ``bot.policy`` and the state machine in
-``bot.queue_ops`` must read exactly the same numbers the review page and the
+Why one module: the rules in ``bot.engage.policy`` and the state machine in
+``bot.engage.queue_ops`` must read exactly the same numbers the review page and the
 report show, so every count is defined once, here. Callers own transactions
 (``storage.db.transaction``); nothing here commits on its own.
 """

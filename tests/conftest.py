@@ -128,7 +128,7 @@ _APPROVER_HASH: list[str] = []      # one scrypt hash for every test account (ha
 def approver(db_or_path, *names: str, role: str = "approver") -> str:
     """Make each name (default "alice") an active review account with ``role`` and return the first.
 
-    Approving needs an account allowed to approve (bot.queue_ops), so a test
+    Approving needs an account allowed to approve (bot.engage.queue_ops), so a test
     that approves with a name calls this first; ``db_or_path`` is a Database
     or a database file (for tests that drive the CLI with ``--db``).
     Idempotent: an existing account is left as it is. The password is

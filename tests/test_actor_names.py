@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import approver
-from bot import policy
+from bot.engage import policy
 from storage.db import connect
 from test_export import seed_fixture
 

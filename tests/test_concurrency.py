@@ -39,7 +39,7 @@ def _sign_in(web) -> None:
 def _serve_review(dbp, settings, token) -> _ReviewServer:
     import uvicorn
 
-    from bot.review.app import create_app
+    from bot.engage.review.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(dbp, settings, token), host="127.0.0.1", port=0,
                                            log_level="warning"))

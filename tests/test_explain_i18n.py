@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from bot.commands.queue import _rendered
 from bot.engage import explain
 from bot.exports import export_prospects, export_queue
-from bot.planner import run_plan
-from bot.review.app import create_app, load_or_create_token
+from bot.engage.planner import run_plan
+from bot.engage.review.app import create_app, load_or_create_token
 from config import parse_settings
 from storage import engagement as store
 from storage.db import connect, transaction

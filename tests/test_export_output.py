@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.worklist import Worklist
+from bot.engage.worklist import Worklist
 from storage.db import connect
 from test_export import seed_fixture
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bot.errors import HuaxiangError
-from bot.planner import run_plan
+from bot.engage.planner import run_plan
 from config import ConfigError, parse_settings
 from storage import engagement as store
 from test_planner_targets import LIBRARY, SCORES, TEXTS, relevance

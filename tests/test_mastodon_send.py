@@ -11,10 +11,10 @@ import httpx
 import respx
 
 from conftest import approver
-from bot import queue_ops
+from bot.engage import queue_ops
 from bot.find.http import PoliteClient
-from bot.planner import run_plan
-from bot.sender import run_send
+from bot.engage.planner import run_plan
+from bot.engage.sender import run_send
 from bot.find.sources.mastodon import MastodonSource, parse_statuses
 from config import parse_settings
 from storage import engagement as store

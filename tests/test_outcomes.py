@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 
 from conftest import approver
-from bot import outcomes, queue_ops
-from bot.drafts import Draft
-from bot.planner import run_plan
-from bot.sender import run_send
+from bot.engage import outcomes, queue_ops
+from bot.engage.drafts import Draft
+from bot.engage.planner import run_plan
+from bot.engage.sender import run_send
 from storage import engagement as store
 from storage.db import transaction
 from storage.posts import upsert_posts

@@ -7,8 +7,8 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from bot import drafts, policy, queue_ops
-from bot.planner import active_hours, run_plan
+from bot.engage import drafts, policy, queue_ops
+from bot.engage.planner import active_hours, run_plan
 from storage import engagement as store
 from storage.db import transaction
 from test_queue_world import NOW, build_world, engagement_settings

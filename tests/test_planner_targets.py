@@ -11,7 +11,7 @@ import random
 import pytest
 
 from bot.exports import export_queue
-from bot.planner import run_plan
+from bot.engage.planner import run_plan
 from config import ConfigError, parse_settings
 from storage import engagement as store
 from storage.db import transaction

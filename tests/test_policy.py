@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot import policy
+from bot.engage import policy
 from storage import engagement as store
 from storage.db import transaction
 from test_queue_world import NOW, engagement_settings

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot import queue_ops
-from bot.planner import run_plan
+from bot.engage import queue_ops
+from bot.engage.planner import run_plan
 from storage import engagement as store
 from storage.db import connect
 from conftest import approver

@@ -11,9 +11,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from bot import queue_ops
-from bot.planner import run_plan
-from bot.review.app import create_app, load_or_create_token, token_path
+from bot.engage import queue_ops
+from bot.engage.planner import run_plan
+from bot.engage.review.app import create_app, load_or_create_token, token_path
 from storage import engagement as store
 from storage.db import connect
 from test_queue_world import NOW, TEMPLATES, build_world, engagement_settings

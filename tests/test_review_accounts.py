@@ -9,11 +9,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from bot import queue_ops
+from bot.engage import queue_ops
 from bot.engage import accounts
-from bot.planner import run_plan
-from bot.review.app import _derive, create_app, load_or_create_token
-from bot.sender import run_send
+from bot.engage.planner import run_plan
+from bot.engage.review.app import _derive, create_app, load_or_create_token
+from bot.engage.sender import run_send
 from storage import engagement as store
 from test_queue_world import NOW, TEMPLATES, FakePlatform, build_world, engagement_settings
 from test_sender import LATER
@@ -411,7 +411,7 @@ def test_trying_many_names_from_one_address_is_slowed(world):
 
 
 def test_sign_in_throttle_doubles_and_forgets_on_success():
-    from bot.review.app import SignInThrottle
+    from bot.engage.review.app import SignInThrottle
 
     th = SignInThrottle(free=2, cap=60)
     th.failed("1.2.3.4")

@@ -15,8 +15,8 @@ from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings as hyp_settings
 from hypothesis.errors import Unsatisfiable
 
-from bot.planner import run_plan
-from bot.review.app import create_app, load_or_create_token
+from bot.engage.planner import run_plan
+from bot.engage.review.app import create_app, load_or_create_token
 from storage.db import connect
 from test_queue_world import NOW, TEMPLATES, build_world, engagement_settings
 
@@ -34,7 +34,7 @@ def review_app(tmp_path_factory):
     db.conn.close()
     token = load_or_create_token(path)
     app = create_app(path, s, token)
-    from bot.review.app import _derive
+    from bot.engage.review.app import _derive
 
     return {"app": app, "token": token, "csrf": _derive(token, "csrf"), "path": path}
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from bot import queue_ops
+from bot.engage import queue_ops
 from bot.engage import accounts
-from bot.planner import run_plan
-from bot.review.app import create_app, load_or_create_token
-from bot.sender import run_send
+from bot.engage.planner import run_plan
+from bot.engage.review.app import create_app, load_or_create_token
+from bot.engage.sender import run_send
 from storage import engagement as store
 from storage.db import connect
 from test_queue_world import NOW, TEMPLATES, FakePlatform, build_world, engagement_settings

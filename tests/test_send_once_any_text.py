@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from bot.find.sandbox import FaultConfig, start_sandbox
-from bot.sender import run_send
+from bot.engage.sender import run_send
 from bot.find.sources.weibo_parse import clean_text, rendering_keys, text_key
 from config import parse_settings
 from storage import engagement as store

@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 
 from conftest import approver
-from bot import outcomes, policy, queue_ops
-from bot.planner import run_plan
-from bot.sender import LEASE_KEY, run_send
+from bot.engage import outcomes, policy, queue_ops
+from bot.engage.planner import run_plan
+from bot.engage.sender import LEASE_KEY, run_send
 from storage import engagement as store
 from storage.db import transaction
 from test_queue_world import NOW, TEMPLATES, FakePlatform, SimulatedCrash, build_world, engagement_settings

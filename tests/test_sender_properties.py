@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from conftest import approver
-from bot import outcomes, policy, queue_ops
-from bot.planner import run_plan
-from bot.sender import run_send
+from bot.engage import outcomes, policy, queue_ops
+from bot.engage.planner import run_plan
+from bot.engage.sender import run_send
 from storage import engagement as store
 from storage.db import connect, transaction
 from test_queue_world import NOW, TEMPLATES, FakePlatform, SimulatedCrash, build_world, engagement_settings

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import approver
-from bot import outcomes, queue_ops
-from bot.planner import run_plan
+from bot.engage import outcomes, queue_ops
+from bot.engage.planner import run_plan
 from bot.find.sandbox import FaultConfig, start_sandbox
-from bot.sender import run_send
+from bot.engage.sender import run_send
 from bot.find.sources.base import open_source
 from config import parse_settings
 from storage import engagement as store

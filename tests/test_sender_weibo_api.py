@@ -11,10 +11,10 @@ import pytest
 import respx
 
 from conftest import approver
-from bot import queue_ops
+from bot.engage import queue_ops
 from bot.errors import HuaxiangError
-from bot.planner import run_plan
-from bot.sender import make_transport, run_send
+from bot.engage.planner import run_plan
+from bot.engage.sender import make_transport, run_send
 from config import parse_settings
 from storage import engagement as store
 from test_queue_world import NOW, TEMPLATES, build_world

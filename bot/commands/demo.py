@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     from bot.understand.analysis import run_analysis
     from bot.find.crawler import run_crawl
-    from bot.planner import run_plan
+    from bot.engage.planner import run_plan
     from bot.find.sandbox import start_sandbox
 
     out = ctx.console

@@ -12,7 +12,7 @@ import json
 
 from rich.table import Table
 
-from bot import outcomes, policy, queue_ops
+from bot.engage import outcomes, policy, queue_ops
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.textsafe import terminal_safe

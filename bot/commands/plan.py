@@ -6,7 +6,7 @@ import argparse
 import json
 
 from bot.context import Context
-from bot.planner import run_plan
+from bot.engage.planner import run_plan
 from storage.engagement import queue_counts
 
 

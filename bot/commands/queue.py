@@ -7,7 +7,7 @@ import json
 
 from rich.table import Table
 
-from bot import queue_ops
+from bot.engage import queue_ops
 from bot.argtypes import ITEM_ID, LIMIT
 from bot.context import Context
 from bot.errors import HuaxiangError
@@ -127,7 +127,7 @@ def _list(args, ctx: Context) -> int:
 def _rendered(row: dict, lang: str) -> dict:
     """The row with its reason, explanation and draft reasoning written in ``lang`` from the stored facts
     (rows planned before the facts existed keep their stored text)."""
-    from bot.review.cards import explanation_text, relevance_text
+    from bot.engage.review.cards import explanation_text, relevance_text
 
     return {**row, "explanation": explanation_text(row, lang),
             "reason": explain.reason(row.get("explanation_facts"), lang, row.get("reason")),
@@ -181,7 +181,7 @@ def _show(args, ctx: Context) -> int:
 
 def _show_context(ctx: Context, detail: dict, tz, lang: str = "zh") -> None:
     """The same context the review card shows: why this person and post, and the thread."""
-    from bot.review.cards import context
+    from bot.engage.review.cards import context
 
     c = context(ctx.db, detail, tz, lang)
     p = ctx.console.print

@@ -10,7 +10,7 @@ import threading
 from config.schema import SEND_MODES
 from bot.argtypes import LIMIT
 from bot.context import Context
-from bot.sender import run_send
+from bot.engage.sender import run_send
 from bot.textsafe import terminal_safe
 
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_outcomes(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.outcomes import collect_outcomes
+    from bot.engage.outcomes import collect_outcomes
 
     counts = collect_outcomes(ctx.db, ctx.settings).as_counts()
     if args.json:

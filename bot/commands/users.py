@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _say_held(ctx: Context, name: str) -> None:
-    """After disabling or demoting: what this account approved is now held by the sender (bot.policy)."""
+    """After disabling or demoting: what this account approved is now held by the sender (bot.engage.policy)."""
     account = accounts.active_account(ctx.db, name)
     if account is not None and account.can("approve"):
         return

@@ -12,7 +12,7 @@ account with one role:
 Passwords are hashed with the standard library's scrypt (salted, memory-hard);
 no third-party crypto. Every approval anywhere (page, API, CLI) must name an
 active approver or admin, even before any other account exists, and the
-sender checks the same rule again before a request leaves (``bot.policy``).
+sender checks the same rule again before a request leaves (``bot.engage.policy``).
 Editing and rejecting need an account with that right once accounts exist.
 """
 

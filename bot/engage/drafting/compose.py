@@ -19,7 +19,7 @@ import numpy as np
 from config import Settings
 from nlp.clean import clean_post
 
-from bot import drafts
+from bot.engage import drafts
 from bot.engage.drafting.builtin import builtin_drafts
 from bot.engage.drafting.library import Entry, Library, Match
 from bot.engage.drafting.reading import PhraseStats, PostReading, read_post, recurring_new_words

@@ -25,8 +25,8 @@ from config import Settings
 from storage import engagement as store
 from storage.db import transaction
 
-from bot import policy, queue_ops
-from bot.drafts import Draft
+from bot.engage import policy, queue_ops
+from bot.engage.drafts import Draft
 from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ def outcome_transport(settings: Settings):
     """The adapter outcomes read through: the configured send source, if any."""
     if not settings.engagement.send_source or settings.engagement.send_mode in ("dry-run", "manual"):
         return None
-    from bot.sender import make_transport
+    from bot.engage.sender import make_transport
 
     try:
         return make_transport(settings, settings.engagement.send_mode)

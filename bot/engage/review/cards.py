@@ -16,7 +16,7 @@ from storage import engagement as store
 
 from bot.engage import explain
 from bot.i18n import fmt_time, language
-from bot.worklist import post_link, profile_link
+from bot.engage.worklist import post_link, profile_link
 
 TIME_FIELDS = ("scheduled_at", "expires_at", "created_at", "updated_at", "approved_at", "sent_at", "post_created_at")
 

@@ -50,11 +50,11 @@ from config import Settings
 from storage import engagement as store
 from storage.db import connect
 
-from bot import queue_ops
+from bot.engage import queue_ops
 from bot.engage import accounts
 from bot.errors import HuaxiangError
 from bot.i18n import catalogue, language, t, zone
-from bot.review import cards
+from bot.engage.review import cards
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def same(given: str | None, expected: str) -> bool:
 
 
 def _static(name: str) -> str:
-    return resources.files("bot.review").joinpath("static").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("bot.engage.review").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _page(name: str, lang: str, error: str = "") -> str:

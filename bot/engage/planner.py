@@ -3,7 +3,7 @@ suggestions for a person to review.
 
 Why the planner never approves: its job is to make the reviewer fast and the
 queue good (scored, explained, scheduled, drafted), not to decide. Every
-proposal passes ``bot.policy.plan_violations`` for the exact time it is
+proposal passes ``bot.engage.policy.plan_violations`` for the exact time it is
 scheduled at, and its dedupe key (one action per post, one follow
 suggestion per user) makes running ``plan`` twice add nothing.
 """
@@ -24,7 +24,7 @@ from config import Settings
 from storage import engagement as store
 from storage.db import transaction
 
-from bot import drafts, outcomes, policy, queue_ops
+from bot.engage import drafts, outcomes, policy, queue_ops
 from bot.engage import explain
 from bot.i18n import TIME_FORMAT
 from bot.engage.drafting.compose import Composer, PostInfo, campaign_words, json_list

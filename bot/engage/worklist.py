@@ -18,7 +18,7 @@ from typing import Any
 
 from config import Settings
 
-from bot import policy
+from bot.engage import policy
 from bot.textsafe import formula_safe
 
 COLUMNS = ("item", "post_at", "kind", "audience", "user", "post_link", "profile_link", "text", "post_excerpt", "confirm")

@@ -1,8 +1,8 @@
 """Drafts from the campaign's templates.
 
 Why every variant is rendered: the planner needs alternatives. Thompson
-sampling (``bot.outcomes``) orders them by learned response, and the
-no-identical-text rule (``bot.policy``) skips any already used, so text
+sampling (``bot.engage.outcomes``) orders them by learned response, and the
+no-identical-text rule (``bot.engage.policy``) skips any already used, so text
 rotates instead of repeating. Only known placeholders are filled; any other
 brace is left as written, and a rendering over the length limit is dropped.
 """

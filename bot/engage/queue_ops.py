@@ -27,7 +27,7 @@ from config import Settings
 from storage import engagement as store
 from storage.db import transaction
 
-from bot import policy
+from bot.engage import policy
 from bot.errors import HuaxiangError
 
 TRANSITIONS: dict[str, frozenset[str]] = {

@@ -207,7 +207,7 @@ def rule_approver_account(db, a: Action) -> Violation | None:
 
 def rule_second_approval(db, settings: Settings, a: Action) -> Violation | None:
     """With ``[review] second_approval``, a reply goes out only with two different approvers
-    since its text last changed (bot.queue_ops records the first as ``approve_first``)."""
+    since its text last changed (bot.engage.queue_ops records the first as ``approve_first``)."""
     if not settings.review.second_approval or a.kind not in ("reply", "group_reply") or a.item_id is None:
         return None
     approvers: set[str] = set()

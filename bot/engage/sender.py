@@ -8,7 +8,7 @@ Exactly once, step by step:
    ``max_send_attempts``); if the platform cannot tell, it stays ``unknown``
    for a person (``queue resolve``). Never resent blindly.
 4. For each due approved item, inside one transaction: re-check every rule
-   (``bot.policy.send_violations``), then mark it ``sending`` and log the
+   (``bot.engage.policy.send_violations``), then mark it ``sending`` and log the
    attempt. The transaction commits *before* the request.
 5. The request; its answer makes the item ``sent`` or ``failed``; a timeout,
    5xx or anything unexplained makes it ``unknown``.
@@ -37,9 +37,9 @@ from storage import engagement as store
 from storage.db import transaction
 from storage.liveness import pid_alive
 
-from bot import policy, queue_ops
+from bot.engage import policy, queue_ops
 from bot.errors import HuaxiangError
-from bot.worklist import Worklist
+from bot.engage.worklist import Worklist
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ def _before_sending(db, settings: Settings, transport, summary: SendSummary, clo
     if not hands_out:
         _reconcile(db, settings, transport, summary, at)
         if store.due_items(db, at):
-            from bot.outcomes import ensure_follower_baseline
+            from bot.engage.outcomes import ensure_follower_baseline
 
             ensure_follower_baseline(db, settings, transport)
 
