@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from bot.commands.queue import _rendered
 from bot.engage import explain
-from bot.exports import export_prospects, export_queue
+from bot.report.exports import export_prospects, export_queue
 from bot.engage.planner import run_plan
 from bot.engage.review.app import create_app, load_or_create_token
 from config import parse_settings

@@ -324,7 +324,7 @@ def test_clear_errors(seeded, cli, tmp_path):
 
 
 def test_parse_since_forms():
-    from bot.exports import parse_since
+    from bot.report.exports import parse_since
 
     now = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
     assert parse_since("30d", now) == "2026-10-21T12:00:00+00:00"
@@ -334,7 +334,7 @@ def test_parse_since_forms():
 
 
 def test_uids_writer_skips_unsafe_ids(tmp_path):
-    from bot.exports.writers import write_uids
+    from bot.report.exports.writers import write_uids
 
     stats = write_uids(tmp_path / "u.txt", ["1", "2", "3\n4", "", None, "2", "5\u202e"])
     assert (tmp_path / "u.txt").read_text() == "1\n2\n"

@@ -100,7 +100,7 @@ def test_dash_writes_to_standard_output(seeded, cli, tmp_path):
 
 def test_dev_stdout_means_standard_output_by_name():
     # Not run through the CLI: a regression would replace the machine's /dev/stdout as root.
-    from bot.exports.writers import is_stdout
+    from bot.report.exports.writers import is_stdout
 
     assert is_stdout("-") and is_stdout("/dev/stdout") and is_stdout("/dev/fd/1")
     assert not is_stdout("/dev/stderr") and not is_stdout("out.csv") and not is_stdout(None)

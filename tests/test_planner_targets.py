@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from bot.exports import export_queue
+from bot.report.exports import export_queue
 from bot.engage.planner import run_plan
 from config import ConfigError, parse_settings
 from storage import engagement as store

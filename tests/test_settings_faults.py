@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
-import bot.exports.writers as writers
+import bot.report.exports.writers as writers
 from bot.logs import add_json_file_handler
 from storage.db import connect
 from test_export import seed_fixture

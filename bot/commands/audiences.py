@@ -9,7 +9,7 @@ from rich.table import Table
 from bot.argtypes import ITEM_ID
 from bot.context import Context
 from bot.errors import HuaxiangError
-from bot.exports.exporters import account_type
+from bot.report.exports.exporters import account_type
 from storage import audiences as store
 from storage.reporting import loads, user_details
 

@@ -7,7 +7,7 @@ import argparse
 from bot.argtypes import float_range, int_range
 from bot.context import Context
 from bot.errors import HuaxiangError
-from bot.exports import (
+from bot.report.exports import (
     FORMATS,
     AudienceFilters,
     ExportResult,
@@ -18,7 +18,7 @@ from bot.exports import (
     export_queue,
     parse_since,
 )
-from bot.exports.writers import is_stdout
+from bot.report.exports.writers import is_stdout
 from bot.progress import progress_bar
 from storage.reporting import TIERS
 

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     # Imported here: matplotlib takes a moment to load and other commands need none of it.
-    from bot.exports.writers import atomic_file, is_stdout, output_target
+    from bot.report.exports.writers import atomic_file, is_stdout, output_target
     from bot.report import build_report, write_pngs
     from bot.report.html import render_html
 

@@ -36,7 +36,7 @@ def render_report(db: sqlite_utils.Database, settings: Settings, lang: str | Non
 
 def write_pngs(report, png_dir: str | Path) -> list[Path]:
     """Each chart of a built report as ``png_dir/<slug>.png``."""
-    from bot.exports.writers import atomic_file
+    from bot.report.exports.writers import atomic_file
 
     out = Path(png_dir)
     written = []
@@ -50,7 +50,7 @@ def write_pngs(report, png_dir: str | Path) -> list[Path]:
 
 def write_report(db: sqlite_utils.Database, settings: Settings, path: str | Path = "report.html",
                  png_dir: str | Path | None = None) -> Path:
-    from bot.exports.writers import atomic_file
+    from bot.report.exports.writers import atomic_file
     from bot.report.html import render_html
 
     report = build_report(db, settings)

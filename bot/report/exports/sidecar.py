@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.exports.writers import atomic_file
+from bot.report.exports.writers import atomic_file
 
 
 def sidecar_path(path: Path) -> Path:

@@ -10,7 +10,7 @@ JSON sidecar and the row count):
 - ``export_actions(db, settings, fmt, out, since)``
 """
 
-from bot.exports.exporters import (
+from bot.report.exports.exporters import (
     AudienceFilters,
     ExportResult,
     export_actions,
@@ -20,7 +20,7 @@ from bot.exports.exporters import (
     export_queue,
     parse_since,
 )
-from bot.exports.writers import FORMATS
+from bot.report.exports.writers import FORMATS
 
 __all__ = [
     "AudienceFilters", "ExportResult", "FORMATS", "export_actions", "export_audience", "export_memberships",

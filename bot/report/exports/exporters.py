@@ -23,11 +23,11 @@ from config import Settings
 from storage import reporting
 from storage.db import utcnow
 from bot.errors import HuaxiangError
-from bot.exports.pseudonym import Pseudonymiser, load_pseudonymiser
+from bot.report.exports.pseudonym import Pseudonymiser, load_pseudonymiser
 from config import configured_secrets
-from bot.exports.redact import Redactor
-from bot.exports.sidecar import file_sha256, write_sidecar
-from bot.exports.writers import EXTENSIONS, FORMATS, Column, is_stdout, write_table
+from bot.report.exports.redact import Redactor
+from bot.report.exports.sidecar import file_sha256, write_sidecar
+from bot.report.exports.writers import EXTENSIONS, FORMATS, Column, is_stdout, write_table
 from bot.report.shapes import labels
 
 log = logging.getLogger(__name__)
