@@ -14,7 +14,7 @@ from storage import service as store
 from storage.db import connect, transaction, utcnow
 from storage.posts import upsert_posts
 from storage.records import Post, User
-from bot.service import Service
+from bot.service.scheduler import Service
 
 N_FILES, PER_FILE, N_ITEMS = 2, 300, 30
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import make_settings
 from storage import service as store
 from storage.db import connect
-from bot.jobs import JobOutcome, JobSpec, job_specs, run_once
-from bot.service import Service, due_at_start, first_fire_after, make_trigger, parse_every
-from bot.service_lock import ServiceLock
+from bot.service.jobs import JobOutcome, JobSpec, job_specs, run_once
+from bot.service.scheduler import Service, due_at_start, first_fire_after, make_trigger, parse_every
+from bot.service.lock import ServiceLock
 
 UTC = timezone.utc
 SH = ZoneInfo("Asia/Shanghai")

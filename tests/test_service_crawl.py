@@ -14,7 +14,7 @@ from pathlib import Path
 from config import parse_settings
 from storage import service as store
 from storage.db import connect
-from bot.service import run_once_locked
+from bot.service.scheduler import run_once_locked
 
 QUERY = "skin"
 

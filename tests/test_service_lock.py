@@ -16,7 +16,7 @@ import pytest
 
 from storage import service as store
 from storage.db import connect
-from bot.service_lock import ServiceBusyError, ServiceLock, service_holder
+from bot.service.lock import ServiceBusyError, ServiceLock, service_holder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from storage import service as store
     from storage.db import connect
-    from bot.service_lock import ServiceLock
+    from bot.service.lock import ServiceLock
     lock = ServiceLock(sys.argv[1])
     lock.acquire()
     db = connect(sys.argv[1])
@@ -222,7 +222,7 @@ def test_a_relative_and_an_absolute_path_are_the_same_database(tmp_path, monkeyp
 
 QUIET_HOLDER = textwrap.dedent("""
     import sys, time
-    from bot.service_lock import ServiceLock
+    from bot.service.lock import ServiceLock
     lock = ServiceLock(sys.argv[1], heartbeat_s=1)
     lock.acquire()
     lock.start_heartbeat()

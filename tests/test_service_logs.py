@@ -13,7 +13,7 @@ from conftest import make_settings
 from storage import service as store
 from storage.db import connect
 from bot.logs import add_json_file_handler, configure_logging
-from bot.service import run_once_locked
+from bot.service.scheduler import run_once_locked
 
 COOKIE = "SUB=_2A25LsecretCookieValue4711; SUBP=0033WrSXqPxfM72-Ws9jqgMF55529P9D9W5"
 TOKEN = "2.00tokenVALUEthatMustNeverLeak42"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from storage import service as store
 from storage.db import connect
-from bot.service_lock import ServiceLock
+from bot.service.lock import ServiceLock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ STUBBORN = textwrap.dedent("""
     import sys, time
     from config import parse_settings
     from storage.db import transaction
-    from bot.service import Service
+    from bot.service.scheduler import Service
 
     def crawl(ctx):
         for page in range(10_000):

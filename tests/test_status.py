@@ -10,7 +10,7 @@ from conftest import make_settings
 from storage import service as store
 from storage.db import connect, utcnow
 from bot.commands.status import collect_status
-from bot.service import Service
+from bot.service.scheduler import Service
 
 UTC = timezone.utc
 

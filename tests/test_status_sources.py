@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from conftest import make_settings
 from storage.db import connect
 from bot.commands.status import collect_status
-from bot.service import run_once_locked
+from bot.service.scheduler import run_once_locked
 
 
 def test_blocked_source_is_paused_others_carry_on_and_status_shows_the_cool_down(tmp_path, cli):

@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.jobs import job_specs
-    from bot.service import Service, run_once_locked
+    from bot.service.jobs import job_specs
+    from bot.service.scheduler import Service, run_once_locked
 
     specs = job_specs(ctx.settings)
     if not specs:

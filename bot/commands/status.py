@@ -59,9 +59,9 @@ def _paused_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 def collect_status(db: sqlite_utils.Database, db_path: str | Path, settings: Settings,
                    now: datetime | None = None) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (also for the review page)."""
-    from bot.jobs import job_specs
-    from bot.service import due_at_start, parse_time, first_fire_after, schedule_timezone
-    from bot.service_lock import service_holder
+    from bot.service.jobs import job_specs
+    from bot.service.scheduler import due_at_start, parse_time, first_fire_after, schedule_timezone
+    from bot.service.lock import service_holder
 
     now = now or datetime.now(timezone.utc)
     holder = service_holder(db, db_path)

@@ -41,9 +41,9 @@ from config import configured_secrets
 from storage import service as store
 from storage.db import connect
 from bot.errors import HuaxiangError
-from bot.jobs import JobFn, JobRunner, JobSpec, in_dependency_order, job_specs, run_once
+from bot.service.jobs import JobFn, JobRunner, JobSpec, in_dependency_order, job_specs, run_once
 from bot.logs import SecretFilter, scrub
-from bot.service_lock import DEFAULT_HEARTBEAT_S, ServiceLock
+from bot.service.lock import DEFAULT_HEARTBEAT_S, ServiceLock
 
 log = logging.getLogger("huaxiang.service")
 
