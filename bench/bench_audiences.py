@@ -113,7 +113,7 @@ def store_users(db, texts: list[str], users: list[list[int]], prefix: str = "") 
 
 
 def predicted(db) -> dict[str, int]:
-    return {uid: aid for uid, aid in db.conn.execute(
+    return {uid: aid for uid, aid in db.execute(
         "SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id")}
 
 
@@ -130,7 +130,7 @@ def bench_users(tmp: Path, name: str, texts: list[str], labels: list[int], n_use
     ari, nmi = adjusted_rand_score(y, p), normalized_mutual_info_score(y, p)
     print(f"{name} users: {n_users} users, {s.n_posts} posts, k auto -> {s.k} (true {len(set(labels))}):"
           f" ARI {ari:.3f}  NMI {nmi:.3f}  ({secs:.1f}s; features: {s.encoder})", flush=True)
-    db.conn.close()
+    db.close()
     return ari, nmi, s.k
 
 
@@ -145,7 +145,7 @@ def bench_posts(tmp: Path, texts: list[str], labels: list[int]) -> None:
         p = [got.get(f"u{i}", -1) for i in range(len(texts))]
         print(f"THUCNews headlines (posts): k={k} -> {s.k}: V-measure {v_measure_score(labels, p):.3f}"
               f"  ({secs:.1f}s; features: {s.encoder})", flush=True)
-    db.conn.close()
+    db.close()
 
 
 def bench_speed(tmp: Path, data: Path, n_posts: int) -> None:
@@ -190,7 +190,7 @@ def bench_speed(tmp: Path, data: Path, n_posts: int) -> None:
     print(f"  re-analysis after +{len(extra)} posts (1%): {t_re:.1f}s = {t_re / t_full:.0%} of the full run"
           f" (target < 10%; tokenised {s2.tokenized}, reused {s2.reused};"
           f" {', '.join(f'{k} {v:.1f}s' for k, v in s2.timings.items())})", flush=True)
-    db.conn.close()
+    db.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def build(db_path: Path, data: Path, n_posts: int) -> int:
     if batch:
         with transaction(db):
             upsert_posts(db, batch)
-    db.conn.close()
+    db.close()
     return u
 
 

@@ -80,9 +80,9 @@ def bench_unlimited(base: str, tmp: Path, pages: int) -> dict:
     c = summary.as_counts()
     responses = c["requests"]
     stored_pages = c["pages"] + c["authors"] * 2          # listing pages + (profile + timeline page) per author
-    posts = db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
-    users = db.conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
-    db.conn.close()
+    posts = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+    users = db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    db.close()
     return {"elapsed_s": elapsed, "requests": responses, "pages": stored_pages, "listing_pages": c["pages"],
             "authors": c["authors"], "posts": posts, "users": users, "pages_per_s": stored_pages / elapsed,
             "requests_per_s": responses / elapsed, "statuses": sorted({r.status for r in summary.runs})}
@@ -130,7 +130,7 @@ def bench_parse_store(base: str, tmp: Path, n_pages: int = 300) -> dict:
         with transaction(db):
             upsert_posts(db, page.posts, query="replay")
     elapsed = time.perf_counter() - t0
-    db.conn.close()
+    db.close()
     return {"pages": len(payloads), "elapsed_s": elapsed, "pages_per_s": len(payloads) / elapsed}
 
 
@@ -165,7 +165,7 @@ def bench_limited(base: str, tmp: Path, interval: float, jitter: float, requests
     summary = run_crawl(db, s, stop=stop, progress=progress, clock=clock, sleep=sleep)
     elapsed = time.perf_counter() - t0
     n = summary.as_counts()["requests"]
-    db.conn.close()
+    db.close()
     configured = 1.0 / (interval + jitter / 2)         # jitter is uniform in [0, jitter]
     achieved = (n - 1) / (starts[-1] - starts[0]) if n > 1 else 0.0
     wall = n / elapsed

@@ -93,8 +93,8 @@ def prepare(seed: int, workdir: Path, now: float) -> Path:
         db = connect(db_path)
         run_crawl(db, s)
         run_analysis(db, s)
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.conn.close()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
     return db_path
 
 

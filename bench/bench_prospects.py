@@ -97,14 +97,14 @@ def analysed(tmp: Path, name: str, texts, users, settings: Settings):
 
 def user_index(db) -> dict[int, int]:
     """users.id -> synthetic user number."""
-    return {i: int(uid[1:]) for i, uid in db.conn.execute("SELECT id, uid FROM users")}
+    return {i: int(uid[1:]) for i, uid in db.execute("SELECT id, uid FROM users")}
 
 
 def labels_of(db, n_users: int) -> np.ndarray:
     """Audience id per synthetic user, -1 when unassigned."""
     got = np.full(n_users, -1)
     idx = user_index(db)
-    for uid, aid in db.conn.execute("SELECT user_id, audience_id FROM memberships"):
+    for uid, aid in db.execute("SELECT user_id, audience_id FROM memberships"):
         got[idx[uid]] = aid
     return got
 
@@ -124,7 +124,7 @@ def bench_targets(tmp: Path, name: str, texts, labels, targets, n_users: int, en
     print(f"{name} seeded targets ({n_users} users, {s.n_posts} posts, features: {s.encoder}, {secs:.1f}s):")
     for y, tname, seeds, desc in targets:
         score = np.zeros(n_users)
-        for uid, sc in db.conn.execute("SELECT user_id, score FROM user_relevance WHERE target = ?", (tname,)):
+        for uid, sc in db.execute("SELECT user_id, score FROM user_relevance WHERE target = ?", (tname,)):
             score[idx[uid]] = sc
         rel = truth == y
         cover = np.mean([any(sd in texts[p] for p in users[u] for sd in seeds) for u in np.flatnonzero(rel)])
@@ -135,10 +135,10 @@ def bench_targets(tmp: Path, name: str, texts, labels, targets, n_users: int, en
               f" (precision {rel[score >= 0.5].mean() if (score >= 0.5).any() else 0:.2f},"
               f" recall {(score[rel] >= 0.5).mean():.2f})",
               flush=True)
-    aud = db.conn.execute("SELECT target, COUNT(*) FROM audiences WHERE status='active' AND target IS NOT NULL"
+    aud = db.execute("SELECT target, COUNT(*) FROM audiences WHERE status='active' AND target IS NOT NULL"
                           " GROUP BY target").fetchall()
     print(f"  audiences linked to targets: {dict(aud)}")
-    db.conn.close()
+    db.close()
 
 
 def bench_noise(tmp: Path, texts, labels, encoder: str, seeds: list[int], n_users: int = 1000) -> None:
@@ -148,7 +148,7 @@ def bench_noise(tmp: Path, texts, labels, encoder: str, seeds: list[int], n_user
         got, truth = labels_of(db, n_users), np.asarray(truth)
         real, noise = truth >= 0, truth < 0
         una = got < 0
-        mixed = db.conn.execute("SELECT COUNT(*) FROM audiences WHERE status='active' AND mixed=1").fetchone()[0]
+        mixed = db.execute("SELECT COUNT(*) FROM audiences WHERE status='active' AND mixed=1").fetchone()[0]
         print(f"35% random-interest users, seed {seed} ({n_users} users, {noise.sum()} random, k auto -> {s.k},"
               f" {secs:.1f}s, features: {s.encoder}):")
         print(f"  random-interest users unassigned: {una[noise].mean():.0%} (target >= 60%)")
@@ -157,7 +157,7 @@ def bench_noise(tmp: Path, texts, labels, encoder: str, seeds: list[int], n_user
               f" {adjusted_rand_score(truth[real], got[real]):.3f}; over real users that were assigned:"
               f" {adjusted_rand_score(truth[real & ~una], got[real & ~una]):.3f} (target >= 0.90);"
               f" audiences flagged mixed: {mixed}", flush=True)
-        db.conn.close()
+        db.close()
 
 
 def best_f1(truth: np.ndarray, got: np.ndarray, y: int) -> float:
@@ -181,7 +181,7 @@ def bench_unequal(tmp: Path, texts, labels, encoder: str, seeds: list[int], n_us
         print(f"unequal audiences {'/'.join(map(str, shares))}% seed {seed} ({n_users} users, k auto -> {s.k},"
               f" {secs:.1f}s, features: {s.encoder}): F1 " + ", ".join(f"{sh}%: {f:.2f}" for sh, f in zip(shares, f1))
               + f"  (target: 5% and 3% >= 0.60); unassigned {np.mean(got < 0):.1%}", flush=True)
-        db.conn.close()
+        db.close()
 
 
 def bench_seeds(tmp: Path, name: str, texts, labels, n_users: int, seeds: list[int], encoder: str) -> None:
@@ -194,7 +194,7 @@ def bench_seeds(tmp: Path, name: str, texts, labels, n_users: int, seeds: list[i
         print(f"{name} balanced users seed {seed}: {n_users} users, k auto -> {s.k} (true {len(set(labels))}):"
               f" ARI {aris[-1]:.3f}, unassigned {np.mean(got < 0):.1%} ({secs:.1f}s; features: {s.encoder})",
               flush=True)
-        db.conn.close()
+        db.close()
     print(f"{name}: ARI min {min(aris):.3f}, mean {np.mean(aris):.3f} over seeds {seeds} (target >= 0.92 each)")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import sqlite3
 from rich.console import Console
 
 from config import Settings
@@ -28,16 +28,16 @@ class Context:
     console: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
     may_create: bool = True       # False: open only an existing huaxiang database
-    _db: sqlite_utils.Database | None = None
+    _db: sqlite3.Connection | None = None
 
     @property
-    def db(self) -> sqlite_utils.Database:
+    def db(self) -> sqlite3.Connection:
         """Opened on first use so commands that need no database never create one."""
         if self._db is None:
             self._db = self.open_db()
         return self._db
 
-    def open_db(self) -> sqlite_utils.Database:
+    def open_db(self) -> sqlite3.Connection:
         """A fresh connection (one per thread or process)."""
         try:
             return connect(self.db_path, busy_timeout_ms=self.settings.database.busy_timeout_ms, create=self.may_create)
@@ -50,7 +50,7 @@ class Context:
 
     def close(self) -> None:
         if self._db is not None:
-            self._db.conn.close()
+            self._db.close()
             self._db = None
 
 

@@ -12,38 +12,34 @@ from typing import Any
 _COLUMNS = "id, name, role, password_hash, disabled, created_at, updated_at, failed_logins, last_failed_at, last_login_at"
 
 
-def _conn(db) -> sqlite3.Connection:
-    return db if isinstance(db, sqlite3.Connection) else db.conn
-
-
 def _one(cur: sqlite3.Cursor) -> dict[str, Any] | None:
     row = cur.fetchone()
     return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
 def add_account(db, name: str, role: str, password_hash: str, at: str) -> int:
-    cur = _conn(db).execute("INSERT INTO accounts (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+    cur = db.execute("INSERT INTO accounts (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                             (name, role, password_hash, at))
     return int(cur.lastrowid)
 
 
 def get_account(db, name: str) -> dict[str, Any] | None:
-    return _one(_conn(db).execute(f"SELECT {_COLUMNS} FROM accounts WHERE name = ?", (name,)))
+    return _one(db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE name = ?", (name,)))
 
 
 def account_by_id(db, account_id: int) -> dict[str, Any] | None:
-    return _one(_conn(db).execute(f"SELECT {_COLUMNS} FROM accounts WHERE id = ?", (account_id,)))
+    return _one(db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE id = ?", (account_id,)))
 
 
 def list_accounts(db) -> list[dict[str, Any]]:
-    cur = _conn(db).execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY name")
+    cur = db.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY name")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur]
 
 
 def count_accounts(db) -> int:
     try:
-        return int(_conn(db).execute("SELECT COUNT(*) FROM accounts").fetchone()[0])
+        return int(db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0])
     except sqlite3.OperationalError:      # a database from before migration 0110 (read-only copies)
         return 0
 
@@ -54,35 +50,35 @@ def update_account(db, name: str, values: dict[str, Any]) -> bool:
     if bad:
         raise ValueError(f"not updatable account columns: {sorted(bad)}")
     sets = ", ".join(f"{c} = ?" for c in values)
-    return _conn(db).execute(f"UPDATE accounts SET {sets} WHERE name = ?", (*values.values(), name)).rowcount > 0
+    return db.execute(f"UPDATE accounts SET {sets} WHERE name = ?", (*values.values(), name)).rowcount > 0
 
 
 def add_session(db, id_hash: str, account_id: int, created_at: str, expires_at: str, csrf: str) -> None:
-    _conn(db).execute("INSERT INTO review_sessions (id_hash, account_id, created_at, expires_at, csrf) VALUES (?, ?, ?, ?, ?)",
+    db.execute("INSERT INTO review_sessions (id_hash, account_id, created_at, expires_at, csrf) VALUES (?, ?, ?, ?, ?)",
                       (id_hash, account_id, created_at, expires_at, csrf))
 
 
 def session_account(db, id_hash: str, now_iso: str) -> dict[str, Any] | None:
     """The live session's account (with ``csrf``); None when unknown, expired or disabled."""
-    cur = _conn(db).execute(
+    cur = db.execute(
         "SELECT a.id, a.name, a.role, s.csrf, s.expires_at FROM review_sessions s JOIN accounts a ON a.id = s.account_id"
         " WHERE s.id_hash = ? AND s.expires_at > ? AND a.disabled = 0", (id_hash, now_iso))
     return _one(cur)
 
 
 def delete_session(db, id_hash: str) -> None:
-    _conn(db).execute("DELETE FROM review_sessions WHERE id_hash = ?", (id_hash,))
+    db.execute("DELETE FROM review_sessions WHERE id_hash = ?", (id_hash,))
 
 
 def delete_sessions_of(db, account_id: int) -> int:
-    return _conn(db).execute("DELETE FROM review_sessions WHERE account_id = ?", (account_id,)).rowcount
+    return db.execute("DELETE FROM review_sessions WHERE account_id = ?", (account_id,)).rowcount
 
 
 def delete_expired_sessions(db, now_iso: str) -> int:
-    return _conn(db).execute("DELETE FROM review_sessions WHERE expires_at <= ?", (now_iso,)).rowcount
+    return db.execute("DELETE FROM review_sessions WHERE expires_at <= ?", (now_iso,)).rowcount
 
 
 def count_approved_by(db, name: str) -> int:
     """Approved, not yet sent items this account approved (held at send time if it may no longer approve)."""
-    return int(_conn(db).execute("SELECT COUNT(*) FROM queue WHERE status = 'approved' AND approved_by = ?",
+    return int(db.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved' AND approved_by = ?",
                                  (name,)).fetchone()[0])

@@ -11,30 +11,34 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
-import sqlite_utils
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
     """The database cannot be opened or written; the message says why."""
 
 
-def database_path(db: sqlite_utils.Database) -> str:
+def database_path(db: sqlite3.Connection) -> str:
     """The file behind a connection ("" for an in-memory database)."""
-    for _, name, file in db.conn.execute("PRAGMA database_list").fetchall():
+    for _, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main":
             return file or ""
     return ""
 
 
-def write_failure(db: sqlite_utils.Database, exc: sqlite3.Error) -> StorageError:
+def write_failure(db: sqlite3.Connection, exc: sqlite3.Error) -> StorageError:
     """A clear error for a write the database refused (full disk, read-only
     file, damaged file), naming the file and what to do about it."""
     try:
@@ -78,7 +82,7 @@ FIRST_MIGRATION = "0001_initial.sql"
 
 
 def connect(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True,
-            create: bool = True) -> sqlite_utils.Database:
+            create: bool = True) -> sqlite3.Connection:
     """Open the database and bring its schema up to date.
 
     ``create=False`` opens only an existing huaxiang database (read commands:
@@ -114,12 +118,11 @@ def connect(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, mi
     except StorageError:
         conn.close()
         raise
-    db = sqlite_utils.Database(conn)
     if read_only:
-        _check_current(db, path)
+        _check_current(conn, path)
     elif migrate:
-        apply_migrations(db)
-    return db
+        apply_migrations(conn)
+    return conn
 
 
 def writable(file: Path) -> bool:
@@ -177,18 +180,18 @@ def _check_ours(conn: sqlite3.Connection, path: str, create: bool) -> bool:
                        "in its own file and will not add tables to this one; choose another --db")
 
 
-def _check_current(db: sqlite_utils.Database, path: str) -> None:
+def _check_current(db: sqlite3.Connection, path: str) -> None:
     """A read-only database can be read only if no migration is missing."""
-    done = {r[0] for r in db.conn.execute("SELECT name FROM schema_migrations")}
+    done = {r[0] for r in db.execute("SELECT name FROM schema_migrations")}
     missing = [m for m in migration_names() if m not in done]
     if missing:
         raise StorageError(f"{path}: read-only, and made by an older huaxiang ({len(missing)} schema upgrade(s) "
                            "missing); make it writable once so it can be upgraded")
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+def apply_migrations(db: sqlite3.Connection) -> list[str]:
     """Apply forward migrations not yet applied, each in its own transaction."""
-    conn = db.conn
+    conn = db
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
@@ -235,21 +238,71 @@ def _split_sql(sql: str) -> list[str]:
 
 
 class transaction:
-    """``with transaction(db):`` - BEGIN IMMEDIATE ... COMMIT, rollback on error.
+    """``with transaction(db):`` - all or nothing, and safe to nest.
 
-    IMMEDIATE takes the write lock up front so a transaction never fails half
-    way with SQLITE_BUSY on upgrade from a read lock.
+    The outermost level is BEGIN IMMEDIATE ... COMMIT: IMMEDIATE takes the
+    write lock up front, so a transaction never fails half way with
+    SQLITE_BUSY when it upgrades from a read lock. Inner levels are
+    SAVEPOINTs, so a function that needs atomicity can open its own
+    transaction without knowing whether its caller already did; an error
+    inside rolls back only that level and propagates.
     """
 
-    def __init__(self, db: sqlite_utils.Database):
-        self.conn = db.conn
+    def __init__(self, db: sqlite3.Connection):
+        self.conn = db
+        self.savepoint: str | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.conn.in_transaction:
+            self.savepoint = f"sp_{id(self):x}"
+            self.conn.execute(f"SAVEPOINT {self.savepoint}")
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if self.savepoint:
+            if exc_type is not None:
+                self.conn.execute(f"ROLLBACK TO {self.savepoint}")
+            self.conn.execute(f"RELEASE {self.savepoint}")
+        elif exc_type is None:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+
+@contextmanager
+def opened(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True,
+           create: bool = True) -> Iterator[sqlite3.Connection]:
+    """``with opened(path) as db:`` - :func:`connect`, closed on the way out.
+
+    Threads and short-lived jobs open their own connection; this is the one
+    way they do it, so no connection outlives the work it was opened for.
+    """
+    db = connect(path, busy_timeout_ms=busy_timeout_ms, migrate=migrate, create=create)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def dict_rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """A query's rows as dicts keyed by column name (``dict_rows(db.execute(...))``)."""
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+# SQLite's default limit on host parameters in one statement is 999 (older
+# builds) - ``IN (?, ?, ...)`` lists are sent in chunks below it.
+CHUNK = 500
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (for IN lists and batches)."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def marks(n: int) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` list of ``n`` parameters."""
+    return ", ".join("?" * n)

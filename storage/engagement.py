@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-import sqlite_utils
+from storage.db import chunked, dict_rows
+
 
 # Statuses that reserve a touch when planning (something is or will be said).
 PLANNED_STATUSES = ("pending", "approved", "sending", "sent", "unknown")
@@ -71,15 +72,6 @@ _ITEM_COLUMNS = tuple(f.name for f in fields(QueueItem))
 _UPDATABLE = frozenset(_ITEM_COLUMNS) - {"id", "created_at", "dedupe_key"}
 
 
-def _conn(db: sqlite_utils.Database | sqlite3.Connection) -> sqlite3.Connection:
-    return db if isinstance(db, sqlite3.Connection) else db.conn
-
-
-def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
-
-
 def _in(values: Sequence[str]) -> str:
     return "(" + ",".join("?" for _ in values) + ")"
 
@@ -91,12 +83,12 @@ def insert_item(db, values: dict[str, Any]) -> int | None:
     cols = [c for c in values if c in _ITEM_COLUMNS and c != "id"]
     sql = (f"INSERT INTO queue ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
            " ON CONFLICT (dedupe_key) DO NOTHING")
-    cur = _conn(db).execute(sql, [values[c] for c in cols])
+    cur = db.execute(sql, [values[c] for c in cols])
     return int(cur.lastrowid) if cur.rowcount else None
 
 
 def get_item(db, item_id: int) -> QueueItem | None:
-    row = _conn(db).execute(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE id = ?", (item_id,)).fetchone()
+    row = db.execute(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE id = ?", (item_id,)).fetchone()
     return QueueItem(*row) if row else None
 
 
@@ -105,32 +97,32 @@ def update_item(db, item_id: int, values: dict[str, Any]) -> None:
     if bad:
         raise ValueError(f"not updatable queue columns: {sorted(bad)}")
     sets = ", ".join(f"{c} = ?" for c in values)
-    _conn(db).execute(f"UPDATE queue SET {sets} WHERE id = ?", (*values.values(), item_id))
+    db.execute(f"UPDATE queue SET {sets} WHERE id = ?", (*values.values(), item_id))
 
 
 def items_with_status(db, statuses: Sequence[str], order: str = "id") -> list[QueueItem]:
     order_sql = {"id": "id", "scheduled": "scheduled_at, id"}[order]
-    cur = _conn(db).execute(
+    cur = db.execute(
         f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE status IN {_in(statuses)} ORDER BY {order_sql}", tuple(statuses))
     return [QueueItem(*r) for r in cur]
 
 
 def due_items(db, now_iso: str) -> list[QueueItem]:
     """Approved items whose scheduled time has come, earliest first."""
-    cur = _conn(db).execute(
+    cur = db.execute(
         f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE status = 'approved'"
         " AND (scheduled_at IS NULL OR scheduled_at <= ?) ORDER BY scheduled_at, id", (now_iso,))
     return [QueueItem(*r) for r in cur]
 
 
 def pending_past_expiry(db, now_iso: str) -> list[int]:
-    cur = _conn(db).execute(
+    cur = db.execute(
         "SELECT id FROM queue WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? ORDER BY id", (now_iso,))
     return [r[0] for r in cur]
 
 
 def open_items_for_user(db, platform: str, uid: str) -> list[int]:
-    cur = _conn(db).execute(
+    cur = db.execute(
         f"SELECT id FROM queue WHERE platform = ? AND target_uid = ? AND status IN {_in(OPEN_STATUSES)} ORDER BY id",
         (platform, uid, *OPEN_STATUSES))
     return [r[0] for r in cur]
@@ -205,7 +197,7 @@ def list_items(db, status: str | None = None, audience: str | None = None, kind:
     """
     where, args = _item_filters(status, audience, kind, search, since, until)
     sql = _LIST_SELECT + where + f" ORDER BY {SORTS.get(sort, SORTS['audience'])} LIMIT ? OFFSET ?"
-    return _rows(_conn(db).execute(sql, (*args, limit, max(0, offset))))
+    return dict_rows(db.execute(sql, (*args, limit, max(0, offset))))
 
 
 def count_items(db, status: str | None = None, audience: str | None = None, kind: str | None = None, *,
@@ -213,14 +205,14 @@ def count_items(db, status: str | None = None, audience: str | None = None, kind
     """How many rows ``list_items`` would return without a limit (the page's "of N")."""
     where, args = _item_filters(status, audience, kind, search, since, until)
     sql = "SELECT COUNT(*) FROM (" + _LIST_SELECT + where + ")"
-    return int(_conn(db).execute(sql, args).fetchone()[0])
+    return int(db.execute(sql, args).fetchone()[0])
 
 
 def thread_comments(db, platform: str | None, post_pid: str | None, limit: int = 5) -> list[dict[str, Any]]:
     """The most-liked stored comments on a post (the conversation a reply joins)."""
     if not post_pid:
         return []
-    return _rows(_conn(db).execute(
+    return dict_rows(db.execute(
         "SELECT c.pid, c.uid, COALESCE(u.name, c.uid) AS user_name, c.text, c.likes, c.created_at FROM posts c"
         " LEFT JOIN users u ON u.id = c.user_id WHERE c.kind = 'comment' AND c.platform = ? AND c.parent_pid = ?"
         " ORDER BY COALESCE(c.likes, 0) DESC, c.id LIMIT ?", (platform, post_pid, limit)))
@@ -230,30 +222,30 @@ def recent_posts_of(db, user_id: int | None, exclude_pid: str | None = None, lim
     """The person's newest stored posts besides the one the item answers (by users.id: indexed)."""
     if not user_id:
         return []
-    return _rows(_conn(db).execute(
+    return dict_rows(db.execute(
         "SELECT pid, text, created_at, likes, comments, reposts FROM posts WHERE user_id = ?"
         " AND kind = 'post' AND pid != ? ORDER BY created_at DESC, id DESC LIMIT ?",
         (user_id, exclude_pid or "", limit)))
 
 
 def last_audit(db, item_id: int) -> dict[str, Any] | None:
-    rows = _rows(_conn(db).execute("SELECT * FROM audit_log WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)))
+    rows = dict_rows(db.execute("SELECT * FROM audit_log WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)))
     return rows[0] if rows else None
 
 
 def item_detail(db, item_id: int) -> dict[str, Any] | None:
-    rows = _rows(_conn(db).execute(_LIST_SELECT + " WHERE q.id = ?", (item_id,)))
+    rows = dict_rows(db.execute(_LIST_SELECT + " WHERE q.id = ?", (item_id,)))
     return rows[0] if rows else None
 
 
 def queue_row(db, item_id: int) -> dict[str, Any]:
     """Every column of one queue row, including ones later migrations add (read with ``.get``)."""
-    rows = _rows(_conn(db).execute("SELECT * FROM queue WHERE id = ?", (item_id,)))
+    rows = dict_rows(db.execute("SELECT * FROM queue WHERE id = ?", (item_id,)))
     return rows[0] if rows else {}
 
 
 def audience_names(db) -> list[str]:
-    cur = _conn(db).execute(
+    cur = db.execute(
         "SELECT DISTINCT COALESCE(a.name, NULLIF(a.auto_name, ''), 'audience ' || a.id) FROM queue q"
         " JOIN audiences a ON a.id = q.audience_id ORDER BY 1")
     return [r[0] for r in cur]
@@ -262,7 +254,7 @@ def audience_names(db) -> list[str]:
 def queue_counts(db) -> dict[str, int]:
     """Items per status (every status present, zeros included)."""
     counts = {s: 0 for s in ALL_STATUSES}
-    for status, n in _conn(db).execute("SELECT status, COUNT(*) FROM queue GROUP BY status"):
+    for status, n in db.execute("SELECT status, COUNT(*) FROM queue GROUP BY status"):
         counts[status] = n
     return counts
 
@@ -272,7 +264,7 @@ def queue_counts(db) -> dict[str, int]:
 def append_audit(db, at: str, actor: str, action: str, item_id: int | None, from_status: str | None = None,
                  to_status: str | None = None, text_before: str | None = None, text_after: str | None = None,
                  detail: dict[str, Any] | None = None) -> None:
-    _conn(db).execute(
+    db.execute(
         "INSERT INTO audit_log (at, actor, action, item_id, from_status, to_status, text_before, text_after, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (at, actor, action, item_id, from_status, to_status, text_before, text_after,
@@ -282,10 +274,10 @@ def append_audit(db, at: str, actor: str, action: str, item_id: int | None, from
 
 def audit_for(db, item_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
     if item_id is None:
-        cur = _conn(db).execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+        cur = db.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
     else:
-        cur = _conn(db).execute("SELECT * FROM audit_log WHERE item_id = ? ORDER BY id", (item_id,))
-    return _rows(cur)
+        cur = db.execute("SELECT * FROM audit_log WHERE item_id = ? ORDER BY id", (item_id,))
+    return dict_rows(cur)
 
 
 # -- counts the policy rules are built on -----------------------------------
@@ -293,14 +285,14 @@ def audit_for(db, item_id: int | None = None, limit: int = 200) -> list[dict[str
 def count_user_touches(db, platform: str, uid: str, since_iso: str, statuses: Sequence[str],
                        exclude_id: int | None = None) -> int:
     """Items to this user whose touch time (sent, else scheduled, else created) is at or after ``since``."""
-    return _conn(db).execute(
+    return db.execute(
         f"SELECT COUNT(*) FROM queue WHERE platform = ? AND target_uid = ? AND kind != 'follow'"
         f" AND status IN {_in(statuses)} AND COALESCE(sent_at, scheduled_at, created_at) >= ? AND id != ?",
         (platform, uid, *statuses, since_iso, exclude_id or -1)).fetchone()[0]
 
 
 def count_post_items(db, post_id: int, statuses: Sequence[str], exclude_id: int | None = None) -> int:
-    return _conn(db).execute(
+    return db.execute(
         f"SELECT COUNT(*) FROM queue WHERE post_id = ? AND kind != 'follow' AND status IN {_in(statuses)} AND id != ?",
         (post_id, *statuses, exclude_id or -1)).fetchone()[0]
 
@@ -308,7 +300,7 @@ def count_post_items(db, post_id: int, statuses: Sequence[str], exclude_id: int 
 def count_actions_between(db, start_iso: str, end_iso: str, statuses: Sequence[str], source: str | None,
                           exclude_id: int | None = None) -> int:
     """Actions of one sending account whose touch time falls in [start, end)."""
-    return _conn(db).execute(
+    return db.execute(
         f"SELECT COUNT(*) FROM queue WHERE kind != 'follow' AND status IN {_in(statuses)}"
         " AND COALESCE(source, '') = ? AND COALESCE(sent_at, scheduled_at, created_at) >= ?"
         " AND COALESCE(sent_at, scheduled_at, created_at) < ? AND id != ?",
@@ -317,7 +309,7 @@ def count_actions_between(db, start_iso: str, end_iso: str, statuses: Sequence[s
 
 def last_send_started(db, source: str | None) -> str | None:
     """When the newest request of this account started (the spacing rule's anchor)."""
-    return _conn(db).execute(
+    return db.execute(
         f"SELECT MAX(sent_at) FROM queue WHERE status IN {_in(TOUCH_STATUSES)} AND COALESCE(source, '') = ?",
         (*TOUCH_STATUSES, source or "")).fetchone()[0]
 
@@ -328,7 +320,7 @@ def neighbour_times(db, source: str | None, at_iso: str, statuses: Sequence[str]
     base = (f"FROM queue WHERE kind != 'follow' AND status IN {_in(statuses)} AND COALESCE(source, '') = ?"
             " AND COALESCE(sent_at, scheduled_at) IS NOT NULL AND id != ?")
     args = (*statuses, source or "", exclude_id or -1)
-    conn = _conn(db)
+    conn = db
     before = conn.execute(f"SELECT MAX(COALESCE(sent_at, scheduled_at)) {base} AND COALESCE(sent_at, scheduled_at) <= ?",
                           (*args, at_iso)).fetchone()[0]
     after = conn.execute(f"SELECT MIN(COALESCE(sent_at, scheduled_at)) {base} AND COALESCE(sent_at, scheduled_at) > ?",
@@ -337,7 +329,7 @@ def neighbour_times(db, source: str | None, at_iso: str, statuses: Sequence[str]
 
 
 def count_text_uses(db, text_key: str, since_iso: str, statuses: Sequence[str], exclude_id: int | None = None) -> int:
-    return _conn(db).execute(
+    return db.execute(
         f"SELECT COUNT(*) FROM queue WHERE text_key = ? AND status IN {_in(statuses)}"
         " AND COALESCE(sent_at, scheduled_at, created_at) >= ? AND id != ?",
         (text_key, *statuses, since_iso, exclude_id or -1)).fetchone()[0]
@@ -347,7 +339,7 @@ def count_text_uses(db, text_key: str, since_iso: str, statuses: Sequence[str], 
 
 def is_opted_out(db, platform: str, uid: str) -> bool:
     """Opted out by word (optouts) or by profile: a bio carrying #nobot (users.nobot, migration 0050)."""
-    return _conn(db).execute(
+    return db.execute(
         "SELECT 1 FROM optouts WHERE platform = ? AND uid = ?"
         " UNION ALL SELECT 1 FROM users WHERE platform = ? AND uid = ? AND nobot = 1 LIMIT 1",
         (platform, uid, platform, uid)).fetchone() is not None
@@ -356,42 +348,42 @@ def is_opted_out(db, platform: str, uid: str) -> bool:
 def add_optout(db, platform: str, uid: str, origin: str, evidence: str, evidence_id: str | None, actor: str,
                at: str) -> bool:
     """True when newly added; an existing opt-out keeps its first evidence."""
-    cur = _conn(db).execute(
+    cur = db.execute(
         "INSERT INTO optouts (platform, uid, origin, evidence, evidence_id, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (platform, uid) DO NOTHING", (platform, uid, origin, evidence, evidence_id, actor, at))
     return cur.rowcount > 0
 
 
 def remove_optout(db, platform: str, uid: str) -> bool:
-    return _conn(db).execute("DELETE FROM optouts WHERE platform = ? AND uid = ?", (platform, uid)).rowcount > 0
+    return db.execute("DELETE FROM optouts WHERE platform = ? AND uid = ?", (platform, uid)).rowcount > 0
 
 
 def list_optouts(db) -> list[dict[str, Any]]:
-    return _rows(_conn(db).execute("SELECT * FROM optouts ORDER BY at DESC"))
+    return dict_rows(db.execute("SELECT * FROM optouts ORDER BY at DESC"))
 
 
 def in_blocklist_table(db, platform: str, uid: str) -> bool:
-    return _conn(db).execute("SELECT 1 FROM blocklist WHERE platform = ? AND uid = ?", (platform, uid)).fetchone() is not None
+    return db.execute("SELECT 1 FROM blocklist WHERE platform = ? AND uid = ?", (platform, uid)).fetchone() is not None
 
 
 def add_block(db, platform: str, uid: str, reason: str, actor: str, at: str) -> bool:
-    cur = _conn(db).execute(
+    cur = db.execute(
         "INSERT INTO blocklist (platform, uid, reason, actor, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (platform, uid, reason, actor, at))
     return cur.rowcount > 0
 
 
 def remove_block(db, platform: str, uid: str) -> bool:
-    return _conn(db).execute("DELETE FROM blocklist WHERE platform = ? AND uid = ?", (platform, uid)).rowcount > 0
+    return db.execute("DELETE FROM blocklist WHERE platform = ? AND uid = ?", (platform, uid)).rowcount > 0
 
 
 def list_blocks(db) -> list[dict[str, Any]]:
-    return _rows(_conn(db).execute("SELECT * FROM blocklist ORDER BY at DESC"))
+    return dict_rows(db.execute("SELECT * FROM blocklist ORDER BY at DESC"))
 
 
 def resolve_user(db, platform: str | None, who: str) -> tuple[str, str] | None:
     """(platform, uid) for a uid or a screen name; None when unknown."""
-    conn = _conn(db)
+    conn = db
     args: tuple = (who, who)
     sql = "SELECT platform, uid FROM users WHERE (uid = ? OR name = ?)"
     if platform:
@@ -404,40 +396,40 @@ def resolve_user(db, platform: str | None, who: str) -> tuple[str, str] | None:
 # -- send log ---------------------------------------------------------------
 
 def start_send_log(db, item_id: int, attempt: int, mode: str, key: str, at: str, text: str) -> int:
-    cur = _conn(db).execute(
+    cur = db.execute(
         "INSERT INTO send_log (item_id, attempt, mode, idempotency_key, started_at, text) VALUES (?, ?, ?, ?, ?, ?)",
         (item_id, attempt, mode, key, at, text))
     return int(cur.lastrowid)
 
 
 def finish_send_log(db, log_id: int, status: str, at: str, remote_id: str | None = None, error: str | None = None) -> None:
-    _conn(db).execute("UPDATE send_log SET status = ?, ended_at = ?, remote_id = ?, error = ? WHERE id = ?",
+    db.execute("UPDATE send_log SET status = ?, ended_at = ?, remote_id = ?, error = ? WHERE id = ?",
                       (status, at, remote_id, error, log_id))
 
 
 def last_send_log(db, item_id: int) -> dict[str, Any] | None:
-    rows = _rows(_conn(db).execute("SELECT * FROM send_log WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)))
+    rows = dict_rows(db.execute("SELECT * FROM send_log WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)))
     return rows[0] if rows else None
 
 
 def send_log_for(db, item_id: int) -> list[dict[str, Any]]:
-    return _rows(_conn(db).execute("SELECT * FROM send_log WHERE item_id = ? ORDER BY id", (item_id,)))
+    return dict_rows(db.execute("SELECT * FROM send_log WHERE item_id = ? ORDER BY id", (item_id,)))
 
 
 # -- leases (one sender at a time) ------------------------------------------
 
 def meta_get(db, key: str) -> str | None:
-    row = _conn(db).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None
 
 
 def meta_set(db, key: str, value: str) -> None:
-    _conn(db).execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                       (key, value))
 
 
 def meta_delete(db, key: str) -> None:
-    _conn(db).execute("DELETE FROM meta WHERE key = ?", (key,))
+    db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
 
 # -- planner candidates -------------------------------------------------------
@@ -466,7 +458,7 @@ def audience_candidates(db, since_iso: str, tiers: Sequence[str], min_relevance:
       AND COALESCE(m.tier, 'potential') IN {_in(tiers)} AND m.score >= ?
     ORDER BY p.id, m.score DESC
     """
-    return _rows(_conn(db).execute(sql, (since_iso, *tiers, min_relevance)))
+    return dict_rows(db.execute(sql, (since_iso, *tiers, min_relevance)))
 
 
 def group_candidates(db, since_iso: str) -> list[dict[str, Any]]:
@@ -485,16 +477,15 @@ def group_candidates(db, since_iso: str) -> list[dict[str, Any]]:
                                              WHERE pq.post_id = p.id AND q.kind = 'group'))
     ORDER BY p.id
     """
-    return _rows(_conn(db).execute(sql, (since_iso,)))
+    return dict_rows(db.execute(sql, (since_iso,)))
 
 
 def target_relevance(db, user_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, str | None, str | None]]]:
     """user id -> {target name: (relevance, explanation, facts JSON)} from the analysis (user_relevance)."""
     out: dict[int, dict[str, tuple[float, str | None, str | None]]] = {}
     ids = sorted(set(user_ids))
-    for i in range(0, len(ids), 500):
-        chunk = ids[i: i + 500]
-        for uid, target, score, why, facts in _conn(db).execute(
+    for chunk in chunked(ids):
+        for uid, target, score, why, facts in db.execute(
                 f"SELECT user_id, target, score, explanation, facts FROM user_relevance WHERE user_id IN {_in(chunk)}",
                 chunk):
             out.setdefault(uid, {})[target] = (float(score or 0.0), why, facts)
@@ -505,15 +496,14 @@ def post_clean_texts(db, post_ids: Sequence[int]) -> dict[int, str]:
     """post id -> the cleaned text the analysis embedded (post_tokens.clean), to find its sentence vector."""
     out: dict[int, str] = {}
     ids = sorted(set(post_ids))
-    for i in range(0, len(ids), 500):
-        chunk = ids[i: i + 500]
-        out.update(_conn(db).execute(f"SELECT post_id, clean FROM post_tokens WHERE post_id IN {_in(chunk)}", chunk))
+    for chunk in chunked(ids):
+        out.update(db.execute(f"SELECT post_id, clean FROM post_tokens WHERE post_id IN {_in(chunk)}", chunk))
     return out
 
 
 def pending_count(db) -> int:
     """Items waiting for a person (what the planner's budget tops up)."""
-    return _conn(db).execute("SELECT COUNT(*) FROM queue WHERE status = 'pending'").fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM queue WHERE status = 'pending'").fetchone()[0]
 
 
 def user_post_times(db, user_id: int) -> list[str]:
@@ -522,7 +512,7 @@ def user_post_times(db, user_id: int) -> list[str]:
     The planner derives active hours from these rather than from an analysis
     table so scheduling works before any analysis has run.
     """
-    cur = _conn(db).execute(
+    cur = db.execute(
         "SELECT created_at FROM posts WHERE user_id = ? AND created_at IS NOT NULL ORDER BY id DESC LIMIT 200", (user_id,))
     return [r[0] for r in cur]
 
@@ -530,7 +520,7 @@ def user_post_times(db, user_id: int) -> list[str]:
 # -- outcomes ----------------------------------------------------------------
 
 def sent_items(db, since_iso: str) -> list[QueueItem]:
-    cur = _conn(db).execute(
+    cur = db.execute(
         f"SELECT {', '.join(_ITEM_COLUMNS)} FROM queue WHERE status = 'sent' AND sent_at >= ? ORDER BY id", (since_iso,))
     return [QueueItem(*r) for r in cur]
 
@@ -538,9 +528,8 @@ def sent_items(db, since_iso: str) -> list[QueueItem]:
 def sent_item_by_remote_id(db, remote_ids: Iterable[str]) -> dict[str, int]:
     ids = [r for r in remote_ids if r]
     out: dict[str, int] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i: i + 500]
-        for rid, item_id in _conn(db).execute(
+    for chunk in chunked(ids):
+        for rid, item_id in db.execute(
                 f"SELECT remote_id, id FROM queue WHERE remote_id IN {_in(chunk)}", tuple(chunk)):
             out[rid] = item_id
     return out
@@ -550,23 +539,22 @@ def stored_comments_on(db, pids: Sequence[str]) -> list[dict[str, Any]]:
     """Comments the crawler stored whose parent is one of these posts (or our comments)."""
     out: list[dict[str, Any]] = []
     pids = [p for p in pids if p]
-    for i in range(0, len(pids), 500):
-        chunk = pids[i: i + 500]
-        out += _rows(_conn(db).execute(
+    for chunk in chunked(pids):
+        out += dict_rows(db.execute(
             f"SELECT platform, pid, uid, text, parent_pid, raw FROM posts WHERE kind = 'comment'"
             f" AND parent_pid IN {_in(chunk)} ORDER BY id", tuple(chunk)))
     return out
 
 
 def add_outcome(db, item_id: int, kind: str, remote_id: str, from_uid: str | None, text: str | None, at: str) -> bool:
-    cur = _conn(db).execute(
+    cur = db.execute(
         "INSERT INTO outcomes (item_id, kind, remote_id, from_uid, text, at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (item_id, kind, remote_id) DO NOTHING", (item_id, kind, remote_id or "", from_uid, text, at))
     return cur.rowcount > 0
 
 
 def outcomes_for(db, item_id: int) -> list[dict[str, Any]]:
-    return _rows(_conn(db).execute("SELECT * FROM outcomes WHERE item_id = ? ORDER BY id", (item_id,)))
+    return dict_rows(db.execute("SELECT * FROM outcomes WHERE item_id = ? ORDER BY id", (item_id,)))
 
 
 def variant_stats(db) -> dict[tuple[int | None, str, int], tuple[int, int]]:
@@ -578,7 +566,7 @@ def variant_stats(db) -> dict[tuple[int | None, str, int], tuple[int, int]]:
     FROM queue q WHERE q.status = 'sent' AND q.template IS NOT NULL
     GROUP BY q.audience_id, q.template, q.variant
     """
-    return {(a, t, v if v is not None else 0): (n, r or 0) for a, t, v, n, r in _conn(db).execute(sql)}
+    return {(a, t, v if v is not None else 0): (n, r or 0) for a, t, v, n, r in db.execute(sql)}
 
 
 def response_rates(db) -> list[dict[str, Any]]:
@@ -601,21 +589,21 @@ def response_rates(db) -> list[dict[str, Any]]:
     WHERE q.status = 'sent'
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
     """
-    out = _rows(_conn(db).execute(sql))
+    out = dict_rows(db.execute(sql))
     for r in out:
         r["rate"] = round(r["responded"] / r["sent"], 4) if r["sent"] else 0.0
     return out
 
 
-def post_text_and_time(db: sqlite_utils.Database, post_id: int | None) -> tuple[str, str | None]:
+def post_text_and_time(db: sqlite3.Connection, post_id: int | None) -> tuple[str, str | None]:
     """(text, created_at) of the post an action answers; ("", None) when there is none."""
-    row = db.conn.execute("SELECT text, created_at FROM posts WHERE id = ?", (post_id,)).fetchone() \
+    row = db.execute("SELECT text, created_at FROM posts WHERE id = ?", (post_id,)).fetchone() \
         if post_id else None
     return (row[0] or "", row[1]) if row else ("", None)
 
 
-def top_pending_actions(db: sqlite_utils.Database, n: int = 5) -> list[tuple[int, str, str | None, str | None, float | None]]:
+def top_pending_actions(db: sqlite3.Connection, n: int = 5) -> list[tuple[int, str, str | None, str | None, float | None]]:
     """The best-scored pending replies and reposts: (id, kind, user name, draft, score)."""
-    return db.conn.execute(
+    return db.execute(
         "SELECT q.id, q.kind, u.name, q.text, q.score FROM queue q LEFT JOIN users u ON u.id = q.target_user_id"
         " WHERE q.status = 'pending' AND q.kind != 'follow' ORDER BY q.score DESC LIMIT ?", (n,)).fetchall()

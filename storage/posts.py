@@ -14,9 +14,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlite_utils
 
-from storage.db import utcnow
+from storage.db import chunked, marks, utcnow
 from storage.records import Post, UpsertCounts, User
 
 _USER_FIELDS = ("name", "bio", "tags", "followers", "following", "posts_count", "verified",
@@ -79,12 +78,12 @@ def _user_values(u: User) -> dict[str, Any]:
     }
 
 
-def upsert_users(db: sqlite_utils.Database, users: Iterable[User], now: str | None = None) -> UpsertCounts:
+def upsert_users(db: sqlite3.Connection, users: Iterable[User], now: str | None = None) -> UpsertCounts:
     """Insert new users, update changed ones; fields a payload lacks (None) never
     overwrite what we already know (a post's author stub carries less than a profile)."""
     now = now or utcnow()
     counts = UpsertCounts()
-    conn = db.conn
+    conn = db
     for u in users:
         vals = _user_values(u)
         cols = _USER_FIELDS + _USER_EXTRA
@@ -142,7 +141,7 @@ def _post_values(p: Post) -> dict[str, Any]:
 
 
 def upsert_posts(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     posts: Iterable[Post],
     query: str | None = None,
     run_id: int | None = None,
@@ -154,7 +153,7 @@ def upsert_posts(
     so a crash never leaves half a page behind.
     """
     now = now or utcnow()
-    conn = db.conn
+    conn = db
     pc, uc = UpsertCounts(), UpsertCounts()
     posts = list(posts)
     authors = {}
@@ -216,18 +215,17 @@ def upsert_posts(
     return pc, uc
 
 
-def known_post_ids(db: sqlite_utils.Database, platform: str, pids: Sequence[str]) -> set[str]:
+def known_post_ids(db: sqlite3.Connection, platform: str, pids: Sequence[str]) -> set[str]:
     """Which of these platform post ids are already stored (for incremental stops)."""
     found: set[str] = set()
     pids = list(pids)
-    for i in range(0, len(pids), 500):
-        chunk = pids[i : i + 500]
-        q = "SELECT pid FROM posts WHERE platform = ? AND pid IN (" + ",".join("?" for _ in chunk) + ")"
-        found.update(r[0] for r in db.conn.execute(q, (platform, *chunk)))
+    for chunk in chunked(pids):
+        q = "SELECT pid FROM posts WHERE platform = ? AND pid IN (" + marks(len(chunk)) + ")"
+        found.update(r[0] for r in db.execute(q, (platform, *chunk)))
     return found
 
 
-def search_posts(db: sqlite_utils.Database, text: str, limit: int = 50) -> list[dict[str, Any]]:
+def search_posts(db: sqlite3.Connection, text: str, limit: int = 50) -> list[dict[str, Any]]:
     """Full-text search over post text; substrings of 3+ characters use the
     trigram index, shorter ones (common in Chinese: 健身) fall back to LIKE."""
     cols = "p.id, p.platform, p.pid, p.uid, u.name AS user_name, p.text, p.created_at"
@@ -241,16 +239,16 @@ def search_posts(db: sqlite_utils.Database, text: str, limit: int = 50) -> list[
         sql = (f"SELECT {cols} FROM posts p LEFT JOIN users u ON u.id = p.user_id"
                " WHERE p.text LIKE ? ESCAPE '\\' ORDER BY p.created_at DESC LIMIT ?")
         args = (f"%{escaped}%", limit)
-    cur = db.conn.execute(sql, args)
+    cur = db.execute(sql, args)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur]
 
 
-def table_counts(db: sqlite_utils.Database, tables: Sequence[str] = ("users", "posts")) -> dict[str, int]:
+def table_counts(db: sqlite3.Connection, tables: Sequence[str] = ("users", "posts")) -> dict[str, int]:
     out = {}
     for t in tables:
         try:
-            out[t] = db.conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
+            out[t] = db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
         except sqlite3.OperationalError:
             out[t] = 0
     return out

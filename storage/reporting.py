@@ -15,16 +15,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import sqlite_utils
 
-from storage.db import utcnow
+from storage.db import chunked, dict_rows, marks, utcnow
 
 TIERS = ("leader", "engaged", "potential")
-
-
-def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
 
 
 def _iter_rows(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
@@ -45,30 +39,30 @@ def loads(value: Any, default: Any) -> Any:
         return default
 
 
-def has_table(db: sqlite_utils.Database, name: str) -> bool:
-    row = db.conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)).fetchone()
+def has_table(db: sqlite3.Connection, name: str) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)).fetchone()
     return row is not None
 
 
-def table_columns(db: sqlite_utils.Database, name: str) -> set[str]:
+def table_columns(db: sqlite3.Connection, name: str) -> set[str]:
     if not has_table(db, name):
         return set()
-    return {r[1] for r in db.conn.execute(f'PRAGMA table_info("{name}")')}
+    return {r[1] for r in db.execute(f'PRAGMA table_info("{name}")')}
 
 
 # ---------------------------------------------------------------- audiences
 
-def list_audiences(db: sqlite_utils.Database, include_retired: bool = False) -> list[dict[str, Any]]:
+def list_audiences(db: sqlite3.Connection, include_retired: bool = False) -> list[dict[str, Any]]:
     where = "" if include_retired else "WHERE status = 'active'"
-    cur = db.conn.execute(
+    cur = db.execute(
         "SELECT id, auto_name, name, COALESCE(NULLIF(name, ''), NULLIF(auto_name, ''), 'audience ' || id) AS label,"
         " status, size, share, keywords, topics, mentions, influencers, sample_posts, active_hours, tier_counts,"
         f" created_run, updated_run, created_at, updated_at FROM audiences {where} ORDER BY size DESC, id"
     )
-    return _rows(cur)
+    return dict_rows(cur)
 
 
-def find_audience(db: sqlite_utils.Database, ref: str | int) -> dict[str, Any] | None:
+def find_audience(db: sqlite3.Connection, ref: str | int) -> dict[str, Any] | None:
     """An audience by id, by the name a person gave it, or by its auto-name.
 
     Names are matched exactly first, then case-insensitively, so ``健身人群``
@@ -78,18 +72,18 @@ def find_audience(db: sqlite_utils.Database, ref: str | int) -> dict[str, Any] |
     cols = ("SELECT id, auto_name, name, COALESCE(NULLIF(name, ''), NULLIF(auto_name, ''), 'audience ' || id) AS label,"
             " status, size, share, keywords, topics, updated_run FROM audiences")
     if text.isascii() and text.isdigit() and len(text) <= 18:   # '²'.isdigit() is True; ids fit SQLite's integer
-        rows = _rows(db.conn.execute(cols + " WHERE id = ?", (int(text),)))
+        rows = dict_rows(db.execute(cols + " WHERE id = ?", (int(text),)))
         if rows:
             return rows[0]
     for clause in ("name = ?1", "auto_name = ?1", "lower(name) = lower(?1)", "lower(auto_name) = lower(?1)"):
-        rows = _rows(db.conn.execute(cols + f" WHERE {clause} ORDER BY status = 'active' DESC, id DESC", (text,)))
+        rows = dict_rows(db.execute(cols + f" WHERE {clause} ORDER BY status = 'active' DESC, id DESC", (text,)))
         if rows:
             return rows[0]
     return None
 
 
 def audience_members(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     audience_id: int,
     tiers: Sequence[str] | None = None,
     min_relevance: float | None = None,
@@ -139,38 +133,37 @@ def audience_members(
     if limit is not None:
         sql.append(" LIMIT ?")
         args.append(limit)
-    return _rows(db.conn.execute("".join(sql), args))
+    return dict_rows(db.execute("".join(sql), args))
 
 
-def membership_rows(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
+def membership_rows(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """Every membership with the user's platform id as imported (the export contract).
     Unassigned users (who fit no audience) have no membership, so no row."""
-    cur = db.conn.execute(
+    cur = db.execute(
         "SELECT u.platform, u.uid AS user_id, u.name, m.audience_id, m.score AS membership_score, m.tier, m.run_id"
         " FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY m.audience_id, m.score DESC, u.id"
     )
     return _iter_rows(cur)
 
 
-def membership_run_ids(db: sqlite_utils.Database, audience_id: int | None = None) -> list[int]:
+def membership_run_ids(db: sqlite3.Connection, audience_id: int | None = None) -> list[int]:
     if audience_id is None:
-        cur = db.conn.execute("SELECT DISTINCT run_id FROM memberships WHERE run_id IS NOT NULL ORDER BY run_id")
+        cur = db.execute("SELECT DISTINCT run_id FROM memberships WHERE run_id IS NOT NULL ORDER BY run_id")
     else:
-        cur = db.conn.execute("SELECT DISTINCT run_id FROM memberships WHERE audience_id = ? AND run_id IS NOT NULL"
+        cur = db.execute("SELECT DISTINCT run_id FROM memberships WHERE audience_id = ? AND run_id IS NOT NULL"
                               " ORDER BY run_id", (audience_id,))
     return [int(r[0]) for r in cur]
 
 
-def user_post_texts(db: sqlite_utils.Database, user_rows: Sequence[int], per_user: int = 50) -> dict[int, list[str]]:
+def user_post_texts(db: sqlite3.Connection, user_rows: Sequence[int], per_user: int = 50) -> dict[int, list[str]]:
     """Recent post texts per user (for per-member keywords when the analysis stored none)."""
     out: dict[int, list[str]] = {}
     ids = list(user_rows)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        cur = db.conn.execute(
+    for chunk in chunked(ids):
+        cur = db.execute(
             "SELECT user_id, text FROM (SELECT user_id, text, row_number() OVER"
             " (PARTITION BY user_id ORDER BY created_at DESC) AS n FROM posts WHERE user_id IN ("
-            + ",".join("?" for _ in chunk) + ")) WHERE n <= ?",
+            + marks(len(chunk)) + ")) WHERE n <= ?",
             (*chunk, per_user),
         )
         for uid, text in cur:
@@ -180,13 +173,13 @@ def user_post_texts(db: sqlite_utils.Database, user_rows: Sequence[int], per_use
 
 # ---------------------------------------------------------------- runs
 
-def analysis_run(db: sqlite_utils.Database, run_id: int | None = None) -> dict[str, Any] | None:
+def analysis_run(db: sqlite3.Connection, run_id: int | None = None) -> dict[str, Any] | None:
     """One analysis run, or the newest one that finished (else the newest at all)."""
     if run_id is not None:
-        rows = _rows(db.conn.execute("SELECT id, started_at, ended_at, status, k, n_users, n_posts FROM analysis_runs"
+        rows = dict_rows(db.execute("SELECT id, started_at, ended_at, status, k, n_users, n_posts FROM analysis_runs"
                                      " WHERE id = ?", (run_id,)))
         return rows[0] if rows else None
-    rows = _rows(db.conn.execute(
+    rows = dict_rows(db.execute(
         "SELECT id, started_at, ended_at, status, k, n_users, n_posts FROM analysis_runs"
         " ORDER BY ended_at IS NULL, id DESC LIMIT 1"))
     return rows[0] if rows else None
@@ -198,7 +191,7 @@ _QUEUE_EXTRA = ("explanation", "approved_by", "approved_at", "sent_at", "send_mo
                 "last_error", "target", "target_relevance", "draft_reason", "explanation_facts")
 
 
-def queue_rows(db: sqlite_utils.Database, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def queue_rows(db: sqlite3.Connection, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The engagement queue joined with what a person needs to act by hand:
     the target's name and profile, the post's link and text, the draft."""
     cols = table_columns(db, "queue")
@@ -221,10 +214,10 @@ def queue_rows(db: sqlite_utils.Database, statuses: Sequence[str] | None = None)
         sql += " WHERE q.status IN (" + ",".join("?" for _ in statuses) + ")"
         args.extend(statuses)
     sql += " ORDER BY q.scheduled_at IS NULL, q.scheduled_at, q.score DESC, q.id"
-    return _rows(db.conn.execute(sql, args))
+    return dict_rows(db.execute(sql, args))
 
 
-def audit_rows(db: sqlite_utils.Database, since: str | None = None) -> list[dict[str, Any]]:
+def audit_rows(db: sqlite3.Connection, since: str | None = None) -> list[dict[str, Any]]:
     sql = ("SELECT id, at, actor, action, item_id, from_status, to_status, text_before, text_after, detail"
            " FROM audit_log")
     args: list[Any] = []
@@ -232,13 +225,13 @@ def audit_rows(db: sqlite_utils.Database, since: str | None = None) -> list[dict
         sql += " WHERE julianday(at) >= julianday(?)"
         args.append(since)
     sql += " ORDER BY id"
-    return _rows(db.conn.execute(sql, args))
+    return dict_rows(db.execute(sql, args))
 
 
 # ---------------------------------------------------------------- export log
 
 def record_export(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     what: str,
     fmt: str,
     path: str,
@@ -249,7 +242,7 @@ def record_export(
     pseudonymised: bool = False,
     sha256: str | None = None,
 ) -> int:
-    cur = db.conn.execute(
+    cur = db.execute(
         "INSERT INTO export_log (at, what, subject, format, path, rows, filters, analysis_run_id, pseudonymised, sha256)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (utcnow(), what, subject, fmt, path, rows, json.dumps(filters, ensure_ascii=False, sort_keys=True),
@@ -258,23 +251,23 @@ def record_export(
     return int(cur.lastrowid)
 
 
-def export_log(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
-    return _rows(db.conn.execute("SELECT * FROM export_log ORDER BY id DESC LIMIT ?", (limit,)))
+def export_log(db: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    return dict_rows(db.execute("SELECT * FROM export_log ORDER BY id DESC LIMIT ?", (limit,)))
 
 
 # ---------------------------------------------------------------- report: overview and audiences
 
-def overview_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def overview_counts(db: sqlite3.Connection) -> dict[str, int]:
     out = {}
     for key, sql in (("users", "SELECT COUNT(*) FROM users"), ("posts", "SELECT COUNT(*) FROM posts"),
                      ("audiences", "SELECT COUNT(*) FROM audiences WHERE status = 'active'"),
                      ("members", "SELECT COUNT(DISTINCT user_id) FROM memberships"),
                      ("crawl_runs", "SELECT COUNT(*) FROM crawl_runs"), ("queue", "SELECT COUNT(*) FROM queue")):
-        out[key] = int(db.conn.execute(sql).fetchone()[0])
+        out[key] = int(db.execute(sql).fetchone()[0])
     return out
 
 
-def map_points(db: sqlite_utils.Database, limit: int = 5000) -> list[dict[str, Any]]:
+def map_points(db: sqlite3.Connection, limit: int = 5000) -> list[dict[str, Any]]:
     """Users with map coordinates, each with its audience and influence.
 
     Beyond ``limit`` a sample: users in a fixed scrambled order of their ids
@@ -284,50 +277,50 @@ def map_points(db: sqlite_utils.Database, limit: int = 5000) -> list[dict[str, A
     """
     if not has_table(db, "user_stats"):
         return []
-    cur = db.conn.execute(
+    cur = db.execute(
         "SELECT s.user_id, s.x, s.y, s.influence, CASE WHEN a.status = 'active' THEN s.audience_id END AS audience_id"
         " FROM user_stats s LEFT JOIN audiences a ON a.id = s.audience_id WHERE s.x IS NOT NULL AND s.y IS NOT NULL"
         " ORDER BY (s.user_id * 2654435761) % 4294967291, s.user_id LIMIT ?",
         (limit,),
     )
-    return _rows(cur)
+    return dict_rows(cur)
 
 
-def size_history(db: sqlite_utils.Database) -> dict[int, list[dict[str, Any]]]:
+def size_history(db: sqlite3.Connection) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     if not has_table(db, "audience_history"):
         return out
-    for r in _iter_rows(db.conn.execute(
+    for r in _iter_rows(db.execute(
             "SELECT audience_id, run_id, size, joined, left, at FROM audience_history ORDER BY audience_id, run_id")):
         out.setdefault(r["audience_id"], []).append(r)
     return out
 
 
-def tier_counts(db: sqlite_utils.Database) -> dict[int, dict[str, int]]:
+def tier_counts(db: sqlite3.Connection) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
-    for aid, tier, n in db.conn.execute(
+    for aid, tier, n in db.execute(
             "SELECT audience_id, COALESCE(tier, 'untiered'), COUNT(*) FROM memberships GROUP BY 1, 2"):
         out.setdefault(aid, {})[tier] = n
     return out
 
 
-def top_influencers(db: sqlite_utils.Database, audience_id: int, n: int = 10) -> list[dict[str, Any]]:
+def top_influencers(db: sqlite3.Connection, audience_id: int, n: int = 10) -> list[dict[str, Any]]:
     """The members with most influence (analysis figure when stored, else followers)."""
     stats = has_table(db, "user_stats")
     infl = "s.influence" if stats else "NULL"
     join = " LEFT JOIN user_stats s ON s.user_id = u.id" if stats else ""
-    cur = db.conn.execute(
+    cur = db.execute(
         f"SELECT u.platform, u.uid, u.name, u.followers, u.verified, m.tier, m.score, {infl} AS influence"
         f" FROM memberships m JOIN users u ON u.id = m.user_id{join} WHERE m.audience_id = ?"
         f" ORDER BY {infl} IS NULL, {infl} DESC, u.followers IS NULL, u.followers DESC, u.id LIMIT ?",
         (audience_id, n),
     )
-    return _rows(cur)
+    return dict_rows(cur)
 
 
-def audience_topics(db: sqlite_utils.Database, audience_id: int, n: int = 10) -> list[tuple[str, int]]:
+def audience_topics(db: sqlite3.Connection, audience_id: int, n: int = 10) -> list[tuple[str, int]]:
     """Topics (#话题#) members' posts carry most."""
-    cur = db.conn.execute(
+    cur = db.execute(
         "SELECT t.value, COUNT(*) AS c FROM memberships m JOIN posts p ON p.user_id = m.user_id, json_each(p.topics) t"
         " WHERE m.audience_id = ? AND json_valid(p.topics) AND t.type = 'text' GROUP BY t.value ORDER BY c DESC, t.value"
         " LIMIT ?",
@@ -336,8 +329,8 @@ def audience_topics(db: sqlite_utils.Database, audience_id: int, n: int = 10) ->
     return [(r[0], int(r[1])) for r in cur]
 
 
-def audience_post_times(db: sqlite_utils.Database, audience_id: int, limit: int = 50_000) -> list[str]:
-    cur = db.conn.execute(
+def audience_post_times(db: sqlite3.Connection, audience_id: int, limit: int = 50_000) -> list[str]:
+    cur = db.execute(
         "SELECT p.created_at FROM memberships m JOIN posts p ON p.user_id = m.user_id"
         " WHERE m.audience_id = ? AND p.created_at IS NOT NULL ORDER BY p.id DESC LIMIT ?",
         (audience_id, limit),
@@ -368,10 +361,10 @@ FROM (SELECT query FROM found_posts UNION SELECT query FROM found_users) q
 """
 
 
-def crawl_by_query(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def crawl_by_query(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Per query: posts and distinct users it found, runs, errors, blocks and fault kinds."""
-    found = {r["query"]: r for r in _iter_rows(db.conn.execute(_FOUND_PER_QUERY))}
-    runs = {r["query"]: r for r in _iter_rows(db.conn.execute(
+    found = {r["query"]: r for r in _iter_rows(db.execute(_FOUND_PER_QUERY))}
+    runs = {r["query"]: r for r in _iter_rows(db.execute(
         "SELECT COALESCE(query, '(none)') AS query, COUNT(*) AS runs, SUM(errors) AS errors,"
         " SUM(status = 'blocked') AS blocked, SUM(status IN ('failed', 'partial', 'interrupted')) AS failed,"
         " SUM(requests) AS requests, MAX(started_at) AS last_run, json_group_array(faults) AS faults"
@@ -398,45 +391,45 @@ def _day(column: str) -> str:
     return f"substr(datetime({column}, ?), 1, 10)"
 
 
-def crawl_by_day(db: sqlite_utils.Database, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+def crawl_by_day(db: sqlite3.Connection, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
     """New posts and new users stored per local day (``offset`` from UTC), the last ``days`` days with data."""
-    posts = dict(db.conn.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM posts GROUP BY d", (offset,)))
-    users = dict(db.conn.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM users GROUP BY d", (offset,)))
+    posts = dict(db.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM posts GROUP BY d", (offset,)))
+    users = dict(db.execute(f"SELECT {_day('first_seen')} AS d, COUNT(*) FROM users GROUP BY d", (offset,)))
     all_days = sorted(set(posts) | set(users))[-days:]
     return [{"day": d, "posts": int(posts.get(d, 0)), "users": int(users.get(d, 0))} for d in all_days]
 
 
-def crawl_query_days(db: sqlite_utils.Database, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+def crawl_query_days(db: sqlite3.Connection, days: int = 60, offset: str = "+0 minutes") -> list[dict[str, Any]]:
     """Posts found per query per local day (by the day the post was first stored)."""
-    cur = db.conn.execute(
+    cur = db.execute(
         f"SELECT pq.query, {_day('p.first_seen')} AS day, COUNT(*) AS posts FROM post_queries pq"
         " JOIN posts p ON p.id = pq.post_id GROUP BY 1, 2 ORDER BY 2", (offset,))
-    rows = _rows(cur)
+    rows = dict_rows(cur)
     keep = set(sorted({r["day"] for r in rows})[-days:])
     return [r for r in rows if r["day"] in keep]
 
 
-def crawl_problem_runs(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
-    return _rows(db.conn.execute(
+def crawl_problem_runs(db: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    return dict_rows(db.execute(
         "SELECT id, query, source, started_at, status, errors, faults, error FROM crawl_runs"
         " WHERE status NOT IN ('ok', 'running') OR errors > 0 ORDER BY id DESC LIMIT ?", (limit,)))
 
 
-def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def source_health(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Each source's live state: paused after blocks, until when and why."""
     cols = table_columns(db, "sources")
     extra = "".join(f", {c}" if c in cols else f", NULL AS {c}" for c in ("last_ok_at", "last_blocked_at"))
-    return _rows(db.conn.execute(
+    return dict_rows(db.execute(
         f"SELECT name, platform, status, paused_until, pause_reason, consecutive_blocks{extra} FROM sources ORDER BY name"))
 
 
 # ---------------------------------------------------------------- report: campaign
 
-def queue_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
-    return {s: int(n) for s, n in db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY 2 DESC")}
+def queue_status_counts(db: sqlite3.Connection) -> dict[str, int]:
+    return {s: int(n) for s, n in db.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY 2 DESC")}
 
 
-def actions_per_day(db: sqlite_utils.Database, offset: str = "+0 minutes") -> list[dict[str, Any]]:
+def actions_per_day(db: sqlite3.Connection, offset: str = "+0 minutes") -> list[dict[str, Any]]:
     """Queue items created, approved and sent per local day (``offset`` from UTC)."""
     cols = table_columns(db, "queue")
     parts = [f"SELECT {_day('created_at')} AS day, 'proposed' AS what FROM queue"]
@@ -444,17 +437,17 @@ def actions_per_day(db: sqlite_utils.Database, offset: str = "+0 minutes") -> li
         parts.append(f"SELECT {_day('approved_at')}, 'approved' FROM queue WHERE approved_at IS NOT NULL")
     if "sent_at" in cols:
         parts.append(f"SELECT {_day('sent_at')}, 'sent' FROM queue WHERE sent_at IS NOT NULL AND status = 'sent'")
-    cur = db.conn.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1",
+    cur = db.execute("SELECT day, what, COUNT(*) AS n FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1, 2 ORDER BY 1",
                           (offset,) * len(parts))
-    return _rows(cur)
+    return dict_rows(cur)
 
 
-def response_by_period(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def response_by_period(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Sent actions and those that got a response (reply, like, follow-back), per
     ISO week of sending, audience, template and variant."""
     if not has_table(db, "outcomes") or "sent_at" not in table_columns(db, "queue"):
         return []
-    cur = db.conn.execute(
+    cur = db.execute(
         "SELECT strftime('%Y-W%W', q.sent_at) AS period,"
         " COALESCE(NULLIF(a.name, ''), NULLIF(a.auto_name, ''), CASE WHEN q.audience_id IS NULL THEN '(groups)'"
         " ELSE 'audience ' || q.audience_id END) AS audience,"
@@ -462,10 +455,10 @@ def response_by_period(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         " SUM(EXISTS (SELECT 1 FROM outcomes o WHERE o.item_id = q.id AND o.kind IN ('reply', 'like', 'follow_back')))"
         " AS responded FROM queue q LEFT JOIN audiences a ON a.id = q.audience_id"
         " WHERE q.status = 'sent' AND q.sent_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
-    return _rows(cur)
+    return dict_rows(cur)
 
 
-def user_details(db: sqlite_utils.Database, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def user_details(db: sqlite3.Connection, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Account type and profile details (migration 0090) of these users, by uid.
 
     Why by uid alone: influencer lists carry uids; a uid shared by two platforms
@@ -473,11 +466,10 @@ def user_details(db: sqlite_utils.Database, uids: Sequence[str]) -> dict[str, di
     """
     out: dict[str, dict[str, Any]] = {}
     uids = [u for u in dict.fromkeys(str(u) for u in uids if u is not None)]
-    for i in range(0, len(uids), 500):
-        chunk = uids[i:i + 500]
-        cur = db.conn.execute(
+    for chunk in chunked(uids):
+        cur = db.execute(
             "SELECT uid, platform, followers, verified, verified_type, ip_location, location, is_bot, counts_floor FROM users"
-            " WHERE uid IN (" + ",".join("?" for _ in chunk) + ") ORDER BY id", chunk)
+            " WHERE uid IN (" + marks(len(chunk)) + ") ORDER BY id", chunk)
         names = [d[0] for d in cur.description]
         for row in cur:
             rec = dict(zip(names, row))
@@ -487,14 +479,14 @@ def user_details(db: sqlite_utils.Database, uids: Sequence[str]) -> dict[str, di
 
 # --------------------------------------------------------------- targets and unassigned users
 
-def target_names(db: sqlite_utils.Database) -> list[str]:
+def target_names(db: sqlite3.Connection) -> list[str]:
     """Targets the last analysis scored users against."""
     if not has_table(db, "user_relevance"):
         return []
-    return [r[0] for r in db.conn.execute("SELECT DISTINCT target FROM user_relevance ORDER BY target")]
+    return [r[0] for r in db.execute("SELECT DISTINCT target FROM user_relevance ORDER BY target")]
 
 
-def prospect_rows(db: sqlite_utils.Database, target: str, min_relevance: float | None = None,
+def prospect_rows(db: sqlite3.Connection, target: str, min_relevance: float | None = None,
                   limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Every user scored for ``target``, most relevant first: user_id (platform
     id), name, relevance, why, audience_id/audience/tier/membership_score
@@ -512,29 +504,29 @@ def prospect_rows(db: sqlite_utils.Database, target: str, min_relevance: float |
     if limit is not None:
         sql += " LIMIT ?"
         args.append(int(limit))
-    return _iter_rows(db.conn.execute(sql, args))
+    return _iter_rows(db.execute(sql, args))
 
 
-def relevance_run_ids(db: sqlite_utils.Database, target: str) -> list[int]:
-    return [int(r[0]) for r in db.conn.execute(
+def relevance_run_ids(db: sqlite3.Connection, target: str) -> list[int]:
+    return [int(r[0]) for r in db.execute(
         "SELECT DISTINCT run_id FROM user_relevance WHERE target = ? AND run_id IS NOT NULL ORDER BY run_id", (target,))]
 
 
-def active_audience_counts(db: sqlite_utils.Database) -> tuple[int, int]:
+def active_audience_counts(db: sqlite3.Connection) -> tuple[int, int]:
     """(active audiences, of them flagged mixed); 0 mixed before migration 0100."""
     mixed = "SUM(mixed = 1)" if "mixed" in table_columns(db, "audiences") else "0"
-    active, n_mixed = db.conn.execute(f"SELECT COUNT(*), {mixed} FROM audiences WHERE status = 'active'").fetchone()
+    active, n_mixed = db.execute(f"SELECT COUNT(*), {mixed} FROM audiences WHERE status = 'active'").fetchone()
     return int(active or 0), int(n_mixed or 0)
 
 
-def unassigned_summary(db: sqlite_utils.Database, sample: int = 10) -> dict[str, Any]:
+def unassigned_summary(db: sqlite3.Connection, sample: int = 10) -> dict[str, Any]:
     """Users the analysis saw but placed in no audience (they fit none): how
     many, their share of analysed users, and the most target-relevant few
     (uid, name, n_posts, relevance, keywords) for the report."""
     if not has_table(db, "user_stats"):
         return {"users": 0, "analysed": 0, "share": 0.0, "sample": []}
-    analysed, una = db.conn.execute("SELECT COUNT(*), SUM(audience_id IS NULL) FROM user_stats").fetchone()
-    rows = _rows(db.conn.execute(
+    analysed, una = db.execute("SELECT COUNT(*), SUM(audience_id IS NULL) FROM user_stats").fetchone()
+    rows = dict_rows(db.execute(
         "SELECT u.platform, u.uid, u.name, s.n_posts, s.relevance, s.keywords FROM user_stats s JOIN users u"
         " ON u.id = s.user_id WHERE s.audience_id IS NULL ORDER BY s.relevance DESC, s.user_id LIMIT ?", (sample,)))
     for r in rows:
@@ -544,27 +536,27 @@ def unassigned_summary(db: sqlite_utils.Database, sample: int = 10) -> dict[str,
             "sample": rows}
 
 
-def target_links(db: sqlite_utils.Database, min_relevance: float = 0.5) -> list[dict[str, Any]]:
+def target_links(db: sqlite3.Connection, min_relevance: float = 0.5) -> list[dict[str, Any]]:
     """Per seeded target: users scoring at least ``min_relevance``, how many of
     them are unassigned, and the audiences whose members it describes best
     (audiences.target) - the report's "prospects" section reads this."""
     out = []
     for t in target_names(db):
-        n, una = db.conn.execute(
+        n, una = db.execute(
             "SELECT COUNT(*), SUM(m.user_id IS NULL) FROM user_relevance r LEFT JOIN memberships m"
             " ON m.user_id = r.user_id WHERE r.target = ? AND r.score >= ?", (t, min_relevance)).fetchone()
-        auds = _rows(db.conn.execute(
+        auds = dict_rows(db.execute(
             "SELECT id, COALESCE(name, auto_name) AS name, size, target_score FROM audiences WHERE status = 'active'"
             " AND target = ? ORDER BY target_score DESC", (t,)))
         out.append({"target": t, "prospects": int(n or 0), "unassigned_prospects": int(una or 0), "audiences": auds})
     return out
 
 
-def keyword_post_shares(db: sqlite_utils.Database, audience_id: int, words: Sequence[str],
+def keyword_post_shares(db: sqlite3.Connection, audience_id: int, words: Sequence[str],
                         limit: int = 20_000) -> dict[str, float]:
     """Share of the audience's (newest ``limit``) member posts that contain each word: a weight
     for keywords stored without one."""
-    texts = [r[0] or "" for r in db.conn.execute(
+    texts = [r[0] or "" for r in db.execute(
         "SELECT p.text FROM memberships m JOIN posts p ON p.user_id = m.user_id WHERE m.audience_id = ?"
         " ORDER BY p.id DESC LIMIT ?", (audience_id, limit))]
     if not texts:
@@ -572,14 +564,14 @@ def keyword_post_shares(db: sqlite_utils.Database, audience_id: int, words: Sequ
     return {w: sum(1 for t in texts if w in t) / len(texts) for w in words}
 
 
-def audience_prospects(db: sqlite_utils.Database, audience_id: int) -> dict[str, Any]:
+def audience_prospects(db: sqlite3.Connection, audience_id: int) -> dict[str, Any]:
     """The seeded targets an audience serves (its best target and every target its members are
     relevant to) and its prospects per tier."""
-    row = db.conn.execute("SELECT target, target_score FROM audiences WHERE id = ?", (audience_id,)).fetchone()
-    targets = [(t, round(s or 0.0, 3), n) for t, s, n in db.conn.execute(
+    row = db.execute("SELECT target, target_score FROM audiences WHERE id = ?", (audience_id,)).fetchone()
+    targets = [(t, round(s or 0.0, 3), n) for t, s, n in db.execute(
         "SELECT ur.target, AVG(ur.score), COUNT(*) FROM memberships m JOIN user_relevance ur ON ur.user_id = m.user_id"
         " WHERE m.audience_id = ? AND ur.score > 0 GROUP BY ur.target ORDER BY AVG(ur.score) DESC", (audience_id,))]
-    tiers = {t: n for t, n in db.conn.execute(
+    tiers = {t: n for t, n in db.execute(
         "SELECT COALESCE(tier, 'potential'), COUNT(*) FROM memberships WHERE audience_id = ? GROUP BY 1", (audience_id,))}
     return {"target": row[0] if row else None, "target_score": row[1] if row else None, "targets": targets,
             "tiers": tiers}

@@ -14,99 +14,93 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import sqlite_utils
 
-from storage.db import transaction, utcnow
+from storage.db import dict_rows, transaction, utcnow
 
 JOB_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
 
 
-def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
-
-
 # -- job runs -------------------------------------------------------------
 
-def start_job_run(db: sqlite_utils.Database, job: str, kind: str, trigger: str, pid: int, now: str | None = None) -> int:
-    cur = db.conn.execute(
+def start_job_run(db: sqlite3.Connection, job: str, kind: str, trigger: str, pid: int, now: str | None = None) -> int:
+    cur = db.execute(
         "INSERT INTO job_runs (job, kind, trigger, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
         (job, kind, trigger, now or utcnow(), pid),
     )
     return int(cur.lastrowid)
 
 
-def finish_job_run(db: sqlite_utils.Database, run_id: int, status: str, counts: dict[str, Any] | None = None,
+def finish_job_run(db: sqlite3.Connection, run_id: int, status: str, counts: dict[str, Any] | None = None,
                    error: str | None = None, now: str | None = None) -> None:
     if status not in JOB_STATUSES or status == "running":
         raise ValueError(f"bad final job status {status!r}")
-    db.conn.execute(
+    db.execute(
         "UPDATE job_runs SET ended_at = ?, status = ?, counts = ?, error = ? WHERE id = ?",
         (now or utcnow(), status, json.dumps(counts or {}, ensure_ascii=False, sort_keys=True, default=str), error, run_id),
     )
 
 
-def interrupt_running_jobs(db: sqlite_utils.Database, reason: str, pid: int | None = None, now: str | None = None) -> int:
+def interrupt_running_jobs(db: sqlite3.Connection, reason: str, pid: int | None = None, now: str | None = None) -> int:
     """Close runs left 'running' by a process that is gone (or, with pid, by that process)."""
     sql = "UPDATE job_runs SET status = 'interrupted', ended_at = ?, error = COALESCE(error, ?) WHERE status = 'running'"
     args: tuple = (now or utcnow(), reason)
     if pid is not None:
         sql += " AND pid = ?"
         args += (pid,)
-    return db.conn.execute(sql, args).rowcount
+    return db.execute(sql, args).rowcount
 
 
-def job_runs(db: sqlite_utils.Database, job: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def job_runs(db: sqlite3.Connection, job: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Most recent first."""
     if job is None:
-        cur = db.conn.execute("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?", (limit,))
+        cur = db.execute("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?", (limit,))
     else:
-        cur = db.conn.execute("SELECT * FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT ?", (job, limit))
-    out = _rows(cur)
+        cur = db.execute("SELECT * FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT ?", (job, limit))
+    out = dict_rows(cur)
     for r in out:
         r["counts"] = json.loads(r["counts"] or "{}")
     return out
 
 
-def last_runs(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+def last_runs(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     """The latest run of each job, keyed by job id."""
-    cur = db.conn.execute(
+    cur = db.execute(
         "SELECT r.* FROM job_runs r JOIN (SELECT job, MAX(id) AS id FROM job_runs GROUP BY job) m ON m.id = r.id"
     )
     out = {}
-    for r in _rows(cur):
+    for r in dict_rows(cur):
         r["counts"] = json.loads(r["counts"] or "{}")
         out[r["job"]] = r
     return out
 
 
-def last_finished_starts(db: sqlite_utils.Database) -> dict[str, str]:
+def last_finished_starts(db: sqlite3.Connection) -> dict[str, str]:
     """When each job last started a run that finished (ok, partial or failed).
 
     Interrupted runs do not count: a crawl stopped by shutdown left a cursor
     to resume, so its slot is still owed and catch-up runs it at start.
     """
-    return {j: s for j, s in db.conn.execute(
+    return {j: s for j, s in db.execute(
         "SELECT job, MAX(started_at) FROM job_runs WHERE status IN ('ok', 'partial', 'failed') GROUP BY job")}
 
 
-def last_errors(db: sqlite_utils.Database, limit: int = 5) -> list[dict[str, Any]]:
-    cur = db.conn.execute(
+def last_errors(db: sqlite3.Connection, limit: int = 5) -> list[dict[str, Any]]:
+    cur = db.execute(
         "SELECT job, started_at, ended_at, status, error FROM job_runs"
         " WHERE status IN ('failed', 'partial', 'interrupted') AND error IS NOT NULL ORDER BY id DESC LIMIT ?",
         (limit,),
     )
-    return _rows(cur)
+    return dict_rows(cur)
 
 
 # -- the lock row -----------------------------------------------------------
 
-def read_lock(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    rows = _rows(db.conn.execute("SELECT pid, host, token, started_at, heartbeat_at FROM service_lock WHERE id = 1"))
+def read_lock(db: sqlite3.Connection) -> dict[str, Any] | None:
+    rows = dict_rows(db.execute("SELECT pid, host, token, started_at, heartbeat_at FROM service_lock WHERE id = 1"))
     return rows[0] if rows else None
 
 
-def claim_lock(db: sqlite_utils.Database, pid: int, host: str, token: str,
+def claim_lock(db: sqlite3.Connection, pid: int, host: str, token: str,
                may_take: Callable[[dict[str, Any]], bool], now: str | None = None) -> dict[str, Any] | None:
     """Write our row unless a live holder has it. Returns the blocking row, or None when claimed.
 
@@ -127,19 +121,19 @@ def claim_lock(db: sqlite_utils.Database, pid: int, host: str, token: str,
     return None
 
 
-def heartbeat_lock(db: sqlite_utils.Database, token: str, now: str | None = None) -> bool:
+def heartbeat_lock(db: sqlite3.Connection, token: str, now: str | None = None) -> bool:
     """Refresh our heartbeat; False means someone else holds the row now."""
-    cur = db.conn.execute("UPDATE service_lock SET heartbeat_at = ? WHERE id = 1 AND token = ?", (now or utcnow(), token))
+    cur = db.execute("UPDATE service_lock SET heartbeat_at = ? WHERE id = 1 AND token = ?", (now or utcnow(), token))
     return cur.rowcount == 1
 
 
-def release_lock(db: sqlite_utils.Database, token: str) -> bool:
-    return db.conn.execute("DELETE FROM service_lock WHERE id = 1 AND token = ?", (token,)).rowcount == 1
+def release_lock(db: sqlite3.Connection, token: str) -> bool:
+    return db.execute("DELETE FROM service_lock WHERE id = 1 AND token = ?", (token,)).rowcount == 1
 
 
 # -- the published schedule -------------------------------------------------
 
-def save_schedule(db: sqlite_utils.Database, jobs: Iterable[tuple[str, str, str, str | None]], now: str | None = None) -> None:
+def save_schedule(db: sqlite3.Connection, jobs: Iterable[tuple[str, str, str, str | None]], now: str | None = None) -> None:
     """Replace the schedule with (job, kind, schedule, next_run_at) rows."""
     now = now or utcnow()
     with transaction(db) as conn:
@@ -150,22 +144,22 @@ def save_schedule(db: sqlite_utils.Database, jobs: Iterable[tuple[str, str, str,
         )
 
 
-def load_schedule(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
-    return {r["job"]: r for r in _rows(db.conn.execute("SELECT * FROM service_jobs"))}
+def load_schedule(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    return {r["job"]: r for r in dict_rows(db.execute("SELECT * FROM service_jobs"))}
 
 
-def clear_schedule(db: sqlite_utils.Database) -> None:
-    db.conn.execute("DELETE FROM service_jobs")
+def clear_schedule(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM service_jobs")
 
 
 # -- small reads for status (used only when the owning area's reader is absent) --
 
-def queue_counts_by_status(db: sqlite_utils.Database) -> dict[str, int]:
-    return {s: n for s, n in db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY status")}
+def queue_counts_by_status(db: sqlite3.Connection) -> dict[str, int]:
+    return {s: n for s, n in db.execute("SELECT status, COUNT(*) FROM queue GROUP BY status ORDER BY status")}
 
 
-def paused_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    return _rows(db.conn.execute(
+def paused_sources(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    return dict_rows(db.execute(
         "SELECT name, platform, status, paused_until, pause_reason, consecutive_blocks FROM sources"
         " WHERE status != 'ok' OR paused_until IS NOT NULL ORDER BY name"
     ))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def db(tmp_path):
     """A migrated database in a temporary folder."""
     database = connect(tmp_path / "test.db")
     yield database
-    database.conn.close()
+    database.close()
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def approver(db_or_path, *names: str, role: str = "approver") -> str:
     """Make each name (default "alice") an active review account with ``role`` and return the first.
 
     Approving needs an account allowed to approve (bot.engage.queue_ops), so a test
-    that approves with a name calls this first; ``db_or_path`` is a Database
+    that approves with a name calls this first; ``db_or_path`` is a connection
     or a database file (for tests that drive the CLI with ``--db``).
     Idempotent: an existing account is left as it is. The password is
     APPROVER_PASSWORD."""
@@ -140,7 +141,7 @@ def approver(db_or_path, *names: str, role: str = "approver") -> str:
     if not _APPROVER_HASH:
         _APPROVER_HASH.append(accounts.hash_password(APPROVER_PASSWORD))
     names = names or ("alice",)
-    own = not hasattr(db_or_path, "conn")
+    own = not isinstance(db_or_path, sqlite3.Connection)
     db = connect(db_or_path) if own else db_or_path
     try:
         with transaction(db):
@@ -149,5 +150,5 @@ def approver(db_or_path, *names: str, role: str = "approver") -> str:
                     account_store.add_account(db, name, role, _APPROVER_HASH[0], "2026-01-01T00:00:00+00:00")
     finally:
         if own:
-            db.conn.close()
+            db.close()
     return names[0]

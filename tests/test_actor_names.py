@@ -31,7 +31,7 @@ def seeded(tmp_path, cli):
     db = connect(tmp_path / "huaxiang.db")
     seed_fixture(db)
     approver(db, "王小明")
-    db.conn.close()
+    db.close()
 
 
 @pytest.mark.parametrize("name", ["\u200bhuaxiang/sender", "huaxiang／sender"])
@@ -39,8 +39,8 @@ def test_queue_approve_refuses_a_system_look_alike(seeded, cli, tmp_path, name):
     code, out, err = cli("queue", "approve", "1", "--by", name)
     assert code == 1 and "person's name" in err, (out, err)
     db = connect(tmp_path / "huaxiang.db")
-    assert db.conn.execute("SELECT status FROM queue WHERE id = 1").fetchone()[0] == "pending"
-    db.conn.close()
+    assert db.execute("SELECT status FROM queue WHERE id = 1").fetchone()[0] == "pending"
+    db.close()
     code, out, err = cli("queue", "approve", "1", "--by", "王小明")
     assert code == 0, err
 

@@ -74,8 +74,8 @@ def corpus_db(db):
 
 
 def _labels(db, truth):
-    uid_of = dict(db.conn.execute("SELECT id, uid FROM users").fetchall())
-    got = {u: a for u, a in db.conn.execute("SELECT user_id, audience_id FROM memberships")}
+    uid_of = dict(db.execute("SELECT id, uid FROM users").fetchall())
+    got = {u: a for u, a in db.execute("SELECT user_id, audience_id FROM memberships")}
     keys = sorted(got, key=lambda i: uid_of[i])
     return [truth[uid_of[i]] for i in keys], [got[i] for i in keys]
 
@@ -140,7 +140,7 @@ def test_tiers_roughly_15_35_50(corpus_db):
 def test_relevance_explained(corpus_db):
     db, truth = corpus_db
     run_analysis(db, make_settings(SETTINGS))
-    uid_of = dict(db.conn.execute("SELECT uid, id FROM users").fetchall())
+    uid_of = dict(db.execute("SELECT uid, id FROM users").fetchall())
     fit_user = next(u for u, g in truth.items() if g == "fitness")
     game_user = next(u for u, g in truth.items() if g == "games")
     r = store.user_relevance(db, uid_of[fit_user])
@@ -172,8 +172,8 @@ def test_token_cache_reused(corpus_db, monkeypatch):
     assert second.reused == first.n_posts
     # a count-only change keeps the tokens; a text edit re-cuts just that post
     with transaction(db):
-        db.conn.execute("UPDATE posts SET likes = 999, content_hash = 'x' WHERE pid = 'u0-0'")
-        db.conn.execute("UPDATE posts SET text = '健身 增肌 新的内容', content_hash = 'y' WHERE pid = 'u1-0'")
+        db.execute("UPDATE posts SET likes = 999, content_hash = 'x' WHERE pid = 'u0-0'")
+        db.execute("UPDATE posts SET text = '健身 增肌 新的内容', content_hash = 'y' WHERE pid = 'u1-0'")
     cut.clear()
     third = run_analysis(db, s)
     assert third.tokenized == 1 and cut == ["健身 增肌 新的内容"]
@@ -184,10 +184,10 @@ def test_dictionary_change_recuts_only_affected_posts(corpus_db):
     run_analysis(db, make_settings(SETTINGS))
     raw = dict(SETTINGS, analysis={"user_dict": ["蛋白粉奶昔"]})
     with transaction(db):
-        db.conn.execute("UPDATE posts SET text = text || '，蛋白粉奶昔' WHERE pid = 'u0-1'")
+        db.execute("UPDATE posts SET text = text || '，蛋白粉奶昔' WHERE pid = 'u0-1'")
     summary = run_analysis(db, make_settings(raw))
     assert summary.tokenized == 1
-    tokens = db.conn.execute("SELECT t.tokens FROM post_tokens t JOIN posts p ON p.id = t.post_id"
+    tokens = db.execute("SELECT t.tokens FROM post_tokens t JOIN posts p ON p.id = t.post_id"
                              " WHERE p.pid = 'u0-1'").fetchone()[0]
     assert "蛋白粉奶昔" in tokens.split()
 
@@ -197,7 +197,7 @@ def test_nothing_to_analyse(db):
 
     with pytest.raises(HuaxiangError, match="nothing to analyse"):
         run_analysis(db, make_settings({}))
-    assert db.conn.execute("SELECT status FROM analysis_runs").fetchone()[0] == "failed"
+    assert db.execute("SELECT status FROM analysis_runs").fetchone()[0] == "failed"
 
 
 def test_small_change_places_new_users_without_reclustering(corpus_db):
@@ -212,8 +212,8 @@ def test_small_change_places_new_users_without_reclustering(corpus_db):
     assert sorted(a.id for a in second.audiences) == sorted(a.id for a in first.audiences)
     assert second.n_users == 244
     # the new users land with the old users of their interest
-    uid_of = dict(db.conn.execute("SELECT uid, id FROM users").fetchall())
-    aud = dict(db.conn.execute("SELECT user_id, audience_id FROM memberships").fetchall())
+    uid_of = dict(db.execute("SELECT uid, id FROM users").fetchall())
+    aud = dict(db.execute("SELECT user_id, audience_id FROM memberships").fetchall())
     for uid, g in more_truth.items():
         peers = [aud[uid_of[u]] for u, gg in truth.items() if gg == g]
         assert aud[uid_of[uid]] == max(set(peers), key=peers.count)
@@ -227,7 +227,7 @@ def test_small_change_places_new_users_without_reclustering(corpus_db):
 def test_corpus_topics_join_dictionary_and_targets_attach_only_where_relevant(corpus_db):
     db, _ = corpus_db
     run_analysis(db, make_settings(SETTINGS))
-    toks = " ".join(r[0] for r in db.conn.execute("SELECT tokens FROM post_tokens"))
+    toks = " ".join(r[0] for r in db.execute("SELECT tokens FROM post_tokens"))
     assert "王者荣耀" in toks.split()      # a frequent #topic# stays one word
     by_target = {}
     for a in store.list_audiences(db):
@@ -244,7 +244,7 @@ def test_tiny_inputs(db, n_users):
     s = make_settings(SETTINGS)
     summary = run_analysis(db, s)
     assert summary.n_users == n_users and 1 <= summary.k <= n_users
-    assert db.conn.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] == n_users
+    assert db.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] == n_users
     again = run_analysis(db, s)
     assert again.n_users == n_users
 
@@ -261,11 +261,11 @@ def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monke
     monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
     tk = analysis.build_tokenizer(s, db)
     done, reused, ids = analysis.update_token_cache(db, tk, workers=2)
-    assert done == len(ids) == db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
-    parallel = db.conn.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
+    assert done == len(ids) == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
+    parallel = db.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     other = connect(tmp_path / "serial.db")
     posts, _ = make_corpus()
     load(other, posts)
     analysis.update_token_cache(other, analysis.build_tokenizer(s, other), workers=1)
-    serial = other.conn.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
+    serial = other.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     assert parallel == serial

@@ -56,7 +56,7 @@ def test_analyze_bad_k_and_empty_db(cli):
     assert code == 1 and "no huaxiang database here" in err     # a typo in --db creates nothing
     from storage.db import connect
 
-    connect("huaxiang.db").conn.close()
+    connect("huaxiang.db").close()
     code, out, err = cli("analyze")
     assert code == 1 and "nothing to analyse" in err
     code, out, err = cli("audiences")

@@ -63,10 +63,10 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
     dbp = tmp_path / "t.db"
     db = connect(dbp)
     for i in range(N_ITEMS):
-        db.conn.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
+        db.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
                         (f"你好 {i}", utcnow()))
     approver(db, "王经理")
-    db.conn.close()
+    db.close()
     settings = make_settings({
         "sources": [{"name": "sb", "platform": "sandbox"}],
         "queries": [{"name": n, "source": "sb", "kind": "topic", "value": n, "schedule": "every 1s"} for n in ("a", "b")],
@@ -150,16 +150,16 @@ def test_cli_and_review_writes_all_land_while_the_scheduler_crawls_and_analyses(
         assert {r["status"] for r in history} <= {"ok"}, [r["error"] for r in history if r["status"] != "ok"]
         kinds = [r["kind"] for r in history]
         assert kinds.count("crawl") >= 4 and kinds.count("analyze") >= 2
-        stored = {r[0] for r in db.conn.execute("SELECT pid FROM posts WHERE platform = 'sandbox'")}
+        stored = {r[0] for r in db.execute("SELECT pid FROM posts WHERE platform = 'sandbox'")}
         assert stored == set(crawled) and len(crawled) == kinds.count("crawl") * 150
-        assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'import'").fetchone()[0] == N_FILES * PER_FILE
-        assert db.conn.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved' AND approved_by = '王经理'").fetchone()[0] == N_ITEMS
-        assert db.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
-        assert db.conn.execute("SELECT COUNT(*) FROM audiences").fetchone()[0] == kinds.count("analyze")
-        assert db.conn.execute("SELECT COUNT(*) FROM import_runs WHERE status = 'ok'").fetchone()[0] == N_FILES
-        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM posts WHERE platform = 'import'").fetchone()[0] == N_FILES * PER_FILE
+        assert db.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved' AND approved_by = '王经理'").fetchone()[0] == N_ITEMS
+        assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
+        assert db.execute("SELECT COUNT(*) FROM audiences").fetchone()[0] == kinds.count("analyze")
+        assert db.execute("SELECT COUNT(*) FROM import_runs WHERE status = 'ok'").fetchone()[0] == N_FILES
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
-        db.conn.close()
+        db.close()
 
 
 def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path):
@@ -175,10 +175,10 @@ def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path
     db = connect(dbp)
     import_file(db, seed_file)  # something to analyse from the first run on
     for i in range(N_ITEMS):
-        db.conn.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
+        db.execute("INSERT INTO queue (kind, status, text, created_at) VALUES ('reply', 'pending', ?, ?)",
                         (f"你好 {i}", utcnow()))
     approver(db, "王经理")
-    db.conn.close()
+    db.close()
     problems: list[str] = []
     with start_sandbox(seed=9, n_users=500) as sandbox:
         fast = {"min_interval_s": 0.02, "jitter_s": 0, "fetch_authors": True, "author_budget": 20}
@@ -230,7 +230,7 @@ def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path
                 while not enough() and time.monotonic() - t0 < 90:
                     time.sleep(0.2)
             finally:
-                probe.conn.close()
+                probe.close()
         finally:
             svc.shutdown()
             server.stop()
@@ -249,11 +249,11 @@ def test_real_crawls_and_analyses_alongside_the_review_page_and_the_cli(tmp_path
         assert others == {"ok"}, [(r["job"], r["status"], r["error"]) for r in history]
         kinds = [r["kind"] for r in history if r["status"] == "ok"]
         assert kinds.count("analyze") >= 2 and kinds.count("crawl") >= 3
-        assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'sandbox'").fetchone()[0] > 100
-        assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'import'").fetchone()[0] == 2 * PER_FILE
-        assert db.conn.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved'").fetchone()[0] == N_ITEMS
-        assert db.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
-        assert db.conn.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] > 0
-        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM posts WHERE platform = 'sandbox'").fetchone()[0] > 100
+        assert db.execute("SELECT COUNT(*) FROM posts WHERE platform = 'import'").fetchone()[0] == 2 * PER_FILE
+        assert db.execute("SELECT COUNT(*) FROM queue WHERE status = 'approved'").fetchone()[0] == N_ITEMS
+        assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'approve'").fetchone()[0] == N_ITEMS
+        assert db.execute("SELECT COUNT(*) FROM memberships").fetchone()[0] > 0
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
-        db.conn.close()
+        db.close()

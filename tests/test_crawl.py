@@ -47,7 +47,7 @@ def queries(source: str = "sb", pages: int = 100) -> list[dict]:
 
 def snapshot(db) -> dict:
     """Every stored row that matters, in a comparable form (no timestamps or run ids)."""
-    c = db.conn
+    c = db
     return {
         "posts": sorted(c.execute("SELECT platform, pid, uid, kind, text, created_at, topics, mentions, reposts, comments,"
                                   " likes, parent_pid, repost_of, group_id, region, content_hash FROM posts").fetchall()),
@@ -74,7 +74,7 @@ def reference(sandbox, tmp_path_factory):
     summary = run_crawl(db, settings)
     assert [r.status for r in summary.runs] == ["ok"] * 4
     snap = snapshot(db)
-    db.conn.close()
+    db.close()
     return summary, snap
 
 
@@ -109,7 +109,7 @@ def test_raw_payloads_and_run_records_are_kept(sandbox, tmp_path):
     db = connect(tmp_path / "c.db")
     settings = settings_for(tmp_path / "c.db", {"sb": sandbox.base_url}, queries()[:1], fetch_authors=False)
     summary = run_crawl(db, settings)
-    raw = db.conn.execute("SELECT raw FROM posts LIMIT 1").fetchone()[0]
+    raw = db.execute("SELECT raw FROM posts LIMIT 1").fetchone()[0]
     assert json.loads(raw)["mid"]
     (run,) = store.recent_runs(db)
     r = summary.runs[0]
@@ -137,7 +137,7 @@ def _second_crawl(sandbox, tmp_path):
     third = run_crawl(db, settings, ["fit-topic"])
     (run,) = third.runs
     assert run.status == "ok" and run.new_posts == 3 and run.pages == 1
-    stored = {r[0] for r in db.conn.execute("SELECT pid FROM posts")}
+    stored = {r[0] for r in db.execute("SELECT pid FROM posts")}
     assert {p.mid for p in new} <= stored
 
 
@@ -157,9 +157,9 @@ def test_twenty_percent_faults_still_collect_every_post_exactly_once(reference, 
             for r in summary.runs:
                 for k, v in r.faults.items():
                     faults_seen[k] = faults_seen.get(k, 0) + v
-            pending = db.conn.execute("SELECT COUNT(*) FROM crawl_authors WHERE status = 'pending'").fetchone()[0]
+            pending = db.execute("SELECT COUNT(*) FROM crawl_authors WHERE status = 'pending'").fetchone()[0]
             if all(s == "ok" for s in statuses[-1]) and not pending and \
-                    all(c is None for c in db.conn.execute("SELECT cursor FROM queries").fetchall()[0]):
+                    all(c is None for c in db.execute("SELECT cursor FROM queries").fetchall()[0]):
                 break
         injected = sum(sb.faults.injected.values())
         assert injected > 20 and sum(faults_seen.values()) >= injected // 2
@@ -191,9 +191,9 @@ def test_crash_between_pages_resumes_to_the_same_rows(sandbox, reference, tmp_pa
 
     with pytest.raises(Crash):
         run_crawl(db, settings, progress=crash)
-    interrupted = db.conn.execute("SELECT status FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+    interrupted = db.execute("SELECT status FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert interrupted == "interrupted"
-    db.conn.close()
+    db.close()
     db = connect(path)                                              # as after a restart
     summary = run_crawl(db, settings)
     assert all(r.status == "ok" for r in summary.runs)
@@ -216,7 +216,7 @@ def test_stop_event_checkpoints_the_page_and_resumes(sandbox, reference, tmp_pat
     summary = run_crawl(db, settings, stop=stop, progress=progress)
     assert summary.runs[0].status == "interrupted" and summary.runs[0].pages == 2
     assert {r.status for r in summary.runs[1:]} == {"interrupted"}
-    assert db.conn.execute("SELECT cursor FROM queries WHERE name = 'fit-topic'").fetchone()[0] == "p:3"
+    assert db.execute("SELECT cursor FROM queries WHERE name = 'fit-topic'").fetchone()[0] == "p:3"
     run_crawl(db, settings)
     assert snapshot(db) == ref
 
@@ -266,7 +266,7 @@ max_pages = {q['max_pages']}
     summary = run_crawl(db, load_settings(cfg))
     assert all(r.status == "ok" for r in summary.runs)
     assert snapshot(db) == ref
-    statuses = [r[0] for r in db.conn.execute("SELECT status FROM crawl_runs ORDER BY id")]
+    statuses = [r[0] for r in db.execute("SELECT status FROM crawl_runs ORDER BY id")]
     assert "interrupted" in statuses and statuses[-1] == "ok"
 
 
@@ -325,14 +325,14 @@ def test_a_live_lock_makes_a_second_crawl_skip_the_query(sandbox, tmp_path):
 
     other = subprocess.Popen(["sleep", "60"])                        # another live process holds the lock
     try:
-        db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
+        db.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
                         (other.pid, socket.gethostname()))
         (run,) = run_crawl(db, settings).runs
         assert run.status == "skipped" and run.requests == 0
     finally:
         other.kill()
         other.wait()
-    db.conn.execute("UPDATE crawl_locks SET pid = 2147483646")      # a dead process: taken over
+    db.execute("UPDATE crawl_locks SET pid = 2147483646")      # a dead process: taken over
     (run,) = run_crawl(db, settings).runs
     assert run.status == "ok"
 
@@ -345,11 +345,11 @@ def test_a_lock_left_by_this_process_is_taken_over(sandbox, tmp_path):
     path = tmp_path / "own.db"
     db = connect(path)
     settings = settings_for(path, {"sb": sandbox.base_url}, queries()[:1])
-    db.conn.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
+    db.execute("INSERT INTO crawl_locks (query, run_id, pid, host, started_at) VALUES ('fit-topic', 999, ?, ?, 'x')",
                     (os.getpid(), socket.gethostname()))
     (run,) = run_crawl(db, settings).runs
     assert run.status == "ok" and run.requests > 0
-    assert db.conn.execute("SELECT COUNT(*) FROM crawl_locks").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM crawl_locks").fetchone()[0] == 0
 
 
 def test_crawl_command_prints_a_summary(sandbox, tmp_path, cli):
@@ -390,7 +390,7 @@ def test_a_query_does_not_stop_early_on_posts_another_query_found(sandbox, tmp_p
     mids = sandbox.world.topic_mids(TOPIC)
     assert kw.new_posts > 0 and topic.new_posts == 0                # the same posts...
     assert topic.pages == kw.pages == -(-len(mids) // 10)           # ...but the topic walks its whole feed
-    linked = {r[0] for r in db.conn.execute(
+    linked = {r[0] for r in db.execute(
         "SELECT p.pid FROM post_queries q JOIN posts p ON p.id = q.post_id WHERE q.query = 'topic'")}
     assert set(mids) <= linked
     a = run_crawl(db, settings, ["tag-a"]).runs[0]
@@ -425,9 +425,9 @@ def test_a_repost_keeps_its_original_whatever_order_its_copies_are_stored_in(san
         store.mark_authors_pending(db, "sandbox", "sb", "nothing", [second], now="2020-01-01T00:00:01+00:00")
         (run,) = run_crawl(db, settings).runs
         assert run.status == "ok" and run.authors == 2
-        rows.append(db.conn.execute("SELECT pid, repost_of, text, content_hash FROM posts WHERE pid = ?",
+        rows.append(db.execute("SELECT pid, repost_of, text, content_hash FROM posts WHERE pid = ?",
                                     (x.mid,)).fetchone())
-        db.conn.close()
+        db.close()
     assert rows[0] == rows[1]
     assert rows[0][1] == x.repost_of
 
@@ -452,10 +452,10 @@ def test_authors_of_a_query_part_way_through_its_pass_wait_for_that_query(sandbo
         store.checkpoint_query(db, "b", "2", None, pass_done=False)      # b stopped after its first page
     (run,) = run_crawl(db, settings, ["a"]).runs
     assert run.status == "ok" and run.authors == 1
-    status = dict(db.conn.execute("SELECT uid, status FROM crawl_authors"))
+    status = dict(db.execute("SELECT uid, status FROM crawl_authors"))
     assert status == {a_author: "done", b_author: "pending"}
     # Once b's pass is complete, anyone may fetch its authors.
     with transaction(db):
         store.checkpoint_query(db, "b", None, None, pass_done=True)
     assert store.pending_authors(db, "sb", 10, hold_queries=store.queries_mid_pass(db, ["b"])) == [b_author]
-    db.conn.close()
+    db.close()

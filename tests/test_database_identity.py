@@ -81,11 +81,11 @@ def test_an_empty_file_is_made_ours_only_by_a_creating_command(cli, tmp_path):
 
 def test_a_database_made_before_the_mark_is_still_ours_and_gets_marked(tmp_path):
     db = connect(tmp_path / "old.db")
-    db.conn.execute("PRAGMA application_id = 0")          # as every database made before issue 17
-    db.conn.close()
+    db.execute("PRAGMA application_id = 0")          # as every database made before issue 17
+    db.close()
     db = connect(tmp_path / "old.db", create=False)
-    assert db.conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    db.conn.close()
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
 
 
 def test_connect_refuses_a_foreign_file_even_when_creating(tmp_path):
@@ -102,16 +102,16 @@ def _seeded(path: Path) -> None:
 
     db = connect(path)
     seed_fixture(db)
-    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.conn.close()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
 
 
 def test_a_read_only_database_can_be_read(cli, tmp_path, monkeypatch):
     _seeded(tmp_path / "huaxiang.db")
     db = connect(tmp_path / "huaxiang.db")
     approver(db, "王小明")                    # so the refusal below is the read-only one
-    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.conn.close()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
     before = (tmp_path / "huaxiang.db").read_bytes()
     monkeypatch.setattr(storage.db, "writable", lambda file: False)   # what a 444 file is to everyone but root
     for cmd in (["status"], ["queue", "list"], ["queue", "show", "1"], ["search", "健身"],

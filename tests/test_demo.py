@@ -24,16 +24,16 @@ def test_demo_runs_end_to_end_and_sends_nothing(cli, tmp_path, monkeypatch):
     assert code == 0, err
     assert "1. Find" in out and "4. Report" in out
     db = connect(tmp_path / "huaxiang.db")
-    posts, users = (db.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("posts", "users"))
+    posts, users = (db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("posts", "users"))
     assert posts > 300 and users > 50
-    assert db.conn.execute("SELECT COUNT(*) FROM audiences WHERE status = 'active'").fetchone()[0] >= 3
-    statuses = dict(db.conn.execute("SELECT status, COUNT(*) FROM queue GROUP BY status").fetchall())
+    assert db.execute("SELECT COUNT(*) FROM audiences WHERE status = 'active'").fetchone()[0] >= 3
+    statuses = dict(db.execute("SELECT status, COUNT(*) FROM queue GROUP BY status").fetchall())
     assert statuses.get("pending", 0) > 0
     assert set(statuses) == {"pending"}                      # nothing approved, nothing sent
     assert seen and seen[0].actions == []                   # the platform received no write
     assert (tmp_path / "huaxiang-report.html").stat().st_size > 10_000
     # issue 13: drafts that quote their post, some reposts, only people relevant to a target
-    rows = db.conn.execute("SELECT q.kind, q.text, q.target, q.target_relevance, q.draft_reason, p.text FROM queue q"
+    rows = db.execute("SELECT q.kind, q.text, q.target, q.target_relevance, q.draft_reason, p.text FROM queue q"
                            " JOIN posts p ON p.id = q.post_id WHERE q.kind IN ('reply', 'repost')").fetchall()
     assert rows and any(r[0] == "repost" for r in rows)
     assert len({r[1] for r in rows}) == len(rows) and not any("{" in r[1] for r in rows)

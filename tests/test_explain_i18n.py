@@ -40,10 +40,10 @@ def _relevance(db) -> None:
     """Relevance rows as the analysis now writes them: the English line and its facts."""
     with transaction(db):
         for uid, (fit, mom) in SCORES.items():
-            user_id = db.conn.execute("SELECT id FROM users WHERE uid = ?", (uid,)).fetchone()[0]
+            user_id = db.execute("SELECT id FROM users WHERE uid = ?", (uid,)).fetchone()[0]
             for target, score in (("健身人群", fit), ("新手妈妈", mom)):
                 facts = {**REL_FACTS, "score": score}
-                db.conn.execute("INSERT INTO user_relevance (user_id, target, score, explanation, facts)"
+                db.execute("INSERT INTO user_relevance (user_id, target, score, explanation, facts)"
                                 " VALUES (?, ?, ?, ?, ?)", (user_id, target, score, "meaning (English line)",
                                                             json.dumps(facts, ensure_ascii=False)))
 
@@ -56,7 +56,7 @@ def planned(tmp_path):
     _relevance(db)
     run_plan(db, campaign(), NOW, rng=random.Random(0))
     yield path, db
-    db.conn.close()
+    db.close()
 
 
 def _api_items(path, settings) -> list[dict]:
@@ -101,7 +101,7 @@ def test_old_rows_with_only_english_text_still_show_it(planned):
     path, db = planned
     item = store.list_items(db, kind="reply")[0]["id"]
     with transaction(db):
-        db.conn.execute("UPDATE queue SET explanation_facts = NULL, explanation = 'Score 0.50: an old line',"
+        db.execute("UPDATE queue SET explanation_facts = NULL, explanation = 'Score 0.50: an old line',"
                         " reason = 'engaged in 健身人群' WHERE id = ?", (item,))
     card = next(i for i in _api_items(path, campaign()) if i["id"] == item)
     assert card["context"]["why"]["explanation"] == "Score 0.50: an old line"

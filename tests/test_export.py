@@ -49,7 +49,7 @@ def seed_fixture(db, n_users: int = 40, seed: int = 7) -> dict:
                               author=user))
     with transaction(db):
         upsert_posts(db, posts, query="fitness-topic", run_id=None)
-    conn = db.conn
+    conn = db
     now = FIXED_NOW.isoformat()
     conn.execute("INSERT INTO analysis_runs (id, started_at, ended_at, status, k, n_users, n_posts) VALUES (1, ?, ?, 'ok', 2, ?, ?)",
                  (now, now, n_users, len(posts)))
@@ -91,7 +91,7 @@ def seeded(tmp_path, cli):
 
     db = connect(tmp_path / "huaxiang.db")
     info = seed_fixture(db)
-    db.conn.close()
+    db.close()
     return info
 
 
@@ -199,10 +199,10 @@ def test_filters_tier_relevance_limit_active_since(seeded, cli, tmp_path):
     recent = (tmp_path / "recent.txt").read_text().split()
     from storage.db import connect
     db = connect(tmp_path / "huaxiang.db")
-    expected = {r[0] for r in db.conn.execute(
+    expected = {r[0] for r in db.execute(
         "SELECT u.uid FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.audience_id = 1")
-        if True} & {r[0] for r in db.conn.execute("SELECT uid FROM users WHERE julianday(last_seen) >= julianday('2026-11-17T00:00:00Z')")}
-    db.conn.close()
+        if True} & {r[0] for r in db.execute("SELECT uid FROM users WHERE julianday(last_seen) >= julianday('2026-11-17T00:00:00Z')")}
+    db.close()
     assert set(recent) == expected and 0 < len(recent) < 21
 
 
@@ -267,8 +267,8 @@ def test_default_file_names_and_sidecar(seeded, cli, tmp_path):
     assert meta["audience"]["name"] == "读书·书评"
     from storage.db import connect
     db = connect(tmp_path / "huaxiang.db")
-    logged = db.conn.execute("SELECT what, format, rows FROM export_log ORDER BY id").fetchall()
-    db.conn.close()
+    logged = db.execute("SELECT what, format, rows FROM export_log ORDER BY id").fetchall()
+    db.close()
     assert logged == [("memberships", "csv", 40), ("audience", "uids", 19)]
 
 
@@ -278,9 +278,9 @@ def test_queue_and_actions_keep_secrets_out(seeded, cli, tmp_path, monkeypatch):
         '[[sources]]\nname = "weibo"\nplatform = "weibo"\ncookie_env = "HUAXIANG_WEIBO_COOKIE"\n', encoding="utf-8")
     from storage.db import connect
     db = connect(tmp_path / "huaxiang.db")
-    db.conn.execute("UPDATE queue SET last_error = ? WHERE id = 1",
+    db.execute("UPDATE queue SET last_error = ? WHERE id = 1",
                     (f"HTTP 403 for https://api.weibo.com/2/comments/create.json?access_token=tok123456789 {SECRET_COOKIE}",))
-    db.conn.close()
+    db.close()
     for what, fmt in (("queue", "csv"), ("queue", "xlsx"), ("actions", "jsonl"), ("actions", "csv")):
         code, out, err = cli("export", what, "--format", fmt, "-o", f"{what}.{fmt}")
         assert code == 0, err

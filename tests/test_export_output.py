@@ -27,11 +27,11 @@ def seeded(tmp_path, cli):
     db = connect(tmp_path / "huaxiang.db")
     seed_fixture(db)
     for i, name in enumerate(FORMULAS):
-        db.conn.execute("UPDATE users SET name = ? WHERE uid = ?", (name, str(1000000 + 2 * i)))
-    db.conn.execute("UPDATE queue SET text = ?", (FORMULAS[0],))
-    db.conn.execute("INSERT INTO audit_log (at, actor, action, item_id) VALUES ('2026-11-20T12:00:00+00:00', ?, 'edit', 1)",
+        db.execute("UPDATE users SET name = ? WHERE uid = ?", (name, str(1000000 + 2 * i)))
+    db.execute("UPDATE queue SET text = ?", (FORMULAS[0],))
+    db.execute("INSERT INTO audit_log (at, actor, action, item_id) VALUES ('2026-11-20T12:00:00+00:00', ?, 'edit', 1)",
                     (FORMULAS[2],))
-    db.conn.close()
+    db.close()
 
 
 # -- 17.2: only regular files we may write; - is stdout ---------------------------------

@@ -47,7 +47,7 @@ def full_snapshot(db) -> dict:
     snap = snapshot(db)
     snap["posted"] = {row[1]: row[5] for row in snap["posts"]}
     snap["posts"] = [row[:5] + row[6:-1] for row in snap["posts"]]
-    c = db.conn
+    c = db
     snap["counts"] = {t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in COUNTED}
     snap["user_links"] = sorted(c.execute("SELECT platform, uid, query FROM user_queries").fetchall())
     return snap
@@ -79,7 +79,7 @@ def clean(sandbox, tmp_path_factory):
     summary = run_crawl(db, settings_for(path, {"sb": sandbox.base_url}, queries(), comment_pages=1))
     assert [r.status for r in summary.runs] == ["ok"] * 4
     snap = full_snapshot(db)
-    db.conn.close()
+    db.close()
     assert snap["counts"]["posts"] > 300
     assert any(row[3] == "comment" for row in snap["posts"])          # comments are part of it
     return snap
@@ -106,8 +106,8 @@ def test_thirty_percent_faults_of_every_kind_store_every_post_exactly_once(clean
         for _ in range(12):                    # a run may end blocked or partial; the next one resumes
             summary = run_crawl(db, settings)  # any unhandled exception fails the test here
             runs += summary.runs
-            pending = db.conn.execute("SELECT COUNT(*) FROM crawl_authors WHERE status = 'pending'").fetchone()[0]
-            cursors = [r[0] for r in db.conn.execute("SELECT cursor FROM queries")]
+            pending = db.execute("SELECT COUNT(*) FROM crawl_authors WHERE status = 'pending'").fetchone()[0]
+            cursors = [r[0] for r in db.execute("SELECT cursor FROM queries")]
             if all(r.status == "ok" for r in summary.runs) and not pending and not any(cursors):
                 break
         else:
@@ -115,10 +115,10 @@ def test_thirty_percent_faults_of_every_kind_store_every_post_exactly_once(clean
         injected = {k: v for k, v in sb.faults.injected.items() if v}
         snap = full_snapshot(db)
         recorded: Counter = Counter()
-        for (faults_json,) in db.conn.execute("SELECT faults FROM crawl_runs"):
+        for (faults_json,) in db.execute("SELECT faults FROM crawl_runs"):
             recorded.update(json.loads(faults_json or "{}"))
-        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        db.conn.close()
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
     total = sum(injected.values())
     requests = sb.total_requests
     assert total >= 0.2 * requests, (total, requests)      # the platform really was that bad
@@ -187,7 +187,7 @@ def test_kill_9_at_twenty_random_instants_then_resume_equals_a_clean_crawl(sandb
     rng = random.Random(20)
     cfg = write_config(tmp_path / "huaxiang.toml", sandbox.base_url, min_interval_s=0.003)
     db_path = tmp_path / "killed.db"
-    connect(db_path).conn.close()                 # migrated up front: each kill lands in crawling, not in setup
+    connect(db_path).close()                 # migrated up front: each kill lands in crawling, not in setup
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     kills, finished_early, done = [], 0, 0
     while len(kills) < 20:
@@ -221,10 +221,10 @@ def test_kill_9_at_twenty_random_instants_then_resume_equals_a_clean_crawl(sandb
 
     summary = run_crawl(db, load_settings(cfg))
     assert all(r.status == "ok" for r in summary.runs), [(r.query, r.status, r.error) for r in summary.runs]
-    assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     snap = full_snapshot(db)
-    statuses = Counter(r[0] for r in db.conn.execute("SELECT status FROM crawl_runs"))
-    db.conn.close()
+    statuses = Counter(r[0] for r in db.execute("SELECT status FROM crawl_runs"))
+    db.close()
     # On a mismatch, say which rows differ (pytest shows this output on failure).
     for key in snap:
         if key != "posted" and snap[key] != clean[key]:
@@ -280,8 +280,8 @@ def test_death_at_random_sql_statements_then_resume_equals_a_clean_crawl(sandbox
     settings_kw = {"comment_pages": 1}
     probe_path = tmp_path / "probe.db"
     probe = connect(probe_path)
-    counter = MortalConnection(probe.conn, die_at=10**9)
-    probe.conn = counter
+    counter = MortalConnection(probe, die_at=10**9)
+    probe = counter
     run_crawl(probe, settings_for(probe_path, {"sb": sandbox.base_url}, queries(), **settings_kw))
     total = counter.calls
     counter._conn.close()
@@ -292,8 +292,8 @@ def test_death_at_random_sql_statements_then_resume_equals_a_clean_crawl(sandbox
     inside = 0
     for _ in range(20):                                    # twenty lives, each dying at a random statement
         db = connect(path)
-        real = db.conn
-        db.conn = MortalConnection(real, die_at=rng.randint(1, total // 8))
+        real = db
+        db = MortalConnection(real, die_at=rng.randint(1, total // 8))
         with pytest.raises(Died):
             run_crawl(db, settings)
         inside += real.in_transaction
@@ -307,8 +307,8 @@ def test_death_at_random_sql_statements_then_resume_equals_a_clean_crawl(sandbox
     db = connect(path)
     summary = run_crawl(db, settings)
     assert all(r.status == "ok" for r in summary.runs), [(r.query, r.status, r.error) for r in summary.runs]
-    assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     snap = full_snapshot(db)
-    db.conn.close()
+    db.close()
     assert same_dates(snap, clean)
     assert {k: v for k, v in snap.items() if k != "posted"} == {k: v for k, v in clean.items() if k != "posted"}

@@ -52,7 +52,7 @@ def limited_connect(pragma: str):
         if callable(pragma):
             pragma(db)
         else:
-            db.conn.execute(pragma)
+            db.execute(pragma)
         return db
 
     return opener
@@ -60,24 +60,24 @@ def limited_connect(pragma: str):
 
 def fill_after(extra_pages: int):
     def apply(db):
-        pages = db.conn.execute("PRAGMA page_count").fetchone()[0]
-        db.conn.execute(f"PRAGMA max_page_count = {pages + extra_pages}")
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages + extra_pages}")
     return apply
 
 
 def integrity(path) -> str:
     db = connect(path)
     try:
-        return db.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
-        db.conn.close()
+        db.close()
 
 
 @pytest.mark.parametrize("extra_pages", [3, 40])
 def test_disk_full_mid_crawl_fails_clearly_and_resumes(sandbox, clean, tmp_path, cli, monkeypatch, extra_pages):
     cfg = config_file(tmp_path, sandbox.base_url)
     path = tmp_path / "full.db"
-    connect(path).conn.close()
+    connect(path).close()
     monkeypatch.setattr(bot.context, "connect", limited_connect(fill_after(extra_pages)))
     code, out, err = cli("--config", cfg, "--db", path, "crawl")
     assert code == 1, (out, err)
@@ -93,8 +93,8 @@ def test_disk_full_mid_crawl_fails_clearly_and_resumes(sandbox, clean, tmp_path,
     summary = run_crawl(db, load_settings(cfg))
     assert all(r.status == "ok" for r in summary.runs), [(r.query, r.status, r.error) for r in summary.runs]
     snap = full_snapshot(db)
-    statuses = [r[0] for r in db.conn.execute("SELECT status FROM crawl_runs ORDER BY id")]
-    db.conn.close()
+    statuses = [r[0] for r in db.execute("SELECT status FROM crawl_runs ORDER BY id")]
+    db.close()
     assert same_dates(snap, clean)
     assert {k: v for k, v in snap.items() if k != "posted"} == {k: v for k, v in clean.items() if k != "posted"}
     assert "running" not in statuses
@@ -103,7 +103,7 @@ def test_disk_full_mid_crawl_fails_clearly_and_resumes(sandbox, clean, tmp_path,
 def test_read_only_database_fails_clearly(sandbox, tmp_path, cli, monkeypatch):
     cfg = config_file(tmp_path, sandbox.base_url)
     path = tmp_path / "ro.db"
-    connect(path).conn.close()
+    connect(path).close()
     monkeypatch.setattr(bot.context, "connect", limited_connect("PRAGMA query_only = ON"))
     code, out, err = cli("--config", cfg, "--db", path, "crawl")
     assert code == 1, (out, err)
@@ -122,7 +122,7 @@ def test_run_crawl_raises_a_storage_error_naming_the_file(sandbox, tmp_path, cap
     with pytest.raises(StorageError) as info:
         run_crawl(db, settings_for(path, {"sb": sandbox.base_url}, queries()))
     assert str(path) in str(info.value) and "full" in str(info.value)
-    db.conn.close()
+    db.close()
     assert integrity(path) == "ok"
 
 
@@ -135,22 +135,22 @@ def test_database_turning_read_only_mid_crawl_stops_the_run_and_keeps_what_was_s
     def progress(n=1):
         ticks.append(n)
         if len(ticks) == 4:                      # after the fourth committed page, writes are refused
-            db.conn.execute("PRAGMA query_only = ON")
+            db.execute("PRAGMA query_only = ON")
 
     with pytest.raises(StorageError) as info:
         run_crawl(db, settings, progress=progress)
     assert str(path) in str(info.value) and "read-only" in str(info.value)
-    stored = db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
-    assert stored > 0 and db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    db.conn.close()
+    stored = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+    assert stored > 0 and db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
     # The process would exit here; its lock and run are then stale and the next crawl resumes.
     db = connect(path)
-    db.conn.execute("UPDATE crawl_locks SET pid = 2147483646")
+    db.execute("UPDATE crawl_locks SET pid = 2147483646")
     summary = run_crawl(db, settings)
     assert all(r.status == "ok" for r in summary.runs), [(r.query, r.status, r.error) for r in summary.runs]
     snap = full_snapshot(db)
-    statuses = [r[0] for r in db.conn.execute("SELECT status FROM crawl_runs ORDER BY id")]
-    db.conn.close()
+    statuses = [r[0] for r in db.execute("SELECT status FROM crawl_runs ORDER BY id")]
+    db.close()
     assert same_dates(snap, clean)
     assert {k: v for k, v in snap.items() if k != "posted"} == {k: v for k, v in clean.items() if k != "posted"}
     assert statuses[0] == "interrupted" and "running" not in statuses
@@ -169,7 +169,7 @@ def test_disk_full_with_sources_crawling_in_parallel(sandbox, tmp_path, monkeypa
     with pytest.raises(StorageError) as info:
         run_crawl(db, settings)
     assert str(path) in str(info.value) and "full" in str(info.value)
-    db.conn.close()
+    db.close()
     assert integrity(path) == "ok"
 
 
@@ -184,5 +184,5 @@ def test_write_failure_names_the_file_and_the_cause(db, message, says):
     from storage.db import write_failure
 
     err = write_failure(db, sqlite3.OperationalError(message))
-    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    path = db.execute("PRAGMA database_list").fetchone()[2]
     assert str(err).startswith(f"{path}: ") and says in str(err) and message in str(err)

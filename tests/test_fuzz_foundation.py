@@ -67,17 +67,17 @@ def test_jsonl_import_skips_or_imports_every_line(tmp_path_factory, lines):
             stripped[0] = stripped[0][3:]  # a UTF-8 BOM on the first line is not content
         non_empty = sum(1 for l in stripped if l)
         assert summary.imported + summary.updated + summary.duplicates + summary.skipped == non_empty
-        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        before = db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        before = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
         if summary.skipped:
             try:
                 import_file(db, path, strict=True)
                 raise AssertionError("strict import accepted a file with bad lines")
             except HuaxiangError:
                 pass
-            assert db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0] == before
+            assert db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] == before
     finally:
-        db.conn.close()
+        db.close()
 
 
 def test_example_of_a_valid_toml_round_trip(tmp_path):

@@ -86,7 +86,7 @@ def database():
 
 
 def counts(db) -> dict[str, int]:
-    return {t: db.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
 def check(path: Path, fmt: str) -> None:
@@ -99,11 +99,11 @@ def check(path: Path, fmt: str) -> None:
         except HuaxiangError as exc:
             assert str(path) in str(exc), exc
             assert counts(db) == before, ("half-written", strict, str(exc))
-            status = db.conn.execute("SELECT status FROM import_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+            status = db.execute("SELECT status FROM import_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
             assert status == "failed"
-            assert not db.conn.in_transaction
+            assert not db.in_transaction
             continue
-        assert not db.conn.in_transaction
+        assert not db.in_transaction
         if strict:
             assert summary.skipped == 0
         after = counts(db)
@@ -218,5 +218,5 @@ def test_a_post_longer_than_the_csv_modules_field_limit_imports_intact(db, tmp_p
                     encoding="utf-8")
     summary = import_file(db, path, "weibo-crawler", strict=True)
     assert summary.imported == 1
-    stored = db.conn.execute("SELECT text FROM posts WHERE pid = '4900000000000001'").fetchone()[0]
+    stored = db.execute("SELECT text FROM posts WHERE pid = '4900000000000001'").fetchone()[0]
     assert stored == text.strip()

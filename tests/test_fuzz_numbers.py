@@ -104,7 +104,7 @@ def seeded_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("numbers") / "huaxiang.db"
     db = connect(path)
     seed_fixture(db)
-    db.conn.close()
+    db.close()
     return path
 
 

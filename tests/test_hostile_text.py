@@ -38,5 +38,5 @@ def test_search_table_keeps_the_terminal_sane_and_the_database_intact(cli, tmp_p
     from storage.db import connect
 
     db = connect(tmp_path / "h.db")
-    stored = [r[0] for r in db.conn.execute("SELECT text FROM posts ORDER BY CAST(pid AS INTEGER)")]
+    stored = [r[0] for r in db.execute("SELECT text FROM posts ORDER BY CAST(pid AS INTEGER)")]
     assert stored == [t + " 搜索词" for t in HOSTILE]        # intact in storage

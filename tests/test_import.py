@@ -23,24 +23,24 @@ def test_import_twice_gives_the_same_rows(db, tmp_path):
     f = write_jsonl(tmp_path / "posts.jsonl", LINES)
     first = import_file(db, f)
     assert (first.imported, first.duplicates, first.skipped) == (3, 0, 0)
-    rows = db.conn.execute("SELECT * FROM posts ORDER BY id").fetchall()
+    rows = db.execute("SELECT * FROM posts ORDER BY id").fetchall()
     second = import_file(db, f)
     assert (second.imported, second.duplicates, second.skipped) == (0, 3, 0)
-    assert db.conn.execute("SELECT * FROM posts ORDER BY id").fetchall() == rows
-    assert db.conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 2
+    assert db.execute("SELECT * FROM posts ORDER BY id").fetchall() == rows
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 2
 
 
 def test_fields_are_parsed_and_extras_kept(db, tmp_path):
     import_file(db, write_jsonl(tmp_path / "p.jsonl", LINES))
-    post = db.conn.execute("SELECT topics, mentions, created_at FROM posts WHERE pid = '1'").fetchone()
+    post = db.execute("SELECT topics, mentions, created_at FROM posts WHERE pid = '1'").fetchone()
     assert json.loads(post[0]) == ["健身打卡"]
     assert json.loads(post[1]) == ["教练小李"]
     assert post[2] == "2026-05-01T20:15:00+08:00"
-    naive = db.conn.execute("SELECT created_at, platform, raw FROM posts WHERE pid = '3'").fetchone()
+    naive = db.execute("SELECT created_at, platform, raw FROM posts WHERE pid = '3'").fetchone()
     assert naive[0] == "2026-05-02T08:00:00+08:00"
     assert naive[1] == "weibo"
     assert json.loads(naive[2])["extra"] == {"k": 1}
-    assert db.conn.execute("SELECT name FROM users WHERE uid = 'u1'").fetchone()[0] == "阿强"
+    assert db.execute("SELECT name FROM users WHERE uid = 'u1'").fetchone()[0] == "阿强"
 
 
 def test_bad_lines_are_skipped_counted_and_named(db, tmp_path):

@@ -26,7 +26,7 @@ WC = FIX / "weibo-crawler"
 
 
 def rows(db, sql: str, *args):
-    return db.conn.execute(sql, args).fetchall()
+    return db.execute(sql, args).fetchall()
 
 
 def build_weibodata(tmp_path: Path) -> Path:

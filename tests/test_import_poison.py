@@ -19,7 +19,7 @@ def _lines(*records: str) -> str:
 
 
 def _runs(db) -> list[str]:
-    return [r[0] for r in db.conn.execute("SELECT status FROM import_runs ORDER BY id")]
+    return [r[0] for r in db.execute("SELECT status FROM import_runs ORDER BY id")]
 
 
 POISON_JSONL = [
@@ -61,7 +61,7 @@ def test_mediacrawler_poison_records(db, tmp_path, layout):
     assert summary.imported == 2 and summary.skipped == 4
     assert [p.line for p in summary.problems] == [2, 3, 4, 5]
     assert "'note_id' must be a string or a number" in summary.problems[0].problem
-    pids = {r[0] for r in db.conn.execute("SELECT pid FROM posts")}
+    pids = {r[0] for r in db.execute("SELECT pid FROM posts")}
     assert pids == {"4900000000000001", "4900000000000006"}
     assert _runs(db) == ["ok"]
 

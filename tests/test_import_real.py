@@ -25,7 +25,7 @@ MC_COMMENTS = ["search_comments_2026-11-22.jsonl", "search_comments_2026-11-22.j
 
 
 def one(db, sql: str, *args):
-    return db.conn.execute(sql, args).fetchone()
+    return db.execute(sql, args).fetchone()
 
 
 def built_db(dump: Path, dest: Path) -> Path:

@@ -88,27 +88,27 @@ def test_login_in_headless_chromium_stores_the_cookie_only_in_the_secrets_file(g
     code, out, err = cli("--config", cfg, "--db", db_path, "crawl")
     assert code == 0, out + err
     db = connect(db_path)
-    assert db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0] > 0
+    assert db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] > 0
 
     # The session ends on the platform: the source pauses and says what to do.
     gated.signin.expire_sessions()
-    db.conn.execute("DELETE FROM post_queries")          # make the query fetch again
-    db.conn.execute("UPDATE queries SET cursor = NULL, newest_id = NULL")
+    db.execute("DELETE FROM post_queries")          # make the query fetch again
+    db.execute("UPDATE queries SET cursor = NULL, newest_id = NULL")
     code, out, err = cli("--config", cfg, "--db", db_path, "crawl")
     text = out + err
     assert "session expired: run `huaxiang login weibo`" in text
-    row = db.conn.execute("SELECT status, pause_reason FROM sources WHERE name = 'wb'").fetchone()
+    row = db.execute("SELECT status, pause_reason FROM sources WHERE name = 'wb'").fetchone()
     assert row[0] == "paused" and "huaxiang login weibo" in row[1]
 
     # Nowhere but the secrets file: not the database, not the logs, not the output.
-    dump = "\n".join(db.conn.iterdump())
+    dump = "\n".join(db.iterdump())
     assert sub not in dump and sub not in text
     assert all(sub not in r.getMessage() for r in caplog.records)
     # ...and should it ever reach a log line or an export, the masking knows it.
     from config import load_settings
     from config.loader import configured_secrets
     assert sub in " ".join(configured_secrets(load_settings(cfg)))
-    db.conn.close()
+    db.close()
 
 
 def test_anonymous_reads_get_the_visitor_cookie_like_the_mobile_site(gated):

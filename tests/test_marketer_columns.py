@@ -19,8 +19,8 @@ def _mark(tmp_path):
                                counts_floor=["followers"], ip_location="北京", full_profile=True),
                           User(platform="weibo", uid="1000002", verified_type=-1, company="万科", full_profile=True)])
         # `audiences show` prints keywords as the analysis stores them (plain words)
-        db.conn.execute("""UPDATE audiences SET keywords = '["健身", "增肌"]', topics = '[]' WHERE id = 1""")
-    db.conn.close()
+        db.execute("""UPDATE audiences SET keywords = '["健身", "增肌"]', topics = '[]' WHERE id = 1""")
+    db.close()
 
 
 def test_export_has_account_type_and_lower_bound(tmp_path, cli):

@@ -79,7 +79,7 @@ def test_nobot_in_bio_or_fields_is_kept_and_flagged_in_the_database(db):
     assert not has_nobot(load("account_xiaolu.json"))
     with transaction(db):
         upsert_posts(db, page.posts)
-    flagged = {r[0] for r in db.conn.execute("SELECT uid FROM users WHERE nobot = 1")}
+    flagged = {r[0] for r in db.execute("SELECT uid FROM users WHERE nobot = 1")}
     assert flagged == {"109384756201928999", "110000000000000123"}   # bio "#NoBot", profile field "#nobot"
     assert is_nobot(db, "mastodon", "109384756201928999")
     assert not is_nobot(db, "mastodon", "109384756201928374")

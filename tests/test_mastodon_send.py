@@ -50,10 +50,10 @@ def mastodon_world(db) -> None:
     page = parse_statuses(load("tag_timeline_page1.json"))
     with transaction(db):
         upsert_posts(db, page.posts)
-        db.conn.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (1, 'a1', '露营', '[\"露营\"]', ?)",
+        db.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (1, 'a1', '露营', '[\"露营\"]', ?)",
                         (NOW.isoformat(),))
-        for (user_id,) in db.conn.execute("SELECT id FROM users WHERE platform = 'mastodon'").fetchall():
-            db.conn.execute("INSERT INTO memberships (user_id, audience_id, score, tier) VALUES (?, 1, 0.9, 'engaged')",
+        for (user_id,) in db.execute("SELECT id FROM users WHERE platform = 'mastodon'").fetchall():
+            db.execute("INSERT INTO memberships (user_id, audience_id, score, tier) VALUES (?, 1, 0.9, 'engaged')",
                             (user_id,))
 
 

@@ -97,23 +97,23 @@ def test_sandbox_rsshub_and_mastodon_crawl_into_one_database_and_audiences_span_
             assert routes["tag"].call_count == 2                 # paged with max_id until the end
             assert routes["profile"].called and routes["timeline"].called   # new Mastodon authors fetched
 
-            per_platform = dict(db.conn.execute("SELECT platform, COUNT(*) FROM posts GROUP BY platform"))
+            per_platform = dict(db.execute("SELECT platform, COUNT(*) FROM posts GROUP BY platform"))
             assert set(per_platform) == {"sandbox", "rss", "mastodon"}
             assert per_platform["rss"] == 5 and per_platform["mastodon"] >= 6
-            users = dict(db.conn.execute("SELECT platform, COUNT(*) FROM users GROUP BY platform"))
+            users = dict(db.execute("SELECT platform, COUNT(*) FROM users GROUP BY platform"))
             assert users["rss"] == 4 and users["mastodon"] == 4 and users["sandbox"] >= 5
             # RSS group posts carry the group; the Mastodon opt-outs are flagged
-            assert db.conn.execute("SELECT COUNT(*) FROM posts WHERE platform = 'rss' AND group_id = '/douban/group/camping'"
+            assert db.execute("SELECT COUNT(*) FROM posts WHERE platform = 'rss' AND group_id = '/douban/group/camping'"
                                    ).fetchone()[0] == 2
-            assert {r[0] for r in db.conn.execute("SELECT uid FROM users WHERE nobot = 1")} == \
+            assert {r[0] for r in db.execute("SELECT uid FROM users WHERE nobot = 1")} == \
                 {"109384756201928999", "110000000000000123"}
             # every post links to the query that found it
-            found_by = dict(db.conn.execute("SELECT p.platform, COUNT(DISTINCT q.query) FROM post_queries q"
+            found_by = dict(db.execute("SELECT p.platform, COUNT(DISTINCT q.query) FROM post_queries q"
                                             " JOIN posts p ON p.id = q.post_id GROUP BY p.platform"))
             assert found_by == {"sandbox": 1, "rss": 2, "mastodon": 1}
 
             result = run_analysis(db, settings)
-            audiences = [r[0] for r in db.conn.execute("SELECT id FROM audiences WHERE status = 'active'")]
+            audiences = [r[0] for r in db.execute("SELECT id FROM audiences WHERE status = 'active'")]
             assert len(audiences) >= 2
             members = [m for a in audiences for m in audience_members(db, a)]
             assert {m["platform"] for m in members} == {"sandbox", "rss", "mastodon"}   # the platform per user
@@ -129,4 +129,4 @@ def test_sandbox_rsshub_and_mastodon_crawl_into_one_database_and_audiences_span_
                     exported |= {row["platform"] for row in csv.DictReader(fh)}
             assert exported == {"sandbox", "rss", "mastodon"}
         finally:
-            db.conn.close()
+            db.close()

@@ -113,7 +113,7 @@ def test_cli_outcomes_from_stored_comments(cli, tmp_path):
     with transaction(db):
         upsert_posts(db, [Post(platform="weibo", pid="c9", uid=items[0].target_uid, kind="comment",
                                parent_pid=items[0].post_pid, text="不要打扰", created_at=NOW.isoformat())])
-    db.conn.close()
+    db.close()
     code, out, err = cli("--db", "o.db", "outcomes", "--json")
     assert code == 0, err
     assert json.loads(out)["optouts"] == 1

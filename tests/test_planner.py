@@ -45,7 +45,7 @@ def test_replanning_is_idempotent(db):
     third = run_plan(db, s, NOW + timedelta(hours=1), rng=random.Random(3))
     assert first.created > 0 and second.created == 0 and third.created == 0
     assert store.queue_counts(db) == before
-    keys = [r[0] for r in db.conn.execute("SELECT dedupe_key FROM queue")]
+    keys = [r[0] for r in db.execute("SELECT dedupe_key FROM queue")]
     assert len(keys) == len(set(keys))
 
 
@@ -76,7 +76,7 @@ def test_old_posts_and_inactive_audiences_are_ignored(db):
     s = engagement_settings(max_post_age_days=1)
     assert run_plan(db, s, NOW + timedelta(days=2)).candidates == 0
     with transaction(db):
-        db.conn.execute("UPDATE audiences SET status = 'retired'")
+        db.execute("UPDATE audiences SET status = 'retired'")
     assert run_plan(db, s, NOW).candidates == 0
 
 
@@ -120,7 +120,7 @@ def test_scheduled_in_active_hours_when_known(db):
     with transaction(db):
         for j, pid in enumerate(["p0_0", "p0_1", "p0_2", "p0_3"]):
             t = (NOW - timedelta(days=j)).replace(hour=12, minute=5)      # 20:05 Asia/Shanghai
-            db.conn.execute("UPDATE posts SET created_at = ? WHERE pid = ?", (t.isoformat(), pid))
+            db.execute("UPDATE posts SET created_at = ? WHERE pid = ?", (t.isoformat(), pid))
     s = engagement_settings()
     assert active_hours(s, store.user_post_times(db, 1)) == [20]
     run_plan(db, s, NOW)
@@ -153,12 +153,12 @@ def test_drafts_fill_placeholders_and_respect_length():
 def test_uses_the_analysis_figures_when_present(db):
     build_world(db, users=2, posts_per_user=1)
     with transaction(db):
-        db.conn.execute("UPDATE audiences SET target = '健身'")
+        db.execute("UPDATE audiences SET target = '健身'")
         hist = [0] * 24
         hist[21] = 9
-        db.conn.execute("INSERT INTO user_stats (user_id, influence, relevance, active_hours) VALUES (1, 0.9, 0.2, ?)",
+        db.execute("INSERT INTO user_stats (user_id, influence, relevance, active_hours) VALUES (1, 0.9, 0.2, ?)",
                         (json.dumps(hist),))
-        db.conn.execute("INSERT INTO user_relevance (user_id, target, score, explanation) VALUES (1, '健身', 0.95, '健身×4 in 4/9 posts')")
+        db.execute("INSERT INTO user_relevance (user_id, target, score, explanation) VALUES (1, '健身', 0.95, '健身×4 in 4/9 posts')")
     s = engagement_settings()
     run_plan(db, s, NOW)
     row = [r for r in items(db) if r["target_uid"] == "u0"][0]
@@ -180,7 +180,7 @@ def test_plan_tops_the_review_queue_up_to_its_budget(db):
 
 def test_nobot_in_a_bio_is_honoured_like_an_opt_out(db):
     build_world(db)
-    db.conn.execute("UPDATE users SET bio = '只和真人聊天 #NoBot' WHERE uid = 'u4'")
+    db.execute("UPDATE users SET bio = '只和真人聊天 #NoBot' WHERE uid = 'u4'")
     summary = run_plan(db, engagement_settings(), NOW)
     targets = {r["target_uid"] for r in items(db)}
     assert "u4" not in targets and "u5" in targets
@@ -189,7 +189,7 @@ def test_nobot_in_a_bio_is_honoured_like_an_opt_out(db):
 
 def test_templates_written_for_a_seeded_target_reach_the_cluster_that_matched_it(db):
     build_world(db)
-    db.conn.execute("UPDATE audiences SET name = NULL, auto_name = '健身·增肌', target = '健身人群' WHERE id = 1")
+    db.execute("UPDATE audiences SET name = NULL, auto_name = '健身·增肌', target = '健身人群' WHERE id = 1")
     only_target = [{"name": "fit", "audience": "健身人群", "kind": "reply", "variants": ["{nickname} 练得真好，{topic}一起加油"]}]
     run_plan(db, engagement_settings(templates=only_target, drafting={"builtin": False}), NOW)
     fit = [r for r in items(db) if r["kind"] == "reply"]

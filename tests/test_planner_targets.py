@@ -36,9 +36,9 @@ def campaign(**eng):
 def relevance(db, scores: dict[str, tuple[float, float]]):
     with transaction(db):
         for uid, (fit, mom) in scores.items():
-            user_id = db.conn.execute("SELECT id FROM users WHERE uid = ?", (uid,)).fetchone()[0]
+            user_id = db.execute("SELECT id FROM users WHERE uid = ?", (uid,)).fetchone()[0]
             for target, score in (("健身人群", fit), ("新手妈妈", mom)):
-                db.conn.execute("INSERT INTO user_relevance (user_id, target, score, explanation) VALUES (?, ?, ?, ?)",
+                db.execute("INSERT INTO user_relevance (user_id, target, score, explanation) VALUES (?, ?, ?, ?)",
                                 (user_id, target, score, f"{target} words"))
 
 
@@ -66,7 +66,7 @@ def test_strong_posts_by_leaders_get_a_repost_with_a_comment(db):
     build_world(db, texts=TEXTS)
     relevance(db, {u: (0.9, 0.0) for u in SCORES})
     with transaction(db):
-        db.conn.execute("UPDATE posts SET likes = 80")
+        db.execute("UPDATE posts SET likes = 80")
     run_plan(db, campaign(repost_share=0.5), NOW, rng=random.Random(0))
     rows = [r for r in store.list_items(db) if r["kind"] != "follow"]
     reposts = [r for r in rows if r["kind"] == "repost"]

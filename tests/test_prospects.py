@@ -71,7 +71,7 @@ TARGETS = {"audiences": [{"name": "健身人群", "seeds": [RARE_SEED], "descrip
 
 
 def relevance_of(db, target: str) -> dict[str, float]:
-    return dict(db.conn.execute("SELECT u.uid, r.score FROM user_relevance r JOIN users u ON u.id = r.user_id"
+    return dict(db.execute("SELECT u.uid, r.score FROM user_relevance r JOIN users u ON u.id = r.user_id"
                                 " WHERE r.target = ?", (target,)).fetchall())
 
 
@@ -91,7 +91,7 @@ def test_words_find_users_who_never_write_the_seed(db):
     assert np.median([rel[u] for u in silent]) >= 0.5 > np.median([rel[u] for u in uids if truth[u] != "fitness"])
     # the explanation names matching posts and terms
     best = max(silent, key=lambda u: rel[u])
-    why = store.user_relevance(db, db.conn.execute("SELECT id FROM users WHERE uid = ?", (best,)).fetchone()[0])
+    why = store.user_relevance(db, db.execute("SELECT id FROM users WHERE uid = ?", (best,)).fetchone()[0])
     text = why["健身人群"][1]
     assert "posts: 「" in text and "terms: " in text and any(w in text for w in VOCAB["fitness"])
 
@@ -108,7 +108,7 @@ def test_sentence_vectors_find_prospects_when_words_say_nothing(db, monkeypatch)
     uids = sorted(rel)
     assert roc_auc_score([truth[u] == 0 for u in uids], [rel[u] for u in uids]) >= 0.95
     u0 = next(u for u in uids if truth[u] == 0)
-    why = store.user_relevance(db, db.conn.execute("SELECT id FROM users WHERE uid = ?", (u0,)).fetchone()[0])["零"][1]
+    why = store.user_relevance(db, db.execute("SELECT id FROM users WHERE uid = ?", (u0,)).fetchone()[0])["零"][1]
     assert "posts: 「" in why            # the closest posts by meaning, though no word matched
 
 
@@ -116,7 +116,7 @@ def test_exclude_words_keep_their_posts_out(db):
     posts, truth = corpus()
     load(db, posts)
     run_analysis(db, make_settings(TARGETS))
-    rows = db.conn.execute("SELECT explanation FROM user_relevance WHERE target = '铲屎官' AND score >= 0.5").fetchall()
+    rows = db.execute("SELECT explanation FROM user_relevance WHERE target = '铲屎官' AND score >= 0.5").fetchall()
     assert rows and not any("领养" in r[0] for r in rows)
 
 
@@ -124,8 +124,8 @@ def test_random_interest_users_stay_unassigned_everywhere(db, cli, tmp_path):
     posts, truth = corpus(n_users=300, random_share=0.35)
     load(db, posts)
     summary = run_analysis(db, make_settings(TARGETS))
-    stats = dict(db.conn.execute("SELECT u.uid, s.audience_id FROM user_stats s JOIN users u ON u.id = s.user_id"))
-    members = dict(db.conn.execute("SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id"))
+    stats = dict(db.execute("SELECT u.uid, s.audience_id FROM user_stats s JOIN users u ON u.id = s.user_id"))
+    members = dict(db.execute("SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id"))
     rnd = [u for u, g in truth.items() if g == "random"]
     real = [u for u, g in truth.items() if g != "random"]
     unassigned = {u for u, a in stats.items() if a is None}
@@ -150,7 +150,7 @@ def test_exports_name_their_scores_and_leave_unassigned_out(cli, tmp_path):
 
     db = connect(tmp_path / "huaxiang.db")
     load(db, posts)
-    db.conn.close()
+    db.close()
     code, out, err = cli("analyze")
     assert code == 0, err
     assert "users fit no audience (they post about everything)" in out
@@ -272,7 +272,7 @@ def test_a_small_audience_keeps_its_own_name(db, seed):
                               created_at="2026-11-01T10:00:00+08:00"))
     load(db, posts)
     run_analysis(db, make_settings({}))
-    members = dict(db.conn.execute("SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id"))
+    members = dict(db.execute("SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id"))
     pets = {u for u, g in truth.items() if g == "pets"}
     best = max({a for a in members.values()}, key=lambda a: len(pets & {u for u, x in members.items() if x == a}))
     got = {u for u, a in members.items() if a == best}
@@ -294,15 +294,15 @@ def test_incremental_run_scores_new_users_and_keeps_unassigned_ones_out(db):
     load(db, new)
     summary = run_analysis(db, s)
     assert summary.mode == "incremental" and summary.placed == 2
-    uid = db.conn.execute("SELECT id FROM users WHERE uid = 'newfit'").fetchone()[0]
+    uid = db.execute("SELECT id FROM users WHERE uid = 'newfit'").fetchone()[0]
     score, why = store.user_relevance(db, uid)["健身人群"]
     assert score >= 0.5 and "terms: " in why
-    assert db.conn.execute("SELECT audience_id FROM memberships WHERE user_id = ?", (uid,)).fetchone() is not None
-    rnd = db.conn.execute("SELECT id FROM users WHERE uid = 'newrnd'").fetchone()[0]
+    assert db.execute("SELECT audience_id FROM memberships WHERE user_id = ?", (uid,)).fetchone() is not None
+    rnd = db.execute("SELECT id FROM users WHERE uid = 'newrnd'").fetchone()[0]
     assert store.user_relevance(db, rnd)["健身人群"][0] < score
     # the full run's line between members and the unassigned holds for users placed later
-    assert db.conn.execute("SELECT audience_id FROM user_stats WHERE user_id = ?", (rnd,)).fetchone()[0] is None
-    assert db.conn.execute("SELECT 1 FROM memberships WHERE user_id = ?", (rnd,)).fetchone() is None
+    assert db.execute("SELECT audience_id FROM user_stats WHERE user_id = ?", (rnd,)).fetchone()[0] is None
+    assert db.execute("SELECT 1 FROM memberships WHERE user_id = ?", (rnd,)).fetchone() is None
 
 
 def test_report_has_prospects_and_unassigned_users(db):
@@ -339,7 +339,7 @@ def test_an_audience_of_unfocused_users_is_flagged_mixed_not_confidently_named(d
     mixed = [a for a in auds if a["mixed"]]
     assert mixed and all(a["auto_name"].startswith(kw.MIXED_PREFIX) for a in mixed)
     for a in mixed:
-        uids = [r[0] for r in db.conn.execute("SELECT u.uid FROM memberships m JOIN users u ON u.id = m.user_id"
+        uids = [r[0] for r in db.execute("SELECT u.uid FROM memberships m JOIN users u ON u.id = m.user_id"
                                               " WHERE m.audience_id = ?", (a["id"],))]
         assert sum(truth[u] == "random" for u in uids) > 0.6 * len(uids)
     assert not any(a["auto_name"].startswith(kw.MIXED_PREFIX) for a in auds if not a["mixed"])

@@ -99,15 +99,15 @@ def test_audit_log_is_append_only(db, planned):
     import sqlite3
 
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        db.conn.execute("DELETE FROM audit_log")
+        db.execute("DELETE FROM audit_log")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        db.conn.execute("UPDATE audit_log SET actor = 'mallory'")
+        db.execute("UPDATE audit_log SET actor = 'mallory'")
 
 
 def _cli_world(tmp_path):
     db = connect(tmp_path / "q.db")
     build_world(db, users=4, posts_per_user=1)
-    db.conn.close()
+    db.close()
     (tmp_path / "huaxiang.toml").write_text(
         '[engagement]\nquiet_hours = ""\nmin_spacing_s = 0\nspacing_jitter_s = 0\nmax_post_age_days = 3650\n'
         'follow_suggestions = false\n'

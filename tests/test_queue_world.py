@@ -48,13 +48,13 @@ def build_world(db, users: int = 6, posts_per_user: int = 2, now: datetime = NOW
                               likes=10 * i, comments=j, reposts=0, author=author))
     with transaction(db):
         upsert_posts(db, posts)
-        db.conn.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (1, 'a1', '健身达人', ?, ?)",
+        db.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (1, 'a1', '健身达人', ?, ?)",
                         (json.dumps(["健身", "增肌"], ensure_ascii=False), now.isoformat()))
-        db.conn.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (2, 'a2', '新手妈妈', ?, ?)",
+        db.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (2, 'a2', '新手妈妈', ?, ?)",
                         (json.dumps(["辅食"], ensure_ascii=False), now.isoformat()))
         for i in range(users):
-            user_id = db.conn.execute("SELECT id FROM users WHERE uid = ?", (f"u{i}",)).fetchone()[0]
-            db.conn.execute("INSERT INTO memberships (user_id, audience_id, score, tier) VALUES (?, ?, ?, ?)",
+            user_id = db.execute("SELECT id FROM users WHERE uid = ?", (f"u{i}",)).fetchone()[0]
+            db.execute("INSERT INTO memberships (user_id, audience_id, score, tier) VALUES (?, ?, ?, ?)",
                             (user_id, 1 if i % 2 == 0 else 2, 0.5 + i / (2 * users), next(tiers)))
     return {"users": [f"u{i}" for i in range(users)]}
 

@@ -30,7 +30,7 @@ def settings(settings):
 
 def seed_report_extras(db) -> None:
     """What the analysis, the crawler and the sender add on top of the core rows."""
-    conn = db.conn
+    conn = db
     users = conn.execute("SELECT u.id, m.audience_id FROM users u JOIN memberships m ON m.user_id = u.id ORDER BY u.id").fetchall()
     rng = np.random.default_rng(3)
     for uid, aid in users:
@@ -74,7 +74,7 @@ def full_db(tmp_path):
     seed_fixture(db)
     seed_report_extras(db)
     yield db
-    db.conn.close()
+    db.close()
 
 
 def _images(page_html: str) -> list[bytes]:
@@ -141,7 +141,7 @@ def test_report_html_is_self_contained_and_escaped(full_db, settings):
 
 
 def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):
-    connect(tmp_path / "empty.db").conn.close()
+    connect(tmp_path / "empty.db").close()
     code, out, err = cli("--db", str(tmp_path / "empty.db"), "report", "-o", "r.html")
     assert code == 0, err
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
@@ -152,7 +152,7 @@ def test_empty_database_says_no_data_yet(db, settings, cli, tmp_path):
 
 
 def test_png_dir(full_db, settings, tmp_path, cli):
-    full_db.conn.close()
+    full_db.close()
     code, out, err = cli("report", "-o", "out/report.html", "--png", "charts")
     assert code == 0, err
     pngs = sorted((tmp_path / "charts").glob("*.png"))
@@ -238,7 +238,7 @@ def test_report_sections_with_partial_data(db, settings):
     """Audiences but no analysis extras, crawl runs or queue: each part says what is missing."""
     from bot.report import build_report
 
-    db.conn.execute("INSERT INTO audiences (id, auto_name, size, created_at) VALUES (1, '健身', 0, ?)",
+    db.execute("INSERT INTO audiences (id, auto_name, size, created_at) VALUES (1, '健身', 0, ?)",
                     (FIXED_NOW.isoformat(),))
     report = build_report(db, settings)
     blocks = {b.title: b for s in report.sections for b in s.blocks}
@@ -270,7 +270,7 @@ def test_map_sample_keeps_every_audience(db):
     """Beyond the point limit the map samples users; a regular id pattern must not hide an audience."""
     from storage.reporting import map_points
 
-    conn = db.conn
+    conn = db
     for a in range(1, 5):
         conn.execute("INSERT INTO audiences (id, auto_name, created_at) VALUES (?, ?, ?)", (a, f"a{a}", FIXED_NOW.isoformat()))
     for i in range(1, 401):
@@ -297,10 +297,10 @@ def test_tag_query_counts_the_people_it_found_and_their_posts(db, settings):
     from storage import reporting
 
     seed_fixture(db, n_users=10)
-    db.conn.execute("INSERT INTO user_queries (platform, uid, query) SELECT platform, uid, 'fitness-tag' FROM users"
+    db.execute("INSERT INTO user_queries (platform, uid, query) SELECT platform, uid, 'fitness-tag' FROM users"
                     " WHERE name LIKE '健身%'")
-    people = db.conn.execute("SELECT COUNT(*) FROM users WHERE name LIKE '健身%'").fetchone()[0]
-    their_posts = db.conn.execute("SELECT COUNT(*) FROM posts p JOIN users u ON u.id = p.user_id"
+    people = db.execute("SELECT COUNT(*) FROM users WHERE name LIKE '健身%'").fetchone()[0]
+    their_posts = db.execute("SELECT COUNT(*) FROM posts p JOIN users u ON u.id = p.user_id"
                                   " WHERE u.name LIKE '健身%'").fetchone()[0]
     row = next(r for r in reporting.crawl_by_query(db) if r["query"] == "fitness-tag")
     assert (row["posts"], row["users"]) == (their_posts, people) and people > 0
@@ -313,7 +313,7 @@ def test_keyword_weights_are_weights_not_ranks_and_junk_is_left_out(db, settings
     from storage import reporting
 
     seed_fixture(db, n_users=10)
-    db.conn.execute("UPDATE audiences SET keywords = ? WHERE id = 2",
+    db.execute("UPDATE audiences SET keywords = ? WHERE id = 2",
                     (json.dumps(["读书", "明显", "好书", "无数次", "一个月", "这家", "推荐"], ensure_ascii=False),))
     aud = next(a for a in reporting.list_audiences(db) if a["id"] == 2)
     words, label = _keywords(db, aud, "en")
@@ -341,13 +341,13 @@ def test_growth_is_numbers_until_there_is_a_history(db, settings):
     from bot.report import build_report
 
     seed_fixture(db, n_users=10)
-    db.conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, 1, 5, '2026-11-01T00:00:00+00:00')")
+    db.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, 1, 5, '2026-11-01T00:00:00+00:00')")
     report = build_report(db, settings)
     block = _block(report, "健身人群")
     assert "audience-1-size" not in {c.slug for c in block.charts}          # one dot on day one is not a chart
     assert dict(block.facts)["size (per analysis)"] == "5"
     for run in (2, 3):
-        db.conn.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, ?, ?, ?)",
+        db.execute("INSERT INTO audience_history (audience_id, run_id, size, at) VALUES (1, ?, ?, ?)",
                         (run, 5 + run, f"2026-11-0{run}T00:00:00+00:00"))
     assert "audience-1-size" in {c.slug for c in _block(build_report(db, settings), "健身人群").charts}
 
@@ -358,15 +358,15 @@ def test_a_day_of_crawling_is_a_table_of_numbers_not_a_dot(db, settings):
     from bot.report import build_report
 
     seed_fixture(db, n_users=10)
-    db.conn.execute("UPDATE posts SET first_seen = '2026-11-01T02:00:00+00:00'")
-    db.conn.execute("UPDATE users SET first_seen = '2026-11-01T02:00:00+00:00'")
+    db.execute("UPDATE posts SET first_seen = '2026-11-01T02:00:00+00:00'")
+    db.execute("UPDATE users SET first_seen = '2026-11-01T02:00:00+00:00'")
     report = build_report(db, settings, lang="en")
     crawl = next(s for s in report.sections if s.id == "crawl")
     per_day = next(b for b in crawl.blocks if b.title == "Found per day")
     assert not per_day.charts and per_day.tables[0].rows[0][0] == "2026-11-01"
-    assert per_day.tables[0].rows[0][1] == db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+    assert per_day.tables[0].rows[0][1] == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
     assert all("days" not in c.slug for b in crawl.blocks for c in b.charts)
-    db.conn.execute("UPDATE posts SET first_seen = '2026-11-02T02:00:00+00:00' WHERE id % 2 = 0")
+    db.execute("UPDATE posts SET first_seen = '2026-11-02T02:00:00+00:00' WHERE id % 2 = 0")
     crawl = next(s for s in build_report(db, settings, lang="en").sections if s.id == "crawl")
     assert "crawl-per-day" in {c.slug for b in crawl.blocks for c in b.charts}
 
@@ -375,13 +375,13 @@ def test_each_audience_names_the_targets_it_serves_and_its_prospects(db, setting
     from bot.report import build_report
 
     seed_fixture(db, n_users=10)
-    db.conn.execute("UPDATE audiences SET target = '健身爱好者', target_score = 0.8 WHERE id = 1")
-    db.conn.execute("INSERT INTO user_relevance (user_id, target, score) SELECT m.user_id, '健身爱好者', 0.7"
+    db.execute("UPDATE audiences SET target = '健身爱好者', target_score = 0.8 WHERE id = 1")
+    db.execute("INSERT INTO user_relevance (user_id, target, score) SELECT m.user_id, '健身爱好者', 0.7"
                     " FROM memberships m WHERE m.audience_id = 1")
     facts = dict(_block(build_report(db, settings), "健身人群").facts)
     assert facts["targets served"].startswith("健身爱好者 (0.70,")
     leaders, engaged, potential = (int(x) for x in facts["prospects (leaders / engaged / potential)"].split(" / "))
-    assert leaders + engaged + potential == db.conn.execute(
+    assert leaders + engaged + potential == db.execute(
         "SELECT COUNT(*) FROM memberships WHERE audience_id = 1").fetchone()[0]
 
 
@@ -391,7 +391,7 @@ def test_report_is_chinese_by_default_with_times_in_the_campaign_zone(db):
     from bot.report import render_report
 
     seed_fixture(db, n_users=10)
-    db.conn.execute("INSERT INTO crawl_runs (query, source, started_at, status) VALUES ('q', 'weibo',"
+    db.execute("INSERT INTO crawl_runs (query, source, started_at, status) VALUES ('q', 'weibo',"
                     " '2026-11-20T23:30:00+00:00', 'ok')")
     html = render_report(db, Settings())            # [ui] language zh, Asia/Shanghai
     assert '<html lang="zh-CN">' in html and "概览" in html and "各查询发现" in html and "Overview" not in html
@@ -404,7 +404,7 @@ def test_days_in_charts_are_the_campaign_s_calendar_days(db):
     from storage import reporting
 
     seed_fixture(db, n_users=4)
-    db.conn.execute("UPDATE posts SET first_seen = '2026-11-20T20:00:00+00:00'")      # 04:00 next day in Shanghai
-    db.conn.execute("UPDATE users SET first_seen = '2026-11-20T10:00:00+00:00'")
+    db.execute("UPDATE posts SET first_seen = '2026-11-20T20:00:00+00:00'")      # 04:00 next day in Shanghai
+    db.execute("UPDATE users SET first_seen = '2026-11-20T10:00:00+00:00'")
     days = {r["day"]: r for r in reporting.crawl_by_day(db, offset="+480 minutes")}
     assert days["2026-11-21"]["posts"] > 0 and days["2026-11-20"]["users"] > 0 and days["2026-11-20"]["posts"] == 0

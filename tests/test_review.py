@@ -29,7 +29,7 @@ def world(tmp_path):
     s = engagement_settings(templates=[TEMPLATES[0]], max_post_age_days=3650)
     run_plan(db, s, NOW)
     yield path, s, db
-    db.conn.close()
+    db.close()
 
 
 @pytest.fixture

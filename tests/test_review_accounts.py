@@ -26,7 +26,7 @@ def world(tmp_path, db):
     build_world(db, users=6, posts_per_user=2, texts={"p0_0": "今天的蛋白粉测评 \u202e反转名字"})
     s = engagement_settings(templates=TEMPLATES, max_post_age_days=3650, follow_suggestions=True)
     run_plan(db, s, NOW)
-    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    path = db.execute("PRAGMA database_list").fetchone()[2]
     return path, s, db
 
 
@@ -56,7 +56,7 @@ def pending_reply(db) -> int:
 
 def test_passwords_are_scrypt_hashes_and_names_are_checked(db):
     acc = accounts.add(db, "王芳", "approver", PASSWORD)
-    stored = db.conn.execute("SELECT password_hash FROM accounts WHERE id = ?", (acc.id,)).fetchone()[0]
+    stored = db.execute("SELECT password_hash FROM accounts WHERE id = ?", (acc.id,)).fetchone()[0]
     assert stored.startswith("scrypt$") and PASSWORD not in stored
     assert accounts.verify_password(PASSWORD, stored) and not accounts.verify_password("wrong", stored)
     for bad in ("huaxiang/sender", "huaxiang／sender", "\u200bhuaxiang/sender", "", "a\u202eb"):
@@ -98,7 +98,7 @@ def test_sign_in_session_expiry_and_sign_out(world):
     session = c.get("/api/session").json()
     assert session["user"]["name"] == "王芳" and session["user"]["role"] == "approver" and session["accounts"]
     assert session["language"] == "zh" and session["messages"]["btn.approve"] == "批准"
-    db.conn.execute("UPDATE review_sessions SET expires_at = '2000-01-01T00:00:00+00:00'")
+    db.execute("UPDATE review_sessions SET expires_at = '2000-01-01T00:00:00+00:00'")
     assert c.get("/api/session").status_code == 401
     sign_in(c, "王芳")
     c.post("/api/logout", headers=csrf(c))
@@ -114,7 +114,7 @@ def test_failed_sign_ins_are_slowed(world):
     r = sign_in(c, "王芳")                   # the right password, but the account must wait first
     assert r.status_code == 429 and "秒后再试" in r.text
     assert c.get("/api/session").status_code == 401
-    db.conn.execute("UPDATE accounts SET last_failed_at = '2000-01-01T00:00:00+00:00'")
+    db.execute("UPDATE accounts SET last_failed_at = '2000-01-01T00:00:00+00:00'")
     assert sign_in(c, "王芳").status_code == 303
     assert sign_in(c, "nobody", "whatever").status_code == 401
 
@@ -309,7 +309,7 @@ def test_finished_items_are_read_only(world, cli):
     assert not r["ok"] and store.get_item(db, sent).status == "sent"
     # a failed item is read-only in the API; the CLI retries it only when asked to
     failed = ids[1] if ids[1] != sent else ids[0]
-    db.conn.execute("UPDATE queue SET status = 'failed' WHERE id = ?", (failed,))
+    db.execute("UPDATE queue SET status = 'failed' WHERE id = ?", (failed,))
     assert not c.post("/api/items/approve", json={"ids": [failed]}, headers=csrf(c)).json()[0]["ok"]
     assert cli("--db", path, "queue", "approve", str(failed), "--by", "王芳")[0] == 1
     assert cli("--db", path, "queue", "approve", str(failed), "--by", "王芳", "--retry")[0] == 0
@@ -341,7 +341,7 @@ def test_paging_counts_search_sort_and_dates(world):
 def test_card_context_thread_why_and_history(world):
     path, _, db = world
     item = store.list_items(db, status="pending", kind="reply")[0]
-    db.conn.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
+    db.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
                     " VALUES ('weibo', 'c1', 'u9', 'comment', ?, '同款蛋白粉，好喝吗', 7, ?, ?)",
                     (item["post_pid"], NOW.isoformat(), NOW.isoformat()))
     c = client(world)
@@ -427,7 +427,7 @@ def test_sign_in_throttle_doubles_and_forgets_on_success():
 def test_queue_show_has_the_card_context_and_local_times(world, cli):
     path, _, db = world
     item = store.list_items(db, status="pending", kind="reply")[0]
-    db.conn.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
+    db.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
                     " VALUES ('weibo', 'c1', 'u9', 'comment', ?, '同款蛋白粉，好喝吗', 7, ?, ?)",
                     (item["post_pid"], NOW.isoformat(), NOW.isoformat()))
     code, out, err = cli("--db", path, "queue", "show", str(item["id"]))
@@ -442,7 +442,7 @@ def test_card_renders_issue_13_columns_when_they_exist(world):
     item_id = pending_reply(db)
     reason = {"post_kind": "question", "phrases": ["蛋白粉", "结块"], "topics": ["健身"],
               "library": {"id": 3, "text": "先放粉再加水"}, "template": "tips", "drafter": "builtin", "fallback": False}
-    db.conn.execute("UPDATE queue SET target = '健身爱好者', target_relevance = 0.83, draft_reason = ? WHERE id = ?",
+    db.execute("UPDATE queue SET target = '健身爱好者', target_relevance = 0.83, draft_reason = ? WHERE id = ?",
                     (json.dumps(reason, ensure_ascii=False), item_id))
     c = client(world)
     c.get(f"/?token={load_or_create_token(path)}")

@@ -30,8 +30,8 @@ def review_app(tmp_path_factory):
     build_world(db, users=6, posts_per_user=2, texts={"p0_0": "<script>alert(1)</script>", "p1_0": "\u202e反转\u202c 好"})
     s = engagement_settings(templates=TEMPLATES, max_post_age_days=3650)
     run_plan(db, s, NOW)
-    assert db.conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
-    db.conn.close()
+    assert db.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
+    db.close()
     token = load_or_create_token(path)
     app = create_app(path, s, token)
     from bot.engage.review.app import _derive
@@ -102,9 +102,9 @@ def test_no_operation_answers_5xx_with_valid_auth(api_schema, review_app):
 def audit_rows(path) -> int:
     db = connect(path)
     try:
-        return db.conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+        return db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
     finally:
-        db.conn.close()
+        db.close()
 
 
 def test_state_changing_calls_need_the_token_and_the_csrf_header(api_schema, review_app):

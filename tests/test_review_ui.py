@@ -43,14 +43,14 @@ def team_world(tmp_path):
     db = connect(path)
     build_world(db, users=28, posts_per_user=1, texts={"p0_0": "新买的蛋白粉，巧克力味，冲起来有点结块，求推荐 #健身#",
                                                        "p2_0": "第一次练硬拉，腰有点酸，是姿势不对吗？"})
-    db.conn.execute("UPDATE users SET name = ?, bio = '健身三年 | 增肌中' WHERE uid = 'u4'", (RLO_NAME,))
+    db.execute("UPDATE users SET name = ?, bio = '健身三年 | 增肌中' WHERE uid = 'u4'", (RLO_NAME,))
     for k, (who, text, likes) in enumerate((("u1", "巧克力味的确容易结块，用摇摇杯加温水", 31),
                                             ("u3", "试试香草味，我觉得更好冲", 12),
                                             ("u5", "同问！", 2))):
-        db.conn.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
+        db.execute("INSERT INTO posts (platform, pid, uid, kind, parent_pid, text, likes, created_at, first_seen)"
                         " VALUES ('weibo', ?, ?, 'comment', 'p0_0', ?, ?, ?, ?)",
                         (f"c{k}", who, text, likes, NOW.isoformat(), NOW.isoformat()))
-    db.conn.execute("INSERT INTO posts (platform, pid, uid, kind, text, created_at, first_seen, user_id) SELECT"
+    db.execute("INSERT INTO posts (platform, pid, uid, kind, text, created_at, first_seen, user_id) SELECT"
                     " 'weibo', 'p0_old', 'u0', 'post', '上周的训练计划：推拉腿三分化', ?, ?, id FROM users WHERE uid = 'u0'",
                     ("2026-11-12T10:00:00+00:00", NOW.isoformat()))
     s = engagement_settings(templates=TEMPLATES, max_post_age_days=3650, follow_suggestions=True)
@@ -61,7 +61,7 @@ def team_world(tmp_path):
     queue_ops.approve(db, sent, "王芳")
     run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
     yield path, s, db
-    db.conn.close()
+    db.close()
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ def test_conditional_get_sends_validators_and_304_is_an_empty_page(http, db):
         assert sent["If-Modified-Since"] == "Sun, 22 Nov 2026 10:00:00 GMT"
         assert page2.posts == [] and page2.raw["not_modified"] is True
         assert src2.changed == set()
-    row = db.conn.execute("SELECT etag, changed_at IS NOT NULL FROM feed_state WHERE source = 'hub'").fetchone()
+    row = db.execute("SELECT etag, changed_at IS NOT NULL FROM feed_state WHERE source = 'hub'").fetchone()
     assert row == ('W/"abc123"', 1)
 
 

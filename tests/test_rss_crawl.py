@@ -94,19 +94,19 @@ value = "/broken"
 
     db = connect(tmp_path / "feeds.db")
     try:
-        posts = dict(db.conn.execute("SELECT pid, uid FROM posts WHERE platform = 'rss'"))
+        posts = dict(db.execute("SELECT pid, uid FROM posts WHERE platform = 'rss'"))
         assert posts == {
             "https://www.douban.com/group/topic/301234567/": "douban.com/一只松鼠",
             "https://www.douban.com/group/topic/301234001/": "douban.com/徒步的Leo",
             "https://tieba.baidu.com/p/9123456789": "tieba.baidu.com/装机小白",
         }
-        runs = dict(db.conn.execute("SELECT query, status FROM crawl_runs"))
+        runs = dict(db.execute("SELECT query, status FROM crawl_runs"))
         assert runs["douban-camping"] == "ok" and runs["tieba-gpu"] == "ok"
         assert runs["broken"] == "partial"                              # an error page is a bad payload, logged
-        error = db.conn.execute("SELECT error FROM crawl_runs WHERE query = 'broken'").fetchone()[0]
+        error = db.execute("SELECT error FROM crawl_runs WHERE query = 'broken'").fetchone()[0]
         assert "not a readable feed" in error
     finally:
-        db.conn.close()
+        db.close()
     assert ("/tieba/forum/%E6%98%BE%E5%8D%A1", None) in _Feeds.seen      # the Chinese route, percent-encoded
     # A second run sends the validators stored by the first: unchanged feeds answer 304.
     _Feeds.seen = []

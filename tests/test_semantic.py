@@ -70,7 +70,7 @@ def store(db, posts):
 
 
 def predicted(db) -> dict[str, int]:
-    return dict(db.conn.execute("SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id"))
+    return dict(db.execute("SELECT u.uid, m.audience_id FROM memberships m JOIN users u ON u.id = m.user_id"))
 
 
 def ari(db, truth) -> float:
@@ -148,7 +148,7 @@ def test_the_vectors_reach_the_clustering(db, with_encoder):
     assert s.encoder == "words + fake-labels/1" and s.mode == "full" and s.embedded == len(posts)
     assert words_ari < 0.3                      # the words carry no signal...
     assert ari(db, truth) == 1.0                # ...the vectors do
-    run = db.conn.execute("SELECT metrics FROM analysis_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+    run = db.execute("SELECT metrics FROM analysis_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert "fake-labels/1" in run
 
 
@@ -181,7 +181,7 @@ def test_a_failed_run_keeps_the_vectors_it_stored_and_the_next_embeds_only_the_r
     with_encoder(LabelEncoder(label_of, fail_after=3))
     with pytest.raises(RuntimeError, match="encoder died"):
         run_analysis(db, settings, k=3)
-    assert db.conn.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0] == 48
+    assert db.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0] == 48
     enc = with_encoder(LabelEncoder(label_of))
     s = run_analysis(db, settings, k=3)
     assert s.embedded == len(posts) - 48 and len(enc.texts) == len(posts) - 48
@@ -199,7 +199,7 @@ def test_switching_to_another_encoder_re_clusters_and_drops_the_old_vectors(db, 
     with_encoder(other)
     s = run_analysis(db, settings, k=3)
     assert s.mode == "full" and s.embedded == len(posts)
-    assert {r[0] for r in db.conn.execute("SELECT DISTINCT model FROM text_vectors")} == {"fake-labels/2"}
+    assert {r[0] for r in db.execute("SELECT DISTINCT model FROM text_vectors")} == {"fake-labels/2"}
 
 
 # -- the real bundled model ------------------------------------------------------------------------------------
@@ -357,8 +357,8 @@ def test_a_stop_request_while_embedding_ends_the_run_interrupted_and_keeps_the_v
     settings = make_settings({"analysis": {"encoder": "semantic"}})
     with pytest.raises(AnalysisInterrupted, match="16 of 120 texts embedded and kept"):
         run_analysis(db, settings, k=3, stop=stop)
-    assert db.conn.execute("SELECT status FROM analysis_runs ORDER BY id DESC").fetchone()[0] == "interrupted"
-    assert db.conn.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0] == 16
+    assert db.execute("SELECT status FROM analysis_runs ORDER BY id DESC").fetchone()[0] == "interrupted"
+    assert db.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0] == 16
     enc = with_encoder(LabelEncoder(label_of))
     s = run_analysis(db, settings, k=3)
     assert s.embedded == 120 - 16 and ari(db, truth) == 1.0

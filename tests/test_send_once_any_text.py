@@ -79,7 +79,7 @@ def test_any_text_reaches_the_platform_exactly_once(faulty_sandbox, monkeypatch,
             if store.get_item(db, item_id).status in ("sent", "failed"):
                 break
         item = store.get_item(db, item_id)
-        db.conn.close()
+        db.close()
     on_platform = [a for a in sb.actions if a["target"] == mid and a["idempotency_key"] == f"huaxiang-{item_id}"]
     assert len(on_platform) <= 1, f"sent {len(on_platform)} times: {text!r}"
     if item.status == "sent":

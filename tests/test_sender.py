@@ -64,7 +64,7 @@ def test_dry_run_changes_nothing(db):
     summary = run_send(db, s, LATER)            # send_mode defaults to dry-run
     assert summary.mode == "dry-run" and summary.would_send == 3 and summary.sent == 0
     assert store.queue_counts(db) == before
-    assert db.conn.execute("SELECT COUNT(*) FROM send_log").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM send_log").fetchone()[0] == 0
 
 
 def test_timeout_after_the_platform_applied_it_is_reconciled_not_resent(db):
@@ -257,7 +257,7 @@ def _cli_world(tmp_path, extra: str = ""):
 
     db = connect(tmp_path / "s.db")
     build_world(db, users=2, posts_per_user=1)
-    db.conn.close()
+    db.close()
     (tmp_path / "huaxiang.toml").write_text(
         '[engagement]\nquiet_hours = ""\nmin_spacing_s = 0\nspacing_jitter_s = 0\nmax_post_age_days = 3650\n'
         f'follow_suggestions = false\n{extra}'
@@ -301,7 +301,7 @@ def test_cli_review_prints_the_url_with_the_token(cli, tmp_path):
     assert code == 1 and "no huaxiang database here" in err      # review never creates one (a typo in --db)
     from storage.db import connect
 
-    connect(tmp_path / "r.db").conn.close()
+    connect(tmp_path / "r.db").close()
     code, out, err = cli("--db", "r.db", "review", "--print-only", "--port", "9999")
     assert code == 0, err
     token = (tmp_path / "r.db.review-token").read_text().strip()

@@ -92,8 +92,8 @@ class SendingMachine(RuleBasedStateMachine):
         self.problems: list[str] = []
 
     def teardown(self):
-        self.db.conn.close()
-        self.observer.conn.close()
+        self.db.close()
+        self.observer.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cap_problems(self, uid: str) -> list[str]:
@@ -208,7 +208,7 @@ class SendingMachine(RuleBasedStateMachine):
 
     @invariant()
     def statuses_only_move_along_the_machine(self):
-        for row in self.db.conn.execute("SELECT from_status, to_status FROM audit_log WHERE item_id IS NOT NULL"):
+        for row in self.db.execute("SELECT from_status, to_status FROM audit_log WHERE item_id IS NOT NULL"):
             frm, to = row
             assert frm is None or frm == to or to in queue_ops.TRANSITIONS[frm], row
 

@@ -41,8 +41,8 @@ def load_sandbox_posts(db, sb, n_users: int) -> None:
     now = datetime.now(timezone.utc).isoformat()
     with transaction(db):
         upsert_posts(db, posts)
-        db.conn.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (1, 'a', '测试', '[\"健身\"]', ?)", (now,))
-        db.conn.execute("INSERT INTO memberships (user_id, audience_id, score, tier) SELECT id, 1, 0.8, 'engaged' FROM users")
+        db.execute("INSERT INTO audiences (id, auto_name, name, keywords, created_at) VALUES (1, 'a', '测试', '[\"健身\"]', ?)", (now,))
+        db.execute("INSERT INTO memberships (user_id, audience_id, score, tier) SELECT id, 1, 0.8, 'engaged' FROM users")
 
 
 def sandbox_settings(sb, **eng):
@@ -189,4 +189,4 @@ def test_kill_9_mid_request_then_reconciled_not_resent(tmp_path):
         assert len(sb.actions) == 1           # never resent
         log = store.send_log_for(db, item_id)
         assert [r["status"] for r in log] == ["unknown"]
-        db.conn.close()
+        db.close()

@@ -35,7 +35,7 @@ def test_weibo_api_mode_posts_with_token_and_respects_hourly_cap(db, monkeypatch
     monkeypatch.setenv("HX_TEST_WEIBO_TOKEN", TOKEN)
     # u0, a leader, wrote a strong post: the planner reposts it with a comment; the others get replies.
     build_world(db, users=3, posts_per_user=1, texts={"p0_0": "分享一下我的训练心得，鸡胸肉和蛋白粉都很关键 #健身#"})
-    db.conn.execute("UPDATE posts SET likes = 120 WHERE pid = 'p0_0'")
+    db.execute("UPDATE posts SET likes = 120 WHERE pid = 'p0_0'")
     s = api_settings()
     plan_s = api_settings(hourly_cap=100)
     run_plan(db, plan_s, NOW)
@@ -67,7 +67,7 @@ def test_weibo_api_mode_posts_with_token_and_respects_hourly_cap(db, monkeypatch
     sent = [store.get_item(db, i) for i in ids]
     assert {i.status for i in sent} == {"sent"} and {i.remote_id for i in sent} == {"5001", "5002", "5003"}
     # the token never reaches the database
-    dump = "\n".join(db.conn.iterdump())
+    dump = "\n".join(db.iterdump())
     assert TOKEN not in dump
 
 

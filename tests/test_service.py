@@ -55,7 +55,7 @@ class Recorder:
             if self.delay:
                 ctx.stop.wait(self.delay)
             # A real write through the job's own connection.
-            ctx.db.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"ran:{job}", "1"))
+            ctx.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"ran:{job}", "1"))
             return {"items": 1}
         finally:
             with self.lock:
@@ -82,14 +82,14 @@ def runs(db_path, job=None):
     try:
         return list(reversed(store.job_runs(db, job)))
     finally:
-        db.conn.close()
+        db.close()
 
 
 def seed_history(db_path, job, started_at, status="ok", kind="crawl"):
     db = connect(db_path)
     rid = store.start_job_run(db, job, kind, "schedule", 1, now=started_at.isoformat(timespec="seconds"))
     store.finish_job_run(db, rid, status, {}, None, now=started_at.isoformat(timespec="seconds"))
-    db.conn.close()
+    db.close()
 
 
 # -- the job list ------------------------------------------------------------
@@ -130,8 +130,8 @@ def test_a_failing_job_is_recorded_and_the_rest_still_run(tmp_path):
     rec = Recorder()
 
     def broken(ctx):
-        ctx.db.conn.execute("BEGIN IMMEDIATE")
-        ctx.db.conn.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
+        ctx.db.execute("BEGIN IMMEDIATE")
+        ctx.db.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
         raise RuntimeError("source exploded")
 
     jobs = {**rec.jobs(), "crawl": broken}
@@ -140,8 +140,8 @@ def test_a_failing_job_is_recorded_and_the_rest_still_run(tmp_path):
     history = {r["job"]: r for r in runs(tmp_path / "t.db")}
     assert history["crawl:a"]["error"] == "RuntimeError: source exploded"
     db = connect(tmp_path / "t.db")
-    assert db.conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'half'").fetchone()[0] == 0  # rolled back
-    db.conn.close()
+    assert db.execute("SELECT COUNT(*) FROM meta WHERE key = 'half'").fetchone()[0] == 0  # rolled back
+    db.close()
 
 
 # -- catch-up decision with a fake clock -------------------------------------------
@@ -167,7 +167,7 @@ def test_service_catches_up_once_at_start_in_dependency_order(tmp_path):
     # Slots far away so only catch-up fires during the test.
     settings = campaign(queries=(("a", "0 3 1 1 *"), ("b", "0 3 1 1 *")), analyze="0 3 1 1 *", plan="every 1d",
                         send="0 3 1 1 *", send_mode="sandbox")
-    connect(dbp).conn.close()
+    connect(dbp).close()
     seed_history(dbp, "crawl:a", now - timedelta(days=400))          # a yearly slot passed: owed
     seed_history(dbp, "crawl:b", now - timedelta(minutes=1))           # ran recently: not owed
     seed_history(dbp, "plan", now - timedelta(days=3), kind="plan")    # three daily slots missed: one run
@@ -199,7 +199,7 @@ def test_service_catches_up_once_at_start_in_dependency_order(tmp_path):
 def test_service_with_short_intervals_fires_jobs_without_overlap(tmp_path):
     dbp = tmp_path / "t.db"
     settings = campaign(queries=(("a", "every 1s"), ("b", "every 1s")), analyze="every 1s", plan="every 1s")
-    connect(dbp).conn.close()
+    connect(dbp).close()
     now = datetime.now(UTC)
     for job, kind in (("crawl:a", "crawl"), ("crawl:b", "crawl"), ("analyze", "analyze"), ("plan", "plan")):
         seed_history(dbp, job, now, kind=kind)  # nothing owed, so only the intervals fire
@@ -230,7 +230,7 @@ def test_shutdown_stops_a_running_job_records_it_and_releases_the_lock(tmp_path)
 
     def long_crawl(ctx):
         started.set()
-        ctx.db.conn.execute("INSERT INTO meta (key, value) VALUES ('page', '1')")
+        ctx.db.execute("INSERT INTO meta (key, value) VALUES ('page', '1')")
         ctx.stop.wait(30)  # a real crawl checkpoints its page here
         return JobOutcome("interrupted", {"pages": 1}, "stopped by shutdown")
 
@@ -244,7 +244,7 @@ def test_shutdown_stops_a_running_job_records_it_and_releases_the_lock(tmp_path)
     assert (run["job"], run["status"], run["counts"]) == ("crawl:a", "interrupted", {"pages": 1})
     db = connect(dbp)
     assert store.read_lock(db) is None and store.load_schedule(db) == {}
-    db.conn.close()
+    db.close()
     with ServiceLock(dbp):
         pass  # free again
     # The interrupted run is owed: the next start resumes it.
@@ -260,7 +260,7 @@ def test_shutdown_stops_a_running_job_records_it_and_releases_the_lock(tmp_path)
 def test_heartbeat_and_published_schedule_while_running(tmp_path):
     dbp = tmp_path / "t.db"
     settings = campaign(queries=(("a", "every 1h"),))
-    connect(dbp).conn.close()
+    connect(dbp).close()
     seed_history(dbp, "crawl:a", datetime.now(UTC), kind="crawl")
     seed_history(dbp, "analyze", datetime.now(UTC), kind="analyze")
     seed_history(dbp, "plan", datetime.now(UTC), kind="plan")
@@ -274,7 +274,7 @@ def test_heartbeat_and_published_schedule_while_running(tmp_path):
         nxt = datetime.fromisoformat(sched["crawl:a"]["next_run_at"])
         assert timedelta(minutes=58) < nxt - datetime.now(UTC) <= timedelta(hours=1, seconds=5)  # cadence kept
         assert wait_for(lambda: store.read_lock(db)["heartbeat_at"] != first, timeout=5)
-        db.conn.close()
+        db.close()
     finally:
         svc.shutdown()
 
@@ -282,7 +282,7 @@ def test_heartbeat_and_published_schedule_while_running(tmp_path):
 def test_crawls_of_one_source_take_turns_while_other_jobs_run_alongside(tmp_path):
     dbp = tmp_path / "t.db"
     settings = campaign(queries=(("a", "every 1s"), ("b", "every 1s")), analyze="every 1s", plan="manual")
-    connect(dbp).conn.close()
+    connect(dbp).close()
     now = datetime.now(UTC)
     for job, kind in (("crawl:a", "crawl"), ("crawl:b", "crawl"), ("analyze", "analyze")):
         seed_history(dbp, job, now, kind=kind)
@@ -300,7 +300,7 @@ def test_crawls_of_one_source_take_turns_while_other_jobs_run_alongside(tmp_path
 def test_the_catch_up_decision_follows_the_injected_clock(tmp_path):
     dbp = tmp_path / "t.db"
     settings = campaign(queries=(("a", "every 1h"),), analyze="0 * * * *", plan="manual")
-    connect(dbp).conn.close()
+    connect(dbp).close()
     now = datetime.now(UTC)
     seed_history(dbp, "crawl:a", now, kind="crawl")
     seed_history(dbp, "analyze", now, kind="analyze")

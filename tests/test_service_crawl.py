@@ -48,17 +48,17 @@ def _count(dbp: Path, sql: str) -> int:
         return 0
     db = connect(dbp, migrate=False)
     try:
-        return db.conn.execute(sql).fetchone()[0]
+        return db.execute(sql).fetchone()[0]
     except Exception:
         return 0
     finally:
-        db.conn.close()
+        db.close()
 
 
 def _rows(dbp: Path) -> dict[str, set]:
     db = connect(dbp)
     try:
-        c = db.conn
+        c = db
         return {
             "posts": set(c.execute("SELECT platform, pid, uid, text, created_at, reposts, comments, likes, topics,"
                                    " content_hash, raw FROM posts")),
@@ -66,7 +66,7 @@ def _rows(dbp: Path) -> dict[str, set]:
             "links": set(c.execute("SELECT p.pid, q.query FROM post_queries q JOIN posts p ON p.id = q.post_id")),
         }
     finally:
-        db.conn.close()
+        db.close()
 
 
 def test_sigterm_mid_crawl_then_resume_matches_a_clean_crawl(tmp_path):
@@ -108,18 +108,18 @@ def test_sigterm_mid_crawl_then_resume_matches_a_clean_crawl(tmp_path):
         try:
             (job,) = store.job_runs(db)
             assert (job["job"], job["status"], job["trigger"]) == (f"crawl:{QUERY}", "interrupted", "catch-up")
-            crawl = db.conn.execute("SELECT status FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+            crawl = db.execute("SELECT status FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
             assert crawl == "interrupted"
-            cursor = db.conn.execute("SELECT cursor FROM queries WHERE name = ?", (QUERY,)).fetchone()[0]
+            cursor = db.execute("SELECT cursor FROM queries WHERE name = ?", (QUERY,)).fetchone()[0]
             assert cursor  # resumable
             assert store.read_lock(db) is None  # released
-            stored = db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+            stored = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
             assert 0 < stored < len(reference["posts"])  # it really stopped mid-crawl
             # Whole pages only: every stored post is linked to the query that found it.
-            assert db.conn.execute("SELECT COUNT(*) FROM posts p WHERE NOT EXISTS"
+            assert db.execute("SELECT COUNT(*) FROM posts p WHERE NOT EXISTS"
                                    " (SELECT 1 FROM post_queries q WHERE q.post_id = p.id)").fetchone()[0] == 0
         finally:
-            db.conn.close()
+            db.close()
 
         lines: list[str] = []
         done = run_once_locked(dbp, parse_settings(tomllib.loads(_config(sandbox.base_url, 0))),

@@ -30,27 +30,27 @@ def test_a_second_lock_is_refused_with_the_holder_named(tmp_path):
         assert "one scheduler per database" in str(err.value)
         db = connect(dbp)
         assert service_holder(db, dbp).running
-        db.conn.close()
+        db.close()
     db = connect(dbp)
     assert not service_holder(db, dbp).running and store.read_lock(db) is None
-    db.conn.close()
+    db.close()
 
 
 def test_a_live_holder_on_another_host_is_refused_and_a_stale_one_taken_over(tmp_path):
     dbp = tmp_path / "t.db"
     db = connect(dbp)
     now = datetime.now(timezone.utc)
-    db.conn.execute("INSERT INTO service_lock VALUES (1, 4242, 'elsewhere', 'tok', ?, ?)",
+    db.execute("INSERT INTO service_lock VALUES (1, 4242, 'elsewhere', 'tok', ?, ?)",
                     (now.isoformat(), now.isoformat()))
     with pytest.raises(ServiceBusyError, match="pid 4242 on elsewhere"):
         ServiceLock(dbp, wait_s=0).acquire()
     old = (now - timedelta(minutes=10)).isoformat()
-    db.conn.execute("UPDATE service_lock SET heartbeat_at = ?", (old,))
+    db.execute("UPDATE service_lock SET heartbeat_at = ?", (old,))
     lock = ServiceLock(dbp)
     lock.acquire()
     assert store.read_lock(db)["pid"] == os.getpid()
     lock.release()
-    db.conn.close()
+    db.close()
 
 
 HOLDER = textwrap.dedent("""
@@ -62,8 +62,8 @@ HOLDER = textwrap.dedent("""
     lock.acquire()
     db = connect(sys.argv[1])
     store.start_job_run(db, "crawl:a", "crawl", "schedule", __import__("os").getpid())
-    db.conn.execute("BEGIN IMMEDIATE")
-    db.conn.execute("INSERT INTO meta (key, value) VALUES ('uncommitted', 'x')")
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO meta (key, value) VALUES ('uncommitted', 'x')")
     print("ready", flush=True)
     time.sleep(120)
 """)
@@ -71,7 +71,7 @@ HOLDER = textwrap.dedent("""
 
 def test_the_lock_is_taken_over_after_the_holder_is_killed(tmp_path):
     dbp = tmp_path / "t.db"
-    connect(dbp).conn.close()
+    connect(dbp).close()
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(dbp)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
@@ -79,7 +79,7 @@ def test_the_lock_is_taken_over_after_the_holder_is_killed(tmp_path):
             ServiceLock(dbp, wait_s=0.2).acquire()
         db = connect(dbp, busy_timeout_ms=200, migrate=False)
         assert service_holder(db, dbp).running
-        db.conn.close()
+        db.close()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -95,11 +95,11 @@ def test_the_lock_is_taken_over_after_the_holder_is_killed(tmp_path):
         assert store.read_lock(db)["pid"] == os.getpid()
         (run,) = store.job_runs(db)
         assert run["status"] == "interrupted" and "killed" in run["error"]
-        assert db.conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'uncommitted'").fetchone()[0] == 0
-        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM meta WHERE key = 'uncommitted'").fetchone()[0] == 0
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         lock.release()
-        db.conn.close()
+        db.close()
 
 
 def _config(tmp_path: Path) -> Path:
@@ -123,7 +123,7 @@ def _wait_running(dbp: Path, proc: subprocess.Popen, timeout: float = 20) -> dic
             except Exception:
                 row = None
             finally:
-                db.conn.close()
+                db.close()
             if row and row["pid"] == proc.pid:
                 return row
         time.sleep(0.1)
@@ -136,7 +136,7 @@ def test_cli_run_refuses_a_second_scheduler_and_stops_cleanly_on_sigterm(tmp_pat
     db = connect(dbp)  # analyze ran a moment ago: nothing owed at start
     rid = store.start_job_run(db, "analyze", "analyze", "schedule", 1)
     store.finish_job_run(db, rid, "ok", {})
-    db.conn.close()
+    db.close()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(dbp), "run"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -164,7 +164,7 @@ def test_cli_run_after_sigkill_takes_over(tmp_path, cli):
     db = connect(dbp)
     rid = store.start_job_run(db, "analyze", "analyze", "schedule", 1)
     store.finish_job_run(db, rid, "ok", {})
-    db.conn.close()
+    db.close()
     cmd = [sys.executable, "-m", "bot", "--db", str(dbp), "run"]
     first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -198,20 +198,20 @@ def test_a_missing_folder_is_a_clear_error(tmp_path, cli):
 
 def test_a_symlinked_path_is_the_same_database(tmp_path):
     dbp = tmp_path / "conc.db"
-    connect(dbp).conn.close()
+    connect(dbp).close()
     (tmp_path / "link.db").symlink_to("conc.db")
     with ServiceLock(dbp):
         with pytest.raises(ServiceBusyError, match="one scheduler per database"):
             ServiceLock(tmp_path / "link.db", wait_s=0.2).acquire()
         db = connect(tmp_path / "link.db")
         assert service_holder(db, tmp_path / "link.db").running
-        db.conn.close()
+        db.close()
 
 
 def test_a_relative_and_an_absolute_path_are_the_same_database(tmp_path, monkeypatch):
     (tmp_path / "sub").mkdir()
     dbp = tmp_path / "sub" / "t.db"
-    connect(dbp).conn.close()
+    connect(dbp).close()
     monkeypatch.chdir(tmp_path / "sub")
     with ServiceLock(Path("t.db")):
         with pytest.raises(ServiceBusyError):
@@ -233,7 +233,7 @@ QUIET_HOLDER = textwrap.dedent("""
 
 def test_a_hard_link_is_the_same_database(tmp_path):
     dbp = tmp_path / "conc.db"
-    connect(dbp).conn.close()
+    connect(dbp).close()
     os.link(dbp, tmp_path / "hard.db")
     proc = subprocess.Popen([sys.executable, "-c", QUIET_HOLDER, str(dbp)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -242,7 +242,7 @@ def test_a_hard_link_is_the_same_database(tmp_path):
             ServiceLock(tmp_path / "hard.db", wait_s=0.2).acquire()
         db = connect(tmp_path / "hard.db")
         assert service_holder(db, tmp_path / "hard.db").running
-        db.conn.close()
+        db.close()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:

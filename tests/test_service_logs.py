@@ -55,7 +55,7 @@ def test_secrets_never_reach_the_console_the_json_log_or_the_database(tmp_path, 
 
     db = connect(tmp_path / "t.db")
     (run,) = store.job_runs(db)
-    db.conn.close()
+    db.close()
     logs = console.getvalue()
     jsonl = json_path.read_text(encoding="utf-8")
     for text in (logs, jsonl, run["error"]):

@@ -63,9 +63,9 @@ def test_a_second_signal_stops_at_once_without_corrupting_anything(tmp_path):
     assert proc.returncode == 130, proc.stderr.read()
     db = connect(dbp)
     try:
-        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         pages = {}
-        for (key,) in db.conn.execute("SELECT key FROM meta WHERE key LIKE 'p%'"):
+        for (key,) in db.execute("SELECT key FROM meta WHERE key LIKE 'p%'"):
             page = key.split("-")[0]
             pages[page] = pages.get(page, 0) + 1
         assert pages and set(pages.values()) == {20}  # whole pages only, never half of one
@@ -73,6 +73,6 @@ def test_a_second_signal_stops_at_once_without_corrupting_anything(tmp_path):
         assert run["status"] == "interrupted" and run["error"] == "stopped at once by a second signal"
         assert store.read_lock(db) is None and store.load_schedule(db) == {}
     finally:
-        db.conn.close()
+        db.close()
     with ServiceLock(dbp, wait_s=0):
         pass

@@ -22,7 +22,7 @@ from test_export import seed_fixture
 def seeded(tmp_path, cli):
     db = connect(tmp_path / "huaxiang.db")
     seed_fixture(db)
-    db.conn.close()
+    db.close()
 
 
 def _one_error_line(err: str) -> str:

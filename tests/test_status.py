@@ -40,12 +40,12 @@ def seed(dbp):
     rid = store.start_job_run(db, "analyze", "analyze", "schedule", 1, now=t0.isoformat(timespec="seconds"))
     store.finish_job_run(db, rid, "failed", {}, "ValueError: too few users")
     paused_until = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
-    db.conn.execute("INSERT INTO sources (name, platform, status, paused_until, pause_reason, consecutive_blocks)"
+    db.execute("INSERT INTO sources (name, platform, status, paused_until, pause_reason, consecutive_blocks)"
                     " VALUES ('wb', 'weibo', 'paused', ?, 'captcha', 3)", (paused_until,))
-    db.conn.execute("INSERT INTO sources (name, platform) VALUES ('rss', 'rss')")
+    db.execute("INSERT INTO sources (name, platform) VALUES ('rss', 'rss')")
     for status in ("pending", "pending", "approved"):
-        db.conn.execute("INSERT INTO queue (kind, status, created_at) VALUES ('reply', ?, ?)", (status, utcnow()))
-    db.conn.close()
+        db.execute("INSERT INTO queue (kind, status, created_at) VALUES ('reply', ?, ?)", (status, utcnow()))
+    db.close()
     return paused_until
 
 
@@ -78,7 +78,7 @@ def test_status_shows_every_fact_when_the_service_is_stopped(tmp_path, cli):
 
 
 def test_status_of_a_fresh_database(tmp_path, cli):
-    connect(tmp_path / "huaxiang.db").conn.close()     # status reads; it never creates a database
+    connect(tmp_path / "huaxiang.db").close()     # status reads; it never creates a database
     code, out, err = cli("status")
     assert code == 0, err
     assert "service: not running" in out and "queue: empty" in out and "paused sources: none" in out
@@ -98,7 +98,7 @@ def test_status_while_the_service_runs_shows_holder_heartbeat_and_next_runs(tmp_
     try:
         db = connect(dbp)
         st = collect_status(db, dbp, settings)
-        db.conn.close()
+        db.close()
     finally:
         svc.shutdown()
     assert st["service"]["running"] and st["service"]["pid"] == os.getpid()

@@ -28,17 +28,17 @@ def test_blocked_source_is_paused_others_carry_on_and_status_shows_the_cool_down
         dbp = tmp_path / "t.db"
         first = dict((s.id, o.status) for s, o in run_once_locked(dbp, settings, install_signals=False))
         db = connect(dbp)
-        until1 = db.conn.execute("SELECT paused_until FROM sources WHERE name = 'bad'").fetchone()[0]
-        db.conn.close()
+        until1 = db.execute("SELECT paused_until FROM sources WHERE name = 'bad'").fetchone()[0]
+        db.close()
         second = dict((s.id, o.status) for s, o in run_once_locked(dbp, settings, install_signals=False))
     assert first == {"crawl:fit": "ok", "crawl:fit-bad": "partial"}
     assert second["crawl:fit"] == "ok" and second["crawl:fit-bad"] == "partial"  # still cooling down: skipped
     db = connect(dbp)
     try:
         st = collect_status(db, dbp, settings)
-        assert db.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0] > 0
+        assert db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] > 0
     finally:
-        db.conn.close()
+        db.close()
     (paused,) = st["paused_sources"]
     assert paused["name"] == "bad" and paused["consecutive_blocks"] >= 1 and "captcha" in paused["pause_reason"]
     assert datetime.fromisoformat(paused["paused_until"]) > datetime.now(timezone.utc)

@@ -14,19 +14,19 @@ from storage.records import Post, User
 def test_migrations_apply_to_an_empty_file_and_only_once(tmp_path):
     path = tmp_path / "fresh.db"
     db = connect(path)
-    applied = [r[0] for r in db.conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    applied = [r[0] for r in db.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == migration_names()
-    assert {"users", "posts", "queue", "audit_log", "crawl_runs", "audiences", "memberships"} <= set(db.table_names())
-    db.conn.close()
+    assert {"users", "posts", "queue", "audit_log", "crawl_runs", "audiences", "memberships"} <= {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
     again = connect(path)
-    assert again.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(applied)
+    assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(applied)
 
 
 def test_wal_busy_timeout_and_foreign_keys(tmp_path):
     db = connect(tmp_path / "x.db", busy_timeout_ms=12345)
-    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 12345
-    assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 12345
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
 def test_not_a_database_is_a_clear_error(tmp_path):
@@ -37,11 +37,11 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 
 
 def test_audit_log_is_append_only(db):
-    db.conn.execute("INSERT INTO audit_log (at, actor, action) VALUES ('2026-01-01', 'li', 'approve')")
+    db.execute("INSERT INTO audit_log (at, actor, action) VALUES ('2026-01-01', 'li', 'approve')")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        db.conn.execute("UPDATE audit_log SET actor = 'x'")
+        db.execute("UPDATE audit_log SET actor = 'x'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        db.conn.execute("DELETE FROM audit_log")
+        db.execute("DELETE FROM audit_log")
 
 
 def _posts(n: int, likes: int = 0) -> list[Post]:
@@ -57,13 +57,13 @@ def test_upsert_twice_changes_nothing(db):
     with transaction(db):
         pc, uc = upsert_posts(db, _posts(20), query="q1")
     assert (pc.new, uc.new) == (20, 4)
-    before = db.conn.execute("SELECT * FROM posts ORDER BY id").fetchall()
-    users_before = db.conn.execute("SELECT * FROM users ORDER BY id").fetchall()
+    before = db.execute("SELECT * FROM posts ORDER BY id").fetchall()
+    users_before = db.execute("SELECT * FROM users ORDER BY id").fetchall()
     with transaction(db):
         pc, uc = upsert_posts(db, _posts(20), query="q1")
     assert (pc.new, pc.updated, pc.unchanged) == (0, 0, 20)
-    assert db.conn.execute("SELECT * FROM posts ORDER BY id").fetchall() == before
-    assert db.conn.execute("SELECT * FROM users ORDER BY id").fetchall() == users_before
+    assert db.execute("SELECT * FROM posts ORDER BY id").fetchall() == before
+    assert db.execute("SELECT * FROM users ORDER BY id").fetchall() == users_before
     assert table_counts(db, ["posts", "users", "post_queries"]) == {"posts": 20, "users": 4, "post_queries": 20}
 
 
@@ -73,15 +73,15 @@ def test_changed_counts_update_the_row_and_keep_the_raw_payload(db):
     with transaction(db):
         pc, _ = upsert_posts(db, _posts(3, likes=7))
     assert pc.updated == 3
-    assert {r[0] for r in db.conn.execute("SELECT likes FROM posts")} == {7}
-    assert db.conn.execute("SELECT raw FROM posts WHERE pid = 'p1'").fetchone()[0] == '{"id":1}'
+    assert {r[0] for r in db.execute("SELECT likes FROM posts")} == {7}
+    assert db.execute("SELECT raw FROM posts WHERE pid = 'p1'").fetchone()[0] == '{"id":1}'
 
 
 def test_author_stub_does_not_erase_a_known_profile(db):
     with transaction(db):
         upsert_posts(db, [Post("weibo", "a", "u1", text="x", author=User("weibo", "u1", name="老王", bio="爱健身", followers=500))])
         upsert_posts(db, [Post("weibo", "b", "u1", text="y", author=User("weibo", "u1", name="老王"))])
-    row = db.conn.execute("SELECT name, bio, followers FROM users WHERE uid = 'u1'").fetchone()
+    row = db.execute("SELECT name, bio, followers FROM users WHERE uid = 'u1'").fetchone()
     assert row == ("老王", "爱健身", 500)
 
 
@@ -96,11 +96,11 @@ def test_a_copy_that_does_not_show_the_repost_keeps_the_stored_original(tmp_path
         for p in order:
             with transaction(db):
                 upsert_posts(db, [p])
-        rows.append(db.conn.execute("SELECT repost_of, content_hash, raw FROM posts WHERE pid = 'x'").fetchone())
+        rows.append(db.execute("SELECT repost_of, content_hash, raw FROM posts WHERE pid = 'x'").fetchone())
         with transaction(db):                                  # one call with both copies, as an author batch has
             pc, _ = upsert_posts(db, [embedded, direct, embedded])
         assert (pc.updated, pc.unchanged) == (0, 3)
-        db.conn.close()
+        db.close()
     assert rows[0] == rows[1] == rows[2]
     assert rows[0][0] == "orig"
 
@@ -114,8 +114,8 @@ def test_a_copy_without_the_group_link_keeps_the_stored_group(tmp_path):
         for p in order:
             with transaction(db):
                 upsert_posts(db, [p])
-        rows.append(db.conn.execute("SELECT group_id, content_hash, raw FROM posts WHERE pid = 'g'").fetchone())
-        db.conn.close()
+        rows.append(db.execute("SELECT group_id, content_hash, raw FROM posts WHERE pid = 'g'").fetchone())
+        db.close()
     assert rows[0] == rows[1] and rows[0][0] == "100808abc"
 
 

@@ -85,7 +85,7 @@ def test_hotflow_nested_replies_are_stored_as_replies(db):
     assert (reply.parent_pid, reply.reply_to, reply.thread_root) == ("5336295257679240", top.pid, top.pid)
     assert reply.region == "陕西" and reply.likes == 74
     upsert_posts(db, page.posts)
-    assert db.conn.execute("SELECT reply_to, thread_root FROM posts WHERE pid = '5337290936160046'").fetchone() == \
+    assert db.execute("SELECT reply_to, thread_root FROM posts WHERE pid = '5337290936160046'").fetchone() == \
         (top.pid, top.pid)
 
 
@@ -104,7 +104,7 @@ def test_profile_info_container_fills_the_details(db):
     assert [c.request.url.params["containerid"] for c in route.calls] == ["1005055841808579", "2302835841808579_-_INFO"]
     assert (user.location, user.registered_at, user.verified_type) == ("山西 运城", "2016-01-28", -1)
     upsert_users(db, [user])
-    assert db.conn.execute("SELECT location, registered_at FROM users WHERE uid = '5841808579'").fetchone() == \
+    assert db.execute("SELECT location, registered_at FROM users WHERE uid = '5841808579'").fetchone() == \
         ("山西 运城", "2016-01-28")
 
 

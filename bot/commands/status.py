@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import sqlite3
 from rich.table import Table
 
 from config import Settings
@@ -37,7 +37,7 @@ def database_size(db_path: str | Path) -> int:
     return total
 
 
-def _queue_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def _queue_counts(db: sqlite3.Connection) -> dict[str, int]:
     try:
         from storage.engagement import queue_counts
     except ImportError:
@@ -45,7 +45,7 @@ def _queue_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(queue_counts(db))
 
 
-def _paused_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def _paused_sources(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Sources in a cool-down now (the crawler's own reader when it is installed)."""
     try:
         from storage.crawl import source_health
@@ -56,7 +56,7 @@ def _paused_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("paused_now", r.get("status", "ok") != "ok")]
 
 
-def collect_status(db: sqlite_utils.Database, db_path: str | Path, settings: Settings,
+def collect_status(db: sqlite3.Connection, db_path: str | Path, settings: Settings,
                    now: datetime | None = None) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (also for the review page)."""
     from bot.service.jobs import job_specs
@@ -105,7 +105,7 @@ def collect_status(db: sqlite_utils.Database, db_path: str | Path, settings: Set
     }
 
 
-def _audience_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def _audience_counts(db: sqlite3.Connection) -> dict[str, int]:
     """Active and mixed audiences, and analysed users who fit none (unassigned)."""
     if not reporting.has_table(db, "audiences"):
         return {"active": 0, "mixed": 0, "analysed_users": 0, "unassigned": 0}

@@ -27,7 +27,6 @@ from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import sqlite_utils
 
 from config import ConfigError, Settings
 from config.schema import QuerySettings, SourceSettings
@@ -115,7 +114,7 @@ def _feed_posts(page: Page) -> list[Post]:
     return [p for p in page.posts if p.pid not in originals and p.kind == "post"]
 
 
-def _keep_stored(db: sqlite_utils.Database, platform: str, posts: list[Post]) -> None:
+def _keep_stored(db: sqlite3.Connection, platform: str, posts: list[Post]) -> None:
     """Known posts keep their stored full text and group: a listing shows long
     posts truncated and a timeline does not say which super-topic a post is in."""
     if not posts:
@@ -134,7 +133,7 @@ def _keep_stored(db: sqlite_utils.Database, platform: str, posts: list[Post]) ->
 class _SourceCrawl:
     """One source's queries, run one after another through one polite client."""
 
-    def __init__(self, db: sqlite_utils.Database, settings: Settings, src: SourceSettings, source: Source,
+    def __init__(self, db: sqlite3.Connection, settings: Settings, src: SourceSettings, source: Source,
                  stop: threading.Event | None, progress: Callable[..., Any] | None, rng: random.Random):
         self.db = db
         self.settings = settings
@@ -502,7 +501,7 @@ def _select_queries(settings: Settings, query_names: list[str] | None) -> list[Q
     return [q for q in settings.queries if q.enabled]
 
 
-def _record_skip(db: sqlite_utils.Database, q: QuerySettings, status: str, error: str) -> QueryRun:
+def _record_skip(db: sqlite3.Connection, q: QuerySettings, status: str, error: str) -> QueryRun:
     run = QueryRun(query=q.name, source=q.source, status=status, error=error)
     store.sync_query(db, q.name, q.source, q.kind, q.value)
     run.run_id = store.start_run(db, q.name, q.source)
@@ -511,7 +510,7 @@ def _record_skip(db: sqlite_utils.Database, q: QuerySettings, status: str, error
     return run
 
 
-def _crawl_source(db: sqlite_utils.Database, settings: Settings, src: SourceSettings, queries: list[QuerySettings],
+def _crawl_source(db: sqlite3.Connection, settings: Settings, src: SourceSettings, queries: list[QuerySettings],
                   stop: threading.Event | None, progress: Callable[..., Any] | None, transport: Any,
                   client_kw: dict[str, Any]) -> tuple[list[QueryRun], dict[str, Any] | None]:
     store.sync_source(db, src.name, src.platform, src.base_url)
@@ -552,7 +551,7 @@ def _crawl_source(db: sqlite_utils.Database, settings: Settings, src: SourceSett
     return runs, ({"source": src.name, **blocked} if blocked else None)
 
 
-def run_crawl(db: sqlite_utils.Database, settings: Settings, query_names: list[str] | None = None,
+def run_crawl(db: sqlite3.Connection, settings: Settings, query_names: list[str] | None = None,
               stop: threading.Event | None = None, progress: Callable[..., Any] | None = None,
               transport: Any = None, **client_kw: Any) -> CrawlSummary:
     """Run the configured queries once (all enabled ones, or those named).
@@ -578,7 +577,7 @@ def run_crawl(db: sqlite_utils.Database, settings: Settings, query_names: list[s
         raise write_failure(db, exc) from None
 
 
-def _run_queries(db: sqlite_utils.Database, settings: Settings, queries: list[QuerySettings], summary: CrawlSummary,
+def _run_queries(db: sqlite3.Connection, settings: Settings, queries: list[QuerySettings], summary: CrawlSummary,
                  stop: threading.Event | None, progress: Callable[..., Any] | None, transport: Any,
                  client_kw: dict[str, Any]) -> CrawlSummary:
     store.interrupt_stale_runs(db)
@@ -638,7 +637,7 @@ def _parallel(path: str, settings: Settings, jobs: list, stop: threading.Event |
         except BaseException as exc:  # surfaced in the calling thread below
             errors.append(exc)
         finally:
-            conn.conn.close()
+            conn.close()
 
     threads = [threading.Thread(target=work, args=(i, src, qs), name=f"crawl:{src.name}", daemon=True)
                for i, (src, qs) in enumerate(jobs)]

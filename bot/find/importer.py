@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 
-import sqlite_utils
 
 from storage.db import transaction, utcnow
 from storage.posts import upsert_posts, upsert_users
@@ -41,7 +40,7 @@ class ImportSummary:
 
 
 def import_file(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     path: str | Path,
     fmt: str = "jsonl",
     strict: bool = False,
@@ -120,7 +119,7 @@ def _screened(items: Iterable[Item]) -> Iterator[Item]:
         yield item
 
 
-def _import_lenient(db: sqlite_utils.Database, path: Path, items: Iterable[Item], posts: list[Post],
+def _import_lenient(db: sqlite3.Connection, path: Path, items: Iterable[Item], posts: list[Post],
                     users: list[User], flush: Callable[[], None], summary: ImportSummary) -> None:
     """Skip and count bad lines; commit every BATCH good ones (each batch its own transaction)."""
     pending = 0

@@ -16,19 +16,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlite_utils
+import sqlite3
 
 from config import Settings
 
 
-def build_report(db: sqlite_utils.Database, settings: Settings, lang: str | None = None):
+def build_report(db: sqlite3.Connection, settings: Settings, lang: str | None = None):
     """``lang`` (zh | en) overrides ``[ui] language`` for this one report."""
     from bot.report.sections import build_report as _build
 
     return _build(db, settings, lang)
 
 
-def render_report(db: sqlite_utils.Database, settings: Settings, lang: str | None = None) -> str:
+def render_report(db: sqlite3.Connection, settings: Settings, lang: str | None = None) -> str:
     from bot.report.html import render_html
 
     return render_html(build_report(db, settings, lang))
@@ -48,7 +48,7 @@ def write_pngs(report, png_dir: str | Path) -> list[Path]:
     return written
 
 
-def write_report(db: sqlite_utils.Database, settings: Settings, path: str | Path = "report.html",
+def write_report(db: sqlite3.Connection, settings: Settings, path: str | Path = "report.html",
                  png_dir: str | Path | None = None) -> Path:
     from bot.report.exports.writers import atomic_file
     from bot.report.html import render_html

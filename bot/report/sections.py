@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import sqlite3
 
 from config import Settings
 from storage import reporting
@@ -76,7 +76,7 @@ def _guard(title: str, build: Callable[[], list[Block]], lang: str = "zh") -> li
         return [Block(title=title, empty=t("rep.broken", lang, error=f"{type(exc).__name__}: {exc}"))]
 
 
-def build_report(db: sqlite_utils.Database, settings: Settings, lang: str | None = None) -> Report:
+def build_report(db: sqlite3.Connection, settings: Settings, lang: str | None = None) -> Report:
     """Every label from the message catalogue in ``lang`` (default ``[ui] language``);
     every time in the campaign's zone."""
     lang = lang if lang in ("zh", "en") else language(settings)
@@ -102,9 +102,9 @@ def build_report(db: sqlite_utils.Database, settings: Settings, lang: str | None
     )
 
 
-def _db_name(db: sqlite_utils.Database) -> str:
+def _db_name(db: sqlite3.Connection) -> str:
     """The file name only: a report is handed on, the folder it came from is nobody's business."""
-    row = db.conn.execute("PRAGMA database_list").fetchone()
+    row = db.execute("PRAGMA database_list").fetchone()
     return Path(row[2]).name if row and row[2] else ":memory:"
 
 

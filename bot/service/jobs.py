@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import sqlite3
 
 from config import Settings
 from storage import service as store
@@ -47,7 +47,7 @@ class JobSpec:
 
 @dataclass
 class JobContext:
-    db: sqlite_utils.Database
+    db: sqlite3.Connection
     settings: Settings
     spec: JobSpec
     stop: threading.Event
@@ -256,8 +256,8 @@ class JobRunner:
                                      + (f": {outcome.error}" if outcome.error else ""))
             if outcome.error:
                 outcome.error = self.scrub(outcome.error)
-            if db.conn.in_transaction:  # a job that died mid-transaction leaves nothing half-written
-                db.conn.execute("ROLLBACK")
+            if db.in_transaction:  # a job that died mid-transaction leaves nothing half-written
+                db.execute("ROLLBACK")
             store.finish_job_run(db, run_id, outcome.status, outcome.counts, outcome.error)
             counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()
                                if isinstance(v, (int, float)) and not isinstance(v, bool) and v)
@@ -269,7 +269,7 @@ class JobRunner:
             self.report(line)
             return outcome
         finally:
-            db.conn.close()
+            db.close()
 
 
 def run_once(db_path: str | Path, settings: Settings, jobs: dict[str, JobFn] | None = None,

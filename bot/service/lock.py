@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import sqlite3
 
 from bot.errors import HuaxiangError
 from storage import service as store
@@ -126,7 +126,7 @@ def _flock_held_elsewhere(path: Path) -> bool:
         os.close(fd)
 
 
-def service_holder(db: sqlite_utils.Database, db_path: str | Path, heartbeat_s: float = DEFAULT_HEARTBEAT_S) -> Holder:
+def service_holder(db: sqlite3.Connection, db_path: str | Path, heartbeat_s: float = DEFAULT_HEARTBEAT_S) -> Holder:
     """Is a scheduler running against this database, and who is it?"""
     row = store.read_lock(db)
     held = _flock_held_elsewhere(lock_file_for(db_path))
@@ -167,7 +167,7 @@ class ServiceLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def _busy(self, db: sqlite_utils.Database | None) -> ServiceBusyError:
+    def _busy(self, db: sqlite3.Connection | None) -> ServiceBusyError:
         holder = service_holder(db, self.db_path, self.heartbeat_s) if db is not None else Holder(running=True)
         if holder.pid is None:
             try:
@@ -204,7 +204,7 @@ class ServiceLock:
                     try:
                         raise self._busy(db) from None
                     finally:
-                        db.conn.close()
+                        db.close()
                 time.sleep(0.05)
         try:
             db = connect(self.db_path, self.busy_timeout_ms)
@@ -226,7 +226,7 @@ class ServiceLock:
                 if stale:
                     log.warning("took over the service lock; marked %d unfinished job run(s) interrupted", stale)
             finally:
-                db.conn.close()
+                db.close()
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{self.pid} {self.host} {self.token}\n".encode(), 0)
         except BaseException:
@@ -235,14 +235,14 @@ class ServiceLock:
             raise
         self._fd = fd
 
-    def beat(self, db: sqlite_utils.Database) -> bool:
+    def beat(self, db: sqlite3.Connection) -> bool:
         """Refresh the heartbeat (call from any thread with that thread's connection)."""
         ok = store.heartbeat_lock(db, self.token)
         if not ok:
             log.error("the service lock row was taken by another process; this scheduler should stop")
         return ok
 
-    def start_heartbeat(self, on_beat: Callable[[sqlite_utils.Database], None] | None = None,
+    def start_heartbeat(self, on_beat: Callable[[sqlite3.Connection], None] | None = None,
                         on_lost: Callable[[], None] | None = None) -> None:
         """Refresh the heartbeat every ``heartbeat_s`` in a thread with its own
         connection; ``on_beat(db)`` runs after each beat (the service publishes
@@ -265,7 +265,7 @@ class ServiceLock:
                     except Exception as exc:  # a busy moment must not kill the heartbeat
                         log.warning("service heartbeat failed: %s", exc)
             finally:
-                db.conn.close()
+                db.close()
 
         self._hb_stop.clear()
         self._hb_thread = threading.Thread(target=loop, name="huaxiang-heartbeat", daemon=True)
@@ -282,7 +282,7 @@ class ServiceLock:
             self._hb_thread.join(timeout=30)
         self._hb_thread = None
 
-    def release(self, db: sqlite_utils.Database | None = None, busy_timeout_ms: int | None = None) -> None:
+    def release(self, db: sqlite3.Connection | None = None, busy_timeout_ms: int | None = None) -> None:
         """Delete our row, then drop the file lock. Safe to call twice."""
         self._hb_stop.set()
         self._wake.set()
@@ -297,7 +297,7 @@ class ServiceLock:
             log.warning("could not remove the service lock row: %s", exc)
         finally:
             if own and db is not None:
-                db.conn.close()
+                db.close()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -168,7 +168,7 @@ class Service:
         try:
             last = {job: parse_time(at) for job, at in store.last_finished_starts(db).items()}
         finally:
-            db.conn.close()
+            db.close()
         now = self.clock()
         self.catch_up = due_at_start(self.specs, last, now, self.tz)
         grace = int(self.settings.schedule.misfire_grace_s)
@@ -230,7 +230,7 @@ class Service:
             store.save_schedule(db, rows)
         finally:
             if own:
-                db.conn.close()
+                db.close()
 
     def request_stop(self) -> None:
         """Ask running jobs to stop at their next safe point; start no new ones."""
@@ -248,7 +248,7 @@ class Service:
                 store.clear_schedule(db)
                 self.lock.release(db)
             finally:
-                db.conn.close()
+                db.close()
         finally:
             self.lock.release()  # no-op when already released
         log.info("service stopped")
@@ -265,7 +265,7 @@ class Service:
                 store.clear_schedule(db)
                 self.lock.release(db)
             finally:
-                db.conn.close()
+                db.close()
         except Exception as exc:  # the next start takes over whatever is left
             log.warning("could not close the run records before exiting: %s", exc)
 
@@ -323,7 +323,7 @@ def run_once_locked(db_path: str | Path, settings: Settings, jobs: dict[str, Job
                 db = connect(db_path, 2000, migrate=False)
                 store.interrupt_running_jobs(db, "stopped at once by a second signal", pid=os.getpid())
                 lock.release(db)
-                db.conn.close()
+                db.close()
             except Exception as exc:
                 log.warning("could not close the run records before exiting: %s", exc)
             os._exit(130)

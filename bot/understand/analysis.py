@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import scipy.sparse as sp
-import sqlite_utils
+import sqlite3
 
 from config import Settings
 from nlp import activity, encode, keywords as kw, matching, meaning, relevance as rel, tiers
@@ -102,12 +102,12 @@ def dictionary_words(settings: Settings, corpus_topics: list[str] = ()) -> list[
     return sorted({w for w in (usable_dict_word(x) for x in words) if w})
 
 
-def build_tokenizer(settings: Settings, db: sqlite_utils.Database | None = None) -> Tokenizer:
+def build_tokenizer(settings: Settings, db: sqlite3.Connection | None = None) -> Tokenizer:
     topics = store.frequent_topics(db) if db is not None else []
     return Tokenizer(dictionary_words(settings, topics))
 
 
-def update_token_cache(db: sqlite_utils.Database, tokenizer: Tokenizer, progress: Progress | None = None,
+def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: Progress | None = None,
                        workers: int | None = None) -> tuple[int, int, list[int]]:
     """Cut every post that has no valid cached tokens; returns (tokenised,
     reused, ids of the posts cut)."""
@@ -214,7 +214,7 @@ def _local_hour(created: str, tz, cache: dict[str, int | None]) -> int | None:
     return h
 
 
-def build_profiles(db: sqlite_utils.Database, settings: Settings, tokenizer: Tokenizer,
+def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokenizer,
                    progress: Progress | None = None, only_users: list[int] | None = None,
                    vectors: dict[str, bytes] | None = None, post_best: meaning.PostBest | None = None) -> _Profiles:
     """Stream posts by user and build each user's term row and stats
@@ -321,26 +321,26 @@ def choose_encoder(settings: Settings, n_posts: int, n_cached: int = 0) -> encod
     return enc
 
 
-def _stored_encoder(db: sqlite_utils.Database) -> str | None:
+def _stored_encoder(db: sqlite3.Connection) -> str | None:
     """The encoder the stored clustering was made with (None: no clustering yet)."""
     model = store.load_model(db)
     return None if model is None else json.loads(model["settings_key"]).get("encoder", "words")
 
 
-def cached_vectors(db: sqlite_utils.Database) -> int:
+def cached_vectors(db: sqlite3.Connection) -> int:
     """How many vectors the stored clustering's encoder has cached."""
     name = _stored_encoder(db)
     return store.count_vectors(db, name) if name not in (None, "words") else 0
 
 
-def _warn_on_encoder_change(db: sqlite_utils.Database, encoder: encode.SentenceEncoder | None) -> None:
+def _warn_on_encoder_change(db: sqlite3.Connection, encoder: encode.SentenceEncoder | None) -> None:
     before, now = _stored_encoder(db), (encoder.name if encoder is not None else "words")
     if before is not None and before != now:
         log.warning("features change from %s to %s: everyone is re-clustered (audience ids are matched to the old"
                     " ones by their members)", before, now)
 
 
-def update_vector_cache(db: sqlite_utils.Database, encoder: encode.SentenceEncoder, progress: Progress | None = None,
+def update_vector_cache(db: sqlite3.Connection, encoder: encode.SentenceEncoder, progress: Progress | None = None,
                         user_ids: list[int] | None = None, stop: threading.Event | None = None) -> tuple[int, set[str]]:
     """Embed every distinct cleaned text (of all posts, or of ``user_ids``'
     posts) that has no vector from this encoder yet. Returns how many were
@@ -389,7 +389,7 @@ class AnalysisInterrupted(HuaxiangError):
     embedded is kept and the next run goes on from there."""
 
 
-def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | None = None,
+def run_analysis(db: sqlite3.Connection, settings: Settings, k: int | str | None = None,
                  progress: Progress | None = None, full: bool | None = None,
                  stop: threading.Event | None = None) -> AnalysisSummary:
     """Analyse everything stored and update audiences, memberships and user stats.
@@ -436,8 +436,8 @@ def run_analysis(db: sqlite_utils.Database, settings: Settings, k: int | str | N
                                            "embedded": summary.embedded})
         return summary
     except BaseException as exc:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         status = "interrupted" if isinstance(exc, AnalysisInterrupted) else "failed"
         store.finish_analysis_run(db, run_id, status, metrics={"error": str(exc)[:500]})
         raise

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import sqlite_utils
+import sqlite3
 
 from config import Settings
 from nlp import encode, meaning
@@ -84,7 +84,7 @@ class Scored:
                 "target_related": np.frombuffer(related.encode("utf-8"), dtype=np.uint8)}
 
 
-def score_all(db: sqlite_utils.Database, targets: Sequence[meaning.TargetQuery], tokenizer: Tokenizer,
+def score_all(db: sqlite3.Connection, targets: Sequence[meaning.TargetQuery], tokenizer: Tokenizer,
               vec: ProfileVectorizer, model, user_ids: Sequence[int], post_best: meaning.PostBest | None,
               sem_queries: tuple[np.ndarray | None, np.ndarray | None]) -> tuple[dict[str, list[Relevance]], Scored]:
     """Every user's relevance to every target after a full clustering."""

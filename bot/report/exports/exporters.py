@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 
 from config import Settings
 from storage import reporting
@@ -79,8 +78,8 @@ def parse_since(text: str, now: datetime | None = None) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def _db_file(db: sqlite_utils.Database) -> Path:
-    row = db.conn.execute("PRAGMA database_list").fetchone()
+def _db_file(db: sqlite3.Connection) -> Path:
+    row = db.execute("PRAGMA database_list").fetchone()
     return Path(row[2]) if row and row[2] else Path("huaxiang.db")
 
 
@@ -93,7 +92,7 @@ def _check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> None:
         raise HuaxiangError(f"unknown format {fmt!r}; choose from {', '.join(allowed)}")
 
 
-def _analysis_meta(db: sqlite_utils.Database, run_ids: Sequence[int]) -> dict[str, Any] | None:
+def _analysis_meta(db: sqlite3.Connection, run_ids: Sequence[int]) -> dict[str, Any] | None:
     run = reporting.analysis_run(db, max(run_ids)) if run_ids else reporting.analysis_run(db)
     if run is None:
         return None
@@ -103,7 +102,7 @@ def _analysis_meta(db: sqlite_utils.Database, run_ids: Sequence[int]) -> dict[st
 
 
 def _finish(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     what: str,
     fmt: str,
     path: Path,
@@ -151,7 +150,7 @@ def _finish(
     return ExportResult(what, fmt, path, sidecar, stats.rows, stats.notes)
 
 
-def _record(db: sqlite_utils.Database, *args: Any, **kw: Any) -> None:
+def _record(db: sqlite3.Connection, *args: Any, **kw: Any) -> None:
     """The export log entry; a read-only database can still be exported from."""
     try:
         reporting.record_export(db, *args, **kw)
@@ -245,7 +244,7 @@ def member_keywords(audience_keywords: Sequence[str], texts: Sequence[str], top:
 
 
 def export_audience(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     settings: Settings,
     ref: str,
     fmt: str = "csv",
@@ -328,7 +327,7 @@ MEMBERSHIP_COLUMNS = [Column("user_id", "user_id"), Column("audience_id", "audie
 
 
 def export_memberships(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     settings: Settings,
     fmt: str = "csv",
     out: str | Path | None = None,
@@ -394,7 +393,7 @@ def _with_draft_why(row: dict, lang: str = "zh") -> dict:
 
 
 def export_queue(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     settings: Settings,
     fmt: str = "csv",
     out: str | Path | None = None,
@@ -416,7 +415,7 @@ def export_queue(
 
 
 def export_actions(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     settings: Settings,
     fmt: str = "csv",
     out: str | Path | None = None,
@@ -451,7 +450,7 @@ PROSPECT_COLUMNS = [
 
 
 def export_prospects(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     settings: Settings,
     target: str,
     fmt: str = "csv",
