@@ -19,7 +19,7 @@ import httpx
 from hypothesis import HealthCheck, example, given, settings as hyp_settings, strategies as st
 
 from bot.find.http import PoliteClient
-from bot.find.sources.base import SourceError
+from bot.find.errors import SourceError
 from bot.find.sources.weibo import WeiboSource
 from bot.find.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, group_in_html, parse_comment,
                                      parse_count, parse_created_at, parse_mblog, parse_pics, parse_region,

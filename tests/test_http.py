@@ -9,7 +9,8 @@ import httpx
 import pytest
 import respx
 
-from bot.find.http import HttpError, PoliteClient, parse_retry_after
+from bot.find.errors import HttpError
+from bot.find.http import PoliteClient, parse_retry_after
 from config.schema import SourceSettings
 
 

@@ -124,7 +124,7 @@ def test_anonymous_reads_get_the_visitor_cookie_like_the_mobile_site(gated):
 
 
 def test_signed_in_source_sent_to_signin_reports_session_expired(gated):
-    from bot.find.sources.base import SessionExpiredError
+    from bot.find.errors import SessionExpiredError
 
     settings = SourceSettings(name="wb", platform="weibo", base_url=gated.base_url, min_interval_s=0, jitter_s=0,
                               max_retries=0)

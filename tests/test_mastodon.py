@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.find.http import PoliteClient
 from bot.find.sources import source_class
-from bot.find.sources.base import BlockedError, OutcomeUnknownError, SourceError
+from bot.find.errors import BlockedError, OutcomeUnknownError, SourceError
 from bot.find.sources.mastodon import MastodonSource, has_nobot, next_max_id, parse_statuses
 from config import SourceSettings
 from storage.db import connect, transaction

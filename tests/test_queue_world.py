@@ -13,7 +13,8 @@ from storage.db import transaction
 from storage.posts import upsert_posts
 from storage.records import Post, User
 
-from bot.find.sources.base import OutcomeUnknownError, SendResult
+from bot.find.errors import OutcomeUnknownError
+from bot.find.sources.base import SendResult
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)      # 12:00 in Asia/Shanghai
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from bot.find.sandbox import start_sandbox
-from bot.find.sources.base import open_source
+from bot.find.sources import open_source
 from config import parse_settings
 
 

@@ -10,7 +10,7 @@ import respx
 
 from bot.find.http import PoliteClient
 from bot.find.sources import source_class
-from bot.find.sources.base import BlockedError, PayloadError, SourceError, UnsupportedError
+from bot.find.errors import BlockedError, PayloadError, SourceError, UnsupportedError
 from bot.find.sources.rss import RSSSource, html_to_text, parse_feed
 from config import SourceSettings
 from storage.platforms import load_feed_state, save_feed_state

@@ -10,12 +10,13 @@ import time
 import httpx
 import pytest
 
-from bot.find.http import HttpError
+from bot.find.errors import HttpError
 from bot.find.sandbox import FaultConfig, World, start_sandbox
 from bot.find.sandbox import payloads as P
 from bot.find.sandbox.faults import KINDS, FaultPlan
 from bot.find.sandbox.world import ME_UID, group_id
-from bot.find.sources.base import BlockedError, PayloadError, SourceError, open_source
+from bot.find.errors import BlockedError, PayloadError, SourceError
+from bot.find.sources import open_source
 from config import Settings
 from config.schema import SourceSettings
 

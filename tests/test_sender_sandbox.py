@@ -14,7 +14,7 @@ from bot.engage import outcomes, queue_ops
 from bot.engage.planner import run_plan
 from bot.find.sandbox import FaultConfig, start_sandbox
 from bot.engage.sender import run_send
-from bot.find.sources.base import open_source
+from bot.find.sources import open_source
 from config import parse_settings
 from storage import engagement as store
 from storage.db import transaction

@@ -7,7 +7,8 @@ import socket
 import httpx
 import pytest
 
-from bot.find.http import PoliteClient, UnreachableError
+from bot.find.http import PoliteClient
+from bot.find.errors import UnreachableError
 from config.schema import SourceSettings
 
 

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from bot.find.http import PoliteClient
-from bot.find.sources.base import BlockedError, OutcomeUnknownError, PayloadError
+from bot.find.errors import BlockedError, OutcomeUnknownError, PayloadError
 from bot.find.sources.weibo import MissingTokenError, WeiboSource
 from bot.find.sources.weibo_parse import CHINA
 from config.schema import SourceSettings

@@ -112,7 +112,7 @@ def test_profile_info_container_fills_the_details(db):
 def test_ok_minus_100_means_the_session_is_gone():
     """``{"ok":-100,"url":<sign-in page>}``: RSSHub's Weibo utils renew their cookies on exactly this;
     a captcha URL stays a captcha."""
-    from bot.find.sources.base import BlockedError, SessionExpiredError
+    from bot.find.errors import BlockedError, SessionExpiredError
     import pytest as _pytest
 
     body = {"ok": -100, "url": "https://passport.weibo.cn/signin/welcome?entry=mweibo&r=https%3A%2F%2Fm.weibo.cn%2F"}

@@ -45,7 +45,7 @@ def _check_session(src, cookie: str) -> str:
     """Ask the platform whether the new cookie is a session (``/api/config``), before keeping it."""
     from bot.find.http import PoliteClient
     from bot.find.sources import source_class
-    from bot.find.sources.base import SourceError
+    from bot.find.errors import SourceError
 
     with PoliteClient(src, cookie=cookie) as client:
         adapter = source_class(src.platform)(src, client, {"cookie": cookie})

@@ -225,7 +225,7 @@ def _id_after(a: str, b: str) -> bool:
 
 def _call(transport, name: str, *args, **kwargs):
     """Optional adapter capabilities: a platform without one is skipped, not an error."""
-    from bot.find.sources.base import SourceError, UnsupportedError
+    from bot.find.errors import SourceError, UnsupportedError
 
     fn = getattr(transport, name, None)
     if fn is None:

@@ -85,7 +85,7 @@ class SendSummary:
 
 def make_transport(settings: Settings, mode: str):
     """The adapter for ``[engagement].send_source``, checked against the mode."""
-    from bot.find.sources.base import open_source
+    from bot.find.sources import open_source
 
     e = settings.engagement
     if not e.send_source:
@@ -173,7 +173,7 @@ def _recover_crashed(db, summary: SendSummary, at: str) -> None:
 
 def _reconcile(db, settings: Settings, transport, summary: SendSummary, at: str) -> None:
     """Look for our comment before anything is ever tried again."""
-    from bot.find.sources.base import SourceError, UnsupportedError
+    from bot.find.errors import SourceError, UnsupportedError
 
     for item in store.items_with_status(db, ("unknown",)):
         finder = getattr(transport, "find_own_reply", None)
@@ -208,7 +208,7 @@ def _reconcile(db, settings: Settings, transport, summary: SendSummary, at: str)
 
 def _request(transport, item: store.QueueItem):
     """Returns ('sent', remote_id, None) | ('failed', None, error) | ('unknown', None, error) | ('blocked', ...)."""
-    from bot.find.sources.base import BlockedError, OutcomeUnknownError, SourceError, UnsupportedError
+    from bot.find.errors import BlockedError, OutcomeUnknownError, SourceError, UnsupportedError
 
     key = idempotency_key(item)
     try:

@@ -36,9 +36,9 @@ from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
 from bot.errors import HuaxiangError
-from bot.find.http import UnreachableError
-from bot.find.sources.base import (BlockedError, Page, PayloadError, SessionExpiredError, Source, SourceError, UnsupportedError,
-                              open_source)
+from bot.find.errors import BlockedError, PayloadError, SessionExpiredError, SourceError, UnreachableError, UnsupportedError
+from bot.find.sources.base import Page, Source
+from bot.find.sources import open_source
 
 log = logging.getLogger(__name__)
 

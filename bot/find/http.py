@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from config import SourceSettings
-from bot.find.sources.base import SourceError
+from bot.find.errors import HttpError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +41,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A refused connection (nothing listens, DNS fails) is not a busy platform
 # asking us to slow down: it is retried briefly, then reported.
 CONNECT_DELAYS = (0.5, 1.0)
-
-
-class HttpError(SourceError):
-    """The request could not be completed (timeouts or network errors after all retries)."""
-
-    def __init__(self, kind: str, message: str = ""):
-        super().__init__(message or kind)
-        self.kind = kind
-
-
-class UnreachableError(HttpError):
-    """Nothing answered at all (connection refused, unknown host): retrying politely
-    for minutes cannot help, so the crawl stops and says where it tried."""
-
-    def __init__(self, url: str, reason: str, attempts: int):
-        self.url = url
-        super().__init__("unreachable", f"cannot connect to {url} ({reason}) after {attempts} attempts")
 
 
 def origin(url: str) -> str:

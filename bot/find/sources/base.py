@@ -3,8 +3,8 @@
 Why one small interface: the crawler, planner and sender never know which
 platform they talk to. A new platform is one new module in ``bot/find/sources/``
 named after the platform (``weibo.py``, ``mastodon.py``) that defines
-``SOURCE_CLASS``; ``bot.find.sources.load_source`` finds it by the config's
-``platform`` value.
+``SOURCE_CLASS``; the registry (``bot.find.sources``) finds it by the config's
+``platform`` value. The errors adapters raise live in ``bot.find.errors``.
 
 Every read returns a ``Page``: parsed records plus the raw payload and an
 opaque cursor for the next page (None at the end). Adapters never touch the
@@ -19,55 +19,7 @@ from typing import Any
 
 from config import SourceSettings
 from storage.records import Post, User
-
-
-class SourceError(Exception):
-    """A request failed in a way the crawler should log and count."""
-
-    kind = "error"
-
-
-class BlockedError(SourceError):
-    """The platform is refusing us (418/432/403/429, captcha, login redirect).
-
-    ``kind`` names the signal for the crawl log; ``retry_after`` is seconds
-    when the platform said so.
-    """
-
-    def __init__(self, kind: str, message: str = "", retry_after: float | None = None):
-        super().__init__(message or kind)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-class SessionExpiredError(BlockedError):
-    """The signed-in session a source was given no longer works (the platform
-    sends us to its sign-in or visitor page). Retrying cannot help: the source
-    pauses until a person signs in again (``huaxiang login``)."""
-
-    def __init__(self, message: str):
-        super().__init__("session_expired", message)
-
-
-class PayloadError(SourceError):
-    """A page came back but could not be understood (truncated JSON, wrong shape)."""
-
-    kind = "bad_payload"
-
-
-class UnsupportedError(SourceError):
-    """This platform has no such operation (e.g. users by tag on RSS)."""
-
-    kind = "unsupported"
-
-
-class OutcomeUnknownError(SourceError):
-    """A write may or may not have been applied (timeout or 5xx after sending).
-
-    Never retried blindly: the sender reconciles first (``find_own_reply``).
-    """
-
-    kind = "unknown_outcome"
+from bot.find.errors import UnsupportedError
 
 
 @dataclass
@@ -161,29 +113,6 @@ class Source(ABC):
     def follower_ids(self) -> set[str]:
         """Platform user ids following our account."""
         raise UnsupportedError(f"{self.platform} cannot list followers")
-
-
-def open_source(settings: Any, source: SourceSettings, transport: Any = None, **client_kw: Any) -> Source:
-    """Build the adapter for a configured source with its polite client and secrets.
-
-    ``settings`` is the whole ``config.Settings`` (secrets resolve against its
-    origin file); ``transport`` lets tests put ``httpx.MockTransport`` under it.
-    Secrets go straight into the client/adapter and are never logged.
-    """
-    from config.loader import ConfigError, resolve_secret
-    from bot.find.http import PoliteClient
-    from bot.find.sources import source_class
-
-    cls = source_class(source.platform)
-    cookie = resolve_secret(settings, source, "cookie")
-    secrets: dict[str, str | None] = {"cookie": cookie}
-    try:
-        secrets["token"] = resolve_secret(settings, source, "token")
-    except ConfigError as exc:
-        # Reads need no token; a write will raise with this message instead.
-        secrets["token"], secrets["token_error"] = None, str(exc)
-    client = PoliteClient(source, transport=transport, cookie=cookie, **client_kw)
-    return cls(source, client, secrets)
 
 
 def text_key(text: str) -> str:

@@ -27,9 +27,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from bot.find.http import HttpError
-from bot.find.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, Source, SourceError,
-                              text_key)
+from bot.find.errors import BlockedError, HttpError, OutcomeUnknownError, PayloadError, SourceError
+from bot.find.sources.base import Page, SendResult, Source, text_key
 from bot.find.sources.rss import html_to_text
 from storage.records import Post, User
 

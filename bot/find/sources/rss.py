@@ -26,7 +26,8 @@ import feedparser
 from bs4 import BeautifulSoup
 
 from bot.find.http import parse_retry_after
-from bot.find.sources.base import BlockedError, Page, PayloadError, Source, SourceError, UnsupportedError
+from bot.find.errors import BlockedError, PayloadError, SourceError, UnsupportedError
+from bot.find.sources.base import Page, Source
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 

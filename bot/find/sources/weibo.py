@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 
-from bot.find.http import HttpError, parse_retry_after
-from bot.find.sources.base import (BlockedError, OutcomeUnknownError, Page, PayloadError, SendResult, SessionExpiredError,
-                              Source, SourceError, UnsupportedError)
+from bot.find.http import parse_retry_after
+from bot.find.errors import (BlockedError, HttpError, OutcomeUnknownError, PayloadError, SessionExpiredError, SourceError,
+                             UnsupportedError)
+from bot.find.sources.base import Page, SendResult, Source
 from bot.find.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_text, is_long_text, parse_comment,
                                      parse_info_cards, parse_mblog, parse_thread, parse_user, rendering_keys,
                                      text_key, walk_cards)
