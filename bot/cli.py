@@ -20,6 +20,7 @@ import bot.commands
 from bot import __version__
 from bot.context import creates_data, make_context
 from bot.errors import HuaxiangError
+from bot.find.sources import platform_rules
 
 log = logging.getLogger("huaxiang")
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ctx = None
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, rules=platform_rules())
         setup_logging(args.verbose, args.quiet, settings.logging.level)
         if settings.logging.json_file:
             from bot.logs import add_json_file_handler, json_file_problem

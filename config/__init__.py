@@ -9,6 +9,7 @@ from config.schema import (
     AudienceSettings,
     DatabaseSettings,
     EngagementSettings,
+    PlatformRules,
     QuerySettings,
     ScheduleSettings,
     Settings,
@@ -18,7 +19,7 @@ from config.schema import (
 
 __all__ = [
     "DEFAULT_FILENAME", "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
-    "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
+    "PlatformRules", "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
     "configured_secrets", "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
     "with_environment",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from config.schema import NUMBER_RANGES, Settings, SourceSettings
+from config.schema import GENERIC_SEND_MODES, NUMBER_RANGES, PlatformRules, Settings, SourceSettings
 
 DEFAULT_FILENAME = "huaxiang.toml"
 
@@ -46,22 +46,23 @@ ENV_PREFIX = "HUAXIANG__"
 
 
 def load_settings(explicit: str | os.PathLike | None = None, cwd: str | os.PathLike | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+                  environ: Mapping[str, str] | None = None, rules: PlatformRules | None = None) -> Settings:
     """The config file (or defaults), then ``HUAXIANG__SECTION__KEY`` overrides
     from the environment: one run, one machine or a CI job can change a
-    setting without editing the file everyone shares."""
+    setting without editing the file everyone shares. ``rules``: see ``parse_settings``."""
     path = find_config(explicit, cwd)
     if path is None:
-        return with_environment({}, "<defaults>", environ)
-    return with_environment(_read_toml(path), str(path), environ)
+        return with_environment({}, "<defaults>", environ, rules)
+    return with_environment(_read_toml(path), str(path), environ, rules)
 
 
-def with_environment(raw: dict[str, Any], file: str, environ: Mapping[str, str] | None = None) -> Settings:
+def with_environment(raw: dict[str, Any], file: str, environ: Mapping[str, str] | None = None,
+                     rules: PlatformRules | None = None) -> Settings:
     """Settings from ``raw`` (parsed TOML) with the environment's overrides
     applied; an override's mistake names its variable."""
     overrides = env_overrides(os.environ if environ is None else environ)
     if not overrides:
-        return parse_settings(raw, file)
+        return parse_settings(raw, file, rules)
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     hints = typing.get_type_hints(Settings)
     for (section, key), (var, value) in overrides.items():
@@ -76,7 +77,7 @@ def with_environment(raw: dict[str, Any], file: str, environ: Mapping[str, str] 
             value = environ_text(var, environ)          # HUAXIANG__DATABASE__PATH=2024 is a name, not a number
         table[key] = value
     try:
-        return parse_settings(raw, file)
+        return parse_settings(raw, file, rules)
     except ConfigError as exc:
         for (section, key), (var, _value) in overrides.items():
             name = f"{section}.{key}"
@@ -122,16 +123,43 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from None
 
 
-def load_file(path: str | os.PathLike) -> Settings:
+def load_file(path: str | os.PathLike, rules: PlatformRules | None = None) -> Settings:
     path = Path(path)
-    return parse_settings(_read_toml(path), str(path))
+    return parse_settings(_read_toml(path), str(path), rules)
 
 
-def parse_settings(raw: dict[str, Any], file: str = "<config>") -> Settings:
+def parse_settings(raw: dict[str, Any], file: str = "<config>", rules: PlatformRules | None = None) -> Settings:
+    """Typed, validated settings from parsed TOML.
+
+    ``rules`` are the registered platform adapters' names, send modes and
+    platform-only keys (the bot layer passes them: config imports nothing of
+    ours); without them platform names are left to the adapter lookup.
+    """
     settings = _build(Settings, raw, file, "")
     settings.origin = file
     _cross_check(settings, file)
+    if rules is not None:
+        _check_platforms(settings, raw, file, rules)
     return settings
+
+
+def _check_platforms(s: Settings, raw: dict[str, Any], file: str, rules: PlatformRules) -> None:
+    """Platform names and send modes the registered adapters know, and each
+    platform-only key set only on sources of a platform that reads it."""
+    platform_only = frozenset().union(*rules.keys.values())
+    for i, src in enumerate(s.sources):
+        if src.platform not in rules.keys:
+            raise ConfigError(file, f"sources[{i}].platform", f"must be one of {_one_of(rules.keys)}, got {src.platform!r}")
+        for key in sorted(platform_only & raw["sources"][i].keys() - rules.keys[src.platform]):
+            takers = ", ".join(name for name, keys in rules.keys.items() if key in keys)
+            raise ConfigError(file, f"sources[{i}].{key}", f"platform {src.platform!r} does not read it (only: {takers})")
+    modes = (GENERIC_SEND_MODES[0], *rules.send_modes, *GENERIC_SEND_MODES[1:])
+    if s.engagement.send_mode not in modes:
+        raise ConfigError(file, "engagement.send_mode", f"must be one of {_one_of(modes)}, got {s.engagement.send_mode!r}")
+
+
+def _one_of(names: Any) -> str:
+    return " | ".join(repr(n) for n in names)
 
 
 def _type_name(tp: Any) -> str:

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-PLATFORMS = ("weibo", "sandbox", "rss", "mastodon")
 QUERY_KINDS = ("tag", "topic", "group", "keyword")
-SEND_MODES = ("dry-run", "sandbox", "weibo-api", "mastodon", "manual")
+# Send modes that need no platform adapter; the others are the adapters' own.
+GENERIC_SEND_MODES = ("dry-run", "manual")
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
@@ -103,6 +103,15 @@ def _f(default, doc: str = "", check=None, **kw):
     return field(default=default, metadata=meta, **kw)
 
 
+@dataclass(frozen=True)
+class PlatformRules:
+    """What the registered platform adapters accept, handed to the loader by
+    the bot layer (config imports nothing of ours, so it cannot list them)."""
+
+    keys: dict[str, frozenset[str]]      # platform name -> the platform-only [[sources]] keys it takes
+    send_modes: tuple[str, ...]          # send modes the adapters provide (besides GENERIC_SEND_MODES)
+
+
 @dataclass
 class DatabaseSettings:
     path: str = _f("huaxiang.db", "SQLite file; relative paths are relative to the current folder")
@@ -120,7 +129,7 @@ class LoggingSettings:
 @dataclass
 class SourceSettings:
     name: str = _f(None, "your name for this source; queries refer to it")
-    platform: Literal["weibo", "sandbox", "rss", "mastodon"] = _f(None, "weibo | sandbox | rss | mastodon")
+    platform: str = _f(None, "the platform adapter to use (the error for an unknown name lists the registered ones)")
     base_url: str = _f("", "API root, e.g. https://m.weibo.cn or the sandbox's http://127.0.0.1:PORT")
     cookie_env: str = _f("", "environment variable holding the login cookie")
     cookie_file: str = _f("", "file (outside the repo) holding the login cookie")
@@ -204,9 +213,8 @@ class EngagementSettings:
     deny_keywords: list[str] = _f(list, "never engage with posts containing these")
     blocklist: list[str] = _f(list, "platform user ids never to engage")
     max_length: int = _f(140, "draft length limit in characters (Weibo: 140)", check_positive)
-    send_mode: Literal["dry-run", "sandbox", "weibo-api", "mastodon", "manual"] = _f(
-        "dry-run", "dry-run | sandbox | weibo-api | mastodon | manual"
-    )
+    send_mode: str = _f("dry-run", "dry-run | manual | the send mode of a platform adapter (the error for an unknown"
+                        " name lists them)")
     send_source: str = _f("", "the [[sources]] name that sends (needs a token for weibo-api)")
     templates: list[TemplateSettings] = _f(list, "reply templates")
     library: list[LibraryEntrySettings] = _f(list, "content library: tips, answers, resources per target audience")

@@ -19,6 +19,7 @@ from config import with_environment
 from bot.argtypes import SEED
 from bot.commands.init import example_text
 from bot.context import Context
+from bot.find.sources import local_platforms, platform_rules
 from bot.progress import progress_bar
 from bot.textsafe import terminal_safe
 from storage import engagement
@@ -39,10 +40,10 @@ def demo_settings(base_url: str, db_path: Path):
 
     raw = tomllib.loads(example_text())
     for src in raw["sources"]:
-        if src["platform"] == "sandbox":
+        if src["platform"] in local_platforms():
             src["base_url"] = base_url
     raw["database"]["path"] = str(db_path)
-    return with_environment(raw, "<demo: example campaign>")
+    return with_environment(raw, "<demo: example campaign>", rules=platform_rules())
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

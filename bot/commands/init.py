@@ -13,6 +13,7 @@ from pathlib import Path
 from config import DEFAULT_FILENAME, load_file
 from bot.context import Context
 from bot.errors import HuaxiangError
+from bot.find.sources import platform_rules
 
 
 def example_text() -> str:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if target.exists() and not args.force:
         raise HuaxiangError(f"{target} already exists (use --force to overwrite)")
     target.write_text(example_text(), encoding="utf-8")
-    load_file(target)  # the example must always validate
+    load_file(target, platform_rules())  # the example must always validate
     ctx.console.print(f"wrote {target}", markup=False)
     ctx.console.print("next: huaxiang sandbox serve --port 8765   (in another terminal), then: huaxiang crawl", markup=False)
     return 0

@@ -1,4 +1,9 @@
-"""``huaxiang login weibo [--source NAME] [--headless] [--timeout S]``: sign in in a real browser."""
+"""``huaxiang login PLATFORM [--source NAME] [--headless] [--timeout S]``: sign in in a real browser.
+
+The platforms offered are those whose adapter declares a browser sign-in
+(``Source.signin``); an adapter may stand in for another's (the sandbox signs
+in the way Weibo does).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,7 @@ from bot.argtypes import float_range
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.find.login import browser_signin, store_cookie
-
-PLATFORMS = {"weibo": ("weibo", "sandbox")}     # the sandbox stands in for Weibo
+from bot.find.sources import signin_platforms
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Opens the platform's sign-in page in Chromium; sign in (e.g. scan the QR code "
                                    "with the Weibo app). The session cookie goes to the source's cookie_file (or "
                                    "the default secrets file), never to the database or logs.")
-    p.add_argument("platform", choices=sorted(PLATFORMS), help="platform to sign in to")
+    p.add_argument("platform", choices=sorted(signin_platforms()), help="platform to sign in to")
     p.add_argument("--source", metavar="NAME", help="which [[sources]] entry (default: the first of that platform)")
     p.add_argument("--timeout", type=float_range(1, 3600), default=300.0,
                    help="seconds to wait for the sign-in (default 300; 1 to 3600)")
@@ -30,11 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _pick_source(ctx: Context, platform: str, name: str | None):
-    fits = [s for s in ctx.settings.sources if s.platform in PLATFORMS[platform]]
+    platforms = signin_platforms()[platform]
+    fits = [s for s in ctx.settings.sources if s.platform in platforms]
     if name:
         fits = [s for s in fits if s.name == name]
         if not fits:
-            known = ", ".join(s.name for s in ctx.settings.sources if s.platform in PLATFORMS[platform]) or "none"
+            known = ", ".join(s.name for s in ctx.settings.sources if s.platform in platforms) or "none"
             raise HuaxiangError(f"--source: no {platform} source named {name!r} (configured: {known})")
     if not fits:
         raise HuaxiangError(f"{ctx.settings.origin}: no [[sources]] entry with platform = \"{platform}\"")

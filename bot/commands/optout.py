@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.engage import outcomes, policy, queue_ops
 from bot.context import Context
 from bot.errors import HuaxiangError
+from bot.find.sources import default_platform
 from bot.textsafe import terminal_safe
 from storage import engagement as store
 from storage.db import transaction, utcnow
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add.add_argument("user")
         add.add_argument("--by", required=True, help="your name (audit log)")
         add.add_argument("--reason", default="", help="why / the evidence")
-        add.add_argument("--platform", help="platform of the user (default: found from stored users, else weibo)")
+        add.add_argument("--platform", help=f"platform of the user (default: found from stored users, else {default_platform()})")
         rm = s.add_parser("remove", help="remove a user")
         rm.add_argument("user")
         rm.add_argument("--by", required=True)
@@ -42,7 +43,7 @@ def _who(ctx: Context, user: str, platform: str | None) -> tuple[str, str]:
     found = store.resolve_user(ctx.db, platform, user)
     if found:
         return found
-    return platform or "weibo", user
+    return platform or default_platform(), user
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

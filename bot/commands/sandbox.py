@@ -15,6 +15,7 @@ from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.find.sandbox.faults import KINDS, FaultConfig
 from bot.find.sandbox.world import DEFAULT_USERS, World
+from bot.find.sources import local_platforms
 
 # A world is generated in memory: 20,000 users take ~9 s and ~220 MB.
 WORLD_USERS = int_range(1, 50_000)
@@ -76,7 +77,8 @@ def run_serve(args: argparse.Namespace, ctx: Context) -> int:
                       markup=False)
     if faults.active():
         ctx.console.print(f"injecting faults at {faults.total:.0%} of requests", markup=False)
-    ctx.console.print(f'use it with: [[sources]] platform = "sandbox", base_url = "{server.base_url}"; Ctrl-C stops',
+    ctx.console.print(f'use it with: [[sources]] platform = "{local_platforms()[0]}", base_url = "{server.base_url}"; '
+                      'Ctrl-C stops',
                       markup=False)
     try:
         server.serve_forever()

@@ -7,10 +7,10 @@ import dataclasses
 import json
 import threading
 
-from config.schema import SEND_MODES
 from bot.argtypes import LIMIT
 from bot.context import Context
 from bot.engage.sender import run_send
+from bot.find.sources import platform_rules
 from bot.textsafe import terminal_safe
 
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "quiet hours, blocklist and opt-outs at send time. An interrupted or timed-out "
                                    "send is reconciled (we look for our comment) before anything is tried again.")
     p.add_argument("--dry-run", action="store_true", help="only show what would be sent now")
-    p.add_argument("--mode", choices=[m for m in SEND_MODES if m != "dry-run"],
+    p.add_argument("--mode", choices=[*platform_rules().send_modes, "manual"],
                    help="override [engagement].send_mode for this run")
     p.add_argument("--max", type=LIMIT, dest="max_items", help="send at most this many")
     p.add_argument("--worklist-dir", help="manual mode: where to write the worklist (default [engagement].worklist_dir)")

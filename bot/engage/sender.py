@@ -85,7 +85,7 @@ class SendSummary:
 
 def make_transport(settings: Settings, mode: str):
     """The adapter for ``[engagement].send_source``, checked against the mode."""
-    from bot.find.sources import open_source
+    from bot.find.sources import open_source, send_platforms, source_class
 
     e = settings.engagement
     if not e.send_source:
@@ -94,11 +94,12 @@ def make_transport(settings: Settings, mode: str):
         src = settings.source(e.send_source)
     except KeyError:
         raise HuaxiangError(f"[engagement].send_source {e.send_source!r} is not a [[sources]] name") from None
-    expected = {"sandbox": ("sandbox",), "weibo-api": ("weibo",), "mastodon": ("mastodon",)}.get(mode)
+    expected = send_platforms(mode)
     if expected and src.platform not in expected:
         raise HuaxiangError(f"send mode {mode!r} needs a {expected[0]} source; {src.name!r} is {src.platform!r}")
-    if mode == "weibo-api" and not (src.token_env or src.token_file):
-        raise HuaxiangError(f"send mode 'weibo-api' needs an OAuth2 access token: set token_env or token_file on source {src.name!r}")
+    needs = source_class(src.platform).send_token
+    if expected and needs and not (src.token_env or src.token_file):
+        raise HuaxiangError(f"send mode {mode!r} needs {needs}: set token_env or token_file on source {src.name!r}")
     return open_source(settings, src)
 
 

@@ -19,29 +19,10 @@ from typing import Any
 from config import Settings
 
 from bot.engage import policy
+from bot.find.sources import post_link, profile_link
 from bot.textsafe import formula_safe
 
 COLUMNS = ("item", "post_at", "kind", "audience", "user", "post_link", "profile_link", "text", "post_excerpt", "confirm")
-
-
-def post_link(platform: str | None, pid: str | None, url: str | None, settings: Settings | None = None) -> str:
-    if url:
-        return url
-    if platform == "weibo" and pid:
-        return f"https://m.weibo.cn/detail/{pid}"
-    if platform == "sandbox" and pid and settings is not None:
-        for s in settings.sources:
-            if s.platform == "sandbox" and s.base_url:
-                return f"{s.base_url.rstrip('/')}/detail/{pid}"
-    return ""
-
-
-def profile_link(platform: str | None, uid: str | None, url: str | None) -> str:
-    if url:
-        return url
-    if platform == "weibo" and uid:
-        return f"https://m.weibo.cn/u/{uid}"
-    return ""
 
 
 class Worklist:
@@ -66,7 +47,8 @@ class Worklist:
             "kind": detail["kind"],
             "audience": detail.get("audience") or "",
             "user": detail.get("user_name") or detail.get("target_uid") or "",
-            "post_link": post_link(detail.get("platform"), detail.get("post_pid"), detail.get("post_url"), self.settings),
+            "post_link": post_link(detail.get("platform"), detail.get("post_pid"), detail.get("post_url"),
+                                   self.settings.sources),
             "profile_link": profile_link(detail.get("platform"), detail.get("target_uid"), detail.get("user_url")),
             "text": detail.get("text") or "",
             "post_excerpt": (detail.get("post_text") or "")[:120],

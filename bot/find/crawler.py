@@ -38,7 +38,7 @@ from storage.records import Post, UpsertCounts, User
 from bot.errors import HuaxiangError
 from bot.find.errors import BlockedError, PayloadError, SessionExpiredError, SourceError, UnreachableError, UnsupportedError
 from bot.find.sources.base import Page, Source
-from bot.find.sources import open_source
+from bot.find.sources import local_platforms, open_source
 
 log = logging.getLogger(__name__)
 
@@ -612,7 +612,7 @@ def unreachable_message(src: SourceSettings, exc: UnreachableError) -> str:
 
     msg = f"source {src.name}: {exc}"
     parts = urlsplit(exc.url)
-    if src.platform == "sandbox" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+    if src.platform in local_platforms() and parts.hostname in ("127.0.0.1", "localhost", "::1"):
         port = parts.port or 80
         return f"{msg}; is the sandbox running? start it with `huaxiang sandbox serve --port {port}`"
     return f"{msg}; check the source's base_url and that the host is reachable"

@@ -16,7 +16,7 @@ from storage import engagement as store
 
 from bot.engage import explain
 from bot.i18n import fmt_time, language
-from bot.engage.worklist import post_link, profile_link
+from bot.find.sources import post_link, profile_link
 
 TIME_FIELDS = ("scheduled_at", "expires_at", "created_at", "updated_at", "approved_at", "sent_at", "post_created_at")
 
@@ -108,7 +108,7 @@ def allowed_actions(item: dict[str, Any], rights: set[str]) -> list[str]:
 
 def card(db, item: dict[str, Any], settings: Settings, tz, rights: set[str], first: str | None = None) -> dict[str, Any]:
     """One queue row made ready for the page: links, local times, context, allowed actions."""
-    item["post_link"] = post_link(item["platform"], item["post_pid"], item["post_url"], settings)
+    item["post_link"] = post_link(item["platform"], item["post_pid"], item["post_url"], settings.sources)
     item["profile_link"] = profile_link(item["platform"], item["target_uid"], item["user_url"])
     item["display"] = {k: fmt_time(item.get(k), tz) for k in TIME_FIELDS}
     item["readonly"] = item["status"] in store.READONLY_STATUSES

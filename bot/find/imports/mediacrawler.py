@@ -45,12 +45,12 @@ from bot.errors import HuaxiangError
 from bot.find.imports import BadLine, Item, checked_time, json_line, load_json, poison
 from bot.find.sources.rss import html_to_text
 from nlp.clean import extract_mentions, extract_topics
+from bot.find.sources.weibo import PLATFORM   # its files are Weibo's, whatever the crawl was
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mediacrawler"
-PLATFORM = "weibo"
 CHINA = timezone(timedelta(hours=8))
 
 POST_REQUIRED = ("note_id", "content")

@@ -43,12 +43,12 @@ from bot.find.imports import BadLine, Item, load_json, poison
 from bot.find.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
                                       split_list, text_id)
 from nlp.clean import extract_mentions, extract_topics
+from bot.find.sources.weibo import PLATFORM   # its files are Weibo's, whatever the crawl was
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
 
 FORMAT = "weibo-crawler"
-PLATFORM = "weibo"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _POST_CN = {

@@ -42,9 +42,31 @@ class SendResult:
 
 
 class Source(ABC):
-    """A platform adapter. ``http`` is the polite client (``bot.find.http``)."""
+    """A platform adapter. ``http`` is the polite client (``bot.find.http``).
 
-    platform: str = ""
+    Besides its reads and writes an adapter declares what the rest of the bot
+    needs to know about its platform, so no other module names a platform:
+    the class attributes below and the two link builders.
+    """
+
+    platform: str = ""                          # the config's ``platform`` value; stored with every record
+    send_mode: str | None = None                # the ``[engagement].send_mode`` that sends through it (None: no sending)
+    send_token: str | None = None               # what sending needs configured (token_env/token_file), if it has no default
+    source_keys: frozenset[str] = frozenset()   # the platform-only ``[[sources]]`` keys it reads (others may not set them)
+    signin: str | None = None                   # ``huaxiang login NAME`` that signs it in (browser sign-in), if any
+    default: bool = False                       # the platform a bare user id means (``optout add UID``)
+    local: bool = False                         # a generated platform served on this machine (``huaxiang sandbox``)
+
+    @classmethod
+    def post_link(cls, pid: str, sources: list[SourceSettings]) -> str | None:
+        """A link a person can open for post ``pid`` when the stored post has
+        none (the review page, the worklist); ``sources`` are the configured ones."""
+        return None
+
+    @classmethod
+    def profile_link(cls, uid: str) -> str | None:
+        """A link to user ``uid``'s profile when the stored user has none."""
+        return None
 
     def __init__(self, settings: SourceSettings, http: Any, secrets: dict[str, str | None] | None = None):
         self.settings = settings

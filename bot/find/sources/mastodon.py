@@ -213,6 +213,8 @@ class MastodonSource(Source):
     """
 
     platform = PLATFORM
+    send_mode = PLATFORM
+    source_keys = frozenset({"visibility"})
 
     def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None,
                  clock: Any = None):

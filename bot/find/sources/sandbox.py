@@ -20,9 +20,26 @@ SANDBOX_TOKEN = "sandbox-token"
 
 class SandboxSource(WeiboSource):
     platform = "sandbox"
+    send_mode = "sandbox"
+    send_token = None                   # the well-known sandbox token below
+    local = True
+    default = False
     # Sandbox posts exist nowhere on the web, and the sandbox's port changes
-    # between runs: no URL rather than a wrong or unstable one.
+    # between runs: no URL is stored rather than a wrong or unstable one.
+    # (``signin`` stays Weibo's: the sandbox stands in for Weibo's sign-in.)
     post_url = None
+
+    @classmethod
+    def post_link(cls, pid: str, sources: list[Any]) -> str | None:
+        """The running sandbox's page for the post (the first sandbox source's base_url)."""
+        for s in sources:
+            if s.platform == cls.platform and s.base_url:
+                return f"{s.base_url.rstrip('/')}/detail/{pid}"
+        return None
+
+    @classmethod
+    def profile_link(cls, uid: str) -> str | None:
+        return None
 
     def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None, now: Any = None):
         secrets = dict(secrets or {})

@@ -32,6 +32,7 @@ from storage.records import Post, User
 
 log = logging.getLogger(__name__)
 
+PLATFORM = "weibo"
 DEFAULT_BASE_URL = "https://m.weibo.cn"
 DEFAULT_API_BASE_URL = "https://api.weibo.com"
 
@@ -54,9 +55,22 @@ class MissingTokenError(SourceError):
 
 
 class WeiboSource(Source):
-    platform = "weibo"
+    platform = PLATFORM
+    send_mode = "weibo-api"
+    send_token = "an OAuth2 access token"
+    source_keys = frozenset({"api_base_url", "profile_details"})
+    signin = PLATFORM
+    default = True
     default_api_base = DEFAULT_API_BASE_URL
     post_url: str | None = "https://m.weibo.cn/status/{pid}"
+
+    @classmethod
+    def post_link(cls, pid: str, sources: list[Any]) -> str | None:
+        return f"https://m.weibo.cn/detail/{pid}"
+
+    @classmethod
+    def profile_link(cls, uid: str) -> str | None:
+        return f"https://weibo.com/u/{uid}"
 
     def __init__(self, settings: Any, http: Any, secrets: dict[str, str | None] | None = None,
                  now: Callable[[], datetime] | None = None):

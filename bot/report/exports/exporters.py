@@ -22,6 +22,7 @@ from config import Settings
 from storage import reporting
 from storage.db import utcnow
 from bot.errors import HuaxiangError
+from bot.find.sources import profile_link
 from bot.report.exports.pseudonym import Pseudonymiser, load_pseudonymiser
 from config import configured_secrets
 from bot.report.exports.redact import Redactor
@@ -32,10 +33,6 @@ from bot.report.shapes import labels
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
-
-# Profile links for platforms whose stored rows lack one.
-_PROFILE_URLS = {"weibo": "https://weibo.com/u/{uid}"}
-
 
 @dataclass
 class AudienceFilters:
@@ -288,8 +285,7 @@ def export_audience(
             row["followers_at_least"] = followers_floor(m)
             own = labels(reporting.loads(m.get("user_keywords"), []))[:8]
             row["top_keywords"] = own or member_keywords(keywords, texts.get(m["user_row"], []))
-            if not row.get("profile_url") and m["platform"] in _PROFILE_URLS:
-                row["profile_url"] = _PROFILE_URLS[m["platform"]].format(uid=m["uid"])
+            row["profile_url"] = profile_link(m["platform"], m["uid"], row.get("profile_url")) or row.get("profile_url")
             if pseudo is not None:
                 row = _pseudonymise_member(row, pseudo)
             yield redactor.row(row)
@@ -481,8 +477,7 @@ def export_prospects(
     def rows() -> Iterable[dict[str, Any]]:
         for rank, r in enumerate(reporting.prospect_rows(db, target, min_relevance, limit), start=1):
             row = {**r, "rank": rank, "why": relevance(r.get("why_facts"), lang, r.get("why"))}
-            if not row.get("profile_url") and r["platform"] in _PROFILE_URLS:
-                row["profile_url"] = _PROFILE_URLS[r["platform"]].format(uid=r["user_id"])
+            row["profile_url"] = profile_link(r["platform"], r["user_id"], row.get("profile_url")) or row.get("profile_url")
             yield redactor.row(row)
 
     path = Path(out) if out else _default_path("prospects-" + re.sub(r"[^\w-]+", "_", target), fmt)
