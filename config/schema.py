@@ -138,7 +138,8 @@ class SourceSettings:
     min_interval_s: float = _f(5.0, "at least this many seconds between requests to this host", check_non_negative)
     jitter_s: float = _f(1.0, "random extra wait up to this many seconds", check_non_negative)
     timeout_s: float = _f(20.0, "per-request timeout", check_positive)
-    max_retries: int = _f(3, "retries on 5xx and timeouts", check_non_negative)
+    max_retries: int = _f(3, "retries of one request on 5xx, 429 and timeouts (a crawled page: at most 1 +"
+                          " max_retries + page_retries requests in all)", check_non_negative)
     user_agent: str = _f(
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
         "User-Agent header",
@@ -152,7 +153,8 @@ class SourceSettings:
     api_base_url: str = _f("", "write API root (Open API v2); empty = https://api.weibo.com, or base_url for the sandbox")
     backoff_s: float = _f(2.0, "first wait before a retry; doubles with each retry (plus jitter)", check_non_negative)
     max_backoff_s: float = _f(300.0, "longest wait taken in-line; a longer Retry-After pauses the source instead", check_non_negative)
-    page_retries: int = _f(2, "re-fetches of a page that came back malformed, blocked or failed", check_non_negative)
+    page_retries: int = _f(2, "re-fetches of a page that came back malformed, blocked or failed (sharing one"
+                           " budget with max_retries)", check_non_negative)
     block_cooldown_s: float = _f(900.0, "pause after persistent blocking; doubles with each consecutive block", check_non_negative)
     max_cooldown_s: float = _f(86400.0, "longest pause after repeated blocking", check_non_negative)
     author_budget: int = _f(100, "new authors (profile + timeline) fetched per query run", check_non_negative)

@@ -5,7 +5,8 @@ gets its account blocked, and one that crashes on the first 503 loses a
 night's crawl. Every request here waits its turn per host (a minimum
 interval plus random jitter, so requests do not tick like a metronome),
 times out, and is retried a bounded number of times on 5xx, 429 and
-timeouts with exponential backoff that honours ``Retry-After``. Blocking
+timeouts with exponential backoff that honours ``Retry-After`` (the policy
+and the per-read budget it shares with the crawler: ``bot.find.retry``). Blocking
 answers (418, 432, 403, login redirects) are *not* retried here: they are
 returned to the adapter, which names them, and the crawler decides to pause.
 
@@ -34,6 +35,7 @@ import httpx
 
 from config import SourceSettings
 from bot.find.errors import HttpError, UnreachableError
+from bot.find.retry import Budgets, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,8 @@ class PoliteClient:
         self.rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self.stats = ClientStats()
+        self.policy = RetryPolicy.of(settings)
+        self.budgets = Budgets()         # the crawler opens one per read; retries here draw from it
         self._turns: dict[str, _HostTurn] = {}
         self._turns_lock = threading.Lock()
         base_headers = {"User-Agent": settings.user_agent, "Accept": "application/json, text/plain, */*"}
@@ -195,8 +199,7 @@ class PoliteClient:
             turn.next_at = start + interval + self._jitter(jitter)
 
     def _backoff(self, attempt: int) -> float:
-        base = self.settings.backoff_s * (2 ** attempt)
-        return min(self.settings.max_backoff_s, base + self._jitter(base * 0.25))
+        return self.policy.backoff(attempt, self._jitter)
 
     # -- requests --------------------------------------------------------
     def get(self, url: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -230,7 +233,7 @@ class PoliteClient:
             except httpx.TimeoutException as exc:
                 kind = "timeout"
                 self._count_error(kind)
-                if not retry or last:
+                if not retry or last or not self.budgets.take():
                     raise HttpError(kind, f"{method} {_safe_url(url)}: timed out after {attempt + 1} attempt(s)") from exc
                 delay = self._backoff(attempt)
                 log.info("%s %s: timeout, retry %d in %.1fs", method, _safe_url(url), attempt + 1, delay)
@@ -238,7 +241,7 @@ class PoliteClient:
                 continue
             except httpx.ConnectError as exc:
                 self._count_error("unreachable")
-                if attempt >= len(CONNECT_DELAYS) or last:
+                if attempt >= len(CONNECT_DELAYS) or last or not self.budgets.take():
                     raise UnreachableError(origin(url), _reason(exc), attempt + 1) from exc
                 refused = True
                 self.sleep(CONNECT_DELAYS[attempt])
@@ -247,7 +250,7 @@ class PoliteClient:
                 kind = "network"
                 self._count_error(kind)
                 never_sent = isinstance(exc, httpx.ConnectError)
-                if (not retry and not never_sent) or last:
+                if (not retry and not never_sent) or last or not self.budgets.take():
                     raise HttpError(kind, f"{method} {_safe_url(url)}: {type(exc).__name__} after {attempt + 1} attempt(s)") from exc
                 delay = self._backoff(attempt)
                 self.sleep(delay)
@@ -262,9 +265,9 @@ class PoliteClient:
             if not retry or status not in RETRY_STATUSES or last:
                 return resp
             wait = parse_retry_after(resp.headers.get("Retry-After"))
-            if wait is not None and wait > self.settings.max_backoff_s:
-                # Asked to stay away longer than we wait in-line: hand it up
-                # so the crawler pauses the source with this cool-down.
+            if self.policy.too_long(wait) or not self.budgets.take():
+                # Asked to stay away longer than we wait in-line (the crawler
+                # pauses the source with this cool-down), or the read's retries are spent.
                 return resp
             delay = wait if wait is not None else self._backoff(attempt)
             log.info("%s %s: HTTP %d, retry %d in %.1fs", method, _safe_url(url), status, attempt + 1, delay)
