@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config import SourceSettings
 from bot.errors import HuaxiangError
 from bot.find.sources.weibo import WeiboSource
 
@@ -30,7 +31,7 @@ class SandboxSource(WeiboSource):
     post_url = None
 
     @classmethod
-    def post_link(cls, pid: str, sources: list[Any]) -> str | None:
+    def post_link(cls, pid: str, sources: list[SourceSettings]) -> str | None:
         """The running sandbox's page for the post (the first sandbox source's base_url)."""
         for s in sources:
             if s.platform == cls.platform and s.base_url:

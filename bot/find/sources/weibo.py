@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from config import SourceSettings
 from bot.find.http import parse_retry_after
 from bot.find.errors import (BlockedError, HttpError, OutcomeUnknownError, PayloadError, SessionExpiredError, SourceError,
                              UnsupportedError)
@@ -65,7 +66,7 @@ class WeiboSource(Source):
     post_url: str | None = "https://m.weibo.cn/status/{pid}"
 
     @classmethod
-    def post_link(cls, pid: str, sources: list[Any]) -> str | None:
+    def post_link(cls, pid: str, sources: list[SourceSettings]) -> str | None:
         return f"https://m.weibo.cn/detail/{pid}"
 
     @classmethod
