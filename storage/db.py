@@ -271,6 +271,16 @@ class transaction:
             self.conn.execute("ROLLBACK")
 
 
+def rollback_open(db: sqlite3.Connection) -> bool:
+    """Roll back a transaction its owner left open (a job or run that died
+    half way), so the next write on this connection does not commit the
+    half-written rows with it. True if there was one to roll back."""
+    if not db.in_transaction:
+        return False
+    db.execute("ROLLBACK")
+    return True
+
+
 @contextmanager
 def opened(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True,
            create: bool = True) -> Iterator[sqlite3.Connection]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from config import Settings
 from storage import reporting
-from storage.db import utcnow
+from storage.db import database_path, utcnow
 from bot.errors import HuaxiangError
 from bot.report.exports.pseudonym import Pseudonymiser, load_pseudonymiser
 from config import configured_secrets
@@ -79,8 +79,8 @@ def parse_since(text: str, now: datetime | None = None) -> str:
 
 
 def _db_file(db: sqlite3.Connection) -> Path:
-    row = db.execute("PRAGMA database_list").fetchone()
-    return Path(row[2]) if row and row[2] else Path("huaxiang.db")
+    """Where the pseudonym key sits beside the database (an in-memory one keeps it beside huaxiang.db)."""
+    return Path(database_path(db) or "huaxiang.db")
 
 
 def _default_path(name: str, fmt: str) -> Path:
