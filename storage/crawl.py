@@ -244,7 +244,7 @@ def pending_authors(db: sqlite3.Connection, source: str, limit: int, max_attempt
     """Authors to fetch next, oldest first; those queued by ``hold_queries``
     wait for those queries' own author step."""
     held = list(hold_queries)
-    where = (" AND (query IS NULL OR query NOT IN (" + ",".join("?" * len(held)) + "))") if held else ""
+    where = (" AND (query IS NULL OR query NOT IN (" + marks(len(held)) + "))") if held else ""
     return [r[0] for r in db.execute(
         "SELECT uid FROM crawl_authors WHERE source = ? AND status = 'pending' AND attempts < ?" + where +
         " ORDER BY found_at, uid LIMIT ?", (source, max_attempts, *held, limit))]
@@ -256,7 +256,7 @@ def queries_mid_pass(db: sqlite3.Connection, names: Sequence[str]) -> list[str]:
     if not names:
         return []
     return [r[0] for r in db.execute("SELECT name FROM queries WHERE cursor IS NOT NULL AND name IN ("
-                                          + ",".join("?" * len(names)) + ") ORDER BY name", names)]
+                                          + marks(len(names)) + ") ORDER BY name", names)]
 
 
 def mark_author_done(db: sqlite3.Connection, platform: str, uid: str, now: str | None = None) -> None:

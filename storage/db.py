@@ -296,10 +296,17 @@ def opened(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, mig
         db.close()
 
 
+def iter_dict_rows(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    """A query's rows as dicts keyed by column name, one at a time: exports
+    stream a million rows to disk without holding them all in memory."""
+    names = [d[0] for d in cur.description or ()]
+    for row in cur:
+        yield dict(zip(names, row))
+
+
 def dict_rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     """A query's rows as dicts keyed by column name (``dict_rows(db.execute(...))``)."""
-    names = [d[0] for d in cur.description or ()]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return list(iter_dict_rows(cur))
 
 
 # SQLite's default limit on host parameters in one statement is 999 (older

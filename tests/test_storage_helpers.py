@@ -1,5 +1,5 @@
 """storage.db's shared helpers: nested transactions, opened(), rollback_open(),
-and chunked/marks."""
+dict_rows/iter_dict_rows and chunked/marks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from storage.db import chunked, marks, opened, rollback_open, transaction
+from storage.db import chunked, dict_rows, iter_dict_rows, marks, opened, rollback_open, transaction
 
 
 def _keys(db: sqlite3.Connection) -> list[str]:
@@ -79,6 +79,17 @@ def test_opened_closes_the_connection_even_when_the_work_fails(tmp_path):
             raise RuntimeError("boom")
     with pytest.raises(sqlite3.ProgrammingError):
         db.execute("SELECT 1")
+
+
+def test_rows_as_dicts_listed_or_streamed(db):
+    for key in ("t.a", "t.b"):
+        _put(db, key)
+    sql = "SELECT key, value FROM meta WHERE key LIKE 't.%' ORDER BY key"
+    assert dict_rows(db.execute(sql)) == [{"key": "t.a", "value": "1"}, {"key": "t.b", "value": "1"}]
+    streamed = iter_dict_rows(db.execute(sql))
+    assert next(streamed) == {"key": "t.a", "value": "1"}
+    assert list(streamed) == [{"key": "t.b", "value": "1"}]
+    assert dict_rows(db.execute("SELECT key FROM meta WHERE key = 'nothing'")) == []
 
 
 def test_chunked_and_marks_cover_every_item_once_below_the_parameter_limit(db):

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from config import ConfigError, Settings
 from config.schema import QuerySettings, SourceSettings
 from storage import crawl as store
-from storage.db import connect, database_path, transaction, write_failure
+from storage.db import database_path, opened, transaction, write_failure
 from storage.platforms import load_feed_state, save_feed_state
 from storage.posts import known_post_ids, upsert_posts, upsert_users
 from storage.records import Post, UpsertCounts, User
@@ -631,13 +631,11 @@ def _parallel(path: str, settings: Settings, jobs: list, stop: threading.Event |
     errors: list[BaseException] = []
 
     def work(i: int, src: SourceSettings, qs: list[QuerySettings]) -> None:
-        conn = connect(path, busy_timeout_ms=settings.database.busy_timeout_ms)
         try:
-            results[i] = _crawl_source(conn, settings, src, qs, stop, safe_progress, transport, client_kw)
+            with opened(path, busy_timeout_ms=settings.database.busy_timeout_ms) as conn:
+                results[i] = _crawl_source(conn, settings, src, qs, stop, safe_progress, transport, client_kw)
         except BaseException as exc:  # surfaced in the calling thread below
             errors.append(exc)
-        finally:
-            conn.close()
 
     threads = [threading.Thread(target=work, args=(i, src, qs), name=f"crawl:{src.name}", daemon=True)
                for i, (src, qs) in enumerate(jobs)]
