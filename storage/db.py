@@ -13,10 +13,11 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
+
+from config.times import utcnow
 
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,6 @@ def write_failure(db: sqlite3.Connection, exc: sqlite3.Error) -> StorageError:
     else:
         hint = "database error"
     return StorageError(f"{where}: {hint} ({text})")
-
-
-def utcnow() -> str:
-    """Current UTC time as ISO 8601, the one time format stored."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def migration_names() -> list[str]:

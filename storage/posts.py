@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
-from storage.db import chunked, dict_rows, marks, utcnow
+from config.times import utcnow
+from storage.db import chunked, dict_rows, marks
 from storage.records import Post, UpsertCounts, User
 
 _USER_FIELDS = ("name", "bio", "tags", "followers", "following", "posts_count", "verified",

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 
-from storage.db import chunked, dict_rows, iter_dict_rows, marks, utcnow
+from config.times import utcnow
+from storage.db import chunked, dict_rows, iter_dict_rows, marks
 
 TIERS = ("leader", "engaged", "potential")
 

@@ -22,6 +22,7 @@ import sqlite3
 from config import Settings
 from storage import reporting
 from storage.db import database_path
+from config.times import parse_stored
 from bot.report import charts
 from bot.report.charts import Chart, ChartStyle
 from bot.report.shapes import records, weighted
@@ -230,12 +231,9 @@ def _offset(tz) -> str:
 def _heatmap(times: list[str], tz) -> list[list[int]]:
     grid = [[0] * 24 for _ in range(7)]
     for t in times:
-        try:
-            when = datetime.fromisoformat(t)
-        except (TypeError, ValueError):
+        when = parse_stored(t)
+        if when is None:
             continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
         local = when.astimezone(tz)
         grid[local.weekday()][local.hour] += 1
     return grid

@@ -26,7 +26,8 @@ import sqlite3
 
 from config import Settings
 from storage import service as store
-from storage.db import opened, rollback_open, utcnow
+from config.times import utcnow
+from storage.db import opened, rollback_open
 
 log = logging.getLogger("huaxiang.jobs")
 

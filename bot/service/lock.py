@@ -21,13 +21,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlite3
 
+from config.times import UTC, parse_stored
 from bot.errors import HuaxiangError
 from storage import service as store
 from storage.db import opened
@@ -79,13 +80,10 @@ def _alive_here(row: dict[str, Any], heartbeat_s: float) -> bool:
 
 
 def _age_s(iso: str | None, now: datetime | None = None) -> float | None:
-    if not iso:
+    then = parse_stored(iso)
+    if then is None:
         return None
-    try:
-        then = datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    return ((now or datetime.now(timezone.utc)) - then).total_seconds()
+    return ((now or datetime.now(UTC)) - then).total_seconds()
 
 
 @dataclass

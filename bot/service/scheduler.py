@@ -39,6 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from config import Settings
 from config import configured_secrets
+from config.times import parse_stored, to_stored
 from storage import service as store
 from storage.db import opened
 from bot.errors import HuaxiangError
@@ -89,13 +90,6 @@ def first_fire_after(schedule: str, ref: datetime, tz: ZoneInfo) -> datetime:
         return ref + every
     trigger = CronTrigger.from_crontab(schedule, timezone=tz)
     return trigger.get_next_fire_time(None, ref + timedelta(microseconds=1))
-
-
-def parse_time(iso: str | None) -> datetime | None:
-    if not iso:
-        return None
-    dt = datetime.fromisoformat(iso)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def due_at_start(specs: list[JobSpec], last_started: dict[str, datetime | None], now: datetime,
@@ -166,7 +160,7 @@ class Service:
 
     def _start_locked(self) -> None:
         with opened(self.db_path, self.settings.database.busy_timeout_ms) as db:
-            last = {job: parse_time(at) for job, at in store.last_finished_starts(db).items()}
+            last = {job: parse_stored(at) for job, at in store.last_finished_starts(db).items()}
         now = self.clock()
         self.catch_up = due_at_start(self.specs, last, now, self.tz)
         grace = int(self.settings.schedule.misfire_grace_s)
@@ -225,7 +219,7 @@ class Service:
         for spec in self.specs:
             t = nxt.get(spec.id)
             rows.append((spec.id, spec.kind, spec.schedule,
-                         None if t is None else t.astimezone(timezone.utc).isoformat(timespec="seconds")))
+                         None if t is None else to_stored(t)))
         store.save_schedule(db, rows)
 
     def request_stop(self) -> None:
