@@ -199,18 +199,14 @@ def apply_migrations(db: sqlite3.Connection) -> list[str]:
             continue
         sql = _read_migration(name)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            # Another process may have migrated while we waited for the lock.
-            if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("COMMIT")
-                continue
-            for statement in _split_sql(sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
-            conn.execute("COMMIT")
+            with transaction(conn):
+                # Another process may have migrated while we waited for the lock.
+                if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
+                    continue
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
         except sqlite3.DatabaseError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             raise StorageError(f"migration {name} failed: {exc}") from None
         applied.append(name)
         log.debug("applied migration %s", name)
