@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config import Settings
+from config.times import parse_stored
 
 log = logging.getLogger(__name__)
 
@@ -356,18 +357,8 @@ def zone(name: str):
 
 
 def to_local(value: str | datetime | None, tz) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        when = value
-    else:
-        try:
-            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(tz)
+    when = parse_stored(value)
+    return None if when is None else when.astimezone(tz)
 
 
 def fmt_time(value: str | datetime | None, tz) -> str:

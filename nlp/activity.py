@@ -8,20 +8,16 @@ hours). Hours are local to the campaign's time zone.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from config.times import UTC, parse_stored
 
 
 def local_hour(created_at: str | None, tz: ZoneInfo) -> int | None:
-    if not created_at:
-        return None
-    try:
-        dt = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(tz).hour
+    """The hour of a post in ``tz`` (a naive time is taken as already local)."""
+    dt = parse_stored(created_at, naive=tz)
+    return None if dt is None else dt.astimezone(tz).hour
 
 
 def peak_hours(hist: list[int], n: int = 3) -> list[int]:
@@ -32,15 +28,10 @@ def peak_hours(hist: list[int], n: int = 3) -> list[int]:
 
 def recency(last: str | None, now: datetime | None = None, half_life_days: float = 30.0) -> float:
     """1.0 for a post just now, halving every ``half_life_days``; 0 when unknown."""
-    if not last:
+    dt = parse_stored(last)
+    if dt is None:
         return 0.0
-    try:
-        dt = datetime.fromisoformat(last.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     days = max(0.0, (now - dt).total_seconds() / 86400)
     return 0.5 ** (days / half_life_days)
 

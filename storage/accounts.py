@@ -9,12 +9,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from storage.db import dict_rows
+
 _COLUMNS = "id, name, role, password_hash, disabled, created_at, updated_at, failed_logins, last_failed_at, last_login_at"
 
 
 def _one(cur: sqlite3.Cursor) -> dict[str, Any] | None:
-    row = cur.fetchone()
-    return dict(zip([d[0] for d in cur.description], row)) if row else None
+    rows = dict_rows(cur)
+    return rows[0] if rows else None
 
 
 def add_account(db, name: str, role: str, password_hash: str, at: str) -> int:
@@ -32,9 +34,7 @@ def account_by_id(db, account_id: int) -> dict[str, Any] | None:
 
 
 def list_accounts(db) -> list[dict[str, Any]]:
-    cur = db.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY name")
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
+    return dict_rows(db.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY name"))
 
 
 def count_accounts(db) -> int:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from storage.db import chunked, dict_rows, utcnow
+from config.times import utcnow
+from storage.db import chunked, dict_rows
 
 META_DICT_KEY = "analysis.token_dictionary"
 

@@ -13,17 +13,19 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite3
 
-from storage.db import chunked, dict_rows, marks, utcnow
+from config.times import UTC, parse_stored, to_stored, utcnow
+from storage.db import chunked, dict_rows, marks
 from storage.liveness import pid_alive
 
 
 def _now_dt(now: str | None = None) -> datetime:
-    return datetime.fromisoformat(now) if now else datetime.now(timezone.utc)
+    """``now`` (a stored time, for tests and replays) or the clock."""
+    return parse_stored(now) or datetime.now(UTC)
 
 
 # -- sources -----------------------------------------------------------------
@@ -42,7 +44,8 @@ def source_pause(db: sqlite3.Connection, name: str, now: str | None = None) -> d
     ).fetchone()
     if row is None or row[0] != "paused" or not row[1]:
         return None
-    if datetime.fromisoformat(row[1]) <= _now_dt(now):
+    until = parse_stored(row[1])
+    if until is None or until <= _now_dt(now):
         return None
     return {"paused_until": row[1], "pause_reason": row[2], "consecutive_blocks": row[3]}
 
@@ -60,18 +63,18 @@ def pause_source(db: sqlite3.Connection, name: str, reason: str, base_cooldown_s
     cooldown = min(max_cooldown_s, base_cooldown_s * (2 ** (blocks - 1)))
     if retry_after_s:
         cooldown = max(cooldown, retry_after_s)
-    until = (current + timedelta(seconds=cooldown)).isoformat(timespec="seconds")
+    until = to_stored(current + timedelta(seconds=cooldown))
     db.execute(
         "UPDATE sources SET status = 'paused', paused_until = ?, pause_reason = ?, consecutive_blocks = ?,"
         " last_blocked_at = ?, updated_at = ? WHERE name = ?",
-        (until, reason[:500], blocks, current.isoformat(timespec="seconds"), current.isoformat(timespec="seconds"), name),
+        (until, reason[:500], blocks, to_stored(current), to_stored(current), name),
     )
     return until
 
 
 def mark_source_ok(db: sqlite3.Connection, name: str, now: str | None = None) -> None:
     now = now or utcnow()
-    stale = (datetime.fromisoformat(now) - timedelta(seconds=60)).isoformat(timespec="seconds")
+    stale = to_stored(_now_dt(now) - timedelta(seconds=60))
     db.execute(
         "UPDATE sources SET status = 'ok', paused_until = NULL, consecutive_blocks = 0, last_ok_at = ?,"
         " updated_at = ? WHERE name = ? AND (status != 'ok' OR consecutive_blocks != 0 OR last_ok_at IS NULL"
@@ -86,10 +89,10 @@ def source_health(db: sqlite3.Connection) -> list[dict[str, Any]]:
         "SELECT name, platform, base_url, status, paused_until, pause_reason, consecutive_blocks,"
         " last_ok_at, last_blocked_at, updated_at FROM sources ORDER BY name")
     rows = dict_rows(cur)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for r in rows:
-        until = r.get("paused_until")
-        r["paused_now"] = bool(r["status"] == "paused" and until and datetime.fromisoformat(until) > now)
+        until = parse_stored(r.get("paused_until"))
+        r["paused_now"] = bool(r["status"] == "paused" and until and until > now)
     return rows
 
 
@@ -244,7 +247,7 @@ def pending_authors(db: sqlite3.Connection, source: str, limit: int, max_attempt
     """Authors to fetch next, oldest first; those queued by ``hold_queries``
     wait for those queries' own author step."""
     held = list(hold_queries)
-    where = (" AND (query IS NULL OR query NOT IN (" + ",".join("?" * len(held)) + "))") if held else ""
+    where = (" AND (query IS NULL OR query NOT IN (" + marks(len(held)) + "))") if held else ""
     return [r[0] for r in db.execute(
         "SELECT uid FROM crawl_authors WHERE source = ? AND status = 'pending' AND attempts < ?" + where +
         " ORDER BY found_at, uid LIMIT ?", (source, max_attempts, *held, limit))]
@@ -256,7 +259,7 @@ def queries_mid_pass(db: sqlite3.Connection, names: Sequence[str]) -> list[str]:
     if not names:
         return []
     return [r[0] for r in db.execute("SELECT name FROM queries WHERE cursor IS NOT NULL AND name IN ("
-                                          + ",".join("?" * len(names)) + ") ORDER BY name", names)]
+                                          + marks(len(names)) + ") ORDER BY name", names)]
 
 
 def mark_author_done(db: sqlite3.Connection, platform: str, uid: str, now: str | None = None) -> None:

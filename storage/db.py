@@ -13,10 +13,11 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
+
+from config.times import utcnow
 
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,6 @@ def write_failure(db: sqlite3.Connection, exc: sqlite3.Error) -> StorageError:
     else:
         hint = "database error"
     return StorageError(f"{where}: {hint} ({text})")
-
-
-def utcnow() -> str:
-    """Current UTC time as ISO 8601, the one time format stored."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def migration_names() -> list[str]:
@@ -203,18 +199,14 @@ def apply_migrations(db: sqlite3.Connection) -> list[str]:
             continue
         sql = _read_migration(name)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            # Another process may have migrated while we waited for the lock.
-            if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("COMMIT")
-                continue
-            for statement in _split_sql(sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
-            conn.execute("COMMIT")
+            with transaction(conn):
+                # Another process may have migrated while we waited for the lock.
+                if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
+                    continue
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
         except sqlite3.DatabaseError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             raise StorageError(f"migration {name} failed: {exc}") from None
         applied.append(name)
         log.debug("applied migration %s", name)
@@ -271,6 +263,16 @@ class transaction:
             self.conn.execute("ROLLBACK")
 
 
+def rollback_open(db: sqlite3.Connection) -> bool:
+    """Roll back a transaction its owner left open (a job or run that died
+    half way), so the next write on this connection does not commit the
+    half-written rows with it. True if there was one to roll back."""
+    if not db.in_transaction:
+        return False
+    db.execute("ROLLBACK")
+    return True
+
+
 @contextmanager
 def opened(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, migrate: bool = True,
            create: bool = True) -> Iterator[sqlite3.Connection]:
@@ -286,10 +288,17 @@ def opened(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, mig
         db.close()
 
 
+def iter_dict_rows(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    """A query's rows as dicts keyed by column name, one at a time: exports
+    stream a million rows to disk without holding them all in memory."""
+    names = [d[0] for d in cur.description or ()]
+    for row in cur:
+        yield dict(zip(names, row))
+
+
 def dict_rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     """A query's rows as dicts keyed by column name (``dict_rows(db.execute(...))``)."""
-    names = [d[0] for d in cur.description or ()]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return list(iter_dict_rows(cur))
 
 
 # SQLite's default limit on host parameters in one statement is 999 (older

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from storage.db import chunked, dict_rows
+from storage.db import chunked, dict_rows, marks
 
 
 # Statuses that reserve a touch when planning (something is or will be said).
@@ -72,8 +72,9 @@ _ITEM_COLUMNS = tuple(f.name for f in fields(QueueItem))
 _UPDATABLE = frozenset(_ITEM_COLUMNS) - {"id", "created_at", "dedupe_key"}
 
 
-def _in(values: Sequence[str]) -> str:
-    return "(" + ",".join("?" for _ in values) + ")"
+def _in(values: Sequence[Any]) -> str:
+    """``(?, ?, ?)`` for ``IN`` over these values."""
+    return f"({marks(len(values))})"
 
 
 # -- queue items -----------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import sqlite3
 
-from storage.db import utcnow
+from config.times import utcnow
 
 Validators = dict[str, tuple[str | None, str | None]]   # url -> (etag, last_modified)
 

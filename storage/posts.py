@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
-from storage.db import chunked, marks, utcnow
+from config.times import utcnow
+from storage.db import chunked, dict_rows, marks
 from storage.records import Post, UpsertCounts, User
 
 _USER_FIELDS = ("name", "bio", "tags", "followers", "following", "posts_count", "verified",
@@ -107,7 +108,7 @@ def upsert_users(db: sqlite3.Connection, users: Iterable[User], now: str | None 
         if row is None:
             conn.execute(
                 "INSERT INTO users (platform, uid, " + ", ".join(cols) + ", raw, content_hash, profile_fetched_at, first_seen)"
-                " VALUES (?, ?, " + ", ".join("?" for _ in cols) + ", ?, ?, ?, ?)",
+                " VALUES (?, ?, " + marks(len(cols)) + ", ?, ?, ?, ?)",
                 (u.platform, u.uid, *[merged[k] for k in cols], raw, h, fetched, now),
             )
             counts.new += 1
@@ -186,7 +187,7 @@ def upsert_posts(
             cur = conn.execute(
                 "INSERT INTO posts (platform, pid, user_id, " + ", ".join(cols) + ", raw, content_hash, first_seen, updated_at)"
                 " VALUES (?, ?, (SELECT id FROM users WHERE platform = ? AND uid = ?), "
-                + ", ".join("?" for _ in cols) + ", ?, ?, ?, ?)",
+                + marks(len(cols)) + ", ?, ?, ?, ?)",
                 (p.platform, p.pid, p.platform, p.uid, *[vals[k] for k in cols], raw, h, now, now),
             )
             post_id = cur.lastrowid
@@ -239,9 +240,7 @@ def search_posts(db: sqlite3.Connection, text: str, limit: int = 50) -> list[dic
         sql = (f"SELECT {cols} FROM posts p LEFT JOIN users u ON u.id = p.user_id"
                " WHERE p.text LIKE ? ESCAPE '\\' ORDER BY p.created_at DESC LIMIT ?")
         args = (f"%{escaped}%", limit)
-    cur = db.execute(sql, args)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
+    return dict_rows(db.execute(sql, args))
 
 
 def table_counts(db: sqlite3.Connection, tables: Sequence[str] = ("users", "posts")) -> dict[str, int]:

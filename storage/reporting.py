@@ -16,15 +16,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 
-from storage.db import chunked, dict_rows, marks, utcnow
+from config.times import utcnow
+from storage.db import chunked, dict_rows, iter_dict_rows, marks
 
 TIERS = ("leader", "engaged", "potential")
-
-
-def _iter_rows(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    for r in cur:
-        yield dict(zip(names, r))
 
 
 def loads(value: Any, default: Any) -> Any:
@@ -121,7 +116,7 @@ def audience_members(
     ]
     args: list[Any] = [audience_id]
     if tiers:
-        sql.append(" AND m.tier IN (" + ",".join("?" for _ in tiers) + ")")
+        sql.append(" AND m.tier IN (" + marks(len(tiers)) + ")")
         args.extend(tiers)
     if min_relevance is not None:
         sql.append(" AND m.score >= ?")
@@ -143,7 +138,7 @@ def membership_rows(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
         "SELECT u.platform, u.uid AS user_id, u.name, m.audience_id, m.score AS membership_score, m.tier, m.run_id"
         " FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY m.audience_id, m.score DESC, u.id"
     )
-    return _iter_rows(cur)
+    return iter_dict_rows(cur)
 
 
 def membership_run_ids(db: sqlite3.Connection, audience_id: int | None = None) -> list[int]:
@@ -211,7 +206,7 @@ def queue_rows(db: sqlite3.Connection, statuses: Sequence[str] | None = None) ->
     )
     args: list[Any] = []
     if statuses:
-        sql += " WHERE q.status IN (" + ",".join("?" for _ in statuses) + ")"
+        sql += " WHERE q.status IN (" + marks(len(statuses)) + ")"
         args.extend(statuses)
     sql += " ORDER BY q.scheduled_at IS NULL, q.scheduled_at, q.score DESC, q.id"
     return dict_rows(db.execute(sql, args))
@@ -290,7 +285,7 @@ def size_history(db: sqlite3.Connection) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     if not has_table(db, "audience_history"):
         return out
-    for r in _iter_rows(db.execute(
+    for r in iter_dict_rows(db.execute(
             "SELECT audience_id, run_id, size, joined, left, at FROM audience_history ORDER BY audience_id, run_id")):
         out.setdefault(r["audience_id"], []).append(r)
     return out
@@ -363,8 +358,8 @@ FROM (SELECT query FROM found_posts UNION SELECT query FROM found_users) q
 
 def crawl_by_query(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Per query: posts and distinct users it found, runs, errors, blocks and fault kinds."""
-    found = {r["query"]: r for r in _iter_rows(db.execute(_FOUND_PER_QUERY))}
-    runs = {r["query"]: r for r in _iter_rows(db.execute(
+    found = {r["query"]: r for r in iter_dict_rows(db.execute(_FOUND_PER_QUERY))}
+    runs = {r["query"]: r for r in iter_dict_rows(db.execute(
         "SELECT COALESCE(query, '(none)') AS query, COUNT(*) AS runs, SUM(errors) AS errors,"
         " SUM(status = 'blocked') AS blocked, SUM(status IN ('failed', 'partial', 'interrupted')) AS failed,"
         " SUM(requests) AS requests, MAX(started_at) AS last_run, json_group_array(faults) AS faults"
@@ -467,12 +462,9 @@ def user_details(db: sqlite3.Connection, uids: Sequence[str]) -> dict[str, dict[
     out: dict[str, dict[str, Any]] = {}
     uids = [u for u in dict.fromkeys(str(u) for u in uids if u is not None)]
     for chunk in chunked(uids):
-        cur = db.execute(
-            "SELECT uid, platform, followers, verified, verified_type, ip_location, location, is_bot, counts_floor FROM users"
-            " WHERE uid IN (" + marks(len(chunk)) + ") ORDER BY id", chunk)
-        names = [d[0] for d in cur.description]
-        for row in cur:
-            rec = dict(zip(names, row))
+        for rec in iter_dict_rows(db.execute(
+                "SELECT uid, platform, followers, verified, verified_type, ip_location, location, is_bot, counts_floor"
+                " FROM users WHERE uid IN (" + marks(len(chunk)) + ") ORDER BY id", chunk)):
             out.setdefault(rec["uid"], rec)
     return out
 
@@ -504,7 +496,7 @@ def prospect_rows(db: sqlite3.Connection, target: str, min_relevance: float | No
     if limit is not None:
         sql += " LIMIT ?"
         args.append(int(limit))
-    return _iter_rows(db.execute(sql, args))
+    return iter_dict_rows(db.execute(sql, args))
 
 
 def relevance_run_ids(db: sqlite3.Connection, target: str) -> list[int]:

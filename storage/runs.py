@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlite3
 
-from storage.db import utcnow
+from config.times import utcnow
 
 
 def start_import_run(db: sqlite3.Connection, file: str, fmt: str) -> int:

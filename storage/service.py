@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 
-from storage.db import dict_rows, transaction, utcnow
+from config.times import utcnow
+from storage.db import dict_rows, transaction
 
 JOB_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
 

@@ -11,7 +11,8 @@ import time
 
 from conftest import APPROVER_PASSWORD, approver, make_settings
 from storage import service as store
-from storage.db import connect, transaction, utcnow
+from config.times import utcnow
+from storage.db import connect, transaction
 from storage.posts import upsert_posts
 from storage.records import Post, User
 from bot.service.scheduler import Service

@@ -157,7 +157,7 @@ def test_database_turning_read_only_mid_crawl_stops_the_run_and_keeps_what_was_s
 
 
 def test_disk_full_with_sources_crawling_in_parallel(sandbox, tmp_path, monkeypatch):
-    import bot.find.crawler.run
+    import storage.db
 
     path = tmp_path / "par.db"
     db = connect(path)
@@ -165,7 +165,7 @@ def test_disk_full_with_sources_crawling_in_parallel(sandbox, tmp_path, monkeypa
     for q in qs[2:]:
         q["source"] = "sb2"                              # two sources: each crawls in its own thread and connection
     settings = settings_for(path, {"sb": sandbox.base_url, "sb2": sandbox.base_url}, qs, comment_pages=1)
-    monkeypatch.setattr(bot.find.crawler.run, "connect", limited_connect(fill_after(6)))
+    monkeypatch.setattr(storage.db, "connect", limited_connect(fill_after(6)))     # what opened() calls in each thread
     with pytest.raises(StorageError) as info:
         run_crawl(db, settings)
     assert str(path) in str(info.value) and "full" in str(info.value)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from config.times import platform_time
 from bot.errors import HuaxiangError
 from bot.find.importer import import_file
 from bot.find.imports import BadLine, formats
@@ -122,14 +123,14 @@ def test_mediacrawler_value_parsers():
     assert mediacrawler.parse_count("3亿") == 300_000_000
     assert mediacrawler.parse_count("1,024") == 1024
     assert mediacrawler.parse_count("很多") is None
-    assert mediacrawler.parse_china_time("Sun Nov 22 09:41:03 +0800 2026") == "2026-11-22T09:41:03+08:00"
-    assert mediacrawler.parse_china_time("") is None
+    assert platform_time("Sun Nov 22 09:41:03 +0800 2026") == "2026-11-22T09:41:03+08:00"
+    assert platform_time("") is None
     with pytest.raises(ValueError, match="bad date"):
-        mediacrawler.parse_china_time("2026-13-45")
+        platform_time("2026-13-45")
     assert mediacrawler.split_list('{"a": "露营", "b": "户外"}') == ["露营", "户外"]
     assert mediacrawler.parse_count(float("inf")) is None and mediacrawler.parse_count(10**20) is None
     with pytest.raises(ValueError, match="bad timestamp"):
-        mediacrawler.parse_china_time(float("inf"))
+        platform_time(float("inf"))
 
 
 def test_mediacrawler_rejects_a_file_of_something_else(tmp_path):

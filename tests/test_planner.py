@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from datetime import timedelta
 
+from config.times import parse_stored, to_stored
 from bot.engage import drafts, policy, queue_ops
 from bot.engage.planner import active_hours, run_plan
 from storage import engagement as store
@@ -31,7 +32,7 @@ def test_plan_creates_pending_items_with_reason_score_and_schedule(db):
         assert r["score"] > 0 and r["explanation"].startswith("Score ")
         assert r["audience"] in ("健身达人", "新手妈妈") and r["tier"] in ("leader", "engaged", "potential")
         assert len(r["text"]) <= 140 and "{" not in r["text"]
-        assert r["scheduled_at"] >= policy.iso(NOW)
+        assert r["scheduled_at"] >= to_stored(NOW)
     audit = store.audit_for(db)
     assert len(audit) == 6 and {a["actor"] for a in audit} == {queue_ops.PLANNER}
 
@@ -61,8 +62,8 @@ def test_rejected_posts_are_not_proposed_again(db):
 def test_never_blocklisted_opted_out_or_deny_keyword(db):
     build_world(db, texts={"p0_0": "转发抽奖送福利", "p0_1": "抽奖啦"})
     with transaction(db):
-        store.add_optout(db, "weibo", "u1", "reply", "别再@我", "c9", "huaxiang/outcomes", policy.iso(NOW))
-        store.add_block(db, "weibo", "u2", "competitor", "alice", policy.iso(NOW))
+        store.add_optout(db, "weibo", "u1", "reply", "别再@我", "c9", "huaxiang/outcomes", to_stored(NOW))
+        store.add_block(db, "weibo", "u2", "competitor", "alice", to_stored(NOW))
     s = engagement_settings(deny_keywords=["抽奖"], blocklist=["u3"])
     summary = run_plan(db, s, NOW)
     targets = {r["target_uid"] for r in items(db)}
@@ -105,7 +106,7 @@ def test_schedule_respects_quiet_hours_spacing_and_daily_cap(db):
     run_plan(db, s, NOW)       # 12:00 local: one hour before quiet hours
     rows = sorted(items(db), key=lambda r: r["scheduled_at"])
     assert len(rows) == 6
-    times = [policy.parse_time(r["scheduled_at"]) for r in rows]
+    times = [parse_stored(r["scheduled_at"]) for r in rows]
     for t in times:
         assert not policy.in_quiet_hours(s, t)
     for a, b in zip(times, times[1:]):
@@ -125,7 +126,7 @@ def test_scheduled_in_active_hours_when_known(db):
     assert active_hours(s, store.user_post_times(db, 1)) == [20]
     run_plan(db, s, NOW)
     (row,) = [r for r in items(db) if r["kind"] != "follow"]
-    local = policy.parse_time(row["scheduled_at"]).astimezone(policy.local_zone(s))
+    local = parse_stored(row["scheduled_at"]).astimezone(policy.local_zone(s))
     assert local.hour == 20 and "usual active hours" in row["explanation"]
 
 
@@ -163,7 +164,7 @@ def test_uses_the_analysis_figures_when_present(db):
     run_plan(db, s, NOW)
     row = [r for r in items(db) if r["target_uid"] == "u0"][0]
     assert "relevance 0.95: 健身×4 in 4/9 posts" in row["explanation"]
-    local = policy.parse_time(row["scheduled_at"]).astimezone(policy.local_zone(s))
+    local = parse_stored(row["scheduled_at"]).astimezone(policy.local_zone(s))
     assert local.hour == 21
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from config.times import to_stored
 from bot.engage import policy
 from storage import engagement as store
 from storage.db import transaction
@@ -20,7 +21,7 @@ def action(**kw) -> policy.Action:
 
 
 def add_item(db, **kw) -> int:
-    at = policy.iso(kw.pop("created", NOW))
+    at = to_stored(kw.pop("created", NOW))
     values = {"kind": "reply", "status": "sent", "platform": "weibo", "target_uid": "u1", "text": "hi",
               "text_key": policy.text_key(kw.get("text", "hi")), "created_at": at, "source": "",
               "dedupe_key": f"k{kw.get('dedupe', id(kw))}"}
@@ -46,14 +47,14 @@ def test_blocklist_from_config_and_table(db):
     assert policy.rule_blocklist(db, s, action(target_uid="u9")).rule == "blocklist"
     assert policy.rule_blocklist(db, s, action(target_uid="u1")) is None
     with transaction(db):
-        store.add_block(db, "weibo", "u1", "spam", "alice", policy.iso(NOW))
+        store.add_block(db, "weibo", "u1", "spam", "alice", to_stored(NOW))
     assert policy.rule_blocklist(db, s, action(target_uid="u1")).action == "cancel"
 
 
 def test_opt_out(db):
     assert policy.rule_opt_out(db, action()) is None
     with transaction(db):
-        store.add_optout(db, "weibo", "u1", "reply", "别再@我", "c1", "huaxiang/outcomes", policy.iso(NOW))
+        store.add_optout(db, "weibo", "u1", "reply", "别再@我", "c1", "huaxiang/outcomes", to_stored(NOW))
     assert policy.rule_opt_out(db, action()).rule == "opt_out"
     assert policy.rule_opt_out(db, action(platform="mastodon")) is None
 
@@ -77,16 +78,16 @@ def test_post_age_and_length():
 
 def test_user_cap_counts_touches_in_window_only(db):
     s = engagement_settings(max_touches_per_user=1, window_days=7)
-    add_item(db, sent_at=policy.iso(NOW - timedelta(days=8)), dedupe=1)
+    add_item(db, sent_at=to_stored(NOW - timedelta(days=8)), dedupe=1)
     assert policy.rule_user_cap(db, s, action(), "send") is None
-    add_item(db, sent_at=policy.iso(NOW - timedelta(days=1)), dedupe=2)
+    add_item(db, sent_at=to_stored(NOW - timedelta(days=1)), dedupe=2)
     assert policy.rule_user_cap(db, s, action(), "send").rule == "user_cap"
     assert policy.rule_user_cap(db, s, action(target_uid="u2"), "send") is None
 
 
 def test_planned_items_reserve_at_plan_but_not_at_send(db):
     s = engagement_settings()
-    add_item(db, status="pending", scheduled_at=policy.iso(NOW), dedupe=1)
+    add_item(db, status="pending", scheduled_at=to_stored(NOW), dedupe=1)
     assert policy.rule_user_cap(db, s, action(), "plan") is not None
     assert policy.rule_user_cap(db, s, action(), "send") is None
     add_item(db, status="rejected", target_uid="u3", dedupe=2)
@@ -95,18 +96,18 @@ def test_planned_items_reserve_at_plan_but_not_at_send(db):
 
 def test_identical_text_within_window(db):
     s = engagement_settings(window_days=7)
-    add_item(db, text="加油 ！", text_key=policy.text_key("加油 ！"), target_uid="u5", sent_at=policy.iso(NOW), dedupe=1)
+    add_item(db, text="加油 ！", text_key=policy.text_key("加油 ！"), target_uid="u5", sent_at=to_stored(NOW), dedupe=1)
     assert policy.rule_identical_text(db, s, action(text="加油！"), "send").rule == "identical_text"
     assert policy.rule_identical_text(db, s, action(text="加油！", when=NOW + timedelta(days=8)), "send") is None
 
 
 def test_daily_and_hourly_caps(db):
     s = engagement_settings(daily_cap=2, hourly_cap=1)
-    add_item(db, sent_at=policy.iso(NOW - timedelta(minutes=10)), target_uid="a", dedupe=1)
+    add_item(db, sent_at=to_stored(NOW - timedelta(minutes=10)), target_uid="a", dedupe=1)
     assert policy.rule_hourly_cap(db, s, action(), "send").rule == "hourly_cap"
     assert policy.rule_hourly_cap(db, s, action(when=NOW + timedelta(hours=1)), "send") is None
     assert policy.rule_daily_cap(db, s, action(), "send") is None
-    add_item(db, sent_at=policy.iso(NOW - timedelta(hours=2)), target_uid="b", dedupe=2)
+    add_item(db, sent_at=to_stored(NOW - timedelta(hours=2)), target_uid="b", dedupe=2)
     v = policy.rule_daily_cap(db, s, action(), "send")
     assert v.rule == "daily_cap" and v.action == "wait"
     # the next local day starts at 16:00 UTC (Asia/Shanghai midnight)
@@ -118,7 +119,7 @@ def test_spacing_uses_the_same_jitter_for_plan_and_send(db):
     s = engagement_settings(min_spacing_s=300, spacing_jitter_s=120)
     j = policy.jitter_seconds(s, "key")
     assert 0 <= j < 120 and j == policy.jitter_seconds(s, "key")
-    add_item(db, sent_at=policy.iso(NOW), target_uid="a", dedupe=1)
+    add_item(db, sent_at=to_stored(NOW), target_uid="a", dedupe=1)
     a = action(when=NOW + timedelta(seconds=299), jitter_key="key")
     assert policy.rule_spacing(db, s, a, "send").rule == "spacing"
     a.when = NOW + timedelta(seconds=300 + j + 1)

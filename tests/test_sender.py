@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 
 from conftest import approver
-from bot.engage import outcomes, policy, queue_ops
+from config.times import to_stored
+from bot.engage import outcomes, queue_ops
 from bot.engage.planner import run_plan
 from bot.engage.sender import LEASE_KEY, run_send
 from storage import engagement as store
@@ -141,8 +142,8 @@ def test_opt_out_and_blocklist_after_approval_cancel_at_send_time(db):
     queue_ops.approve(db, ids, approver(db))
     targets = {store.get_item(db, i).target_uid: i for i in ids}
     with transaction(db):     # written straight to the tables, as another process might
-        store.add_optout(db, "weibo", "u0", "reply", "别再@我", "c1", "huaxiang/outcomes", policy.iso(NOW))
-        store.add_block(db, "weibo", "u1", "competitor", "alice", policy.iso(NOW))
+        store.add_optout(db, "weibo", "u0", "reply", "别再@我", "c1", "huaxiang/outcomes", to_stored(NOW))
+        store.add_block(db, "weibo", "u1", "competitor", "alice", to_stored(NOW))
     fp = FakePlatform()
     summary = run_send(db, s, LATER, transport=fp, dry_run=False)
     assert fp.calls == 0 and summary.cancelled == 2
@@ -248,7 +249,7 @@ def test_outcome_optout_from_reply_cancels_and_keeps_evidence(db):
     sent = store.get_item(db, ids[0])
     with transaction(db):
         outcomes.record_opt_out(db, "weibo", sent.target_uid, "别再@我了", "c77", "huaxiang/outcomes", "reply",
-                                policy.iso(LATER))
+                                to_stored(LATER))
     assert store.is_opted_out(db, "weibo", sent.target_uid)
 
 

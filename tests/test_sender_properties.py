@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from conftest import approver
+from config.times import to_stored
 from bot.engage import outcomes, policy, queue_ops
 from bot.engage.planner import run_plan
 from bot.engage.sender import run_send
@@ -154,17 +155,17 @@ class SendingMachine(RuleBasedStateMachine):
         uid = self._some_user(data)
         with transaction(self.db):
             if via_table_only:   # as if written by another process: open items stay, the sender must re-check
-                store.add_optout(self.db, "weibo", uid, "reply", "别再@我", None, "huaxiang/outcomes", policy.iso(self.now))
+                store.add_optout(self.db, "weibo", uid, "reply", "别再@我", None, "huaxiang/outcomes", to_stored(self.now))
             else:
                 outcomes.record_opt_out(self.db, "weibo", uid, "不要打扰", None, "huaxiang/outcomes", "reply",
-                                        policy.iso(self.now))
+                                        to_stored(self.now))
         self.opted_out.add(uid)
 
     @rule(data=st.data())
     def block(self, data):
         uid = self._some_user(data)
         with transaction(self.db):
-            store.add_block(self.db, "weibo", uid, "test", "erin", policy.iso(self.now))
+            store.add_block(self.db, "weibo", uid, "test", "erin", to_stored(self.now))
         self.blocked.add(uid)
 
     @rule(fault=st.sampled_from([None, None, "timeout_applied", "timeout_lost", "refuse", "crash"]))

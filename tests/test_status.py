@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from conftest import make_settings
 from storage import service as store
-from storage.db import connect, utcnow
+from config.times import utcnow
+from storage.db import connect
 from bot.commands.status import collect_status
 from bot.service.scheduler import Service
 

@@ -18,7 +18,8 @@ from bot.errors import HuaxiangError
 from bot.find.sources import default_platform
 from bot.textsafe import terminal_safe
 from storage import engagement as store
-from storage.db import transaction, utcnow
+from config.times import utcnow
+from storage.db import transaction
 
 
 def register(sub: argparse._SubParsersAction) -> None:

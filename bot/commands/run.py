@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timezone
 
 from rich.cells import cell_len
 
+from config.times import to_stored
 from bot.context import Context
 from bot.errors import HuaxiangError
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for spec in specs:
             when = nxt.get(spec.id)
             pad = " " * max(1, 26 - cell_len(spec.id))  # CJK query names are two cells wide
-            ctx.console.print(f"  {spec.id}{pad}{spec.schedule:<16} next {when.astimezone(timezone.utc).isoformat(timespec='seconds') if when else '-'}",
+            ctx.console.print(f"  {spec.id}{pad}{spec.schedule:<16} next {to_stored(when) if when else '-'}",
                               markup=False, highlight=False)
         if service.catch_up:
             ctx.console.print("  catching up now: " + ", ".join(s.id for s in service.catch_up), markup=False)

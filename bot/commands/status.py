@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import sqlite3
 from rich.table import Table
 
 from config import Settings
+from config.times import UTC, parse_stored, to_stored
 from storage import service as store
 from storage import reporting
 from bot.context import Context
@@ -60,16 +61,16 @@ def collect_status(db: sqlite3.Connection, db_path: str | Path, settings: Settin
                    now: datetime | None = None) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (also for the review page)."""
     from bot.service.jobs import job_specs
-    from bot.service.scheduler import due_at_start, parse_time, first_fire_after, schedule_timezone
+    from bot.service.scheduler import due_at_start, first_fire_after, schedule_timezone
     from bot.service.lock import service_holder
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     holder = service_holder(db, db_path)
     specs = job_specs(settings)
     last = store.last_runs(db)
     published = store.load_schedule(db) if holder.running else {}
     tz = schedule_timezone(settings)
-    finished = {j: parse_time(at) for j, at in store.last_finished_starts(db).items()}
+    finished = {j: parse_stored(at) for j, at in store.last_finished_starts(db).items()}
     owed = {s.id for s in due_at_start(specs, finished, now, tz)}
     jobs = []
     for spec in specs:
@@ -79,7 +80,7 @@ def collect_status(db: sqlite3.Connection, db_path: str | Path, settings: Settin
         elif spec.id in owed:
             nxt = "at start"
         else:
-            nxt = first_fire_after(spec.schedule, finished[spec.id], tz).astimezone(timezone.utc).isoformat(timespec="seconds")
+            nxt = to_stored(first_fire_after(spec.schedule, finished[spec.id], tz))
         jobs.append({
             "job": spec.id, "kind": spec.kind, "schedule": spec.schedule,
             "last_started": run and run["started_at"], "last_ended": run and run["ended_at"],

@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from config.times import parse_stored, to_stored, utcnow
 from storage import accounts as store
 from storage.db import transaction
 
@@ -62,10 +63,6 @@ class Account:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def hash_password(password: str) -> str:
@@ -115,7 +112,7 @@ def add(db, name: str, role: str, password: str) -> Account:
     with transaction(db):
         if store.get_account(db, name) is not None:
             raise AccountError(f"account {name!r} exists already (use `users reset` to change its password)")
-        account_id = store.add_account(db, name, role, hash_password(password), _iso(_now()))
+        account_id = store.add_account(db, name, role, hash_password(password), utcnow())
     return Account(account_id, name, role)
 
 
@@ -129,7 +126,7 @@ def _require(db, name: str) -> dict:
 def set_disabled(db, name: str, disabled: bool) -> None:
     with transaction(db):
         row = _require(db, name)
-        store.update_account(db, name, {"disabled": int(disabled), "updated_at": _iso(_now())})
+        store.update_account(db, name, {"disabled": int(disabled), "updated_at": utcnow()})
         if disabled:
             store.delete_sessions_of(db, row["id"])
 
@@ -137,7 +134,7 @@ def set_disabled(db, name: str, disabled: bool) -> None:
 def reset(db, name: str, password: str, role: str | None = None) -> None:
     """A new password (and optionally role); every open session of the account ends."""
     _check_password(password)
-    values = {"password_hash": hash_password(password), "updated_at": _iso(_now()), "failed_logins": 0,
+    values = {"password_hash": hash_password(password), "updated_at": utcnow(), "failed_logins": 0,
               "last_failed_at": None}
     if role is not None:
         values["role"] = _check_role(role)
@@ -171,10 +168,11 @@ def approved_pending_send(db, name: str) -> int:
 
 def lock_seconds(failed: int, last_failed_at: str | None, now: datetime | None = None) -> int:
     """How long this account must still wait before another try (0 = may try now)."""
-    if failed < FREE_FAILURES or not last_failed_at:
+    last = parse_stored(last_failed_at)
+    if failed < FREE_FAILURES or last is None:
         return 0
     wait = min(MAX_LOCK_S, 2 ** (failed - FREE_FAILURES + 1))
-    since = ((now or _now()) - datetime.fromisoformat(last_failed_at)).total_seconds()
+    since = ((now or _now()) - last).total_seconds()
     return max(0, int(wait - since + 0.999))
 
 
@@ -191,9 +189,9 @@ def authenticate(db, name: str, password: str, now: datetime | None = None) -> t
             return None, wait
         if row["disabled"] or not verify_password(password or "", row["password_hash"]):
             failed = row["failed_logins"] + 1
-            store.update_account(db, row["name"], {"failed_logins": failed, "last_failed_at": _iso(now)})
-            return None, lock_seconds(failed, _iso(now), now)
-        store.update_account(db, row["name"], {"failed_logins": 0, "last_login_at": _iso(now)})
+            store.update_account(db, row["name"], {"failed_logins": failed, "last_failed_at": to_stored(now)})
+            return None, lock_seconds(failed, to_stored(now), now)
+        store.update_account(db, row["name"], {"failed_logins": 0, "last_login_at": to_stored(now)})
         return Account(row["id"], row["name"], row["role"]), 0
 
 
@@ -206,8 +204,8 @@ def open_session(db, account: Account, hours: float, now: datetime | None = None
     now = now or _now()
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     with transaction(db):
-        store.delete_expired_sessions(db, _iso(now))
-        store.add_session(db, _hash_id(session_id), account.id, _iso(now), _iso(now + timedelta(hours=hours)), csrf)
+        store.delete_expired_sessions(db, to_stored(now))
+        store.add_session(db, _hash_id(session_id), account.id, to_stored(now), to_stored(now + timedelta(hours=hours)), csrf)
     return session_id, csrf
 
 
@@ -215,7 +213,7 @@ def session(db, session_id: str, now: datetime | None = None) -> tuple[Account, 
     """The account and CSRF token of a live session; None when unknown, expired or disabled."""
     if not session_id:
         return None
-    row = store.session_account(db, _hash_id(session_id), _iso(now or _now()))
+    row = store.session_account(db, _hash_id(session_id), to_stored(now or _now()))
     if row is None:
         return None
     return Account(row["id"], row["name"], row["role"]), row["csrf"]

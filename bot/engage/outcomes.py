@@ -22,10 +22,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from config import Settings
+from config.times import to_stored
 from storage import engagement as store
 from storage.db import transaction
 
-from bot.engage import policy, queue_ops
+from bot.engage import queue_ops
 from bot.engage.drafts import Draft
 from bot.errors import HuaxiangError
 
@@ -142,9 +143,9 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
     through the platform (``transport``, by default the configured send
     source), comments to us, likes on our comments and new followers."""
     now = now or datetime.now(timezone.utc)
-    at = policy.iso(now)
+    at = to_stored(now)
     summary = OutcomeSummary()
-    items = store.sent_items(db, policy.iso(now - timedelta(days=LOOKBACK_DAYS)))
+    items = store.sent_items(db, to_stored(now - timedelta(days=LOOKBACK_DAYS)))
     if not items:
         return summary
     # 1. Comments the crawler stored under posts we acted on.
@@ -174,7 +175,7 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
             if newest:
                 store.meta_set(db, key, newest)
     # 3. Likes on our comments, read from the post's comment list (recent sends only: one request each).
-    recent = policy.iso(now - timedelta(days=LIKE_CHECK_DAYS))
+    recent = to_stored(now - timedelta(days=LIKE_CHECK_DAYS))
     checkable = [it for it in items if it.remote_id and it.post_pid and it.kind != "repost" and (it.sent_at or "") >= recent]
     for it in checkable[-MAX_LIKE_CHECKS:]:
         page = _call(transport, "post_comments", it.post_pid)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from config import Settings
+from config.times import parse_stored, to_stored
 from storage import engagement as store
 from storage.db import transaction
 
@@ -81,7 +82,7 @@ def _priority(settings: Settings, names: set[str]) -> int:
 def _score(settings: Settings, c: Candidate, now: datetime, rate: tuple[int, int]) -> None:
     """Relevance, tier, influence, freshness, engagement and learned response, weighted."""
     r = c.row
-    created = policy.parse_time(r["created_at"]) or now
+    created = parse_stored(r["created_at"]) or now
     age_h = max(0.0, (now - created).total_seconds() / 3600)
     followers = r.get("followers") or 0
     interactions = (r.get("likes") or 0) + 2 * (r.get("comments") or 0) + 2 * (r.get("reposts") or 0)
@@ -138,7 +139,7 @@ def active_hours(settings: Settings, times: list[str]) -> list[int] | None:
     zone = policy.local_zone(settings)
     hours = Counter()
     for t in times:
-        dt = policy.parse_time(t)
+        dt = parse_stored(t)
         if dt is not None:
             hours[dt.astimezone(zone).hour] += 1
     total = sum(hours.values())
@@ -254,7 +255,7 @@ def _on_target(settings: Settings, c: Candidate, rel: dict[str, tuple[float, str
 
 def _gather(db, settings: Settings, now: datetime, summary: PlanSummary) -> list[Candidate]:
     e = settings.engagement
-    since = policy.iso(now - timedelta(days=e.max_post_age_days))
+    since = to_stored(now - timedelta(days=e.max_post_age_days))
     targets = set(e.target_audiences)
     best: dict[int, Candidate] = {}
     for r in store.audience_candidates(db, since, e.target_tiers, 0.0):
@@ -441,11 +442,11 @@ def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Ran
     # The model's draft, when [drafting] asks for one, is tried first; the rest by learned response.
     ranked = [d for d in options if d.template == "llm"] + \
         outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
-    created = policy.parse_time(r["created_at"])
+    created = parse_stored(r["created_at"])
     expires = created + timedelta(days=e.max_post_age_days) if created else None
     action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],
                            post_text=r["text"], text=ranked[0].text, when=now, source=e.send_source or "",
-                           post_created_at=r["created_at"], expires_at=policy.iso(expires) if expires else None,
+                           post_created_at=r["created_at"], expires_at=to_stored(expires) if expires else None,
                            jitter_key=f"post:{r['platform']}:{r['pid']}")
     # Permanent rules first (they do not depend on the draft or the time).
     hard = [v for v in policy.plan_violations(db, settings, action)
@@ -476,7 +477,7 @@ def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Ran
 def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: datetime, hours, now: datetime,
             summary: PlanSummary) -> None:
     r = c.row
-    at = policy.iso(now)
+    at = to_stored(now)
     facts = _facts(c, chosen, when, settings, hours)
     item_id = store.insert_item(db, {
         "kind": chosen.kind, "status": "pending", "source": settings.engagement.send_source or "",
@@ -484,7 +485,7 @@ def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: da
         "audience_id": c.audience_id, "template": chosen.template, "variant": chosen.variant, "text": chosen.text,
         "score": c.score, "reason": explain.reason(facts, "en"), "explanation": explain.explanation(facts, "en"),
         "explanation_facts": json.dumps(facts, ensure_ascii=False, sort_keys=True),
-        "scheduled_at": policy.iso(when), "expires_at": r.get("_expires_at"),
+        "scheduled_at": to_stored(when), "expires_at": r.get("_expires_at"),
         "dedupe_key": f"post:{r['platform']}:{r['pid']}", "created_at": at, "updated_at": at, "target_uid": r["uid"],
         "post_pid": r["pid"], "text_key": policy.text_key(chosen.text), "target": c.target,
         "target_relevance": c.target_relevance,
@@ -508,7 +509,7 @@ def _suggest_follow(db, settings: Settings, c: Candidate, now: datetime, source:
                            post_text=r["text"], text="", when=now, source=source)
     if policy.plan_violations(db, settings, action):
         return False
-    at = policy.iso(now)
+    at = to_stored(now)
     facts = _facts(c, None, None, settings, None, follow=True)
     item_id = store.insert_item(db, {
         "kind": "follow", "status": "pending", "source": source, "platform": r["platform"], "post_id": r["post_id"],

@@ -23,6 +23,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from config import Settings
+from config.times import parse_stored, to_stored
 from storage import engagement as store
 
 Stage = Literal["plan", "send"]
@@ -62,22 +63,6 @@ class Action:
 
 
 # -- time helpers -------------------------------------------------------------
-
-def parse_time(value: str | None) -> datetime | None:
-    """ISO 8601 to an aware datetime (naive values are taken as UTC)."""
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def iso(dt: datetime) -> str:
-    """The one stored format: UTC, seconds, +00:00 (sorts as text)."""
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat()
-
 
 def local_zone(settings: Settings) -> ZoneInfo:
     return ZoneInfo(settings.engagement.timezone)
@@ -248,7 +233,7 @@ def rule_deny_keywords(settings: Settings, a: Action) -> Violation | None:
 
 
 def rule_post_age(settings: Settings, a: Action) -> Violation | None:
-    created = parse_time(a.post_created_at)
+    created = parse_stored(a.post_created_at)
     if created is None:
         return Violation("post_age", "post has no creation time")
     if a.when - created > timedelta(days=settings.engagement.max_post_age_days):
@@ -257,7 +242,7 @@ def rule_post_age(settings: Settings, a: Action) -> Violation | None:
 
 
 def rule_expiry(a: Action) -> Violation | None:
-    expires = parse_time(a.expires_at)
+    expires = parse_stored(a.expires_at)
     if expires is not None and a.when > expires:
         return Violation("expired", f"its window closed at {a.expires_at}")
     return None
@@ -274,7 +259,7 @@ def rule_length(settings: Settings, a: Action) -> Violation | None:
 
 def rule_user_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     e = settings.engagement
-    since = iso(a.when - timedelta(days=e.window_days))
+    since = to_stored(a.when - timedelta(days=e.window_days))
     n = store.count_user_touches(db, a.platform, a.target_uid, since, _statuses(stage), a.item_id)
     if n >= e.max_touches_per_user:
         return Violation("user_cap", f"user {a.target_uid} already has {n} touch(es) in {e.window_days} days")
@@ -291,7 +276,7 @@ def rule_one_per_post(db, a: Action, stage: Stage) -> Violation | None:
 
 
 def rule_identical_text(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
-    since = iso(a.when - timedelta(days=settings.engagement.window_days))
+    since = to_stored(a.when - timedelta(days=settings.engagement.window_days))
     if store.count_text_uses(db, text_key(a.text), since, _statuses(stage), a.item_id):
         return Violation("identical_text", f"the same text is already used within {settings.engagement.window_days} days")
     return None
@@ -306,7 +291,7 @@ def rule_quiet_hours(settings: Settings, a: Action) -> Violation | None:
 
 def rule_daily_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     start, end = local_day_bounds(settings, a.when)
-    n = store.count_actions_between(db, iso(start), iso(end), _statuses(stage), a.source, a.item_id)
+    n = store.count_actions_between(db, to_stored(start), to_stored(end), _statuses(stage), a.source, a.item_id)
     if n >= settings.engagement.daily_cap:
         return Violation("daily_cap", f"{n} actions already on this day (cap {settings.engagement.daily_cap})", "wait", end)
     return None
@@ -315,7 +300,7 @@ def rule_daily_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation
 def rule_hourly_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     start = a.when - timedelta(hours=1)
     end = a.when + timedelta(seconds=1)
-    n = store.count_actions_between(db, iso(start), iso(end), _statuses(stage), a.source, a.item_id)
+    n = store.count_actions_between(db, to_stored(start), to_stored(end), _statuses(stage), a.source, a.item_id)
     if n >= settings.engagement.hourly_cap:
         return Violation("hourly_cap", f"{n} actions in the last hour (cap {settings.engagement.hourly_cap})", "wait",
                          a.when + timedelta(minutes=5))
@@ -330,17 +315,17 @@ def rule_spacing(db, settings: Settings, a: Action, stage: Stage) -> Violation |
     """
     key = a.jitter_key or str(a.item_id)
     if stage == "plan":
-        before, after = store.neighbour_times(db, a.source, iso(a.when), store.PLANNED_STATUSES, a.item_id)
-        previous, following = parse_time(before), parse_time(after)
+        before, after = store.neighbour_times(db, a.source, to_stored(a.when), store.PLANNED_STATUSES, a.item_id)
+        previous, following = parse_stored(before), parse_stored(after)
     else:
-        previous, following = parse_time(store.last_send_started(db, a.source)), None
+        previous, following = parse_stored(store.last_send_started(db, a.source)), None
     earliest = earliest_after(settings, previous, key)
     if earliest is not None and a.when < earliest:
-        return Violation("spacing", f"next action allowed at {iso(earliest)}", "wait", earliest)
+        return Violation("spacing", f"next action allowed at {to_stored(earliest)}", "wait", earliest)
     if following is not None:
         gap_end = earliest_after(settings, a.when, key)
         if gap_end is not None and following < gap_end:
-            return Violation("spacing", f"too close to the action planned at {iso(following)}", "wait",
+            return Violation("spacing", f"too close to the action planned at {to_stored(following)}", "wait",
                              earliest_after(settings, following, key))
     return None
 

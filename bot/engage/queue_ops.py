@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from config import Settings
+from config.times import parse_stored, to_stored
 from storage import engagement as store
 from storage.db import transaction
 
@@ -73,7 +74,7 @@ class Change:
 
 
 def _now(now: datetime | None) -> str:
-    return policy.iso(now or datetime.now(timezone.utc))
+    return to_stored(now or datetime.now(timezone.utc))
 
 
 def transition(db, item_id: int, to: str, actor: str, action: str, at: str, *, updates: dict[str, Any] | None = None,
@@ -213,7 +214,7 @@ def undo(db, item_id: int, by: str, window_s: float, now: datetime | None = None
         if last["actor"] != by:
             raise QueueError(f"item {item_id}: only {last['actor']} can undo their {last['action']}", "undo_other",
                              id=item_id, name=last["actor"])
-        age = (moment - policy.parse_time(last["at"])).total_seconds()  # type: ignore[operator]
+        age = (moment - parse_stored(last["at"])).total_seconds()  # type: ignore[operator]
         if age > window_s:
             raise QueueError(f"item {item_id}: the {last['action']} was {int(age)} s ago; undo is possible for {int(window_s)} s",
                              "undo_late", id=item_id, seconds=int(window_s))

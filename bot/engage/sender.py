@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from config import Settings
+from config.times import to_stored
 from storage import engagement as store
 from storage.db import transaction
 from storage.liveness import pid_alive
@@ -277,7 +278,7 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
             if max_items is not None and sent_this_run >= max_items:
                 break
             t = clock()
-            due = [i for i in store.due_items(db, policy.iso(t)) if i.id not in attempted]
+            due = [i for i in store.due_items(db, to_stored(t)) if i.id not in attempted]
             if not due:
                 break
             summary.due = max(summary.due, len(due))
@@ -302,7 +303,7 @@ def run_send(db, settings: Settings, now: datetime | None = None, stop: threadin
                     break
                 continue
             summary.waiting = len([i for i in due if i.id not in attempted])
-            summary.stopped_reason = f"waiting: {wait_rule} until {policy.iso(wait_until)}"
+            summary.stopped_reason = f"waiting: {wait_rule} until {to_stored(wait_until)}"
             break
     finally:
         _release(db, holder)
@@ -318,7 +319,7 @@ def _before_sending(db, settings: Settings, transport, summary: SendSummary, clo
     (for a live transport) reconcile unknown outcomes and take the follower
     baseline before anything new goes out."""
     queue_ops.expire_due(db, clock_now)
-    at = policy.iso(clock_now)
+    at = to_stored(clock_now)
     _recover_crashed(db, summary, at)
     if not hands_out:
         _reconcile(db, settings, transport, summary, at)
@@ -377,7 +378,7 @@ def _hold(db, item: store.QueueItem, why: policy.Violation, at: str, summary: Se
 
 def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datetime, hands_out: bool,
               summary: SendSummary, clock):
-    at = policy.iso(t)
+    at = to_stored(t)
     with transaction(db):
         current = store.get_item(db, item.id)
         if current is None or current.status != "approved":
@@ -413,7 +414,7 @@ def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datet
         summary.handed_out += 1
         return "handed_out", None
     outcome, remote_id, error = _request(transport, sending)
-    done = policy.iso(clock())
+    done = to_stored(clock())
     with transaction(db):
         if outcome == "sent":
             store.finish_send_log(db, log_id, "sent", done, remote_id=remote_id)
@@ -439,7 +440,7 @@ def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datet
 def _dry_run(db, settings: Settings, t: datetime) -> SendSummary:
     """What would be sent now, changing nothing."""
     summary = SendSummary(mode="dry-run")
-    due = store.due_items(db, policy.iso(t))
+    due = store.due_items(db, to_stored(t))
     summary.due = len(due)
     for item in due:
         violations = policy.send_violations(db, settings, _action(db, item, t))

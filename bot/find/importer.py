@@ -14,7 +14,8 @@ from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 
 
-from storage.db import transaction, utcnow
+from config.times import utcnow
+from storage.db import transaction
 from storage.posts import upsert_posts, upsert_users
 from storage.records import Post, User
 from storage.runs import finish_import_run, start_import_run

@@ -21,6 +21,8 @@ import sqlite3
 
 from config import Settings
 from storage import reporting
+from storage.db import database_path
+from config.times import parse_stored
 from bot.report import charts
 from bot.report.charts import Chart, ChartStyle
 from bot.report.shapes import records, weighted
@@ -104,8 +106,8 @@ def build_report(db: sqlite3.Connection, settings: Settings, lang: str | None = 
 
 def _db_name(db: sqlite3.Connection) -> str:
     """The file name only: a report is handed on, the folder it came from is nobody's business."""
-    row = db.execute("PRAGMA database_list").fetchone()
-    return Path(row[2]).name if row and row[2] else ":memory:"
+    path = database_path(db)
+    return Path(path).name if path else ":memory:"
 
 
 # ---------------------------------------------------------------- map
@@ -229,12 +231,9 @@ def _offset(tz) -> str:
 def _heatmap(times: list[str], tz) -> list[list[int]]:
     grid = [[0] * 24 for _ in range(7)]
     for t in times:
-        try:
-            when = datetime.fromisoformat(t)
-        except (TypeError, ValueError):
+        when = parse_stored(t)
+        if when is None:
             continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
         local = when.astimezone(tz)
         grid[local.weekday()][local.hour] += 1
     return grid

@@ -26,7 +26,8 @@ import sqlite3
 
 from config import Settings
 from storage import service as store
-from storage.db import connect, utcnow
+from config.times import utcnow
+from storage.db import opened, rollback_open
 
 log = logging.getLogger("huaxiang.jobs")
 
@@ -240,36 +241,38 @@ class JobRunner:
     def _run_locked(self, spec: JobSpec, trigger: str) -> JobOutcome:
         fn = self.jobs[spec.kind]
         self.last_started[spec.id] = time.time()
-        db = connect(self.db_path, self.settings.database.busy_timeout_ms)
-        try:
+        with opened(self.db_path, self.settings.database.busy_timeout_ms) as db:
             run_id = store.start_job_run(db, spec.id, spec.kind, trigger, os.getpid())
             log.info("%s started (%s)", spec.id, trigger, extra={"job": spec.id, "run_id": run_id})
-            try:
-                result = fn(JobContext(db=db, settings=self.settings, spec=spec, stop=self.stop, db_path=self.db_path))
-                outcome = result if isinstance(result, JobOutcome) else JobOutcome("ok", dict(result or {}))
-            except Exception as exc:
-                message = self.scrub(f"{type(exc).__name__}: {exc}")
-                log.debug("%s traceback", spec.id, exc_info=True, extra={"job": spec.id})
-                outcome = JobOutcome("failed", {}, message)
-            if outcome.status not in store.JOB_STATUSES or outcome.status == "running":
-                outcome = JobOutcome("partial", outcome.counts, f"job reported status {outcome.status!r}"
-                                     + (f": {outcome.error}" if outcome.error else ""))
-            if outcome.error:
-                outcome.error = self.scrub(outcome.error)
-            if db.in_transaction:  # a job that died mid-transaction leaves nothing half-written
-                db.execute("ROLLBACK")
+            outcome = self._outcome(fn, db, spec)
+            rollback_open(db)  # a job that died mid-transaction leaves nothing half-written
             store.finish_job_run(db, run_id, outcome.status, outcome.counts, outcome.error)
-            counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()
-                               if isinstance(v, (int, float)) and not isinstance(v, bool) and v)
-            line = f"{utcnow()} {spec.id}: {outcome.status}" + (f" ({counts})" if counts else "") + \
-                (f" - {outcome.error}" if outcome.error else "")
-            level = {"ok": logging.INFO, "failed": logging.ERROR}.get(outcome.status, logging.WARNING)
-            log.log(level, "%s %s%s", spec.id, outcome.status, f": {outcome.error}" if outcome.error else "",
-                    extra={"job": spec.id, "run_id": run_id})
-            self.report(line)
-            return outcome
-        finally:
-            db.close()
+        counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool) and v)
+        line = f"{utcnow()} {spec.id}: {outcome.status}" + (f" ({counts})" if counts else "") + \
+            (f" - {outcome.error}" if outcome.error else "")
+        level = {"ok": logging.INFO, "failed": logging.ERROR}.get(outcome.status, logging.WARNING)
+        log.log(level, "%s %s%s", spec.id, outcome.status, f": {outcome.error}" if outcome.error else "",
+                extra={"job": spec.id, "run_id": run_id})
+        self.report(line)
+        return outcome
+
+    def _outcome(self, fn: JobFn, db: sqlite3.Connection, spec: JobSpec) -> JobOutcome:
+        """Run the job function; whatever it raises or returns becomes a
+        recordable outcome with a known status and a scrubbed error."""
+        try:
+            result = fn(JobContext(db=db, settings=self.settings, spec=spec, stop=self.stop, db_path=self.db_path))
+            outcome = result if isinstance(result, JobOutcome) else JobOutcome("ok", dict(result or {}))
+        except Exception as exc:
+            message = self.scrub(f"{type(exc).__name__}: {exc}")
+            log.debug("%s traceback", spec.id, exc_info=True, extra={"job": spec.id})
+            outcome = JobOutcome("failed", {}, message)
+        if outcome.status not in store.JOB_STATUSES or outcome.status == "running":
+            outcome = JobOutcome("partial", outcome.counts, f"job reported status {outcome.status!r}"
+                                 + (f": {outcome.error}" if outcome.error else ""))
+        if outcome.error:
+            outcome.error = self.scrub(outcome.error)
+        return outcome
 
 
 def run_once(db_path: str | Path, settings: Settings, jobs: dict[str, JobFn] | None = None,

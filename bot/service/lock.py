@@ -21,16 +21,17 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlite3
 
+from config.times import UTC, parse_stored
 from bot.errors import HuaxiangError
 from storage import service as store
-from storage.db import connect
+from storage.db import opened
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,10 @@ def _alive_here(row: dict[str, Any], heartbeat_s: float) -> bool:
 
 
 def _age_s(iso: str | None, now: datetime | None = None) -> float | None:
-    if not iso:
+    then = parse_stored(iso)
+    if then is None:
         return None
-    try:
-        then = datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    return ((now or datetime.now(timezone.utc)) - then).total_seconds()
+    return ((now or datetime.now(UTC)) - then).total_seconds()
 
 
 @dataclass
@@ -200,15 +198,11 @@ class ServiceLock:
                 # scheduler holds it for good. Wait briefly to tell them apart.
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    db = connect(self.db_path, self.busy_timeout_ms)
-                    try:
+                    with opened(self.db_path, self.busy_timeout_ms) as db:
                         raise self._busy(db) from None
-                    finally:
-                        db.close()
                 time.sleep(0.05)
         try:
-            db = connect(self.db_path, self.busy_timeout_ms)
-            try:
+            with opened(self.db_path, self.busy_timeout_ms) as db:
                 limit = stale_after(self.heartbeat_s)
 
                 def may_take(row: dict[str, Any]) -> bool:
@@ -225,8 +219,6 @@ class ServiceLock:
                 stale = store.interrupt_running_jobs(db, "the service stopped before this run finished (killed or crashed)")
                 if stale:
                     log.warning("took over the service lock; marked %d unfinished job run(s) interrupted", stale)
-            finally:
-                db.close()
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{self.pid} {self.host} {self.token}\n".encode(), 0)
         except BaseException:
@@ -248,8 +240,7 @@ class ServiceLock:
         connection; ``on_beat(db)`` runs after each beat (the service publishes
         its next run times there), ``on_lost()`` if the row was taken."""
         def loop() -> None:
-            db = connect(self.db_path, self.busy_timeout_ms, migrate=False)
-            try:
+            with opened(self.db_path, self.busy_timeout_ms, migrate=False) as db:
                 while not self._hb_stop.is_set():
                     self._wake.wait(self.heartbeat_s)
                     self._wake.clear()
@@ -264,8 +255,6 @@ class ServiceLock:
                             on_beat(db)
                     except Exception as exc:  # a busy moment must not kill the heartbeat
                         log.warning("service heartbeat failed: %s", exc)
-            finally:
-                db.close()
 
         self._hb_stop.clear()
         self._hb_thread = threading.Thread(target=loop, name="huaxiang-heartbeat", daemon=True)
@@ -288,16 +277,15 @@ class ServiceLock:
         self._wake.set()
         if self._fd is None:
             return
-        own = db is None
         try:
-            if own:
-                db = connect(self.db_path, busy_timeout_ms or self.busy_timeout_ms, migrate=False)
-            store.release_lock(db, self.token)
+            if db is None:
+                with opened(self.db_path, busy_timeout_ms or self.busy_timeout_ms, migrate=False) as own:
+                    store.release_lock(own, self.token)
+            else:
+                store.release_lock(db, self.token)
         except Exception as exc:  # the file lock still goes; a leftover row is taken over later
             log.warning("could not remove the service lock row: %s", exc)
         finally:
-            if own and db is not None:
-                db.close()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

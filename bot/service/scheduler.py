@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -38,8 +39,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from config import Settings
 from config import configured_secrets
+from config.times import parse_stored, to_stored
 from storage import service as store
-from storage.db import connect
+from storage.db import opened
 from bot.errors import HuaxiangError
 from bot.service.jobs import JobFn, JobRunner, JobSpec, in_dependency_order, job_specs, run_once
 from bot.logs import SecretFilter, scrub
@@ -88,13 +90,6 @@ def first_fire_after(schedule: str, ref: datetime, tz: ZoneInfo) -> datetime:
         return ref + every
     trigger = CronTrigger.from_crontab(schedule, timezone=tz)
     return trigger.get_next_fire_time(None, ref + timedelta(microseconds=1))
-
-
-def parse_time(iso: str | None) -> datetime | None:
-    if not iso:
-        return None
-    dt = datetime.fromisoformat(iso)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def due_at_start(specs: list[JobSpec], last_started: dict[str, datetime | None], now: datetime,
@@ -164,11 +159,8 @@ class Service:
             raise
 
     def _start_locked(self) -> None:
-        db = connect(self.db_path, self.settings.database.busy_timeout_ms)
-        try:
-            last = {job: parse_time(at) for job, at in store.last_finished_starts(db).items()}
-        finally:
-            db.close()
+        with opened(self.db_path, self.settings.database.busy_timeout_ms) as db:
+            last = {job: parse_stored(at) for job, at in store.last_finished_starts(db).items()}
         now = self.clock()
         self.catch_up = due_at_start(self.specs, last, now, self.tz)
         grace = int(self.settings.schedule.misfire_grace_s)
@@ -216,21 +208,19 @@ class Service:
             return {}
         return {job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.id != "catch-up"}
 
-    def _publish(self, db=None) -> None:
-        own = db is None
-        if own:
-            db = connect(self.db_path, self.settings.database.busy_timeout_ms, migrate=False)
-        try:
-            nxt = self.next_runs()
-            rows = []
-            for spec in self.specs:
-                t = nxt.get(spec.id)
-                rows.append((spec.id, spec.kind, spec.schedule,
-                             None if t is None else t.astimezone(timezone.utc).isoformat(timespec="seconds")))
-            store.save_schedule(db, rows)
-        finally:
-            if own:
-                db.close()
+    def _publish(self, db: sqlite3.Connection | None = None) -> None:
+        """Store the next run times for ``status`` (on the heartbeat's connection, or one of its own)."""
+        if db is None:
+            with opened(self.db_path, self.settings.database.busy_timeout_ms, migrate=False) as own:
+                self._publish(own)
+            return
+        nxt = self.next_runs()
+        rows = []
+        for spec in self.specs:
+            t = nxt.get(spec.id)
+            rows.append((spec.id, spec.kind, spec.schedule,
+                         None if t is None else to_stored(t)))
+        store.save_schedule(db, rows)
 
     def request_stop(self) -> None:
         """Ask running jobs to stop at their next safe point; start no new ones."""
@@ -243,12 +233,9 @@ class Service:
             self.scheduler.shutdown(wait=wait)
         self.lock.stop_heartbeat()
         try:
-            db = connect(self.db_path, self.settings.database.busy_timeout_ms, migrate=False)
-            try:
+            with opened(self.db_path, self.settings.database.busy_timeout_ms, migrate=False) as db:
                 store.clear_schedule(db)
                 self.lock.release(db)
-            finally:
-                db.close()
         finally:
             self.lock.release()  # no-op when already released
         log.info("service stopped")
@@ -259,13 +246,10 @@ class Service:
         threads simply never commit."""
         self.stop.set()
         try:
-            db = connect(self.db_path, 2000, migrate=False)
-            try:
+            with opened(self.db_path, 2000, migrate=False) as db:
                 store.interrupt_running_jobs(db, "stopped at once by a second signal", pid=os.getpid())
                 store.clear_schedule(db)
                 self.lock.release(db)
-            finally:
-                db.close()
         except Exception as exc:  # the next start takes over whatever is left
             log.warning("could not close the run records before exiting: %s", exc)
 
@@ -320,10 +304,9 @@ def run_once_locked(db_path: str | Path, settings: Settings, jobs: dict[str, Job
             stop.set()
         else:
             try:
-                db = connect(db_path, 2000, migrate=False)
-                store.interrupt_running_jobs(db, "stopped at once by a second signal", pid=os.getpid())
-                lock.release(db)
-                db.close()
+                with opened(db_path, 2000, migrate=False) as db:
+                    store.interrupt_running_jobs(db, "stopped at once by a second signal", pid=os.getpid())
+                    lock.release(db)
             except Exception as exc:
                 log.warning("could not close the run records before exiting: %s", exc)
             os._exit(130)

@@ -10,7 +10,7 @@ from typing import Any
 from config import Settings
 from config.schema import QuerySettings, SourceSettings
 from storage import crawl as store
-from storage.db import connect, database_path, write_failure
+from storage.db import database_path, opened, write_failure
 from bot.errors import HuaxiangError
 from bot.find.crawler.source_crawl import crawl_source, record_skip
 from bot.find.crawler.summary import CrawlSummary, QueryRun
@@ -98,13 +98,11 @@ def _parallel(path: str, settings: Settings, jobs: list[tuple[SourceSettings, li
     errors: list[BaseException] = []
 
     def work(i: int, src: SourceSettings, qs: list[QuerySettings]) -> None:
-        conn = connect(path, busy_timeout_ms=settings.database.busy_timeout_ms)
         try:
-            results[i] = crawl_source(conn, settings, src, qs, stop, safe_progress, transport, client_kw)
+            with opened(path, busy_timeout_ms=settings.database.busy_timeout_ms) as conn:
+                results[i] = crawl_source(conn, settings, src, qs, stop, safe_progress, transport, client_kw)
         except BaseException as exc:  # surfaced in the calling thread below
             errors.append(exc)
-        finally:
-            conn.close()
 
     threads = [threading.Thread(target=work, args=(i, src, qs), name=f"crawl:{src.name}", daemon=True)
                for i, (src, qs) in enumerate(jobs)]

@@ -14,10 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from datetime import datetime
+from typing import Protocol
 
 from bot.errors import HuaxiangError
 from storage.records import Post, User
@@ -39,12 +36,6 @@ class Reader(Protocol):
 # Python refuses to turn a longer digit string into an int (CVE-2020-10735);
 # such a number is kept as its text and the record reported, not the file.
 MAX_INT_DIGITS = 4300
-
-# Post times outside these years (in UTC) are typing mistakes or attacks:
-# 9999-12-31T23:59:59-14:00 is past the year 9999 in UTC and breaks every
-# later date computation, so it is refused where it enters.
-FIRST_YEAR, LAST_YEAR = 1900, 2199
-
 
 class HugeNumber(str):
     """A JSON integer too long to convert; ``poison`` reports the record holding it."""
@@ -120,21 +111,6 @@ def json_line(n: int, line: str | bytes) -> object:
         if problem:
             return BadLine(n, problem)
     return obj
-
-
-def checked_time(dt: "datetime") -> str:
-    """An aware post time as ISO 8601, refused (ValueError) unless its UTC
-    instant falls in FIRST_YEAR..LAST_YEAR, so analysis and planning can
-    always convert and compare it."""
-    from datetime import timezone
-
-    try:
-        year = dt.astimezone(timezone.utc).year
-    except OverflowError:
-        year = None
-    if year is None or not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"date {dt.isoformat()} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
-    return dt.isoformat()
 
 
 def item_problem(item: "Post | User") -> str | None:

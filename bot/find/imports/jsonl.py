@@ -8,29 +8,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from config.times import platform_time
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
-from bot.find.imports import BadLine, Item, checked_time, json_line
+from bot.find.imports import BadLine, Item, json_line
 
 FORMAT = "jsonl"
-CHINA = timezone(timedelta(hours=8))
-
-
-def parse_time(value: Any) -> str:
-    """ISO 8601 in, ISO 8601 with an offset out; naive times are China time."""
-    if not isinstance(value, str):
-        raise ValueError(f"created_at must be an ISO-8601 string, got {type(value).__name__}")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=CHINA)
-    return checked_time(dt)
 
 
 def parse_record(obj: Any) -> Post:
@@ -53,7 +39,9 @@ def parse_record(obj: Any) -> Post:
     if not isinstance(platform, str) or not platform:
         raise ValueError("'platform' must be a non-empty string")
     created = obj.get("created_at")
-    created_at = parse_time(created) if created not in (None, "") else None
+    if created is not None and not isinstance(created, str):
+        raise ValueError(f"created_at must be an ISO-8601 string, got {type(created).__name__}")
+    created_at = platform_time(created)       # naive times are China time
     topics = obj.get("topics")
     if topics is None:
         topics = extract_topics(text)

@@ -37,21 +37,20 @@ import math
 import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from bot.errors import HuaxiangError
-from bot.find.imports import BadLine, Item, checked_time, json_line, load_json, poison
+from bot.find.imports import BadLine, Item, json_line, load_json, poison
 from bot.find.sources.rss import html_to_text
-from nlp.clean import extract_mentions, extract_topics
 from bot.find.sources.weibo import PLATFORM   # its files are Weibo's, whatever the crawl was
+from config.times import platform_time
+from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mediacrawler"
-CHINA = timezone(timedelta(hours=8))
 
 POST_REQUIRED = ("note_id", "content")
 COMMENT_REQUIRED = ("comment_id", "note_id", "content")
@@ -85,39 +84,6 @@ def parse_count(value: Any) -> int | None:
     elif unit == "亿":
         n *= 100_000_000
     return int(n) if n < 2**63 else None
-
-
-def parse_china_time(value: Any) -> str | None:
-    """A timestamp (seconds or milliseconds) or a China-time string -> ISO 8601 with offset.
-
-    Empty means unknown (None); anything else unreadable is a ValueError so the
-    record is reported, not stored with a made-up date.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"bad date {value!r}")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d{9,13}(\.\d+)?", value.strip())):
-        ts = float(value)
-        if ts > 1e11:            # milliseconds
-            ts /= 1000
-        if not (0 < ts < 1e11):  # NaN, infinities, before 1970 or after the year 5000
-            raise ValueError(f"bad timestamp {value!r}")
-        return checked_time(datetime.fromtimestamp(ts, tz=CHINA))
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            # Weibo's own format: 'Sun Nov 22 09:41:03 +0800 2026'
-            dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
-        except ValueError:
-            raise ValueError(f"bad date {value!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=CHINA)
-    return checked_time(dt)
 
 
 def normalise_gender(value: Any) -> str | None:
@@ -191,9 +157,9 @@ def _author(rec: dict[str, Any], uid: str) -> User | None:
 
 def _created(rec: dict[str, Any]) -> str | None:
     """``create_date_time`` first: ``create_time`` was 8 hours late from Dec 2023 to Jul 2026."""
-    created = parse_china_time(rec.get("create_date_time"))
+    created = platform_time(rec.get("create_date_time"))
     if created is None:
-        created = parse_china_time(rec.get("create_time"))
+        created = platform_time(rec.get("create_time"))
     return created
 
 

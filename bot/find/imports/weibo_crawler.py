@@ -38,9 +38,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from config.times import platform_time
 from bot.errors import HuaxiangError
 from bot.find.imports import BadLine, Item, load_json, poison
-from bot.find.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_china_time, parse_count, read_text,
+from bot.find.imports.mediacrawler import (clean_text, csv_header, csv_rows, normalise_gender, parse_count, read_text,
                                       split_list, text_id)
 from nlp.clean import extract_mentions, extract_topics
 from bot.find.sources.weibo import PLATFORM   # its files are Weibo's, whatever the crawl was
@@ -149,7 +150,7 @@ def parse_post(rec: dict[str, Any], raw: Any, default_uid: str | None = None, de
         raise ValueError("missing 'user_id'")
     uid = text_id(uid_value, "user_id")
     text = clean_text(rec.get("text"))
-    created = parse_china_time(_first(rec, "full_created_at", "created_at", "date"))
+    created = platform_time(_first(rec, "full_created_at", "created_at", "date"))
     topics = split_joined(rec.get("topics"))
     for t in extract_topics(text):
         if t not in topics:
@@ -167,7 +168,7 @@ def parse_post(rec: dict[str, Any], raw: Any, default_uid: str | None = None, de
         oname = _str(rec.get("retweet_screen_name"))
         out.append(Post(
             platform=PLATFORM, pid=repost_of, uid=ouid, text=otext,
-            created_at=parse_china_time(_first(rec, "retweet_full_created_at", "retweet_date")),
+            created_at=platform_time(_first(rec, "retweet_full_created_at", "retweet_date")),
             topics=split_joined(rec.get("retweet_topics")) or extract_topics(otext),
             mentions=split_joined(rec.get("retweet_at_users")) or extract_mentions(otext),
             source=_str(rec.get("retweet_source")), pic_urls=_pics(rec, "retweet_"),
@@ -232,7 +233,7 @@ def parse_comment(rec: dict[str, Any], raw: Any) -> Post:
     root = root if root and root != pid else None
     text = clean_text(rec.get("text"))
     pic = _str(rec.get("pic_url"))
-    return Post(platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=parse_china_time(rec.get("created_at")),
+    return Post(platform=PLATFORM, pid=pid, uid=uid, text=text, created_at=platform_time(rec.get("created_at")),
                 kind="comment", parent_pid=parent, topics=extract_topics(text), mentions=extract_mentions(text),
                 likes=parse_count(rec.get("like_count")), raw=raw, reply_to=root, thread_root=root,
                 pic_urls=[pic] if pic else None,

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -30,6 +30,7 @@ import httpx
 from bot.find.errors import BlockedError, HttpError, OutcomeUnknownError, PayloadError, SourceError
 from bot.find.sources.base import Page, SendResult, Source, text_key
 from bot.find.sources.rss import html_to_text
+from config.times import UTC, parse_stored, to_stored
 from storage.records import Post, User
 
 log = logging.getLogger(__name__)
@@ -44,17 +45,11 @@ _NOBOT = re.compile(r"#nobot\b", re.I)
 
 # -- parsing (pure: payload -> records) ---------------------------------------------
 
-def parse_time(value: Any) -> str | None:
-    """Mastodon times are ISO 8601 in UTC (``2026-11-22T09:41:03.000Z``)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+def _stored_time(value: Any) -> str | None:
+    """Mastodon times are ISO 8601 in UTC (``2026-11-22T09:41:03.000Z``):
+    kept in the stored format; an unreadable one is unknown (None)."""
+    when = parse_stored(value) if isinstance(value, str) else None
+    return to_stored(when) if when else None
 
 
 def _count(value: Any) -> int | None:
@@ -97,7 +92,7 @@ def parse_account(acc: Any) -> User:
         posts_count=_count(acc.get("statuses_count")), profile_url=_s(acc.get("url")),
         avatar_url=_s(acc.get("avatar")), raw=acc, full_profile=True,
         is_bot=acc.get("bot") if isinstance(acc.get("bot"), bool) else None,
-        registered_at=parse_time(acc.get("created_at")),
+        registered_at=_stored_time(acc.get("created_at")),
     )
 
 
@@ -120,7 +115,7 @@ def parse_status(st: Any, group: str | None = None) -> list[Post]:
     reblog = st.get("reblog")
     if isinstance(reblog, dict) and reblog:
         original = parse_status(reblog, group=group)
-        boost = Post(platform=PLATFORM, pid=pid, uid=author.uid, text="", created_at=parse_time(st.get("created_at")),
+        boost = Post(platform=PLATFORM, pid=pid, uid=author.uid, text="", created_at=_stored_time(st.get("created_at")),
                      repost_of=original[0].pid, group_id=group, url=_s(st.get("uri")), raw=st, author=author)
         return [boost, *original]
     text = html_to_text(_s(st.get("content")))
@@ -131,7 +126,7 @@ def parse_status(st: Any, group: str | None = None) -> list[Post]:
     mentions = [m["acct"] for m in _list(st.get("mentions")) if isinstance(m, dict) and _s(m.get("acct"))]
     parent = st.get("in_reply_to_id")
     parent = str(parent) if isinstance(parent, (str, int)) and not isinstance(parent, bool) and parent != "" else None
-    created = parse_time(st.get("created_at"))
+    created = _stored_time(st.get("created_at"))
     if created is None and st.get("created_at"):
         log.info("status %s: unreadable created_at %r", pid, st.get("created_at"))
     return [Post(
@@ -220,7 +215,7 @@ class MastodonSource(Source):
                  clock: Any = None):
         super().__init__(settings, http, secrets)
         self.base = (settings.base_url or "").rstrip("/")
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         # Reads and writes have separate windows on Mastodon (300 requests per
         # 5 minutes; 300 statuses per 3 hours), so each keeps its own.
         self.rates: dict[str, RateWindow] = {"read": RateWindow(), "write": RateWindow()}
@@ -275,11 +270,11 @@ class MastodonSource(Source):
             log.debug("unreadable rate limit headers")
         reset = h.get("X-RateLimit-Reset")
         if reset:
-            try:
-                when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
-                w.reset = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-            except ValueError:
+            when = parse_stored(reset)
+            if when is None:
                 log.debug("unreadable X-RateLimit-Reset %r", reset)
+            else:
+                w.reset = when
 
     def _retry_after(self, resp, kind: str = "read") -> float | None:
         ra = resp.headers.get("Retry-After")

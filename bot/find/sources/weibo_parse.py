@@ -14,14 +14,14 @@ from __future__ import annotations
 import html
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from config.times import CHINA, parse_platform_time
 from bot.find.sources.base import text_key
 from nlp.clean import extract_mentions, extract_topics
 from storage.records import Post, User
 
-CHINA = timezone(timedelta(hours=8))
 
 
 class ItemError(ValueError):
@@ -29,9 +29,8 @@ class ItemError(ValueError):
 
 
 # -- dates -------------------------------------------------------------------
-# "Tue Feb 23 12:28:47 +0800 2021" (hand-parsed: strptime is slow and locale-bound)
-_FULL = re.compile(r"^[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2}) (\d{4})$")
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+# The full form ("Tue Feb 23 12:28:47 +0800 2021") and ISO are read by
+# config.times; these relative forms are Weibo's own.
 _REL_MIN = re.compile(r"^(\d+)\s*分钟前$")
 _REL_HOUR = re.compile(r"^(\d+)\s*小时前$")
 _REL_SEC = re.compile(r"^(\d+)\s*秒前$")
@@ -51,17 +50,14 @@ def parse_created_at(value: Any, now: datetime | None = None) -> str | None:
     text = value.strip()
     if not text:
         return None
-    m = _FULL.match(text)
-    if m and m.group(1) in _MONTHS:
-        sign = 1 if m.group(6) == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(m.group(7)), minutes=int(m.group(8))))
-        try:
-            dt = datetime(int(m.group(9)), _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3)), int(m.group(4)),
-                          int(m.group(5)), tzinfo=tz)
-        except ValueError:
-            return None
-        return dt.astimezone(CHINA).isoformat()
-    now = (now or datetime.now(CHINA)).astimezone(CHINA)
+    try:
+        return parse_platform_time(text, naive=CHINA).astimezone(CHINA).isoformat()
+    except ValueError:
+        return _relative(text, (now or datetime.now(CHINA)).astimezone(CHINA))
+
+
+def _relative(text: str, now: datetime) -> str | None:
+    """刚刚, N秒前/分钟前/小时前, 今天/昨天/前天 HH:MM, MM-DD [HH:MM], YYYY-M-D [H:MM[:SS]]."""
     if text == "刚刚":
         return now.replace(microsecond=0).isoformat()
     for pattern, unit in ((_REL_SEC, "seconds"), (_REL_MIN, "minutes"), (_REL_HOUR, "hours")):
@@ -86,13 +82,7 @@ def parse_created_at(value: Any, now: datetime | None = None) -> str | None:
     if m:
         y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _at(y, mo, d, int(m.group(4) or 0), int(m.group(5) or 0), int(m.group(6) or 0))
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=CHINA)
-    return dt.astimezone(CHINA).isoformat()
+    return None
 
 
 def _at(y: int, mo: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> str | None:

@@ -13,14 +13,15 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 
 from config import Settings
 from storage import reporting
-from storage.db import utcnow
+from config.times import UTC, parse_stored, to_stored, utcnow
+from storage.db import database_path
 from bot.errors import HuaxiangError
 from bot.find.sources import profile_link
 from bot.report.exports.pseudonym import Pseudonymiser, load_pseudonymiser
@@ -60,24 +61,21 @@ _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """``30d``, ``12h``, ``2w``, ``90m``, a date ``2026-11-01`` or a full ISO time -> ISO 8601 (UTC if no offset)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     m = _RELATIVE.match(text)
     if m:
         n, unit = int(m.group(1)), m.group(2)
         delta = {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-        return (now - delta).isoformat(timespec="seconds")
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise HuaxiangError(f"--active-since/--since: cannot read {text!r}; use 30d, 12h, 2026-11-01 or 2026-11-01T08:00+08:00") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        return to_stored(now - delta)
+    when = parse_stored(text)
+    if when is None:
+        raise HuaxiangError(f"--active-since/--since: cannot read {text!r}; use 30d, 12h, 2026-11-01 or 2026-11-01T08:00+08:00")
     return when.isoformat(timespec="seconds")
 
 
 def _db_file(db: sqlite3.Connection) -> Path:
-    row = db.execute("PRAGMA database_list").fetchone()
-    return Path(row[2]) if row and row[2] else Path("huaxiang.db")
+    """Where the pseudonym key sits beside the database (an in-memory one keeps it beside huaxiang.db)."""
+    return Path(database_path(db) or "huaxiang.db")
 
 
 def _default_path(name: str, fmt: str) -> Path:
