@@ -1,7 +1,7 @@
 """Audience quality and speed benchmark: ``python bench/bench_audiences.py [DATA_DIR]``.
 
 DATA_DIR defaults to ../shared/data (labelled public data; never shipped).
-Everything runs through the product's own pipeline (``bot.understand.analysis.run_analysis``
+Everything runs through the product's own pipeline (``bot.understand.run.run_analysis``
 on a temporary database); labels are used only to score the result.
 
 Prints:
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score  # noqa: E402
 
-from bot.understand.analysis import run_analysis  # noqa: E402
+from bot.understand.run import run_analysis  # noqa: E402
 from config import Settings  # noqa: E402
 from storage.db import connect, transaction  # noqa: E402
 from storage.posts import upsert_posts  # noqa: E402

@@ -8,7 +8,7 @@ import random
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from bot.understand.analysis import run_analysis
+from bot.understand.run import run_analysis
 from storage import audiences as store
 from storage.db import transaction
 from storage.posts import upsert_posts
@@ -251,21 +251,21 @@ def test_tiny_inputs(db, n_users):
 
 def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
     """Several batches through the process pool give the same cache as one process."""
-    import bot.understand.analysis as analysis
+    import bot.understand.caches as caches
     import nlp.tokenize as tokenize
     from storage.db import connect
 
     db, _ = corpus_db
     s = make_settings(SETTINGS)
-    monkeypatch.setattr(analysis, "TOKEN_BATCH", 400)
+    monkeypatch.setattr(caches, "TOKEN_BATCH", 400)
     monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
-    tk = analysis.build_tokenizer(s, db)
-    done, reused, ids = analysis.update_token_cache(db, tk, workers=2)
+    tk = caches.build_tokenizer(s, db)
+    done, reused, ids = caches.update_token_cache(db, tk, workers=2)
     assert done == len(ids) == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
     parallel = db.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     other = connect(tmp_path / "serial.db")
     posts, _ = make_corpus()
     load(other, posts)
-    analysis.update_token_cache(other, analysis.build_tokenizer(s, other), workers=1)
+    caches.update_token_cache(other, caches.build_tokenizer(s, other), workers=1)
     serial = other.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     assert parallel == serial

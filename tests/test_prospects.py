@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bot.understand.analysis import run_analysis
+from bot.understand.run import run_analysis
 from nlp import encode, keywords as kw
 from nlp.cluster import split_merged, unfocused
 from storage import audiences as store
@@ -328,10 +328,10 @@ def test_an_audience_of_unfocused_users_is_flagged_mixed_not_confidently_named(d
     audience of their own: it must say it is mixed."""
     import functools
 
-    from bot.understand import analysis
+    from bot.understand import run
     from nlp.cluster import AudienceClusterer
 
-    monkeypatch.setattr(analysis, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
+    monkeypatch.setattr(run, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
     posts, truth = corpus(n_users=300, random_share=0.35)
     load(db, posts)
     run_analysis(db, make_settings({}))
