@@ -18,9 +18,12 @@ import sqlite3
 from config import Settings
 from nlp import encode
 from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, engine_name, process_chunk, usable_dict_word
-from storage import audiences as store
+from storage import analysis_input as input_store
+from storage import analysis_runs as run_store
+from storage import tokens as token_store
+from storage import vectors as vector_store
 from storage.db import transaction
-from storage.audiences import text_hash
+from storage.tokens import text_hash
 from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
@@ -53,23 +56,23 @@ def dictionary_words(settings: Settings, corpus_topics: Sequence[str] = ()) -> l
 
 def build_tokenizer(settings: Settings, db: sqlite3.Connection | None = None) -> Tokenizer:
     """The campaign's tokenizer (its dictionary words plus, with ``db``, the corpus's frequent topics)."""
-    topics = store.frequent_topics(db) if db is not None else []
+    topics = token_store.frequent_topics(db) if db is not None else []
     return Tokenizer(dictionary_words(settings, topics))
 
 
 def _invalidate_stale_tokens(db: sqlite3.Connection, tokenizer: Tokenizer) -> None:
     """Forget cached tokens another tokenizer version or dictionary made."""
     version = f"{TOKENIZER_VERSION}/hmm={tokenizer.hmm}/{engine_name()}"
-    stored = store.token_dictionary(db)
+    stored = token_store.token_dictionary(db)
     with transaction(db):
         if stored is None or stored[0].split("|")[0] != version:
-            store.clear_token_cache(db)
+            token_store.clear_token_cache(db)
         else:
             changed = set(stored[1]).symmetric_difference(tokenizer.user_words)
             if changed:
-                n = store.invalidate_tokens_containing(db, sorted(changed))
+                n = token_store.invalidate_tokens_containing(db, sorted(changed))
                 log.info("user dictionary changed (%d words): %d posts to re-cut", len(changed), n)
-        store.set_token_dictionary(db, f"{version}|{tokenizer.fingerprint}", tokenizer.user_words)
+        token_store.set_token_dictionary(db, f"{version}|{tokenizer.fingerprint}", tokenizer.user_words)
 
 
 def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: Progress | None = None,
@@ -78,8 +81,8 @@ def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: P
     reused, ids of the posts cut)."""
     _invalidate_stale_tokens(db, tokenizer)
     with transaction(db):
-        pending = store.pending_token_posts(db)
-    reused = store.count_posts(db) - len(pending)
+        pending = token_store.pending_token_posts(db)
+    reused = input_store.count_posts(db) - len(pending)
     if not pending:
         return 0, reused, []
     done = 0
@@ -89,13 +92,13 @@ def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: P
         prev = None
         for i in range(0, len(pending) + TOKEN_BATCH, TOKEN_BATCH):
             ids = pending[i:i + TOKEN_BATCH]
-            rows = store.post_texts_for_tokens(db, ids) if ids else []
+            rows = token_store.post_texts_for_tokens(db, ids) if ids else []
             handle = runner.submit(process_chunk, [r[1] for r in rows]) if rows else None
             if prev is not None:
                 prev_rows, prev_handle = prev
                 out = prev_handle.get()
                 with transaction(db):
-                    store.store_tokens(db, ((pid, chash, text_hash(text), *p)
+                    token_store.store_tokens(db, ((pid, chash, text_hash(text), *p)
                                             for (pid, text, chash), p in zip(prev_rows, out)))
                 done += len(prev_rows)
                 if progress:
@@ -136,14 +139,14 @@ def choose_encoder(settings: Settings, n_posts: int, n_cached: int = 0) -> encod
 
 def _stored_encoder(db: sqlite3.Connection) -> str | None:
     """The encoder the stored clustering was made with (None: no clustering yet)."""
-    model = store.load_model(db)
+    model = run_store.load_model(db)
     return None if model is None else json.loads(model["settings_key"]).get("encoder", "words")
 
 
 def cached_vectors(db: sqlite3.Connection) -> int:
     """How many vectors the stored clustering's encoder has cached."""
     name = _stored_encoder(db)
-    return store.count_vectors(db, name) if name not in (None, "words") else 0
+    return vector_store.count_vectors(db, name) if name not in (None, "words") else 0
 
 
 def warn_on_encoder_change(db: sqlite3.Connection, encoder: encode.SentenceEncoder | None) -> None:
@@ -158,10 +161,10 @@ def _texts_to_embed(db: sqlite3.Connection, model: str,
                     user_ids: Sequence[int] | None) -> tuple[list[tuple[str, str]], set[str]]:
     """((key, text) without a vector from this model yet, keys of all embeddable texts)."""
     with transaction(db):
-        have = store.vector_keys(db, model)
+        have = vector_store.vector_keys(db, model)
         keys: set[str] = set()
         pending: list[tuple[str, str]] = []
-        for clean in store.cleaned_texts(db, user_ids):
+        for clean in vector_store.cleaned_texts(db, user_ids):
             if not encode.embeddable(clean):
                 continue
             key = text_hash(clean)
@@ -187,7 +190,7 @@ def update_vector_cache(db: sqlite3.Connection, encoder: encode.SentenceEncoder,
         part = pending[i:i + VECTOR_BATCH]
         vecs = encoder.encode([t for _k, t in part])
         with transaction(db):
-            store.store_vectors(db, encoder.name, ((k, encode.to_blob(v)) for (k, _t), v in zip(part, vecs)))
+            vector_store.store_vectors(db, encoder.name, ((k, encode.to_blob(v)) for (k, _t), v in zip(part, vecs)))
         if progress:
             progress("embed", len(part), len(pending))
     return len(pending), keys

@@ -22,7 +22,10 @@ from nlp import encode, meaning, saved_model, tiers
 from nlp.cluster import assign, distinctiveness, project_2d
 from nlp.profiles import Profiles
 from nlp.tokenize import Tokenizer
-from storage import audiences as store
+from storage import analysis_input as input_store
+from storage import analysis_runs as run_store
+from storage import audiences as audience_store
+from storage import vectors as vector_store
 from storage.db import transaction
 from bot.understand import relevance as prospects
 from bot.understand.caches import Progress, update_vector_cache
@@ -36,11 +39,11 @@ def run_incremental(db: sqlite3.Connection, settings: Settings, run_id: int, mod
                     stop: threading.Event | None = None) -> AnalysisSummary:
     """Place the owners of the posts cut in this run (and users never analysed) into the stored audiences."""
     t = time.perf_counter()
-    affected = sorted(store.owners_of_posts(db, cut_ids) | set(store.unanalysed_user_ids(db)))
+    affected = sorted(input_store.owners_of_posts(db, cut_ids) | set(input_store.unanalysed_user_ids(db)))
     vectors, embedded = None, 0
     if encoder is not None and affected:
         embedded, keys = update_vector_cache(db, encoder, progress, user_ids=affected, stop=stop)
-        vectors = store.load_vectors(db, encoder.name, keys)
+        vectors = vector_store.load_vectors(db, encoder.name, keys)
     targets = prospects.targets_of(settings)
     sem_q = prospects.sentence_queries(targets, encoder if vectors is not None else None)[0]
     post_best = meaning.PostBest(sem_q) if sem_q is not None else None
@@ -49,18 +52,18 @@ def run_incremental(db: sqlite3.Connection, settings: Settings, run_id: int, mod
     del vectors
     timings["profiles"] = time.perf_counter() - t
     t = time.perf_counter()
-    before = store.current_memberships(db)
+    before = audience_store.current_memberships(db)
     summary = AnalysisSummary(run_id=run_id, n_users=0, n_posts=0, k=int(model_row["k"]), mode="incremental",
                               embedded=embedded)
     with transaction(db):
         if prof is not None and prof.user_ids:
             summary.placed = _place(db, run_id, prof, model_row["model"], targets, post_best)
-        counts = store.refresh_audience_counts(db, run_id, before)
-        store.note_incremental(db, model_row["id"], len(cut_ids))
+        counts = audience_store.refresh_audience_counts(db, run_id, before)
+        run_store.note_incremental(db, model_row["id"], len(cut_ids))
     timings["assign"] = time.perf_counter() - t
     summary.audiences = current_audiences(db, counts)
     summary.n_users = sum(a.size for a in summary.audiences)
-    summary.n_posts = store.count_posts(db)
+    summary.n_posts = input_store.count_posts(db)
     return summary
 
 

@@ -16,8 +16,8 @@ from config import Settings
 from nlp import meaning
 from nlp.profiles import ProfileBuilder, Profiles, by_user
 from nlp.tokenize import Tokenizer
-from storage import audiences as store
-from storage.audiences import text_hash
+from storage import analysis_input as input_store
+from storage.tokens import text_hash
 from bot.understand.caches import Progress
 from bot.understand.relevance import targets_of
 
@@ -44,8 +44,8 @@ def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokeni
     vector_of = (lambda clean: vectors.get(text_hash(clean))) if vectors is not None else None
     builder = ProfileBuilder(tokenizer, campaign_zone(settings), settings.analysis.min_posts, vector_of,
                              post_best, excludes)
-    for batch in store.iter_user_posts(db, user_ids=only_users):
-        profiles = store.user_profiles(db, sorted({r[0] for r in batch}))
+    for batch in input_store.iter_user_posts(db, user_ids=only_users):
+        profiles = input_store.user_profiles(db, sorted({r[0] for r in batch}))
         for uid, rows in by_user(batch):
             builder.add(uid, rows, profiles.get(uid, {}))
         if progress:

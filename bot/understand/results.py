@@ -23,7 +23,9 @@ from nlp.cluster import AudienceClusterer
 from nlp.features import MENTION_PREFIX, TOPIC_PREFIX
 from nlp.profiles import Profiles
 from nlp.signals import Signals, best_target, stat_rows, top_influencers, user_signals
-from storage import audiences as store
+from storage import analysis_input as input_store
+from storage import audiences as audience_store
+from storage import user_results as result_store
 from storage.db import transaction
 
 SAMPLE_POSTS = 5
@@ -70,7 +72,7 @@ class AnalysisSummary:
 def signals_of(db: sqlite3.Connection, prof: Profiles, closeness: np.ndarray,
                ref: Mapping[str, np.ndarray] | None = None) -> Signals:
     """The profiled users' signals, with their stored rows (followers, verified) read here."""
-    return user_signals(prof, store.user_profiles(db, prof.user_ids), closeness, ref)
+    return user_signals(prof, input_store.user_profiles(db, prof.user_ids), closeness, ref)
 
 
 @dataclass
@@ -132,19 +134,19 @@ def store_full_results(db: sqlite3.Connection, settings: Settings, run_id: int, 
     desc = kw.describe(C, labels, assigned, [len(i) for i in members_idx], terms)
     part = _Partition(prof, model, terms, uids, members_idx, tier_of, desc,
                       [[(terms[j], float(w)) for j, w in desc.top_weighted(c, 50)] for c in range(k)], sig)
-    old = store.current_memberships(db)
-    old_terms = {a["id"]: a.get("centroid_terms") or [] for a in store.list_audiences(db)}
+    old = audience_store.current_memberships(db)
+    old_terms = {a["id"]: a.get("centroid_terms") or [] for a in audience_store.list_audiences(db)}
     new_members = [set(uids[idx].tolist()) for idx in members_idx]
     mapping = matching.match_clusters(new_members, old, part.centroid_terms, old_terms)
     summary = AnalysisSummary(run_id=run_id, n_users=len(uids), n_posts=prof.total_posts, k=k,
                               unassigned=int(len(uids) - len(assigned)))
     with transaction(db):
-        ids = [mapping[c] if c in mapping else store.create_audience(db, run_id) for c in range(k)]
+        ids = [mapping[c] if c in mapping else audience_store.create_audience(db, run_id) for c in range(k)]
         for c in range(k):
             fields = part.fields(db, c)
             summary.audiences.append(_save_audience(db, run_id, ids[c], fields, new_members[c], old.get(ids[c], set()),
                                                     new=c not in mapping))
-        summary.retired = store.retire_audiences(db, ids, run_id)
+        summary.retired = audience_store.retire_audiences(db, ids, run_id)
         _replace_members(db, run_id, part, ids, C, idf)
     summary.audiences.sort(key=lambda a: -a.size)
     left_out = model.distinct_[labels < 0]
@@ -156,10 +158,10 @@ def store_full_results(db: sqlite3.Connection, settings: Settings, run_id: int, 
 
 def _save_audience(db: sqlite3.Connection, run_id: int, aid: int, fields: dict[str, Any], members: set[int],
                    before: set[int], new: bool) -> AudienceInfo:
-    store.save_audience(db, aid, run_id, fields)
+    audience_store.save_audience(db, aid, run_id, fields)
     joined, left = len(members - before), len(before - members)
-    store.record_history(db, aid, run_id, fields["size"], fields["share"], joined, left)
-    row = store.get_audience(db, aid)
+    audience_store.record_history(db, aid, run_id, fields["size"], fields["share"], joined, left)
+    row = audience_store.get_audience(db, aid)
     return AudienceInfo(aid, row["display_name"], fields["auto_name"], fields["size"], fields["share"],
                         fields["keywords"][:6], joined, left, new)
 
@@ -169,11 +171,11 @@ def _replace_members(db: sqlite3.Connection, run_id: int, part: _Partition, ids:
     """Everyone's membership, stats and relevance from this full run (the old rows go)."""
     labels, uids, sig, prof = part.model.labels_, part.uids, part.sig, part.prof
     closeness = part.model.scores_
-    store.replace_memberships(db, ((int(uids[i]), ids[labels[i]], round(float(closeness[i]), 4), part.tier_of[i])
+    audience_store.replace_memberships(db, ((int(uids[i]), ids[labels[i]], round(float(closeness[i]), 4), part.tier_of[i])
                                    for i in np.flatnonzero(labels >= 0)), run_id)
-    store.replace_user_stats(db, stat_rows(prof, C, idf, part.terms, sig, part.model.coords_,
+    result_store.replace_user_stats(db, stat_rows(prof, C, idf, part.terms, sig, part.model.coords_,
                                            [ids[c] if c >= 0 else None for c in labels]), run_id)
-    store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms, r.facts)
+    result_store.replace_relevance(db, ((int(uids[i]), t, r.score, r.explanation, r.terms, r.facts)
                                  for t in sig.targets for i, r in enumerate(prof.relevance[t])), run_id)
 
 
@@ -185,10 +187,10 @@ def sample_posts(db: sqlite3.Connection, uids: np.ndarray, idx: np.ndarray, clos
         return []
     central = [int(uids[i]) for i in idx[np.argsort(-closeness[idx], kind="stable")[: n * 3]]]
     posts_of: dict[int, list[tuple[int, str]]] = {}
-    for uid, pid, tokens in store.member_posts_tokens(db, central):
+    for uid, pid, tokens in input_store.member_posts_tokens(db, central):
         posts_of.setdefault(uid, []).append((pid, tokens))
     chosen = kw.representative_posts(central, posts_of, keywords, n)
-    texts = store.posts_text(db, chosen)
+    texts = input_store.posts_text(db, chosen)
     return [{"post_id": pid, "pid": r["pid"], "uid": r["uid"], "user_name": r["user_name"],
              "text": (r["text"] or "")[:280], "created_at": r["created_at"], "engagement": r["engagement"]}
             for pid in chosen if (r := texts.get(pid))]
@@ -200,17 +202,17 @@ def store_placements(db: sqlite3.Connection, run_id: int, prof: Profiles, sig: S
     """An incremental run's users: their membership, stats and relevance
     replace theirs alone (everyone else keeps their own)."""
     uids = prof.user_ids
-    store.upsert_memberships(db, ((uids[i], audience_of[i], round(float(scores[i]), 4), tier_of[i])
+    audience_store.upsert_memberships(db, ((uids[i], audience_of[i], round(float(scores[i]), 4), tier_of[i])
                                   for i in range(len(uids))), run_id)
-    store.upsert_user_stats(db, stat_rows(prof, C, idf, vec_terms, sig, coords, audience_of), run_id)
-    store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms, r.facts)
+    result_store.upsert_user_stats(db, stat_rows(prof, C, idf, vec_terms, sig, coords, audience_of), run_id)
+    result_store.upsert_relevance(db, ((uids[i], tname, r.score, r.explanation, r.terms, r.facts)
                                 for tname, rs in prof.relevance.items() for i, r in enumerate(rs)), run_id)
 
 
 def current_audiences(db: sqlite3.Connection, counts: Mapping[int, tuple[int, int, int]]) -> list[AudienceInfo]:
     """The active audiences as stored, biggest first; ``counts``: {id: (size, joined, left)} of this run."""
     out = []
-    for a in store.list_audiences(db):
+    for a in audience_store.list_audiences(db):
         size, joined, left = counts.get(a["id"], (a["size"], 0, 0))
         out.append(AudienceInfo(a["id"], a["display_name"], a["auto_name"], size, a["share"],
                                 list(a["keywords"])[:6], joined, left, False))

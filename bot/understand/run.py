@@ -24,7 +24,8 @@ from nlp import encode, meaning, saved_model
 from nlp.cluster import AudienceClusterer
 from nlp.features import ProfileVectorizer
 from nlp.tokenize import TOKENIZER_VERSION, Tokenizer
-from storage import audiences as store
+from storage import analysis_runs as run_store
+from storage import vectors as vector_store
 from storage.db import transaction
 from bot.errors import HuaxiangError
 from bot.understand import relevance as prospects
@@ -82,13 +83,13 @@ def run_analysis(db: sqlite3.Connection, settings: Settings, k: int | str | None
     k = _k_request(settings, k)
     timings: dict[str, float] = {}
     with transaction(db):
-        run_id = store.start_analysis_run(db, {"k": k, "tokenizer": TOKENIZER_VERSION})
+        run_id = run_store.start_analysis_run(db, {"k": k, "tokenizer": TOKENIZER_VERSION})
     try:
         summary = _analyse(db, settings, run_id, k, asked_k, timings, progress, full, stop)
         summary.seconds = time.perf_counter() - t0
         summary.timings = timings
         with transaction(db):
-            store.finish_analysis_run(db, run_id, "ok", k=summary.k, n_users=summary.n_users,
+            run_store.finish_analysis_run(db, run_id, "ok", k=summary.k, n_users=summary.n_users,
                                       n_posts=summary.n_posts,
                                       metrics={"k_scores": summary.k_scores, "timings": timings, "mode": summary.mode,
                                                "tokenized": summary.tokenized, "reused": summary.reused,
@@ -97,7 +98,7 @@ def run_analysis(db: sqlite3.Connection, settings: Settings, k: int | str | None
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, AnalysisInterrupted) else "failed"
         with transaction(db):
-            store.finish_analysis_run(db, run_id, status, metrics={"error": str(exc)[:500]})
+            run_store.finish_analysis_run(db, run_id, status, metrics={"error": str(exc)[:500]})
         raise
 
 
@@ -112,7 +113,7 @@ def _analyse(db: sqlite3.Connection, settings: Settings, run_id: int, k: int | s
     encoder = choose_encoder(settings, tokenized + reused, cached_vectors(db))
     key = _settings_key(settings, tokenizer, encoder)
     warn_on_encoder_change(db, encoder)
-    model_row = None if full else store.load_model(db)
+    model_row = None if full else run_store.load_model(db)
     if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
         summary = run_incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress,
                                   encoder, stop)
@@ -154,9 +155,9 @@ class _FullRun:
         t = time.perf_counter()
         embedded, keys = update_vector_cache(self.db, self.encoder, self.progress, stop=self.stop)
         with transaction(self.db):
-            store.drop_other_vectors(self.db, self.encoder.name)
-            store.prune_vectors(self.db, self.encoder.name, keys)
-        vectors = store.load_vectors(self.db, self.encoder.name)
+            vector_store.drop_other_vectors(self.db, self.encoder.name)
+            vector_store.prune_vectors(self.db, self.encoder.name, keys)
+        vectors = vector_store.load_vectors(self.db, self.encoder.name)
         self.timings["vectors"] = time.perf_counter() - t
         return vectors, embedded
 
@@ -214,7 +215,7 @@ class _FullRun:
         with transaction(self.db):
             if model.components_ is not None:
                 extra["semantic_weight"] = np.array([model.semantic_weight_])
-                store.save_model(self.db, self.run_id, model.k_, str(k), self.key, n_users, n_posts,
+                run_store.save_model(self.db, self.run_id, model.k_, str(k), self.key, n_users, n_posts,
                                  saved_model.dump(vec, model, extra))
             else:
-                store.drop_model(self.db)
+                run_store.drop_model(self.db)
