@@ -294,8 +294,13 @@ def tokenize_chunk(texts: Sequence[str]) -> list[list[str]]:
     return [_WORKER.tokenize(t) for t in texts]
 
 
-def process_chunk(texts: Sequence[str]) -> list[ProcessedPost]:
+def process_chunk(texts: Sequence[str]) -> list[tuple[str, str, str, str, str]]:
     """Worker step: this process's tokenizer cleans and cuts these raw posts
-    (what the token cache stores; hand it to a pool runner's ``submit``)."""
+    (what the token cache stores; hand it to a pool runner's ``submit``).
+
+    Plain tuples in ``ProcessedPost``'s field order: a named tuple is pickled
+    with its class, and sending 100k of them back from the workers cost more
+    than a third of the main process's share of tokenising.
+    """
     assert _WORKER is not None
-    return [_WORKER.process_post(t) for t in texts]
+    return [tuple(_WORKER.process_post(t)) for t in texts]
