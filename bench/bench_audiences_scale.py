@@ -55,7 +55,7 @@ def build(db_path: Path, data: Path, n_posts: int) -> int:
 
 
 def child(db_path: str, targets: bool = False) -> None:
-    from bot.understand.analysis import run_analysis
+    from bot.understand.run import run_analysis
     from config import Settings
     from config.schema import AudienceSettings
     from storage.db import connect

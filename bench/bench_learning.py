@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.engage import outcomes, queue_ops  # noqa: E402
-from bot.understand.analysis import run_analysis  # noqa: E402
+from bot.understand.run import run_analysis  # noqa: E402
 from bot.commands.demo import demo_settings  # noqa: E402
 from bot.find.crawler import run_crawl  # noqa: E402
 from bot.engage import accounts  # noqa: E402

@@ -1,7 +1,7 @@
 """Prospects and audiences benchmark (issue 15): ``python bench/bench_prospects.py [DATA] [--only ...]``.
 
 DATA defaults to ../shared/data (labelled public data; never shipped). Every
-figure runs through the product's own pipeline (``bot.understand.analysis.run_analysis``
+figure runs through the product's own pipeline (``bot.understand.run.run_analysis``
 on a temporary database); labels are only used to score the result.
 
 Prints:
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import adjusted_rand_score, roc_auc_score  # noqa: E402
 
 from bench_audiences import fresh_db, load_nlpcc, load_thucnews, store_users  # noqa: E402
-from bot.understand.analysis import run_analysis  # noqa: E402
+from bot.understand.run import run_analysis  # noqa: E402
 from config import Settings  # noqa: E402
 from config.schema import AudienceSettings  # noqa: E402
 

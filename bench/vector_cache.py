@@ -62,13 +62,13 @@ class CachedEncoder:
 
 def install(path: Path = DEFAULT_CACHE) -> CachedEncoder | None:
     """Make the analysis use a cached encoder (None when the model is not installed)."""
-    import bot.understand.analysis as analysis
+    import nlp.encode
 
     inner = default_encoder()
     if inner is None:
         return None
     cached = CachedEncoder(inner, path)
-    analysis.encode.default_encoder = lambda: cached
+    nlp.encode.default_encoder = lambda: cached
     return cached
 
 

@@ -193,6 +193,20 @@ def silhouette_from_distances(D: np.ndarray, labels: np.ndarray, per_cluster: bo
     return float(s.mean())
 
 
+def _scan_threads() -> int:
+    """Threads that score candidate k at once in ``choose_k``."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _one_thread_here() -> None:
+    """One OpenMP thread for k-means in this (pool) thread too: OpenMP's limit
+    is per thread, so the caller's ``threadpool_limits`` does not reach new
+    threads, and a k-means on more threads would also round differently."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, sample: int = 4000,
              minibatch_above: int = 50_000, patience: int = 6, tolerance: float = 0.005,
              n_init: int = 10, per_cluster: bool = False, scan_init: int = 3, recheck: float = 0.85,
@@ -220,26 +234,38 @@ def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, samp
     D = cosine_distances_of(S)
 
     def score(k: int, starts: int) -> float | None:
+        _one_thread_here()
         labels = _kmeans(S, k, seed, n_init=starts, minibatch_above=minibatch_above)
         return silhouette_from_distances(D, labels, per_cluster) if len(set(labels.tolist())) >= 2 else None
 
-    for k in range(k_min, k_max + 1):
-        if k >= len(S):
-            break
-        v = score(k, scan_init)
-        if v is None:
-            continue
-        scores[k] = v
-        top = max(scores, key=lambda kk: (round(scores[kk], 4), -kk))
-        if k - top >= patience:
-            break
-    if scores and n_init > scan_init:
-        top = max(scores.values())
-        contenders = sorted((kk for kk, v in scores.items() if v >= recheck * top), key=lambda kk: -scores[kk])
-        for kk in contenders[:max_recheck]:
-            v = score(kk, n_init)
-            if v is not None:
-                scores[kk] = v
+    ks = [k for k in range(k_min, k_max + 1) if k < len(S)]
+    ahead = _scan_threads()
+    with ThreadPoolExecutor(ahead) as pool:
+        # Each k's k-means is independent and seeded, so k ahead of the one
+        # being judged are scored at once on the other cores (k-means releases
+        # the GIL); the scan still stops where the serial one would, and
+        # scores beyond the stop are dropped.
+        futures = {k: pool.submit(score, k, scan_init) for k in ks[:ahead]}
+        for i, k in enumerate(ks):
+            if i + ahead < len(ks):
+                futures[ks[i + ahead]] = pool.submit(score, ks[i + ahead], scan_init)
+            v = futures.pop(k).result()
+            if v is None:
+                continue
+            scores[k] = v
+            top = max(scores, key=lambda kk: (round(scores[kk], 4), -kk))
+            if k - top >= patience:
+                break
+        for f in futures.values():
+            f.cancel()
+        if scores and n_init > scan_init:
+            top = max(scores.values())
+            contenders = sorted((kk for kk, v in scores.items() if v >= recheck * top), key=lambda kk: -scores[kk])
+            rechecked = {kk: pool.submit(score, kk, n_init) for kk in contenders[:max_recheck]}
+            for kk, f in rechecked.items():
+                v = f.result()
+                if v is not None:
+                    scores[kk] = v
     if scores:
         top = max(scores.values())
         # Ties go to fewer audiences (a person reads every audience).

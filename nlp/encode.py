@@ -14,7 +14,7 @@ uses words alone.
 
 The cost is about 100 short posts per second on two cores. The analysis
 therefore embeds each distinct cleaned text once and caches the vector
-(``bot.understand.analysis``).
+(``bot.understand.caches``).
 """
 
 from __future__ import annotations

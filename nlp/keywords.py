@@ -11,7 +11,9 @@ average number of words per class and f(t) the word's total frequency.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -147,6 +149,64 @@ def row_keywords(X_counts: sp.spmatrix, idf: np.ndarray, terms: Sequence[str], r
             if len(out) >= n:
                 break
     return out
+
+
+@dataclass
+class Descriptors:
+    """What describes each audience, from its members' term counts."""
+    users_per_term: sp.csr_matrix                 # k x terms: members using each term
+    words: list[list[tuple[str, float]]]          # distinctive keywords per audience, best first
+    weights: sp.csr_matrix                        # k x terms c-TF-IDF
+
+    def top_marked(self, c: int, cols: np.ndarray, terms: Sequence[str], prefix: str,
+                   m: int = 8) -> list[dict[str, Any]]:
+        """Audience ``c``'s most used marked features (``#topic``, ``@mention``)
+        among columns ``cols``, with how many members use each."""
+        if len(cols) == 0:
+            return []
+        row = self.users_per_term.getrow(c).toarray().ravel()[cols]
+        order = np.argsort(-row, kind="stable")[:m]
+        return [{"name": terms[cols[j]][len(prefix):], "users": int(row[j])} for j in order if row[j] > 0]
+
+    def top_weighted(self, c: int, n: int) -> list[tuple[int, float]]:
+        """(term column, weight) of audience ``c``'s ``n`` heaviest c-TF-IDF terms."""
+        r = self.weights.getrow(c)
+        order = np.argsort(-r.data, kind="stable")[:n]
+        return [(int(r.indices[j]), round(float(r.data[j]), 6)) for j in order]
+
+
+def describe(C: sp.csr_matrix, labels: np.ndarray, assigned: np.ndarray, sizes: Sequence[int],
+             terms: Sequence[str]) -> Descriptors:
+    """Users per term per audience, keywords and c-TF-IDF, from members only
+    (rows ``assigned``): unassigned users describe no audience."""
+    k = len(sizes)
+    Ca, la = (C, labels) if len(assigned) == C.shape[0] else (C[assigned], labels[assigned])
+    Cb = sp.csr_matrix((np.ones(Ca.nnz, dtype=np.float32), Ca.indices, Ca.indptr), shape=Ca.shape)
+    users_per_term = class_term_counts(Cb, la, k).tocsr()
+    skip = furniture(users_per_term, np.asarray(sizes))
+    words = audience_keywords(Ca, la, k, terms, n=12, skip=skip)
+    return Descriptors(users_per_term, words, ctfidf(class_term_counts(Ca, la, k)))
+
+
+def prefixed_columns(terms: Sequence[str], prefix: str) -> np.ndarray:
+    """Columns of the terms that carry a feature prefix (``#``, ``@``)."""
+    return np.array([i for i, t in enumerate(terms) if t.startswith(prefix)], dtype=np.int64)
+
+
+def representative_posts(users: Sequence[int], posts_of: Mapping[int, Sequence[tuple[int, str]]],
+                         keywords: set[str], n: int = 5) -> list[int]:
+    """Post ids that show an audience: for each user in order (the most central
+    first), the post (id, space-joined tokens) using the most of the
+    audience's keywords, the earliest stored on ties; at most ``n``."""
+    chosen: list[int] = []
+    for uid in users:
+        posts = posts_of.get(uid)
+        if not posts:
+            continue
+        chosen.append(max(posts, key=lambda p: (len(keywords.intersection(p[1].split())), -p[0]))[0])
+        if len(chosen) >= n:
+            break
+    return chosen
 
 
 def textrank_keywords(text: str, n: int = 10, tokenizer=None) -> list[str]:

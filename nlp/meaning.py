@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import normalize
 
 from nlp.features import is_word
@@ -92,6 +91,9 @@ def background(raw: np.ndarray) -> tuple[float, float]:
     spread = max(1.4826 * float(np.median(np.abs(raw - centre))) if len(raw) else 0.0, 1e-6)
     if len(raw) < MIXTURE_MIN_USERS or float(np.ptp(raw)) <= 0:
         return centre, spread
+    # Imported here: only runs with seeded targets need it, and it costs a third of a second to load.
+    from sklearn.mixture import GaussianMixture
+
     sample = raw if len(raw) <= MIXTURE_SAMPLE else np.random.default_rng(0).choice(raw, MIXTURE_SAMPLE, replace=False)
     gm = GaussianMixture(2, random_state=0, reg_covar=1e-9).fit(sample.reshape(-1, 1))
     means, sds, weights = gm.means_.ravel(), np.sqrt(gm.covariances_.ravel()), gm.weights_

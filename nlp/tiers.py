@@ -50,3 +50,30 @@ def assign_tiers(scores: np.ndarray, leaders_share: float = 0.15, engaged_share:
         elif rank < n_lead + n_eng:
             out[i] = ENGAGED
     return out
+
+
+def member_tiers(scores: np.ndarray, members_idx: list[np.ndarray], leaders_share: float = 0.15,
+                 engaged_share: float = 0.35) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+    """Tiers within each audience (``members_idx[c]``: rows of audience c; a
+    row in none keeps None), and per audience the lowest score that made
+    leader and engaged, kept so users placed later are tiered by the same lines."""
+    k = len(members_idx)
+    tier_of: list[str | None] = [None] * len(scores)
+    leader_min, engaged_min = np.full(k, np.inf), np.full(k, np.inf)
+    for c, idx in enumerate(members_idx):
+        for i, t in zip(idx, assign_tiers(scores[idx], leaders_share, engaged_share)):
+            tier_of[i] = t
+            if t == LEADER:
+                leader_min[c] = min(leader_min[c], scores[i])
+            elif t == ENGAGED:
+                engaged_min[c] = min(engaged_min[c], scores[i])
+        engaged_min[c] = min(engaged_min[c], leader_min[c])
+    return tier_of, leader_min, engaged_min
+
+
+def tiers_by_lines(scores: np.ndarray, labels: np.ndarray, leader_min: np.ndarray,
+                   engaged_min: np.ndarray) -> list[str]:
+    """Tier of each user placed into audience ``labels[i]`` after a full run,
+    by that audience's stored lines (see ``member_tiers``)."""
+    return [LEADER if s >= leader_min[c] else ENGAGED if s >= engaged_min[c] else POTENTIAL
+            for s, c in zip(scores, labels)]

@@ -195,13 +195,13 @@ class Tokenizer:
         """Tokenise many (cleaned) texts, in parallel on all cores when there are
         enough of them. Output equals the serial ``[tokenize(t) for t in texts]``."""
         with self.pool(workers, len(texts)) as run:
-            return run(_tokenize_chunk, texts, progress)
+            return run(tokenize_chunk, texts, progress)
 
     def process_many(self, texts: Sequence[str], workers: int | None = None,
                      progress: Callable[[int], None] | None = None) -> list[ProcessedPost]:
         """``process_post`` over many raw posts, in parallel when worth it."""
         with self.pool(workers, len(texts)) as run:
-            return run(_process_chunk, texts, progress)
+            return run(process_chunk, texts, progress)
 
     @contextmanager
     def pool(self, workers: int | None = None, n_texts: int | None = None):
@@ -288,11 +288,19 @@ def _set_worker(tokenizer: Tokenizer) -> None:
     _WORKER = tokenizer.warm()
 
 
-def _tokenize_chunk(texts: Sequence[str]) -> list[list[str]]:
+def tokenize_chunk(texts: Sequence[str]) -> list[list[str]]:
+    """Worker step: this process's tokenizer cuts these cleaned texts."""
     assert _WORKER is not None
     return [_WORKER.tokenize(t) for t in texts]
 
 
-def _process_chunk(texts: Sequence[str]) -> list[ProcessedPost]:
+def process_chunk(texts: Sequence[str]) -> list[tuple[str, str, str, str, str]]:
+    """Worker step: this process's tokenizer cleans and cuts these raw posts
+    (what the token cache stores; hand it to a pool runner's ``submit``).
+
+    Plain tuples in ``ProcessedPost``'s field order: a named tuple is pickled
+    with its class, and sending 100k of them back from the workers cost more
+    than a third of the main process's share of tokenising.
+    """
     assert _WORKER is not None
-    return [_WORKER.process_post(t) for t in texts]
+    return [tuple(_WORKER.process_post(t)) for t in texts]

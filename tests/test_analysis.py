@@ -8,8 +8,9 @@ import random
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from bot.understand.analysis import run_analysis
-from storage import audiences as store
+from bot.understand.run import run_analysis
+from storage import audiences as audience_store
+from storage import user_results as result_store
 from storage.db import transaction
 from storage.posts import upsert_posts
 from storage.records import Post, User
@@ -92,7 +93,7 @@ def test_recovers_planted_groups_with_auto_k(corpus_db):
     assert counts["audiences"] == 4 and counts["users"] == 240 and counts["posts"] == summary.n_posts
     names = {a.auto_name for a in summary.audiences}
     assert any("健身" in n or "增肌" in n or "撸铁" in n for n in names)
-    a = store.get_audience(db, summary.audiences[0].id)
+    a = audience_store.get_audience(db, summary.audiences[0].id)
     assert a["keywords"] and a["sample_posts"] and a["influencers"]
     assert sum(a["active_hours"]) > 0 and len(a["active_hours"]) == 24
     assert set(a["tier_counts"]) == {"leader", "engaged", "potential"}
@@ -110,15 +111,15 @@ def test_stable_ids_rename_survives_and_history(corpus_db):
     first = run_analysis(db, s)
     ids = sorted(a.id for a in first.audiences)
     fit_id = next(a.id for a in first.audiences if "健身" in " ".join(a.keywords) or "增肌" in " ".join(a.keywords))
-    assert store.rename_audience(db, fit_id, "我的健身粉")
+    assert audience_store.rename_audience(db, fit_id, "我的健身粉")
     more, _ = make_corpus(n_users=20, seed=99, start=1000)
     load(db, more)
     second = run_analysis(db, s)
     assert sorted(a.id for a in second.audiences) == ids
-    renamed = store.get_audience(db, fit_id)
+    renamed = audience_store.get_audience(db, fit_id)
     assert renamed["name"] == "我的健身粉" and renamed["display_name"] == "我的健身粉"
     assert renamed["auto_name"]
-    hist = store.audience_history(db, fit_id)
+    hist = audience_store.audience_history(db, fit_id)
     assert [h["run_id"] for h in hist] == [first.run_id, second.run_id]
     assert hist[1]["joined"] >= 1 and hist[1]["size"] == renamed["size"]
 
@@ -126,12 +127,12 @@ def test_stable_ids_rename_survives_and_history(corpus_db):
 def test_tiers_roughly_15_35_50(corpus_db):
     db, _ = corpus_db
     run_analysis(db, make_settings(SETTINGS))
-    for a in store.list_audiences(db):
+    for a in audience_store.list_audiences(db):
         tc = a["tier_counts"]
         n = a["size"]
         assert abs(tc["leader"] / n - 0.15) < 0.03
         assert abs(tc["engaged"] / n - 0.35) < 0.03
-        members = store.audience_members(db, a["id"])
+        members = audience_store.audience_members(db, a["id"])
         assert len(members) == n
         assert members[0]["tier"] == "leader"
         assert all(0 <= m["score"] <= 1 for m in members)
@@ -143,14 +144,14 @@ def test_relevance_explained(corpus_db):
     uid_of = dict(db.execute("SELECT uid, id FROM users").fetchall())
     fit_user = next(u for u, g in truth.items() if g == "fitness")
     game_user = next(u for u, g in truth.items() if g == "games")
-    r = store.user_relevance(db, uid_of[fit_user])
+    r = result_store.user_relevance(db, uid_of[fit_user])
     assert set(r) == {"健身人群", "吃货"}
     score, why = r["健身人群"]
     assert score > 0.5 and ("健身" in why or "增肌" in why or "撸铁" in why) and "posts" in why
-    assert store.user_relevance(db, uid_of[game_user])["健身人群"][0] < score
-    top = store.target_prospects(db, "健身人群", limit=20)
+    assert result_store.user_relevance(db, uid_of[game_user])["健身人群"][0] < score
+    top = result_store.target_prospects(db, "健身人群", limit=20)
     assert sum(truth[p["uid"]] == "fitness" for p in top) >= 18
-    stats = store.user_stats(db, uid_of[fit_user])
+    stats = result_store.user_stats(db, uid_of[fit_user])
     assert len(stats["active_hours"]) == 24 and stats["peak_hours"]
     assert stats["x"] is not None and stats["y"] is not None
 
@@ -217,9 +218,9 @@ def test_small_change_places_new_users_without_reclustering(corpus_db):
     for uid, g in more_truth.items():
         peers = [aud[uid_of[u]] for u, gg in truth.items() if gg == g]
         assert aud[uid_of[uid]] == max(set(peers), key=peers.count)
-        assert store.user_stats(db, uid_of[uid]) is not None
-        assert set(store.user_relevance(db, uid_of[uid])) == {"健身人群", "吃货"}
-    assert sum(h["joined"] for a in second.audiences for h in store.audience_history(db, a.id)[-1:]) == 4
+        assert result_store.user_stats(db, uid_of[uid]) is not None
+        assert set(result_store.user_relevance(db, uid_of[uid])) == {"健身人群", "吃货"}
+    assert sum(h["joined"] for a in second.audiences for h in audience_store.audience_history(db, a.id)[-1:]) == 4
     full = run_analysis(db, s, full=True)
     assert full.mode == "full" and full.n_users == 244
 
@@ -230,7 +231,7 @@ def test_corpus_topics_join_dictionary_and_targets_attach_only_where_relevant(co
     toks = " ".join(r[0] for r in db.execute("SELECT tokens FROM post_tokens"))
     assert "王者荣耀" in toks.split()      # a frequent #topic# stays one word
     by_target = {}
-    for a in store.list_audiences(db):
+    for a in audience_store.list_audiences(db):
         by_target.setdefault(a["target"], []).append(" ".join(a["keywords"]))
     assert len(by_target.get("健身人群", [])) == 1 and "增肌" in by_target["健身人群"][0]
     assert len(by_target.get("吃货", [])) == 1
@@ -251,21 +252,21 @@ def test_tiny_inputs(db, n_users):
 
 def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
     """Several batches through the process pool give the same cache as one process."""
-    import bot.understand.analysis as analysis
+    import bot.understand.caches as caches
     import nlp.tokenize as tokenize
     from storage.db import connect
 
     db, _ = corpus_db
     s = make_settings(SETTINGS)
-    monkeypatch.setattr(analysis, "TOKEN_BATCH", 400)
+    monkeypatch.setattr(caches, "TOKEN_BATCH", 400)
     monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
-    tk = analysis.build_tokenizer(s, db)
-    done, reused, ids = analysis.update_token_cache(db, tk, workers=2)
+    tk = caches.build_tokenizer(s, db)
+    done, reused, ids = caches.update_token_cache(db, tk, workers=2)
     assert done == len(ids) == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
     parallel = db.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     other = connect(tmp_path / "serial.db")
     posts, _ = make_corpus()
     load(other, posts)
-    analysis.update_token_cache(other, analysis.build_tokenizer(s, other), workers=1)
+    caches.update_token_cache(other, caches.build_tokenizer(s, other), workers=1)
     serial = other.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     assert parallel == serial

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from bot.understand.analysis import run_analysis
+from bot.understand.run import run_analysis
 from bot.find.crawler import run_crawl
 from bot.find.sandbox.server import start_sandbox
 from storage.audiences import audience_members

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bot.understand.analysis import run_analysis
+from bot.understand.run import run_analysis
 from nlp import encode, keywords as kw
 from nlp.cluster import split_merged, unfocused
-from storage import audiences as store
+from storage import analysis_input as input_store
+from storage import audiences as audience_store
+from storage import user_results as result_store
 from storage import engagement
 from storage import reporting
 from storage.db import transaction
@@ -91,7 +93,7 @@ def test_words_find_users_who_never_write_the_seed(db):
     assert np.median([rel[u] for u in silent]) >= 0.5 > np.median([rel[u] for u in uids if truth[u] != "fitness"])
     # the explanation names matching posts and terms
     best = max(silent, key=lambda u: rel[u])
-    why = store.user_relevance(db, db.execute("SELECT id FROM users WHERE uid = ?", (best,)).fetchone()[0])
+    why = result_store.user_relevance(db, db.execute("SELECT id FROM users WHERE uid = ?", (best,)).fetchone()[0])
     text = why["健身人群"][1]
     assert "posts: 「" in text and "terms: " in text and any(w in text for w in VOCAB["fitness"])
 
@@ -108,7 +110,7 @@ def test_sentence_vectors_find_prospects_when_words_say_nothing(db, monkeypatch)
     uids = sorted(rel)
     assert roc_auc_score([truth[u] == 0 for u in uids], [rel[u] for u in uids]) >= 0.95
     u0 = next(u for u in uids if truth[u] == 0)
-    why = store.user_relevance(db, db.execute("SELECT id FROM users WHERE uid = ?", (u0,)).fetchone()[0])["零"][1]
+    why = result_store.user_relevance(db, db.execute("SELECT id FROM users WHERE uid = ?", (u0,)).fetchone()[0])["零"][1]
     assert "posts: 「" in why            # the closest posts by meaning, though no word matched
 
 
@@ -129,7 +131,7 @@ def test_random_interest_users_stay_unassigned_everywhere(db, cli, tmp_path):
     rnd = [u for u, g in truth.items() if g == "random"]
     real = [u for u, g in truth.items() if g != "random"]
     unassigned = {u for u, a in stats.items() if a is None}
-    assert summary.unassigned == len(unassigned) == store.unassigned_count(db)
+    assert summary.unassigned == len(unassigned) == result_store.unassigned_count(db)
     assert len(unassigned & set(rnd)) >= 0.6 * len(rnd)
     assert len(unassigned & set(real)) <= 0.1 * len(real)
     assert not unassigned & set(members)                # no membership row
@@ -192,7 +194,7 @@ def test_furniture_words_never_name_an_audience(db):
     posts, _ = corpus(furniture=0.4)
     load(db, posts)
     run_analysis(db, make_settings({}))
-    auds = store.list_audiences(db)
+    auds = audience_store.list_audiences(db)
     assert len(auds) == 5
     for a in auds:
         assert FURNITURE not in a["auto_name"] and FURNITURE not in a["keywords"]
@@ -285,7 +287,7 @@ def test_incremental_run_scores_new_users_and_keeps_unassigned_ones_out(db):
     load(db, posts)
     s = make_settings(TARGETS)
     run_analysis(db, s)
-    assert store.unanalysed_user_ids(db) == []          # unassigned users were analysed: not "new" next time
+    assert input_store.unanalysed_user_ids(db) == []          # unassigned users were analysed: not "new" next time
     rng = random.Random(5)
     new = [Post(platform="test", pid=f"new-{j}", uid="newfit", text="，".join(rng.sample(VOCAB["fitness"], 5)),
                 created_at="2026-11-20T10:00:00+08:00") for j in range(5)]
@@ -295,11 +297,11 @@ def test_incremental_run_scores_new_users_and_keeps_unassigned_ones_out(db):
     summary = run_analysis(db, s)
     assert summary.mode == "incremental" and summary.placed == 2
     uid = db.execute("SELECT id FROM users WHERE uid = 'newfit'").fetchone()[0]
-    score, why = store.user_relevance(db, uid)["健身人群"]
+    score, why = result_store.user_relevance(db, uid)["健身人群"]
     assert score >= 0.5 and "terms: " in why
     assert db.execute("SELECT audience_id FROM memberships WHERE user_id = ?", (uid,)).fetchone() is not None
     rnd = db.execute("SELECT id FROM users WHERE uid = 'newrnd'").fetchone()[0]
-    assert store.user_relevance(db, rnd)["健身人群"][0] < score
+    assert result_store.user_relevance(db, rnd)["健身人群"][0] < score
     # the full run's line between members and the unassigned holds for users placed later
     assert db.execute("SELECT audience_id FROM user_stats WHERE user_id = ?", (rnd,)).fetchone()[0] is None
     assert db.execute("SELECT 1 FROM memberships WHERE user_id = ?", (rnd,)).fetchone() is None
@@ -315,7 +317,7 @@ def test_report_has_prospects_and_unassigned_users(db):
     report = build_report(db, s, lang="en")
     section = next(x for x in report.sections if x.id == "prospects")
     blocks = {b.title: b for b in section.blocks}
-    assert dict(blocks["Users who fit no audience"].facts)["unassigned"] == store.unassigned_count(db) > 0
+    assert dict(blocks["Users who fit no audience"].facts)["unassigned"] == result_store.unassigned_count(db) > 0
     fit = dict(blocks["target 健身人群"].facts)
     assert fit["prospects (relevance 0.5+)"] >= 20
     assert blocks["target 健身人群"].tables and blocks["target 健身人群"].tables[0].rows[0][2] > 0
@@ -328,14 +330,14 @@ def test_an_audience_of_unfocused_users_is_flagged_mixed_not_confidently_named(d
     audience of their own: it must say it is mixed."""
     import functools
 
-    from bot.understand import analysis
+    from bot.understand import run
     from nlp.cluster import AudienceClusterer
 
-    monkeypatch.setattr(analysis, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
+    monkeypatch.setattr(run, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
     posts, truth = corpus(n_users=300, random_share=0.35)
     load(db, posts)
     run_analysis(db, make_settings({}))
-    auds = store.list_audiences(db)
+    auds = audience_store.list_audiences(db)
     mixed = [a for a in auds if a["mixed"]]
     assert mixed and all(a["auto_name"].startswith(kw.MIXED_PREFIX) for a in mixed)
     for a in mixed:

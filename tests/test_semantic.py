@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from bot.understand import analysis
-from bot.understand.analysis import choose_encoder, run_analysis
+from bot.understand import caches
+from bot.understand.caches import choose_encoder
+from bot.understand.run import run_analysis
 from bot.errors import HuaxiangError
 from nlp import encode
 from storage.db import transaction
@@ -176,7 +177,7 @@ def test_each_text_is_embedded_once_and_new_users_are_placed_by_their_vectors(db
 def test_a_failed_run_keeps_the_vectors_it_stored_and_the_next_embeds_only_the_rest(db, with_encoder, monkeypatch):
     posts, truth, label_of = noise_corpus(n_users=30)
     store(db, posts)
-    monkeypatch.setattr(analysis, "VECTOR_BATCH", 16)
+    monkeypatch.setattr(caches, "VECTOR_BATCH", 16)
     settings = make_settings({"analysis": {"encoder": "semantic"}})
     with_encoder(LabelEncoder(label_of, fail_after=3))
     with pytest.raises(RuntimeError, match="encoder died"):
@@ -340,11 +341,11 @@ def test_a_row_without_a_vector_sits_with_its_word_neighbours_not_apart():
 def test_a_stop_request_while_embedding_ends_the_run_interrupted_and_keeps_the_vectors(db, with_encoder, monkeypatch):
     import threading
 
-    from bot.understand.analysis import AnalysisInterrupted
+    from bot.understand.caches import AnalysisInterrupted
 
     posts, truth, label_of = noise_corpus(n_users=30)
     store(db, posts)
-    monkeypatch.setattr(analysis, "VECTOR_BATCH", 16)
+    monkeypatch.setattr(caches, "VECTOR_BATCH", 16)
     stop = threading.Event()
     enc = with_encoder(LabelEncoder(label_of))
     real_encode = enc.encode

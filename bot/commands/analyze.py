@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     # Imported here: scikit-learn and SciPy take seconds to load, and every
     # other command (and --help) should not pay for them.
-    from bot.understand.analysis import run_analysis
+    from bot.understand.run import run_analysis
 
     console = ctx.console
     settings = ctx.settings

@@ -11,6 +11,7 @@ from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.report.exports.exporters import account_type
 from storage import audiences as store
+from storage import user_results
 from storage.reporting import loads, user_details
 
 
@@ -47,7 +48,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
         table.add_row(str(a["id"]), str(a["size"]), f"{a['share']:.0%}", name,
                       a["auto_name"] if a["name"] else "", " ".join(a["keywords"][:8]))
     ctx.console.print(table)
-    una = store.unassigned_count(ctx.db)
+    una = user_results.unassigned_count(ctx.db)
     if una:
         ctx.console.print(f"unassigned: {una} analysed users fit no audience (in none, never engaged as members;"
                           " see `huaxiang export prospects TARGET` for the relevant ones)", markup=False)

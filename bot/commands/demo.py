@@ -49,7 +49,7 @@ def demo_settings(base_url: str, db_path: Path):
 def run(args: argparse.Namespace, ctx: Context) -> int:
     import os
 
-    from bot.understand.analysis import run_analysis
+    from bot.understand.run import run_analysis
     from bot.find.crawler import run_crawl
     from bot.engage.planner import run_plan
     from bot.find.sandbox import start_sandbox

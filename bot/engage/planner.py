@@ -343,7 +343,8 @@ def _post_vectors(db, composer: Composer, cands: list[Candidate]) -> dict[int, A
     if model is None:
         return {}
     from nlp.encode import from_blob
-    from storage.audiences import load_vectors, text_hash
+    from storage.tokens import text_hash
+    from storage.vectors import load_vectors
 
     clean = store.post_clean_texts(db, [c.row["post_id"] for c in cands])
     keys = {pid: text_hash(t) for pid, t in clean.items()}

@@ -153,7 +153,8 @@ def outcomes_job(ctx: JobContext) -> dict[str, Any]:
 
 
 def analyze_job(ctx: JobContext) -> dict[str, Any] | JobOutcome:
-    from bot.understand.analysis import AnalysisInterrupted, run_analysis
+    from bot.understand.caches import AnalysisInterrupted
+    from bot.understand.run import run_analysis
 
     try:
         return summary_counts(run_analysis(ctx.db, ctx.settings, stop=ctx.stop))

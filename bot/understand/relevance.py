@@ -24,7 +24,7 @@ from nlp import encode, meaning
 from nlp.features import ProfileVectorizer, TermCounter
 from nlp.relevance import Relevance
 from nlp.tokenize import Tokenizer
-from storage import audiences as store
+from storage import analysis_input as input_store
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def _post_texts(db, t: meaning.TargetQuery, s: meaning.TargetScores, user_ids: S
     weight = dict(s.related)
     row_of = {int(user_ids[i]): i for i in top}
     found: dict[int, list[tuple[float, str]]] = {}
-    for batch in store.iter_user_posts(db, user_ids=list(row_of)):
+    for batch in input_store.iter_user_posts(db, user_ids=list(row_of)):
         for r in batch:
             uid, tokens, clean = r[0], r[2], r[9]
             if not clean or any(x in clean for x in t.exclude):

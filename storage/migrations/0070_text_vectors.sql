@@ -4,7 +4,7 @@
 -- change keeps its vector. Vectors of a model no longer used are dropped by
 -- the next full analysis that uses another.
 CREATE TABLE text_vectors (
-    text_key TEXT NOT NULL,                      -- storage.audiences.text_hash(post_tokens.clean)
+    text_key TEXT NOT NULL,                      -- storage.tokens.text_hash(post_tokens.clean)
     model TEXT NOT NULL,                         -- encoder name and version
     vector BLOB NOT NULL,                        -- little-endian float16
     PRIMARY KEY (text_key, model)

@@ -1,0 +1,53 @@
+"""Streaming stored posts into per-user profiles (``nlp.profiles`` does the arithmetic).
+
+Why streamed by user: a million posts never sit in memory at once; storage
+hands over batches that never split a user, with the users' stored rows
+(bio, tags, followers) read alongside each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlite3
+
+from config import Settings
+from nlp import meaning
+from nlp.profiles import ProfileBuilder, Profiles, by_user
+from nlp.tokenize import Tokenizer
+from storage import analysis_input as input_store
+from storage.tokens import text_hash
+from bot.understand.caches import Progress
+from bot.understand.relevance import targets_of
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def campaign_zone(settings: Settings) -> ZoneInfo:
+    """The zone active hours are counted in ([engagement].timezone, else China's)."""
+    try:
+        return ZoneInfo(settings.engagement.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokenizer,
+                   progress: Progress | None = None, only_users: Sequence[int] | None = None,
+                   vectors: dict[str, bytes] | None = None, post_best: meaning.PostBest | None = None) -> Profiles:
+    """Each user's term row and stats (all users, or just ``only_users``);
+    with ``vectors`` (text key -> stored sentence vector) also each user's
+    mean sentence vector, and with ``post_best`` each user's posts closest to
+    each target. Relevance to the targets is filled in after clustering
+    (``bot.understand.relevance``)."""
+    excludes = [t.exclude for t in targets_of(settings)] if post_best is not None else []
+    vector_of = (lambda clean: vectors.get(text_hash(clean))) if vectors is not None else None
+    builder = ProfileBuilder(tokenizer, campaign_zone(settings), settings.analysis.min_posts, vector_of,
+                             post_best, excludes)
+    for batch in input_store.iter_user_posts(db, user_ids=only_users):
+        profiles = input_store.user_profiles(db, sorted({r[0] for r in batch}))
+        for uid, rows in by_user(batch):
+            builder.add(uid, rows, profiles.get(uid, {}))
+        if progress:
+            progress("profiles", len(batch), None)
+    return builder.finish()
