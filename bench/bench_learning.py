@@ -36,6 +36,7 @@ from bot.understand.analysis import run_analysis  # noqa: E402
 from bot.commands.demo import demo_settings  # noqa: E402
 from bot.find.crawler import run_crawl  # noqa: E402
 from bot.engage import accounts  # noqa: E402
+from bot.engage.followers import ensure_follower_baseline  # noqa: E402
 from bot.engage.planner import run_plan  # noqa: E402
 from bot.find.sandbox import start_sandbox  # noqa: E402
 from bot.engage.sender import make_transport, run_send  # noqa: E402
@@ -106,7 +107,7 @@ def run(base: Path, rounds: int, seed: int, hide_stats: bool, workdir: Path, now
         s = campaign(sb.base_url, db_path)
         db = connect(db_path)
         transport = make_transport(s, "sandbox")
-        outcomes.ensure_follower_baseline(db, s, transport)
+        ensure_follower_baseline(db, s, transport)
         start = datetime.now(timezone.utc).replace(microsecond=0)
         rng = random.Random(seed)
         return [one_round(db, s, transport, start + timedelta(days=r), rng, hide_stats) for r in range(rounds)]

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import approver
 from bot.engage import outcomes, queue_ops
+from bot.engage.followers import ensure_follower_baseline
 from bot.engage.planner import run_plan
 from bot.find.sandbox import FaultConfig, start_sandbox
 from bot.engage.sender import run_send
@@ -163,7 +164,7 @@ def test_kill_9_mid_request_then_reconciled_not_resent(tmp_path):
         (item_id,) = [r["id"] for r in store.list_items(db)]
         queue_ops.approve(db, [item_id], approver(db))
         # Take the follower baseline now, so the child's first request is the write itself.
-        outcomes.ensure_follower_baseline(db, s, open_source(s, s.source("sb")))
+        ensure_follower_baseline(db, s, open_source(s, s.source("sb")))
         sb.faults.config.slow = 1.0
         child = subprocess.Popen([sys.executable, "-m", "bot", "--db", "k.db", "send"], cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -1,10 +1,6 @@
 """What happened after we spoke: replies, likes, follow-backs and opt-outs,
-and what the planner learns from them.
-
-Why Thompson sampling: with a handful of sends per variant, picking the best
-observed rate would lock in early luck. Sampling each variant's rate from its
-Beta posterior keeps trying the uncertain ones and shifts to the ones people
-answer, without a tuning knob.
+and what the planner learns from them (the response rates it ranks drafts
+by: ``bot.engage.drafts.rank_drafts``).
 
 Opt-outs: a reply like 别再@我 / 不要打扰 / 取关 puts its author on the
 opt-out list at once, with the comment kept as evidence, and cancels every
@@ -15,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,7 +21,8 @@ from storage import engagement as store
 from storage.db import transaction
 
 from bot.engage import policy, queue_ops
-from bot.engage.drafts import Draft
+from bot.engage.followers import follower_ids, followers_key
+from bot.engage.sender import make_transport
 from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
@@ -46,7 +42,6 @@ OPT_OUT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:^|[，。！!\s])滚(?:开|蛋|远点|吧|出去|$|[，。！!])|给我滚|广告狗|营销号(?:滚|走开)|机器人(?:走开|滚)",
     r"stop\s*(?:messaging|replying|commenting|spamming)|unsubscribe|leave me alone|go away",
 )]
-SHAPE_REUSE = 0.92         # a variant's sample is discounted this much per use within one planning run
 LOOKBACK_DAYS = 30
 LIKE_CHECK_DAYS = 3          # likes are looked up for this long after a send
 MAX_LIKE_CHECKS = 50         # post comment pages fetched per outcomes run, at most
@@ -72,23 +67,6 @@ def is_opt_out(text: str) -> str | None:
         if m:
             return m.group(0)
     return None
-
-
-def rank_drafts(options: list[Draft], stats: dict[tuple[Any, str, int], tuple[int, int]], audience_id: int | None,
-                rng: random.Random, used: dict[tuple[str, int], int] | None = None) -> list[Draft]:
-    """Drafts ordered by a Thompson sample of each variant's response rate.
-
-    ``used`` counts the variants already chosen in this planning run; each
-    use discounts a variant's sample a little, so a queue read top to bottom
-    varies in shape while the learned rates still decide."""
-    def sample(d: Draft) -> float:
-        sent, responded = stats.get((audience_id, d.template, d.variant), (0, 0))
-        return rng.betavariate(1 + responded, 1 + max(0, sent - responded)) * SHAPE_REUSE ** (used or {}).get(
-            (d.template, d.variant), 0)
-
-    scored = [(sample(d), i, d) for i, d in enumerate(options)]
-    scored.sort(key=lambda x: (-x[0], x[1]))
-    return [d for _, _, d in scored]
 
 
 def record_opt_out(db, platform: str, uid: str, evidence: str, evidence_id: str | None, actor: str, origin: str,
@@ -184,9 +162,9 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
                     if store.add_outcome(db, it.id, "like", "", None, f"{p.likes} likes", at):
                         summary.likes += 1
     # 4. Follow-backs: targets who appear among our followers since the last look.
-    followers = _call(transport, "follower_ids")
+    followers = follower_ids(transport)
     if followers is not None:
-        fkey = _followers_key(settings)
+        fkey = followers_key(settings)
         before = store.meta_get(db, fkey)
         with transaction(db):
             if before is not None:
@@ -197,23 +175,6 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
                             summary.follow_backs += 1
             store.meta_set(db, fkey, json.dumps(sorted(followers)))
     return summary
-
-
-def _followers_key(settings: Settings) -> str:
-    return f"outcomes.followers.{settings.engagement.send_source or 'default'}"
-
-
-def ensure_follower_baseline(db, settings: Settings, transport) -> None:
-    """Before the first send, remember who already follows us, so only later
-    follows count as follow-backs."""
-    key = _followers_key(settings)
-    if store.meta_get(db, key) is not None:
-        return
-    followers = _call(transport, "follower_ids")
-    if followers is not None:
-        with transaction(db):
-            if store.meta_get(db, key) is None:
-                store.meta_set(db, key, json.dumps(sorted(followers)))
 
 
 def _id_after(a: str, b: str) -> bool:
@@ -243,8 +204,6 @@ def outcome_transport(settings: Settings):
     """The adapter outcomes read through: the configured send source, if any."""
     if not settings.engagement.send_source or settings.engagement.send_mode in ("dry-run", "manual"):
         return None
-    from bot.engage.sender import make_transport
-
     try:
         return make_transport(settings, settings.engagement.send_mode)
     except HuaxiangError as exc:

@@ -24,7 +24,7 @@ from config import Settings
 from storage import engagement as store
 from storage.db import transaction
 
-from bot.engage import drafts, outcomes, policy, queue_ops
+from bot.engage import drafts, policy, queue_ops
 from bot.engage import explain
 from bot.i18n import TIME_FORMAT
 from bot.engage.drafting.compose import Composer, PostInfo, campaign_words, json_list
@@ -440,7 +440,7 @@ def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Ran
     r = c.row
     # The model's draft, when [drafting] asks for one, is tried first; the rest by learned response.
     ranked = [d for d in options if d.template == "llm"] + \
-        outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
+        drafts.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
     created = policy.parse_time(r["created_at"])
     expires = created + timedelta(days=e.max_post_age_days) if created else None
     action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],

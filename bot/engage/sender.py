@@ -38,6 +38,7 @@ from storage.db import transaction
 from storage.liveness import pid_alive
 
 from bot.engage import policy, queue_ops
+from bot.engage.followers import ensure_follower_baseline
 from bot.errors import HuaxiangError
 from bot.engage.worklist import Worklist
 
@@ -322,8 +323,6 @@ def _before_sending(db, settings: Settings, transport, summary: SendSummary, clo
     if not hands_out:
         _reconcile(db, settings, transport, summary, at)
         if store.due_items(db, at):
-            from bot.engage.outcomes import ensure_follower_baseline
-
             ensure_follower_baseline(db, settings, transport)
 
 
