@@ -76,8 +76,8 @@ def one_round(db, s, transport, now: datetime, rng: random.Random, hide_stats: b
     if accounts.active_account(db, "bench-reviewer") is None:    # approving needs an approver account
         accounts.add(db, "bench-reviewer", "approver", "bench reviewer password")
     queue_ops.approve(db, [i.id for i in items], "bench-reviewer")
-    run_send(db, s, now + timedelta(hours=23), transport=transport)      # every item of the day is due
-    outcomes.collect_outcomes(db, s, transport=transport, now=now + timedelta(hours=23, minutes=30))
+    run_send(db, s, now + timedelta(hours=23), platform=transport)      # every item of the day is due
+    outcomes.collect_outcomes(db, s, platform=transport, now=now + timedelta(hours=23, minutes=30))
     sent = [i for i in items if (store.get_item(db, i.id).status == "sent")]
     answered = sum(1 for i in sent if any(o["kind"] in ("reply", "like", "follow_back")
                                           for o in store.outcomes_for(db, i.id)))

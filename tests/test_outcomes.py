@@ -49,7 +49,7 @@ def _sent_world(db, users=3):
     run_plan(db, s, NOW)
     ids = [r["id"] for r in store.list_items(db)]
     queue_ops.approve(db, ids, approver(db))
-    run_send(db, s, NOW + timedelta(minutes=5), transport=FakePlatform(), dry_run=False)
+    run_send(db, s, NOW + timedelta(minutes=5), platform=FakePlatform(), dry_run=False)
     return s, [store.get_item(db, i) for i in ids]
 
 
@@ -143,9 +143,9 @@ def test_likes_and_follow_backs_through_the_platform(db):
     p = Platform()
     ensure_follower_baseline(db, s, p)          # the sender does this before its first send
     p.followers |= {b.target_uid}
-    summary = outcomes.collect_outcomes(db, s, transport=p, now=NOW + timedelta(hours=2))
+    summary = outcomes.collect_outcomes(db, s, platform=p, now=NOW + timedelta(hours=2))
     assert (summary.likes, summary.follow_backs) == (1, 1)
     assert [o["kind"] for o in store.outcomes_for(db, a.id)] == ["like"]
     assert [o["kind"] for o in store.outcomes_for(db, b.id)] == ["follow_back"]
-    again = outcomes.collect_outcomes(db, s, transport=p, now=NOW + timedelta(hours=3))
+    again = outcomes.collect_outcomes(db, s, platform=p, now=NOW + timedelta(hours=3))
     assert (again.likes, again.follow_backs) == (0, 0)

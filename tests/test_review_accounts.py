@@ -198,7 +198,7 @@ def test_sender_holds_an_item_whose_approver_may_no_longer_approve(world, cli):
     accounts.set_disabled(db, "王芳", True)
     accounts.reset(db, "赵总", PASSWORD, role="editor")
     fp = FakePlatform()
-    summary = run_send(db, s, LATER, transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 0 and summary.sent == 0 and {store.get_item(db, i).status for i in ids} == {"approved"}
     assert [i for i, _ in summary.held] == ids and all("not an active account allowed to approve" in why
                                                         for _, why in summary.held)
@@ -207,13 +207,13 @@ def test_sender_holds_an_item_whose_approver_may_no_longer_approve(world, cli):
         assert item.last_error.startswith("approval: approved by")
         last = store.audit_for(db, item_id)[-1]
         assert (last["actor"], last["action"], last["to_status"]) == (queue_ops.SENDER, "hold", "approved")
-    run_send(db, s, LATER, transport=fp, dry_run=False)            # polling again does not flood the audit log
+    run_send(db, s, LATER, platform=fp, dry_run=False)            # polling again does not flood the audit log
     assert sum(a["action"] == "hold" for a in store.audit_for(db, ids[0])) == 1
     # the CLI names the held item and the reason
     code, out, err = cli("--db", path, "send", "--mode", "manual", "--worklist-dir", "wl")
     assert code == 0 and f"held #{ids[0]}: approval: approved by '王芳'" in out, (out, err)
     accounts.set_disabled(db, "王芳", False)                         # enabled again: now it may go
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 1 and store.get_item(db, ids[0]).status == "sent"
     assert store.get_item(db, ids[1]).status == "approved"
 
@@ -299,7 +299,7 @@ def test_finished_items_are_read_only(world, cli):
     ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
     team(db)
     queue_ops.approve(db, ids, "王芳")
-    run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
+    run_send(db, s, LATER, platform=FakePlatform(), dry_run=False)
     sent = next(i for i in ids if store.get_item(db, i).status == "sent")
     c = client(world)
     sign_in(c, "王芳")
@@ -475,7 +475,7 @@ def test_sender_holds_a_reply_with_one_approver_when_two_are_required(world):
     queue_ops.approve(db, ids[1:], "王芳", second_approval=True)     # first approval
     queue_ops.approve(db, ids[1:], "赵总", second_approval=True)     # second
     fp = FakePlatform()
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     assert store.get_item(db, ids[0]).status == "approved"          # held: one approver only
     assert store.get_item(db, ids[1]).status == "sent" and fp.calls == 1
 

@@ -59,7 +59,7 @@ def team_world(tmp_path):
     for name, role in (("王芳", "approver"), ("小李", "editor"), ("观察员", "viewer")):
         accounts.add(db, name, role, PASSWORD)
     queue_ops.approve(db, sent, "王芳")
-    run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
+    run_send(db, s, LATER, platform=FakePlatform(), dry_run=False)
     yield path, s, db
     db.close()
 

@@ -118,8 +118,8 @@ def test_sandbox_outcomes_replies_optouts_and_follow_backs(db, sandbox):
                      "post": ours["post"], "reply_to": ours["id"]}
             w.replies_to_us.append(reply)
             w.comments(ours["post"]).append(reply)
-    transport = open_source(s, s.source("sb"))
-    summary = outcomes.collect_outcomes(db, s, transport=transport)
+    platform = open_source(s, s.source("sb"))
+    summary = outcomes.collect_outcomes(db, s, platform=platform)
     replies = [c for c in w.replies_to_us]
     assert replies, "the sandbox answered none of 30 comments; choose another seed"
     opt = [c for c in replies if outcomes.is_opt_out(c["text"])]
@@ -131,7 +131,7 @@ def test_sandbox_outcomes_replies_optouts_and_follow_backs(db, sandbox):
         assert row["evidence"] == c["text"] and row["origin"] == "reply" and row["evidence_id"] == c["id"]
     assert summary.follow_backs == len(set(w.followers_of_us) & {store.get_item(db, i).target_uid for i in ids})
     # collecting again adds nothing
-    again = outcomes.collect_outcomes(db, s, transport=transport)
+    again = outcomes.collect_outcomes(db, s, platform=platform)
     assert (again.replies, again.optouts, again.follow_backs) == (0, 0, 0)
     rates = store.response_rates(db)
     assert sum(r["sent"] for r in rates) == len(ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -22,7 +23,7 @@ from storage.db import transaction
 
 from bot.engage import policy, queue_ops
 from bot.engage.followers import follower_ids, followers_key
-from bot.engage.sender import make_transport
+from bot.engage.sender import SendPlatform, make_transport
 from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,10 @@ def _handle_comment(db, summary: OutcomeSummary, items: list[store.QueueItem], p
         summary.replies += 1
 
 
-def collect_outcomes(db, settings: Settings, transport=None, now: datetime | None = None) -> OutcomeSummary:
+def collect_outcomes(db: sqlite3.Connection, settings: Settings, platform: SendPlatform | None = None,
+                     now: datetime | None = None) -> OutcomeSummary:
     """Look for responses to sent items: stored comments (from crawling), and,
-    through the platform (``transport``, by default the configured send
+    through the platform (``platform``, by default the configured send
     source), comments to us, likes on our comments and new followers."""
     now = now or datetime.now(timezone.utc)
     at = policy.iso(now)
@@ -132,20 +134,20 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
             raw = json.loads(c["raw"]) if c.get("raw") else None
             _handle_comment(db, summary, items, c["platform"], c["pid"], c["uid"], c["text"], c["parent_pid"],
                             _reply_to(raw), at)
-    if transport is None:
-        transport = outcome_transport(settings)
-    if transport is None:
+    if platform is None:
+        platform = outcome_platform(settings)
+    if platform is None:
         return summary
-    platform = items[0].platform or ""
+    platform_name = items[0].platform or ""
     # 2. Comments to us (the platform's inbox), incrementally.
     key = f"outcomes.comments_since.{settings.engagement.send_source or 'default'}"
     since = store.meta_get(db, key)
-    comments = _call(transport, "comments_to_me", since_id=since)
+    comments = _call(platform, "comments_to_me", since_id=since)
     if comments:
         with transaction(db):
             newest = since
             for p in comments:
-                _handle_comment(db, summary, items, p.platform or platform, p.pid, p.uid, p.text, p.parent_pid,
+                _handle_comment(db, summary, items, p.platform or platform_name, p.pid, p.uid, p.text, p.parent_pid,
                                 _reply_to(p.raw), at)
                 if newest is None or _id_after(p.pid, newest):
                     newest = p.pid
@@ -155,14 +157,14 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
     recent = policy.iso(now - timedelta(days=LIKE_CHECK_DAYS))
     checkable = [it for it in items if it.remote_id and it.post_pid and it.kind != "repost" and (it.sent_at or "") >= recent]
     for it in checkable[-MAX_LIKE_CHECKS:]:
-        page = _call(transport, "post_comments", it.post_pid)
+        page = _call(platform, "post_comments", it.post_pid)
         for p in getattr(page, "posts", None) or []:
             if p.pid == it.remote_id and (p.likes or 0) > 0:
                 with transaction(db):
                     if store.add_outcome(db, it.id, "like", "", None, f"{p.likes} likes", at):
                         summary.likes += 1
     # 4. Follow-backs: targets who appear among our followers since the last look.
-    followers = follower_ids(transport)
+    followers = follower_ids(platform)
     if followers is not None:
         fkey = followers_key(settings)
         before = store.meta_get(db, fkey)
@@ -184,11 +186,11 @@ def _id_after(a: str, b: str) -> bool:
         return a > b
 
 
-def _call(transport, name: str, *args, **kwargs):
+def _call(platform: SendPlatform, name: str, *args: Any, **kwargs: Any) -> Any:
     """Optional adapter capabilities: a platform without one is skipped, not an error."""
     from bot.find.sources.base import SourceError, UnsupportedError
 
-    fn = getattr(transport, name, None)
+    fn = getattr(platform, name, None)
     if fn is None:
         return None
     try:
@@ -200,7 +202,7 @@ def _call(transport, name: str, *args, **kwargs):
         return None
 
 
-def outcome_transport(settings: Settings):
+def outcome_platform(settings: Settings) -> SendPlatform | None:
     """The adapter outcomes read through: the configured send source, if any."""
     if not settings.engagement.send_source or settings.engagement.send_mode in ("dry-run", "manual"):
         return None
