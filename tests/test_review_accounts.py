@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from bot.engage import queue_ops
 from bot.engage import accounts
 from bot.engage.planner import run_plan
-from bot.engage.review.app import _derive, create_app, load_or_create_token
+from bot.engage.review.app import create_app
+from bot.engage.review.auth import derive, load_or_create_token
 from bot.engage.sender import run_send
 from storage import engagement as store
 from test_queue_world import NOW, TEMPLATES, FakePlatform, build_world, engagement_settings
@@ -152,7 +153,7 @@ def test_token_only_reads_once_accounts_exist(world):
     team(db)
     token = load_or_create_token(path)
     c = client(world)
-    h = {"Authorization": f"Bearer {token}", "X-CSRF-Token": _derive(token, "csrf")}
+    h = {"Authorization": f"Bearer {token}", "X-CSRF-Token": derive(token, "csrf")}
     assert c.get("/api/items", headers=h).status_code == 200
     r = c.post("/api/items/approve", json={"ids": [pending_reply(db)], "by": "alice"}, headers=h)
     assert r.status_code == 403
@@ -411,7 +412,7 @@ def test_trying_many_names_from_one_address_is_slowed(world):
 
 
 def test_sign_in_throttle_doubles_and_forgets_on_success():
-    from bot.engage.review.app import SignInThrottle
+    from bot.engage.review.auth import SignInThrottle
 
     th = SignInThrottle(free=2, cap=60)
     th.failed("1.2.3.4")
