@@ -120,9 +120,6 @@ def make_transport(settings: Settings, mode: str) -> SendPlatform:
 
 # -- the lease --------------------------------------------------------------------
 
-    return True
-
-
 def _acquire(db, holder: dict[str, Any]) -> bool:
     with transaction(db):
         raw = store.meta_get(db, LEASE_KEY)
