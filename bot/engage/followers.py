@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from typing import Any
 
 from config import Settings
@@ -41,7 +42,7 @@ def follower_ids(platform: Any) -> set[str] | None:
         return None
 
 
-def ensure_follower_baseline(db, settings: Settings, platform: Any) -> None:
+def ensure_follower_baseline(db: sqlite3.Connection, settings: Settings, platform: Any) -> None:
     """Before the first send, remember who already follows us, so only later
     follows count as follow-backs."""
     key = followers_key(settings)

@@ -70,8 +70,8 @@ def is_opt_out(text: str) -> str | None:
     return None
 
 
-def record_opt_out(db, platform: str, uid: str, evidence: str, evidence_id: str | None, actor: str, origin: str,
-                   at: str) -> tuple[bool, int]:
+def record_opt_out(db: sqlite3.Connection, platform: str, uid: str, evidence: str, evidence_id: str | None,
+                   actor: str, origin: str, at: str) -> tuple[bool, int]:
     """Add an opt-out and cancel open items to the user (caller owns the transaction).
     Returns (newly added, items cancelled)."""
     added = store.add_optout(db, platform, uid, origin, evidence, evidence_id, actor, at)
@@ -100,8 +100,8 @@ def _reply_to(raw: Any) -> str | None:
     return None
 
 
-def _handle_comment(db, summary: OutcomeSummary, items: list[store.QueueItem], platform: str, pid: str, uid: str,
-                    text: str, parent: str | None, reply_to: str | None, at: str) -> None:
+def _handle_comment(db: sqlite3.Connection, summary: OutcomeSummary, items: list[store.QueueItem], platform: str,
+                    pid: str, uid: str, text: str, parent: str | None, reply_to: str | None, at: str) -> None:
     summary.comments_seen += 1
     item = _match_item(items, uid, parent, reply_to)
     phrase = is_opt_out(text)

@@ -120,7 +120,7 @@ def make_transport(settings: Settings, mode: str) -> SendPlatform:
 
 # -- the lease --------------------------------------------------------------------
 
-def _acquire(db, holder: dict[str, Any]) -> bool:
+def _acquire(db: sqlite3.Connection, holder: dict[str, Any]) -> bool:
     with transaction(db):
         raw = store.meta_get(db, LEASE_KEY)
         if raw:
@@ -142,12 +142,12 @@ def _acquire(db, holder: dict[str, Any]) -> bool:
     return True
 
 
-def _refresh(db, holder: dict[str, Any]) -> None:
+def _refresh(db: sqlite3.Connection, holder: dict[str, Any]) -> None:
     with transaction(db):
         store.meta_set(db, LEASE_KEY, json.dumps({**holder, "expires": time.time() + LEASE_TTL_S}))
 
 
-def _release(db, holder: dict[str, Any]) -> None:
+def _release(db: sqlite3.Connection, holder: dict[str, Any]) -> None:
     with transaction(db):
         raw = store.meta_get(db, LEASE_KEY)
         if raw and json.loads(raw).get("token") == holder["token"]:
@@ -156,7 +156,7 @@ def _release(db, holder: dict[str, Any]) -> None:
 
 # -- helpers ------------------------------------------------------------------------
 
-def _action(db, item: store.QueueItem, when: datetime) -> policy.Action:
+def _action(db: sqlite3.Connection, item: store.QueueItem, when: datetime) -> policy.Action:
     post_text, post_created_at = store.post_text_and_time(db, item.post_id)
     return policy.Action(kind=item.kind, platform=item.platform or "", target_uid=item.target_uid or "",
                          post_id=item.post_id, post_text=post_text, text=item.text or "", when=when,
@@ -170,7 +170,7 @@ def idempotency_key(item: store.QueueItem) -> str:
     return f"huaxiang-{item.id}"
 
 
-def _recover_crashed(db, summary: SendSummary, at: str) -> None:
+def _recover_crashed(db: sqlite3.Connection, summary: SendSummary, at: str) -> None:
     """Items left 'sending' by a run that died mid-request: their outcome is unknown."""
     with transaction(db):
         for item in store.items_with_status(db, ("sending",)):
@@ -184,7 +184,8 @@ def _recover_crashed(db, summary: SendSummary, at: str) -> None:
             summary.recovered += 1
 
 
-def _reconcile(db, settings: Settings, platform: SendPlatform, summary: SendSummary, at: str) -> None:
+def _reconcile(db: sqlite3.Connection, settings: Settings, platform: SendPlatform, summary: SendSummary,
+               at: str) -> None:
     """Look for our comment before anything is ever tried again."""
     from bot.find.sources.base import SourceError, UnsupportedError
 
@@ -388,7 +389,7 @@ def _one_pass(r: _Run, due: list[store.QueueItem], t: datetime) -> tuple[bool, d
     return False, wait_until, wait_rule
 
 
-def _sleep_until(db, holder: dict[str, Any], wait_until: datetime, stop: threading.Event) -> None:
+def _sleep_until(db: sqlite3.Connection, holder: dict[str, Any], wait_until: datetime, stop: threading.Event) -> None:
     """Sleep in short steps, renewing the lease, so no one takes over a live sender."""
     while not stop.is_set():
         left = (wait_until - datetime.now(timezone.utc)).total_seconds()
@@ -398,7 +399,7 @@ def _sleep_until(db, holder: dict[str, Any], wait_until: datetime, stop: threadi
         _refresh(db, holder)
 
 
-def _hold(db, item: store.QueueItem, why: policy.Violation, at: str, summary: SendSummary) -> None:
+def _hold(db: sqlite3.Connection, item: store.QueueItem, why: policy.Violation, at: str, summary: SendSummary) -> None:
     """An approved item a send-time rule refuses (e.g. its approver was disabled since) stays
     approved but is not sent; the reason goes to the item, the audit log (once per reason,
     so a sender polling every minute does not flood it) and the send summary."""
@@ -485,7 +486,7 @@ def _deliver(r: _Run, platform: SendPlatform, sending: store.QueueItem, log_id: 
     return "failed", None
 
 
-def _dry_run(db, settings: Settings, t: datetime) -> SendSummary:
+def _dry_run(db: sqlite3.Connection, settings: Settings, t: datetime) -> SendSummary:
     """What would be sent now, changing nothing."""
     summary = SendSummary(mode="dry-run")
     due = store.due_items(db, policy.iso(t))

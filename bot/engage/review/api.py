@@ -8,6 +8,7 @@ account's name; the ``by`` a client sends counts only for token sign-in.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Any
@@ -68,7 +69,7 @@ def _local_day_bound(day: str | None, tz: tzinfo, end: bool) -> str | None:
     return (start + timedelta(days=1 if end else 0)).astimezone(timezone.utc).isoformat()
 
 
-def _card(db, row: dict[str, Any], settings: Settings, tz: tzinfo, w: Who) -> dict[str, Any]:
+def _card(db: sqlite3.Connection, row: dict[str, Any], settings: Settings, tz: tzinfo, w: Who) -> dict[str, Any]:
     first = queue_ops.first_approver(db, row["id"]) if settings.review.second_approval else None
     return cards.card(db, row, settings, tz, set(w.rights), first)
 
@@ -123,13 +124,13 @@ def item(st: State, db: Db, item_id: int = PathParam(..., ge=1, le=2**63 - 1),
 
 @report_router.get("/report", summary="The campaign report (self-contained HTML)", dependencies=[Depends(need("read"))],
                    response_class=HTMLResponse)
-def report(st: State, db: Db, lang_param: str | None = Query(None, alias="lang", pattern="^(zh|en)$")):
+def report(st: State, db: Db, lang_param: str | None = Query(None, alias="lang", pattern="^(zh|en)$")) -> HTMLResponse:
     return HTMLResponse(st.report(db, st.settings, lang=lang_param))
 
 
 # -- deciding -----------------------------------------------------------------------
 
-def _decide(db, fn: Callable[[], Any]) -> Any:
+def _decide(db: sqlite3.Connection, fn: Callable[[], Any]) -> Any:
     """Run one decision: a refusal is a 400 naming its message code; each change reports the item's new status."""
     try:
         out = fn()

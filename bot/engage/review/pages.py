@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import sqlite3
 from importlib import resources
 from urllib.parse import parse_qs
 
@@ -32,7 +33,7 @@ def _page(name: str, lang: str, error: str = "") -> str:
     return re.sub(r"\{\{([a-z_.]+)\}\}", lambda m: html.escape(t(m.group(1), lang)), text)
 
 
-def _login_page(db, lang: str, error: str = "", status: int = 401) -> HTMLResponse:
+def _login_page(db: sqlite3.Connection, lang: str, error: str = "", status: int = 401) -> HTMLResponse:
     name = "login.html" if accounts.accounts_enabled(db) else "login-token.html"
     return HTMLResponse(_page(name, lang, error), status_code=status)
 
@@ -45,7 +46,7 @@ def _signed_in(request: Request, value: str, max_age: int | None = None) -> Resp
 
 
 @router.get("/", include_in_schema=False)
-def index(request: Request, st: State, db: Db, token_param: str | None = Query(None, alias="token")):
+def index(request: Request, st: State, db: Db, token_param: str | None = Query(None, alias="token")) -> Response:
     with_accounts = accounts.accounts_enabled(db)
     if token_param is not None and not with_accounts:
         if same(token_param, st.keys.token):
@@ -58,7 +59,7 @@ def index(request: Request, st: State, db: Db, token_param: str | None = Query(N
 
 
 @router.post("/login", include_in_schema=False)
-async def login(request: Request, st: State, db: Db):
+async def login(request: Request, st: State, db: Db) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     field_ = lambda k: (form.get(k) or [""])[0]  # noqa: E731
     if not accounts.accounts_enabled(db):
@@ -84,7 +85,7 @@ async def login(request: Request, st: State, db: Db):
 
 
 @router.post("/api/logout", include_in_schema=False)
-def logout(request: Request, db: Db):
+def logout(request: Request, db: Db) -> Response:
     w = current(request)
     if w is not None and w.session_id:
         accounts.close_session(db, w.session_id)
@@ -94,7 +95,7 @@ def logout(request: Request, db: Db):
 
 
 @router.get("/static/{name}", include_in_schema=False)
-def static(name: str):
+def static(name: str) -> Response:
     if name not in STATIC_TYPES:
         raise HTTPException(status_code=404)
     return Response(_static(name), media_type=STATIC_TYPES[name])
