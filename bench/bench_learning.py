@@ -36,6 +36,7 @@ from bot.understand.run import run_analysis  # noqa: E402
 from bot.commands.demo import demo_settings  # noqa: E402
 from bot.find.crawler import run_crawl  # noqa: E402
 from bot.engage import accounts  # noqa: E402
+from bot.engage.followers import ensure_follower_baseline  # noqa: E402
 from bot.engage.planner import run_plan  # noqa: E402
 from bot.find.sandbox import start_sandbox  # noqa: E402
 from bot.engage.sender import make_transport, run_send  # noqa: E402
@@ -75,8 +76,8 @@ def one_round(db, s, transport, now: datetime, rng: random.Random, hide_stats: b
     if accounts.active_account(db, "bench-reviewer") is None:    # approving needs an approver account
         accounts.add(db, "bench-reviewer", "approver", "bench reviewer password")
     queue_ops.approve(db, [i.id for i in items], "bench-reviewer")
-    run_send(db, s, now + timedelta(hours=23), transport=transport)      # every item of the day is due
-    outcomes.collect_outcomes(db, s, transport=transport, now=now + timedelta(hours=23, minutes=30))
+    run_send(db, s, now + timedelta(hours=23), platform=transport)      # every item of the day is due
+    outcomes.collect_outcomes(db, s, platform=transport, now=now + timedelta(hours=23, minutes=30))
     sent = [i for i in items if (store.get_item(db, i.id).status == "sent")]
     answered = sum(1 for i in sent if any(o["kind"] in ("reply", "like", "follow_back")
                                           for o in store.outcomes_for(db, i.id)))
@@ -106,7 +107,7 @@ def run(base: Path, rounds: int, seed: int, hide_stats: bool, workdir: Path, now
         s = campaign(sb.base_url, db_path)
         db = connect(db_path)
         transport = make_transport(s, "sandbox")
-        outcomes.ensure_follower_baseline(db, s, transport)
+        ensure_follower_baseline(db, s, transport)
         start = datetime.now(timezone.utc).replace(microsecond=0)
         rng = random.Random(seed)
         return [one_round(db, s, transport, start + timedelta(days=r), rng, hide_stats) for r in range(rounds)]

@@ -96,3 +96,16 @@ def test_library_matches_by_meaning_when_vectors_are_there():
 def test_every_shape_quotes_the_post():
     for shapes in REPLY_SHAPES.values():
         assert all("{p}" in s for s in shapes)
+
+
+def test_campaign_words_keep_their_tag_when_the_tagger_is_rebuilt():
+    """jieba gives a tokenizer's user-word tags only to the first tagger built over it;
+    the tokenizer is memoised longer than the tagger, so a rebuilt tagger must not lose them
+    (it did: which key phrase a draft used depended on the tests run before it)."""
+    from bot.engage.drafting import reading
+
+    text, words = "今天用泡沫轴放松了一下，腿舒服多了", ("泡沫轴放松",)
+    first = dict(reading.tagged_words(text, words))
+    reading._pos_cutter.cache_clear()          # the tokenizer under it stays memoised
+    second = dict(reading.tagged_words(text, words))
+    assert first.get("泡沫轴放松") == "n" and second == first

@@ -16,7 +16,8 @@ from bot.commands.queue import _rendered
 from bot.engage import explain
 from bot.report.exports import export_prospects, export_queue
 from bot.engage.planner import run_plan
-from bot.engage.review.app import create_app, load_or_create_token
+from bot.engage.review.app import create_app
+from bot.engage.review.auth import load_or_create_token
 from config import parse_settings
 from storage import engagement as store
 from storage.db import connect, transaction

@@ -91,7 +91,7 @@ def test_an_approved_reply_is_sent_once_with_its_idempotency_key(db):
         mock.get(f"{BASE}/api/v1/statuses/{XIAOLU_POST}").mock(
             return_value=httpx.Response(200, json=load("tag_timeline_page1.json")[0]))
         post = mock.post(f"{BASE}/api/v1/statuses").mock(return_value=httpx.Response(200, json=load("post_status_response.json")))
-        summary = run_send(db, settings, now=NOW, transport=src)
+        summary = run_send(db, settings, now=NOW, platform=src)
     assert summary.sent == 1
     item = store.get_item(db, item_id)
     assert item.status == "sent" and item.remote_id == "113500000000000777"
@@ -103,7 +103,7 @@ def test_an_approved_reply_is_sent_once_with_its_idempotency_key(db):
     # a second run has nothing left to send
     with respx.mock(assert_all_called=False) as mock:
         again = mock.post(f"{BASE}/api/v1/statuses")
-        run_send(db, settings, now=NOW, transport=src)
+        run_send(db, settings, now=NOW, platform=src)
         assert not again.called
 
 
@@ -118,7 +118,7 @@ def test_an_unknown_outcome_is_reconciled_not_resent(db):
         mock.get(f"{BASE}/api/v1/statuses/{XIAOLU_POST}").mock(
             return_value=httpx.Response(200, json=load("tag_timeline_page1.json")[0]))
         post = mock.post(f"{BASE}/api/v1/statuses").mock(return_value=httpx.Response(502, text="Bad Gateway"))
-        run_send(db, settings, now=NOW, transport=src)
+        run_send(db, settings, now=NOW, platform=src)
     assert store.get_item(db, item_id).status == "unknown"
     assert post.call_count == 1
     # the instance did post it: the next run finds our reply in the thread and sends nothing
@@ -130,7 +130,7 @@ def test_an_unknown_outcome_is_reconciled_not_resent(db):
             return_value=httpx.Response(200, json=load("verify_credentials.json")))
         mock.get(f"{BASE}/api/v1/statuses/{XIAOLU_POST}/context").mock(return_value=httpx.Response(200, json=context))
         again = mock.post(f"{BASE}/api/v1/statuses")
-        summary = run_send(db, settings, now=NOW, transport=src)
+        summary = run_send(db, settings, now=NOW, platform=src)
         assert not again.called
     assert summary.reconciled_sent == 1
     item = store.get_item(db, item_id)

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import approver
 from bot.engage import outcomes, queue_ops
-from bot.engage.drafts import Draft
+from bot.engage.drafts import Draft, rank_drafts
+from bot.engage.followers import ensure_follower_baseline
 from bot.engage.planner import run_plan
 from bot.engage.sender import run_send
 from storage import engagement as store
@@ -48,7 +49,7 @@ def _sent_world(db, users=3):
     run_plan(db, s, NOW)
     ids = [r["id"] for r in store.list_items(db)]
     queue_ops.approve(db, ids, approver(db))
-    run_send(db, s, NOW + timedelta(minutes=5), transport=FakePlatform(), dry_run=False)
+    run_send(db, s, NOW + timedelta(minutes=5), platform=FakePlatform(), dry_run=False)
     return s, [store.get_item(db, i) for i in ids]
 
 
@@ -84,10 +85,10 @@ def test_thompson_sampling_prefers_the_variant_people_answer():
     options = [Draft("t", 0, "reply", "a"), Draft("t", 1, "reply", "b")]
     stats = {(1, "t", 0): (40, 2), (1, "t", 1): (40, 20)}
     rng = random.Random(0)
-    firsts = Counter(outcomes.rank_drafts(options, stats, 1, rng)[0].variant for _ in range(500))
+    firsts = Counter(rank_drafts(options, stats, 1, rng)[0].variant for _ in range(500))
     assert firsts[1] > 450
     # with nothing learned both get tried
-    fresh = Counter(outcomes.rank_drafts(options, {}, 1, rng)[0].variant for _ in range(500))
+    fresh = Counter(rank_drafts(options, {}, 1, rng)[0].variant for _ in range(500))
     assert min(fresh.values()) > 150
 
 
@@ -140,11 +141,11 @@ def test_likes_and_follow_backs_through_the_platform(db):
             return set(self.followers)
 
     p = Platform()
-    outcomes.ensure_follower_baseline(db, s, p)          # the sender does this before its first send
+    ensure_follower_baseline(db, s, p)          # the sender does this before its first send
     p.followers |= {b.target_uid}
-    summary = outcomes.collect_outcomes(db, s, transport=p, now=NOW + timedelta(hours=2))
+    summary = outcomes.collect_outcomes(db, s, platform=p, now=NOW + timedelta(hours=2))
     assert (summary.likes, summary.follow_backs) == (1, 1)
     assert [o["kind"] for o in store.outcomes_for(db, a.id)] == ["like"]
     assert [o["kind"] for o in store.outcomes_for(db, b.id)] == ["follow_back"]
-    again = outcomes.collect_outcomes(db, s, transport=p, now=NOW + timedelta(hours=3))
+    again = outcomes.collect_outcomes(db, s, platform=p, now=NOW + timedelta(hours=3))
     assert (again.likes, again.follow_backs) == (0, 0)

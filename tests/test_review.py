@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 
 from bot.engage import queue_ops
 from bot.engage.planner import run_plan
-from bot.engage.review.app import create_app, load_or_create_token, token_path
+from bot.engage.review.app import create_app
+from bot.engage.review.auth import load_or_create_token, token_path
+from bot.report import render_report
 from storage import engagement as store
 from storage.db import connect
 from test_queue_world import NOW, TEMPLATES, build_world, engagement_settings
@@ -36,7 +38,7 @@ def world(tmp_path):
 def client(world):
     path, s, _ = world
     token = load_or_create_token(path)
-    return TestClient(create_app(path, s, token)), token
+    return TestClient(create_app(path, s, token, report=render_report)), token
 
 
 def test_token_file_is_private_and_stable(tmp_path):
@@ -117,6 +119,46 @@ def test_report_link_is_served(client):
     r = c.get("/report")
     assert r.status_code in (200, 503)
     assert "<html" in r.text.lower() or "not available" in r.text
+    c.cookies.clear()
+    assert c.get("/report").status_code == 401
+
+
+def test_without_a_report_renderer_there_is_no_report(world):
+    path, s, _ = world
+    token = load_or_create_token(path)
+    c = TestClient(create_app(path, s, token))
+    c.get(f"/?token={token}")
+    assert c.get("/api/counts").status_code == 200 and c.get("/report").status_code == 404
+
+
+def _open_handles(path) -> int:
+    """File descriptors of this process open on ``path``."""
+    target, n = str(path.resolve()), 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == target
+        except OSError:
+            pass
+    return n
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_every_request_closes_its_connection(world):
+    path, s, db = world
+    # Alone: while another connection of this process holds a lock on the file,
+    # SQLite keeps a closed connection's descriptor for reuse.
+    db.close()
+    token = load_or_create_token(path)
+    c = TestClient(create_app(path, s, token))
+    c.get(f"/?token={token}")
+    csrf = c.get("/api/session").json()["csrf"]
+    for _ in range(20):
+        assert c.get("/api/items").status_code == 200
+    item_id = c.get("/api/items").json()[0]["id"]
+    r = c.post("/api/items/reject", json={"ids": [item_id], "by": "alice"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()[0]["ok"]
+    assert c.get("/api/items/999999").status_code == 404
+    assert _open_handles(path) == 0
 
 
 # -- the page in a real browser ------------------------------------------------------

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from bot.engage import queue_ops
 from bot.engage import accounts
 from bot.engage.planner import run_plan
-from bot.engage.review.app import _derive, create_app, load_or_create_token
+from bot.engage.review.app import create_app
+from bot.engage.review.auth import derive, load_or_create_token
 from bot.engage.sender import run_send
 from storage import engagement as store
 from test_queue_world import NOW, TEMPLATES, FakePlatform, build_world, engagement_settings
@@ -152,7 +153,7 @@ def test_token_only_reads_once_accounts_exist(world):
     team(db)
     token = load_or_create_token(path)
     c = client(world)
-    h = {"Authorization": f"Bearer {token}", "X-CSRF-Token": _derive(token, "csrf")}
+    h = {"Authorization": f"Bearer {token}", "X-CSRF-Token": derive(token, "csrf")}
     assert c.get("/api/items", headers=h).status_code == 200
     r = c.post("/api/items/approve", json={"ids": [pending_reply(db)], "by": "alice"}, headers=h)
     assert r.status_code == 403
@@ -198,7 +199,7 @@ def test_sender_holds_an_item_whose_approver_may_no_longer_approve(world, cli):
     accounts.set_disabled(db, "王芳", True)
     accounts.reset(db, "赵总", PASSWORD, role="editor")
     fp = FakePlatform()
-    summary = run_send(db, s, LATER, transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 0 and summary.sent == 0 and {store.get_item(db, i).status for i in ids} == {"approved"}
     assert [i for i, _ in summary.held] == ids and all("not an active account allowed to approve" in why
                                                         for _, why in summary.held)
@@ -207,13 +208,13 @@ def test_sender_holds_an_item_whose_approver_may_no_longer_approve(world, cli):
         assert item.last_error.startswith("approval: approved by")
         last = store.audit_for(db, item_id)[-1]
         assert (last["actor"], last["action"], last["to_status"]) == (queue_ops.SENDER, "hold", "approved")
-    run_send(db, s, LATER, transport=fp, dry_run=False)            # polling again does not flood the audit log
+    run_send(db, s, LATER, platform=fp, dry_run=False)            # polling again does not flood the audit log
     assert sum(a["action"] == "hold" for a in store.audit_for(db, ids[0])) == 1
     # the CLI names the held item and the reason
     code, out, err = cli("--db", path, "send", "--mode", "manual", "--worklist-dir", "wl")
     assert code == 0 and f"held #{ids[0]}: approval: approved by '王芳'" in out, (out, err)
     accounts.set_disabled(db, "王芳", False)                         # enabled again: now it may go
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 1 and store.get_item(db, ids[0]).status == "sent"
     assert store.get_item(db, ids[1]).status == "approved"
 
@@ -299,7 +300,7 @@ def test_finished_items_are_read_only(world, cli):
     ids = [r["id"] for r in store.list_items(db, status="pending") if r["kind"] == "reply"][:2]
     team(db)
     queue_ops.approve(db, ids, "王芳")
-    run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
+    run_send(db, s, LATER, platform=FakePlatform(), dry_run=False)
     sent = next(i for i in ids if store.get_item(db, i).status == "sent")
     c = client(world)
     sign_in(c, "王芳")
@@ -411,7 +412,7 @@ def test_trying_many_names_from_one_address_is_slowed(world):
 
 
 def test_sign_in_throttle_doubles_and_forgets_on_success():
-    from bot.engage.review.app import SignInThrottle
+    from bot.engage.review.auth import SignInThrottle
 
     th = SignInThrottle(free=2, cap=60)
     th.failed("1.2.3.4")
@@ -475,7 +476,7 @@ def test_sender_holds_a_reply_with_one_approver_when_two_are_required(world):
     queue_ops.approve(db, ids[1:], "王芳", second_approval=True)     # first approval
     queue_ops.approve(db, ids[1:], "赵总", second_approval=True)     # second
     fp = FakePlatform()
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     assert store.get_item(db, ids[0]).status == "approved"          # held: one approver only
     assert store.get_item(db, ids[1]).status == "sent" and fp.calls == 1
 

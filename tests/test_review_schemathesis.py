@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings as hyp_settings
 from hypothesis.errors import Unsatisfiable
 
 from bot.engage.planner import run_plan
-from bot.engage.review.app import create_app, load_or_create_token
+from bot.engage.review.app import create_app
+from bot.engage.review.auth import derive, load_or_create_token
+from bot.report import render_report
 from storage.db import connect
 from test_queue_world import NOW, TEMPLATES, build_world, engagement_settings
 
@@ -33,10 +35,8 @@ def review_app(tmp_path_factory):
     assert db.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
     db.close()
     token = load_or_create_token(path)
-    app = create_app(path, s, token)
-    from bot.engage.review.app import _derive
-
-    return {"app": app, "token": token, "csrf": _derive(token, "csrf"), "path": path}
+    app = create_app(path, s, token, report=render_report)
+    return {"app": app, "token": token, "csrf": derive(token, "csrf"), "path": path}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ import pytest
 from bot.engage import queue_ops
 from bot.engage import accounts
 from bot.engage.planner import run_plan
-from bot.engage.review.app import create_app, load_or_create_token
+from bot.engage.review.app import create_app
+from bot.engage.review.auth import load_or_create_token
+from bot.report import render_report
 from bot.engage.sender import run_send
 from storage import engagement as store
 from storage.db import connect
@@ -59,7 +61,7 @@ def team_world(tmp_path):
     for name, role in (("王芳", "approver"), ("小李", "editor"), ("观察员", "viewer")):
         accounts.add(db, name, role, PASSWORD)
     queue_ops.approve(db, sent, "王芳")
-    run_send(db, s, LATER, transport=FakePlatform(), dry_run=False)
+    run_send(db, s, LATER, platform=FakePlatform(), dry_run=False)
     yield path, s, db
     db.close()
 
@@ -70,7 +72,8 @@ def team_server(team_world):
 
     path, s, _ = team_world
     port = _free_port()
-    app = create_app(path, s, load_or_create_token(path), allowed_hosts={"127.0.0.1"}, fail_delay_s=0)
+    app = create_app(path, s, load_or_create_token(path), allowed_hosts={"127.0.0.1"}, fail_delay_s=0,
+                     report=render_report)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()

@@ -38,7 +38,7 @@ def status(db, item_id):
 def test_nothing_is_sent_without_approval(db):
     s, ids = planned(db)
     fp = FakePlatform()
-    summary = run_send(db, s, LATER, transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 0 and summary.sent == 0
     assert {status(db, i) for i in ids} == {"pending"}
 
@@ -47,14 +47,14 @@ def test_approved_items_are_sent_once_and_audited(db):
     s, ids = planned(db)
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
-    summary = run_send(db, s, LATER, transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert summary.sent == 3 and fp.sends_per_key() == {f"huaxiang-{i}": 1 for i in ids}
     for i in ids:
         item = store.get_item(db, i)
         assert item.status == "sent" and item.remote_id and item.attempts == 1
         actions = [a["action"] for a in store.audit_for(db, i)]
         assert actions == ["plan", "approve", "send", "sent"]
-    assert run_send(db, s, LATER + timedelta(days=1), transport=fp, dry_run=False).sent == 0
+    assert run_send(db, s, LATER + timedelta(days=1), platform=fp, dry_run=False).sent == 0
     assert fp.calls == 3
 
 
@@ -73,9 +73,9 @@ def test_timeout_after_the_platform_applied_it_is_reconciled_not_resent(db):
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "timeout_applied"
-    first = run_send(db, s, LATER, transport=fp, dry_run=False)
+    first = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert first.unknown == 1 and status(db, ids[0]) == "unknown"
-    second = run_send(db, s, LATER + timedelta(minutes=10), transport=fp, dry_run=False)
+    second = run_send(db, s, LATER + timedelta(minutes=10), platform=fp, dry_run=False)
     assert second.reconciled_sent == 1 and second.sent == 0
     item = store.get_item(db, ids[0])
     assert item.status == "sent" and item.remote_id == fp.comments[0]["id"]
@@ -87,9 +87,9 @@ def test_timeout_before_the_platform_got_it_is_retried_after_reconciling(db):
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "timeout_lost"
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     assert status(db, ids[0]) == "unknown" and fp.comments == []
-    second = run_send(db, s, LATER + timedelta(minutes=10), transport=fp, dry_run=False)
+    second = run_send(db, s, LATER + timedelta(minutes=10), platform=fp, dry_run=False)
     assert second.reconciled_absent == 1 and second.sent == 1
     assert fp.sends_per_key() == {f"huaxiang-{ids[0]}": 1}
     actions = [a["action"] for a in store.audit_for(db, ids[0])]
@@ -102,9 +102,9 @@ def test_crash_mid_request_leaves_sending_then_unknown_then_reconciled(db):
     fp = FakePlatform()
     fp.mode = "crash"
     with pytest.raises(SimulatedCrash):
-        run_send(db, s, LATER, transport=fp, dry_run=False)
+        run_send(db, s, LATER, platform=fp, dry_run=False)
     assert status(db, ids[0]) == "sending"             # committed before the request
-    summary = run_send(db, s, LATER + timedelta(minutes=5), transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER + timedelta(minutes=5), platform=fp, dry_run=False)
     assert summary.recovered == 1 and summary.reconciled_sent == 1 and summary.sent == 0
     assert status(db, ids[0]) == "sent" and fp.calls == 1
 
@@ -114,13 +114,13 @@ def test_unreconcilable_unknown_waits_for_a_person(db):
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "timeout_applied"
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
 
     class NoLookup(FakePlatform):
         find_own_reply = None
 
     blind = NoLookup()
-    run_send(db, s, LATER + timedelta(hours=1), transport=blind, dry_run=False)
+    run_send(db, s, LATER + timedelta(hours=1), platform=blind, dry_run=False)
     assert status(db, ids[0]) == "unknown" and blind.calls == 0
     queue_ops.resolve(db, ids[0], True, "alice", remote_id="1000")
     assert status(db, ids[0]) == "sent"
@@ -131,8 +131,8 @@ def test_refused_send_fails_and_is_not_retried(db):
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
     fp.mode = "refuse"
-    assert run_send(db, s, LATER, transport=fp, dry_run=False).failed == 1
-    run_send(db, s, LATER + timedelta(hours=1), transport=fp, dry_run=False)
+    assert run_send(db, s, LATER, platform=fp, dry_run=False).failed == 1
+    run_send(db, s, LATER + timedelta(hours=1), platform=fp, dry_run=False)
     assert status(db, ids[0]) == "failed" and fp.calls == 1
     assert "repeated content" in store.get_item(db, ids[0]).last_error
 
@@ -145,7 +145,7 @@ def test_opt_out_and_blocklist_after_approval_cancel_at_send_time(db):
         store.add_optout(db, "weibo", "u0", "reply", "别再@我", "c1", "huaxiang/outcomes", to_stored(NOW))
         store.add_block(db, "weibo", "u1", "competitor", "alice", to_stored(NOW))
     fp = FakePlatform()
-    summary = run_send(db, s, LATER, transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 0 and summary.cancelled == 2
     for uid, rule in (("u0", "opt_out"), ("u1", "blocklist")):
         item = store.get_item(db, targets[uid])
@@ -157,10 +157,10 @@ def test_caps_are_rechecked_at_send_time(db):
     s.engagement.daily_cap = 2          # the cap tightened after planning and approval
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
-    summary = run_send(db, s, LATER, transport=fp, dry_run=False)
+    summary = run_send(db, s, LATER, platform=fp, dry_run=False)
     assert summary.sent == 2 and summary.waits["daily_cap"] >= 1 and "daily_cap" in summary.stopped_reason
     # the next local day (Asia/Shanghai) the rest go out
-    summary = run_send(db, s, NOW + timedelta(hours=13), transport=fp, dry_run=False)
+    summary = run_send(db, s, NOW + timedelta(hours=13), platform=fp, dry_run=False)
     assert summary.sent == 2 and fp.calls == 4
 
 
@@ -168,17 +168,17 @@ def test_spacing_and_quiet_hours_at_send_time(db):
     s, ids = planned(db, users=2, min_spacing_s=600)
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
-    assert run_send(db, s, LATER, transport=fp, dry_run=False).sent == 1
-    again = run_send(db, s, LATER + timedelta(minutes=5), transport=fp, dry_run=False)
+    assert run_send(db, s, LATER, platform=fp, dry_run=False).sent == 1
+    again = run_send(db, s, LATER + timedelta(minutes=5), platform=fp, dry_run=False)
     assert again.sent == 0 and again.waits["spacing"] == 1
-    assert run_send(db, s, LATER + timedelta(minutes=11), transport=fp, dry_run=False).sent == 1
+    assert run_send(db, s, LATER + timedelta(minutes=11), platform=fp, dry_run=False).sent == 1
 
 
 def test_quiet_hours_hold_sends(db):
     s, ids = planned(db, users=1, quiet_hours="11:00-14:00")
     queue_ops.approve(db, ids, approver(db))
     fp = FakePlatform()
-    summary = run_send(db, s, LATER.replace(hour=4, minute=30), transport=fp, dry_run=False)   # 12:30 local
+    summary = run_send(db, s, LATER.replace(hour=4, minute=30), platform=fp, dry_run=False)   # 12:30 local
     assert fp.calls == 0 and (summary.waits["quiet_hours"] == 1 or summary.due == 0)
 
 
@@ -193,7 +193,7 @@ def test_follow_suggestions_are_never_sent(db):
     assert not any(c.ok for c in refused) and "done by hand" in refused[0].message
     queue_ops.settle_follow(db, follows[:1], "alice", done=True)
     fp = FakePlatform()
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     assert fp.calls == 0 and status(db, follows[0]) == "done"
     assert {status(db, i) for i in follows[1:]} <= {"pending", "expired"}
 
@@ -212,13 +212,13 @@ def test_a_second_sender_waits_for_the_first(db):
     queue_ops.approve(db, ids, approver(db))
     _hold_lease(db, os.getpid(), "other", 60)
     fp = FakePlatform()
-    assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1 and fp.calls == 0
+    assert run_send(db, s, LATER, platform=fp, dry_run=False).busy == 1 and fp.calls == 0
     # overdue, but its process is alive on this machine (a long sleep): still not taken over
     _hold_lease(db, os.getpid(), "other", -120)
-    assert run_send(db, s, LATER, transport=fp, dry_run=False).busy == 1
+    assert run_send(db, s, LATER, platform=fp, dry_run=False).busy == 1
     # a lease held by a dead process is taken over
     _hold_lease(db, 2 ** 22 + 7, "dead", 60)
-    assert run_send(db, s, LATER, transport=fp, dry_run=False).sent == 1
+    assert run_send(db, s, LATER, platform=fp, dry_run=False).sent == 1
 
 
 def test_manual_worklist_hands_out_with_spaced_times_and_person_confirms(db, tmp_path):
@@ -245,7 +245,7 @@ def test_outcome_optout_from_reply_cancels_and_keeps_evidence(db):
     s, ids = planned(db, users=2)
     queue_ops.approve(db, ids[:1], approver(db))
     fp = FakePlatform()
-    run_send(db, s, LATER, transport=fp, dry_run=False)
+    run_send(db, s, LATER, platform=fp, dry_run=False)
     sent = store.get_item(db, ids[0])
     with transaction(db):
         outcomes.record_opt_out(db, "weibo", sent.target_uid, "别再@我了", "c77", "huaxiang/outcomes", "reply",
@@ -320,14 +320,14 @@ def test_real_clock_sender_sleeps_through_spacing_and_stops_when_asked(db):
     ids = [r["id"] for r in store.list_items(db)]
     queue_ops.approve(db, ids[:2], approver(db))
     fp = FakePlatform()
-    summary = run_send(db, s, transport=fp, dry_run=False)          # real clock: waits ~1 s between the two
+    summary = run_send(db, s, platform=fp, dry_run=False)          # real clock: waits ~1 s between the two
     assert summary.sent == 2 and fp.calls == 2
     # with a long gap the run sleeps until told to stop
     s.engagement.min_spacing_s = 600
     queue_ops.approve(db, ids[2:], approver(db))
     stop = threading.Event()
     result = {}
-    worker = threading.Thread(target=lambda: result.update(summary=run_send(db, s, stop=stop, transport=fp, dry_run=False)))
+    worker = threading.Thread(target=lambda: result.update(summary=run_send(db, s, stop=stop, platform=fp, dry_run=False)))
     worker.start()
     worker.join(timeout=1.0)
     assert worker.is_alive()                                        # sleeping through the spacing

@@ -172,7 +172,7 @@ class SendingMachine(RuleBasedStateMachine):
     def send(self, fault):
         self.platform.mode = fault
         try:
-            run_send(self.db, self.settings, self.now, transport=self.platform, dry_run=False)
+            run_send(self.db, self.settings, self.now, platform=self.platform, dry_run=False)
         except SimulatedCrash:
             pass
         finally:

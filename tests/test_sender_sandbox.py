@@ -11,6 +11,7 @@ import pytest
 
 from conftest import approver
 from bot.engage import outcomes, queue_ops
+from bot.engage.followers import ensure_follower_baseline
 from bot.engage.planner import run_plan
 from bot.find.sandbox import FaultConfig, start_sandbox
 from bot.engage.sender import run_send
@@ -117,8 +118,8 @@ def test_sandbox_outcomes_replies_optouts_and_follow_backs(db, sandbox):
                      "post": ours["post"], "reply_to": ours["id"]}
             w.replies_to_us.append(reply)
             w.comments(ours["post"]).append(reply)
-    transport = open_source(s, s.source("sb"))
-    summary = outcomes.collect_outcomes(db, s, transport=transport)
+    platform = open_source(s, s.source("sb"))
+    summary = outcomes.collect_outcomes(db, s, platform=platform)
     replies = [c for c in w.replies_to_us]
     assert replies, "the sandbox answered none of 30 comments; choose another seed"
     opt = [c for c in replies if outcomes.is_opt_out(c["text"])]
@@ -130,7 +131,7 @@ def test_sandbox_outcomes_replies_optouts_and_follow_backs(db, sandbox):
         assert row["evidence"] == c["text"] and row["origin"] == "reply" and row["evidence_id"] == c["id"]
     assert summary.follow_backs == len(set(w.followers_of_us) & {store.get_item(db, i).target_uid for i in ids})
     # collecting again adds nothing
-    again = outcomes.collect_outcomes(db, s, transport=transport)
+    again = outcomes.collect_outcomes(db, s, platform=platform)
     assert (again.replies, again.optouts, again.follow_backs) == (0, 0, 0)
     rates = store.response_rates(db)
     assert sum(r["sent"] for r in rates) == len(ids)
@@ -163,7 +164,7 @@ def test_kill_9_mid_request_then_reconciled_not_resent(tmp_path):
         (item_id,) = [r["id"] for r in store.list_items(db)]
         queue_ops.approve(db, [item_id], approver(db))
         # Take the follower baseline now, so the child's first request is the write itself.
-        outcomes.ensure_follower_baseline(db, s, open_source(s, s.source("sb")))
+        ensure_follower_baseline(db, s, open_source(s, s.source("sb")))
         sb.faults.config.slow = 1.0
         child = subprocess.Popen([sys.executable, "-m", "bot", "--db", "k.db", "send"], cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)

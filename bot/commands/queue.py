@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import tzinfo
 
 from rich.table import Table
 
@@ -179,7 +180,7 @@ def _show(args, ctx: Context) -> int:
     return 0
 
 
-def _show_context(ctx: Context, detail: dict, tz, lang: str = "zh") -> None:
+def _show_context(ctx: Context, detail: dict, tz: tzinfo, lang: str = "zh") -> None:
     """The same context the review card shows: why this person and post, and the thread."""
     from bot.engage.review.cards import context
 

@@ -39,7 +39,7 @@ def review_url(host: str, port: int, token: str) -> str:
 
 def review_instructions(db_path, port: int = 8765) -> str:
     """How to open the review page for this database (for `demo` and `plan`)."""
-    from bot.engage.review.app import load_or_create_token
+    from bot.engage.review.auth import load_or_create_token
 
     token = load_or_create_token(db_path)
     db_arg = "" if str(db_path) == "huaxiang.db" else f" --db {db_path}"
@@ -68,7 +68,9 @@ def lan_warning(host: str, with_accounts: bool) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from bot.engage.accounts import accounts_enabled
-    from bot.engage.review.app import create_app, load_or_create_token, token_path
+    from bot.engage.review.app import create_app
+    from bot.engage.review.auth import load_or_create_token, token_path
+    from bot.report import render_report
 
     ctx.db  # create/migrate the database before serving
     token = load_or_create_token(ctx.db_path)
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     import uvicorn
 
     allowed = ({"127.0.0.1", "localhost", "::1"} | set(args.allow_host)) if _loopback(args.host) else None
-    app = create_app(ctx.db_path, ctx.settings, token, allowed_hosts=allowed)
+    app = create_app(ctx.db_path, ctx.settings, token, allowed_hosts=allowed, report=render_report)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

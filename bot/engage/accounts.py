@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -107,7 +108,7 @@ def _check_password(password: str) -> str:
     return password
 
 
-def add(db, name: str, role: str, password: str) -> Account:
+def add(db: sqlite3.Connection, name: str, role: str, password: str) -> Account:
     name, role, password = check_name(name), _check_role(role), _check_password(password)
     with transaction(db):
         if store.get_account(db, name) is not None:
@@ -116,14 +117,14 @@ def add(db, name: str, role: str, password: str) -> Account:
     return Account(account_id, name, role)
 
 
-def _require(db, name: str) -> dict:
+def _require(db: sqlite3.Connection, name: str) -> dict:
     row = store.get_account(db, name)
     if row is None:
         raise AccountError(f"no account named {name!r} (see `huaxiang users list`)")
     return row
 
 
-def set_disabled(db, name: str, disabled: bool) -> None:
+def set_disabled(db: sqlite3.Connection, name: str, disabled: bool) -> None:
     with transaction(db):
         row = _require(db, name)
         store.update_account(db, name, {"disabled": int(disabled), "updated_at": utcnow()})
@@ -131,7 +132,7 @@ def set_disabled(db, name: str, disabled: bool) -> None:
             store.delete_sessions_of(db, row["id"])
 
 
-def reset(db, name: str, password: str, role: str | None = None) -> None:
+def reset(db: sqlite3.Connection, name: str, password: str, role: str | None = None) -> None:
     """A new password (and optionally role); every open session of the account ends."""
     _check_password(password)
     values = {"password_hash": hash_password(password), "updated_at": utcnow(), "failed_logins": 0,
@@ -144,24 +145,24 @@ def reset(db, name: str, password: str, role: str | None = None) -> None:
         store.delete_sessions_of(db, row["id"])
 
 
-def list_all(db) -> list[dict]:
+def list_all(db: sqlite3.Connection) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "password_hash"} for r in store.list_accounts(db)]
 
 
-def accounts_enabled(db) -> bool:
+def accounts_enabled(db: sqlite3.Connection) -> bool:
     """True once the team has created its first account: from then on editing, rejecting and
     signing in to the page need one too (approving always does)."""
     return store.count_accounts(db) > 0
 
 
-def active_account(db, name: str | None) -> Account | None:
+def active_account(db: sqlite3.Connection, name: str | None) -> Account | None:
     row = store.get_account(db, (name or "").strip())
     if row is None or row["disabled"]:
         return None
     return Account(row["id"], row["name"], row["role"])
 
 
-def approved_pending_send(db, name: str) -> int:
+def approved_pending_send(db: sqlite3.Connection, name: str) -> int:
     """How many approved, unsent items ``name`` approved: the sender holds them once it may not approve."""
     return store.count_approved_by(db, check_name(name))
 
@@ -176,7 +177,8 @@ def lock_seconds(failed: int, last_failed_at: str | None, now: datetime | None =
     return max(0, int(wait - since + 0.999))
 
 
-def authenticate(db, name: str, password: str, now: datetime | None = None) -> tuple[Account | None, int]:
+def authenticate(db: sqlite3.Connection, name: str, password: str,
+                 now: datetime | None = None) -> tuple[Account | None, int]:
     """(account, 0) on success; (None, seconds to wait) on failure. Failures are counted per account."""
     now = now or _now()
     with transaction(db):
@@ -199,7 +201,8 @@ def _hash_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def open_session(db, account: Account, hours: float, now: datetime | None = None) -> tuple[str, str]:
+def open_session(db: sqlite3.Connection, account: Account, hours: float,
+                 now: datetime | None = None) -> tuple[str, str]:
     """(session id for the cookie, its CSRF token). Only the id's hash is stored."""
     now = now or _now()
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
@@ -209,7 +212,7 @@ def open_session(db, account: Account, hours: float, now: datetime | None = None
     return session_id, csrf
 
 
-def session(db, session_id: str, now: datetime | None = None) -> tuple[Account, str] | None:
+def session(db: sqlite3.Connection, session_id: str, now: datetime | None = None) -> tuple[Account, str] | None:
     """The account and CSRF token of a live session; None when unknown, expired or disabled."""
     if not session_id:
         return None
@@ -219,6 +222,6 @@ def session(db, session_id: str, now: datetime | None = None) -> tuple[Account, 
     return Account(row["id"], row["name"], row["role"]), row["csrf"]
 
 
-def close_session(db, session_id: str) -> None:
+def close_session(db: sqlite3.Connection, session_id: str) -> None:
     with transaction(db):
         store.delete_session(db, _hash_id(session_id))

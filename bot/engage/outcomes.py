@@ -1,10 +1,6 @@
 """What happened after we spoke: replies, likes, follow-backs and opt-outs,
-and what the planner learns from them.
-
-Why Thompson sampling: with a handful of sends per variant, picking the best
-observed rate would lock in early luck. Sampling each variant's rate from its
-Beta posterior keeps trying the uncertain ones and shifts to the ones people
-answer, without a tuning knob.
+and what the planner learns from them (the response rates it ranks drafts
+by: ``bot.engage.drafts.rank_drafts``).
 
 Opt-outs: a reply like 别再@我 / 不要打扰 / 取关 puts its author on the
 opt-out list at once, with the comment kept as evidence, and cancels every
@@ -15,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -27,7 +23,8 @@ from storage import engagement as store
 from storage.db import transaction
 
 from bot.engage import queue_ops
-from bot.engage.drafts import Draft
+from bot.engage.followers import follower_ids, followers_key
+from bot.engage.sender import SendPlatform, make_transport
 from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
@@ -47,7 +44,6 @@ OPT_OUT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:^|[，。！!\s])滚(?:开|蛋|远点|吧|出去|$|[，。！!])|给我滚|广告狗|营销号(?:滚|走开)|机器人(?:走开|滚)",
     r"stop\s*(?:messaging|replying|commenting|spamming)|unsubscribe|leave me alone|go away",
 )]
-SHAPE_REUSE = 0.92         # a variant's sample is discounted this much per use within one planning run
 LOOKBACK_DAYS = 30
 LIKE_CHECK_DAYS = 3          # likes are looked up for this long after a send
 MAX_LIKE_CHECKS = 50         # post comment pages fetched per outcomes run, at most
@@ -75,25 +71,8 @@ def is_opt_out(text: str) -> str | None:
     return None
 
 
-def rank_drafts(options: list[Draft], stats: dict[tuple[Any, str, int], tuple[int, int]], audience_id: int | None,
-                rng: random.Random, used: dict[tuple[str, int], int] | None = None) -> list[Draft]:
-    """Drafts ordered by a Thompson sample of each variant's response rate.
-
-    ``used`` counts the variants already chosen in this planning run; each
-    use discounts a variant's sample a little, so a queue read top to bottom
-    varies in shape while the learned rates still decide."""
-    def sample(d: Draft) -> float:
-        sent, responded = stats.get((audience_id, d.template, d.variant), (0, 0))
-        return rng.betavariate(1 + responded, 1 + max(0, sent - responded)) * SHAPE_REUSE ** (used or {}).get(
-            (d.template, d.variant), 0)
-
-    scored = [(sample(d), i, d) for i, d in enumerate(options)]
-    scored.sort(key=lambda x: (-x[0], x[1]))
-    return [d for _, _, d in scored]
-
-
-def record_opt_out(db, platform: str, uid: str, evidence: str, evidence_id: str | None, actor: str, origin: str,
-                   at: str) -> tuple[bool, int]:
+def record_opt_out(db: sqlite3.Connection, platform: str, uid: str, evidence: str, evidence_id: str | None,
+                   actor: str, origin: str, at: str) -> tuple[bool, int]:
     """Add an opt-out and cancel open items to the user (caller owns the transaction).
     Returns (newly added, items cancelled)."""
     added = store.add_optout(db, platform, uid, origin, evidence, evidence_id, actor, at)
@@ -122,8 +101,8 @@ def _reply_to(raw: Any) -> str | None:
     return None
 
 
-def _handle_comment(db, summary: OutcomeSummary, items: list[store.QueueItem], platform: str, pid: str, uid: str,
-                    text: str, parent: str | None, reply_to: str | None, at: str) -> None:
+def _handle_comment(db: sqlite3.Connection, summary: OutcomeSummary, items: list[store.QueueItem], platform: str,
+                    pid: str, uid: str, text: str, parent: str | None, reply_to: str | None, at: str) -> None:
     summary.comments_seen += 1
     item = _match_item(items, uid, parent, reply_to)
     phrase = is_opt_out(text)
@@ -138,9 +117,10 @@ def _handle_comment(db, summary: OutcomeSummary, items: list[store.QueueItem], p
         summary.replies += 1
 
 
-def collect_outcomes(db, settings: Settings, transport=None, now: datetime | None = None) -> OutcomeSummary:
+def collect_outcomes(db: sqlite3.Connection, settings: Settings, platform: SendPlatform | None = None,
+                     now: datetime | None = None) -> OutcomeSummary:
     """Look for responses to sent items: stored comments (from crawling), and,
-    through the platform (``transport``, by default the configured send
+    through the platform (``platform``, by default the configured send
     source), comments to us, likes on our comments and new followers."""
     now = now or datetime.now(timezone.utc)
     at = to_stored(now)
@@ -155,20 +135,20 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
             raw = json.loads(c["raw"]) if c.get("raw") else None
             _handle_comment(db, summary, items, c["platform"], c["pid"], c["uid"], c["text"], c["parent_pid"],
                             _reply_to(raw), at)
-    if transport is None:
-        transport = outcome_transport(settings)
-    if transport is None:
+    if platform is None:
+        platform = outcome_platform(settings)
+    if platform is None:
         return summary
-    platform = items[0].platform or ""
+    platform_name = items[0].platform or ""
     # 2. Comments to us (the platform's inbox), incrementally.
     key = f"outcomes.comments_since.{settings.engagement.send_source or 'default'}"
     since = store.meta_get(db, key)
-    comments = _call(transport, "comments_to_me", since_id=since)
+    comments = _call(platform, "comments_to_me", since_id=since)
     if comments:
         with transaction(db):
             newest = since
             for p in comments:
-                _handle_comment(db, summary, items, p.platform or platform, p.pid, p.uid, p.text, p.parent_pid,
+                _handle_comment(db, summary, items, p.platform or platform_name, p.pid, p.uid, p.text, p.parent_pid,
                                 _reply_to(p.raw), at)
                 if newest is None or _id_after(p.pid, newest):
                     newest = p.pid
@@ -178,16 +158,16 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
     recent = to_stored(now - timedelta(days=LIKE_CHECK_DAYS))
     checkable = [it for it in items if it.remote_id and it.post_pid and it.kind != "repost" and (it.sent_at or "") >= recent]
     for it in checkable[-MAX_LIKE_CHECKS:]:
-        page = _call(transport, "post_comments", it.post_pid)
+        page = _call(platform, "post_comments", it.post_pid)
         for p in getattr(page, "posts", None) or []:
             if p.pid == it.remote_id and (p.likes or 0) > 0:
                 with transaction(db):
                     if store.add_outcome(db, it.id, "like", "", None, f"{p.likes} likes", at):
                         summary.likes += 1
     # 4. Follow-backs: targets who appear among our followers since the last look.
-    followers = _call(transport, "follower_ids")
+    followers = follower_ids(platform)
     if followers is not None:
-        fkey = _followers_key(settings)
+        fkey = followers_key(settings)
         before = store.meta_get(db, fkey)
         with transaction(db):
             if before is not None:
@@ -200,23 +180,6 @@ def collect_outcomes(db, settings: Settings, transport=None, now: datetime | Non
     return summary
 
 
-def _followers_key(settings: Settings) -> str:
-    return f"outcomes.followers.{settings.engagement.send_source or 'default'}"
-
-
-def ensure_follower_baseline(db, settings: Settings, transport) -> None:
-    """Before the first send, remember who already follows us, so only later
-    follows count as follow-backs."""
-    key = _followers_key(settings)
-    if store.meta_get(db, key) is not None:
-        return
-    followers = _call(transport, "follower_ids")
-    if followers is not None:
-        with transaction(db):
-            if store.meta_get(db, key) is None:
-                store.meta_set(db, key, json.dumps(sorted(followers)))
-
-
 def _id_after(a: str, b: str) -> bool:
     try:
         return int(a) > int(b)
@@ -224,11 +187,11 @@ def _id_after(a: str, b: str) -> bool:
         return a > b
 
 
-def _call(transport, name: str, *args, **kwargs):
+def _call(platform: SendPlatform, name: str, *args: Any, **kwargs: Any) -> Any:
     """Optional adapter capabilities: a platform without one is skipped, not an error."""
     from bot.find.errors import SourceError, UnsupportedError
 
-    fn = getattr(transport, name, None)
+    fn = getattr(platform, name, None)
     if fn is None:
         return None
     try:
@@ -240,12 +203,10 @@ def _call(transport, name: str, *args, **kwargs):
         return None
 
 
-def outcome_transport(settings: Settings):
+def outcome_platform(settings: Settings) -> SendPlatform | None:
     """The adapter outcomes read through: the configured send source, if any."""
     if not settings.engagement.send_source or settings.engagement.send_mode in ("dry-run", "manual"):
         return None
-    from bot.engage.sender import make_transport
-
     try:
         return make_transport(settings, settings.engagement.send_mode)
     except HuaxiangError as exc:

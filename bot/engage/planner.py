@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import re
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,7 +26,7 @@ from config.times import parse_stored, to_stored
 from storage import engagement as store
 from storage.db import transaction
 
-from bot.engage import drafts, outcomes, policy, queue_ops
+from bot.engage import drafts, policy, queue_ops
 from bot.engage import explain
 from bot.i18n import TIME_FORMAT
 from bot.engage.drafting.compose import Composer, PostInfo, campaign_words, json_list
@@ -184,8 +185,8 @@ def _next_active(settings: Settings, t: datetime, hours: list[int]) -> datetime 
     return None
 
 
-def _find_slot(db, settings: Settings, action: policy.Action, start: datetime, hours: list[int] | None,
-               expires: datetime | None) -> datetime | None:
+def _find_slot(db: sqlite3.Connection, settings: Settings, action: policy.Action, start: datetime,
+               hours: list[int] | None, expires: datetime | None) -> datetime | None:
     """The first time from ``start`` that quiet hours, caps and spacing allow,
     preferring the target's active hours when that costs less than a day."""
     t = start
@@ -253,7 +254,7 @@ def _on_target(settings: Settings, c: Candidate, rel: dict[str, tuple[float, str
     return False
 
 
-def _gather(db, settings: Settings, now: datetime, summary: PlanSummary) -> list[Candidate]:
+def _gather(db: sqlite3.Connection, settings: Settings, now: datetime, summary: PlanSummary) -> list[Candidate]:
     e = settings.engagement
     since = to_stored(now - timedelta(days=e.max_post_age_days))
     targets = set(e.target_audiences)
@@ -308,7 +309,7 @@ def _repost_worthy(settings: Settings, c: Candidate, reading, summary: PlanSumma
             and len(reading.phrases) >= 2 and not AD_WORDS.search(r.get("text") or ""))
 
 
-def _composer(db, settings: Settings, cands: list[Candidate]) -> Composer:
+def _composer(db: sqlite3.Connection, settings: Settings, cands: list[Candidate]) -> Composer:
     """The drafters for this run: phrase statistics over the candidate posts,
     the library (with sentence vectors when the analysis has them), the LLM if configured."""
     keywords: set[str] = set()
@@ -337,7 +338,7 @@ def _library_encoder(settings: Settings):
         return None
 
 
-def _post_vectors(db, composer: Composer, cands: list[Candidate]) -> dict[int, Any]:
+def _post_vectors(db: sqlite3.Connection, composer: Composer, cands: list[Candidate]) -> dict[int, Any]:
     """Stored sentence vectors of the candidate posts (the analysis embedded them)."""
     model = composer.vector_model
     if model is None:
@@ -358,7 +359,8 @@ def _post_vectors(db, composer: Composer, cands: list[Candidate]) -> dict[int, A
     return out
 
 
-def run_plan(db, settings: Settings, now: datetime | None = None, rng: random.Random | None = None) -> PlanSummary:
+def run_plan(db: sqlite3.Connection, settings: Settings, now: datetime | None = None,
+             rng: random.Random | None = None) -> PlanSummary:
     """Propose actions for recent posts by target audiences and in groups.
 
     Idempotent: candidates that already have an item are counted as
@@ -401,8 +403,8 @@ def run_plan(db, settings: Settings, now: datetime | None = None, rng: random.Ra
     return summary
 
 
-def _plan_one(db, settings: Settings, c: Candidate, now: datetime, rng: random.Random, stats, composer: Composer,
-              vectors: dict, follows_done: set, summary: PlanSummary, budget: int) -> None:
+def _plan_one(db: sqlite3.Connection, settings: Settings, c: Candidate, now: datetime, rng: random.Random, stats,
+              composer: Composer, vectors: dict, follows_done: set, summary: PlanSummary, budget: int) -> None:
     """One candidate: a follow suggestion for a leader, then one reply or repost."""
     e = settings.engagement
     r = c.row
@@ -435,14 +437,14 @@ def _plan_one(db, settings: Settings, c: Candidate, now: datetime, rng: random.R
     _insert(db, settings, c, chosen, when, hours, now, summary)
 
 
-def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Random, stats, options,
-            summary: PlanSummary):
+def _choose(db: sqlite3.Connection, settings: Settings, c: Candidate, now: datetime, rng: random.Random, stats,
+            options, summary: PlanSummary):
     """The best-ranked draft that every rule allows, and its slot."""
     e = settings.engagement
     r = c.row
     # The model's draft, when [drafting] asks for one, is tried first; the rest by learned response.
     ranked = [d for d in options if d.template == "llm"] + \
-        outcomes.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
+        drafts.rank_drafts([d for d in options if d.template != "llm"], stats, c.audience_id, rng, summary.used)
     created = parse_stored(r["created_at"])
     expires = created + timedelta(days=e.max_post_age_days) if created else None
     action = policy.Action(kind=ranked[0].kind, platform=r["platform"], target_uid=r["uid"], post_id=r["post_id"],
@@ -475,8 +477,8 @@ def _choose(db, settings: Settings, c: Candidate, now: datetime, rng: random.Ran
     return None, None, None
 
 
-def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: datetime, hours, now: datetime,
-            summary: PlanSummary) -> None:
+def _insert(db: sqlite3.Connection, settings: Settings, c: Candidate, chosen: drafts.Draft, when: datetime, hours,
+            now: datetime, summary: PlanSummary) -> None:
     r = c.row
     at = to_stored(now)
     facts = _facts(c, chosen, when, settings, hours)
@@ -503,7 +505,7 @@ def _insert(db, settings: Settings, c: Candidate, chosen: drafts.Draft, when: da
 
 
 
-def _suggest_follow(db, settings: Settings, c: Candidate, now: datetime, source: str) -> bool:
+def _suggest_follow(db: sqlite3.Connection, settings: Settings, c: Candidate, now: datetime, source: str) -> bool:
     """A follow is a note for a person (never sent); one per user, ever."""
     r = c.row
     action = policy.Action(kind="follow", platform=r["platform"], target_uid=r["uid"], post_id=None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -175,7 +176,7 @@ def rule_approved(a: Action) -> Violation | None:
     return None
 
 
-def rule_approver_account(db, a: Action) -> Violation | None:
+def rule_approver_account(db: sqlite3.Connection, a: Action) -> Violation | None:
     """The approval must come from an account that, at send time, is still active and allowed
     to approve: one disabled or demoted since it approved holds the item until an approver
     approves it again. With no accounts at all nothing approved is sent."""
@@ -190,7 +191,7 @@ def rule_approver_account(db, a: Action) -> Violation | None:
     return None
 
 
-def rule_second_approval(db, settings: Settings, a: Action) -> Violation | None:
+def rule_second_approval(db: sqlite3.Connection, settings: Settings, a: Action) -> Violation | None:
     """With ``[review] second_approval``, a reply goes out only with two different approvers
     since its text last changed (bot.engage.queue_ops records the first as ``approve_first``)."""
     if not settings.review.second_approval or a.kind not in ("reply", "group_reply") or a.item_id is None:
@@ -213,13 +214,13 @@ def rule_never_follow(a: Action) -> Violation | None:
     return None
 
 
-def rule_blocklist(db, settings: Settings, a: Action) -> Violation | None:
+def rule_blocklist(db: sqlite3.Connection, settings: Settings, a: Action) -> Violation | None:
     if a.target_uid in settings.engagement.blocklist or store.in_blocklist_table(db, a.platform, a.target_uid):
         return Violation("blocklist", f"user {a.target_uid} is on the blocklist")
     return None
 
 
-def rule_opt_out(db, a: Action) -> Violation | None:
+def rule_opt_out(db: sqlite3.Connection, a: Action) -> Violation | None:
     if store.is_opted_out(db, a.platform, a.target_uid):
         return Violation("opt_out", f"user {a.target_uid} asked not to be contacted")
     return None
@@ -257,7 +258,7 @@ def rule_length(settings: Settings, a: Action) -> Violation | None:
     return None
 
 
-def rule_user_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
+def rule_user_cap(db: sqlite3.Connection, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     e = settings.engagement
     since = to_stored(a.when - timedelta(days=e.window_days))
     n = store.count_user_touches(db, a.platform, a.target_uid, since, _statuses(stage), a.item_id)
@@ -266,7 +267,7 @@ def rule_user_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation 
     return None
 
 
-def rule_one_per_post(db, a: Action, stage: Stage) -> Violation | None:
+def rule_one_per_post(db: sqlite3.Connection, a: Action, stage: Stage) -> Violation | None:
     if a.post_id is None:
         return None
     statuses = store.ALL_STATUSES if stage == "plan" else store.TOUCH_STATUSES
@@ -275,7 +276,7 @@ def rule_one_per_post(db, a: Action, stage: Stage) -> Violation | None:
     return None
 
 
-def rule_identical_text(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
+def rule_identical_text(db: sqlite3.Connection, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     since = to_stored(a.when - timedelta(days=settings.engagement.window_days))
     if store.count_text_uses(db, text_key(a.text), since, _statuses(stage), a.item_id):
         return Violation("identical_text", f"the same text is already used within {settings.engagement.window_days} days")
@@ -289,7 +290,7 @@ def rule_quiet_hours(settings: Settings, a: Action) -> Violation | None:
     return None
 
 
-def rule_daily_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
+def rule_daily_cap(db: sqlite3.Connection, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     start, end = local_day_bounds(settings, a.when)
     n = store.count_actions_between(db, to_stored(start), to_stored(end), _statuses(stage), a.source, a.item_id)
     if n >= settings.engagement.daily_cap:
@@ -297,7 +298,7 @@ def rule_daily_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation
     return None
 
 
-def rule_hourly_cap(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
+def rule_hourly_cap(db: sqlite3.Connection, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     start = a.when - timedelta(hours=1)
     end = a.when + timedelta(seconds=1)
     n = store.count_actions_between(db, to_stored(start), to_stored(end), _statuses(stage), a.source, a.item_id)
@@ -307,7 +308,7 @@ def rule_hourly_cap(db, settings: Settings, a: Action, stage: Stage) -> Violatio
     return None
 
 
-def rule_spacing(db, settings: Settings, a: Action, stage: Stage) -> Violation | None:
+def rule_spacing(db: sqlite3.Connection, settings: Settings, a: Action, stage: Stage) -> Violation | None:
     """At least min_spacing + jitter between two actions of one account.
 
     At plan time the new action may fall between two planned ones, so both
@@ -332,7 +333,7 @@ def rule_spacing(db, settings: Settings, a: Action, stage: Stage) -> Violation |
 
 # -- the two entry points ---------------------------------------------------------
 
-def plan_violations(db, settings: Settings, a: Action) -> list[Violation]:
+def plan_violations(db: sqlite3.Connection, settings: Settings, a: Action) -> list[Violation]:
     """Why the planner must not propose this action at ``a.when`` (empty = fine)."""
     checks = [rule_blocklist(db, settings, a), rule_opt_out(db, a), rule_deny_keywords(settings, a)]
     if a.kind != "follow":  # a follow is a note for a person: no text, no send, no slot
@@ -344,7 +345,7 @@ def plan_violations(db, settings: Settings, a: Action) -> list[Violation]:
     return [v for v in checks if v is not None]
 
 
-def send_violations(db, settings: Settings, a: Action) -> list[Violation]:
+def send_violations(db: sqlite3.Connection, settings: Settings, a: Action) -> list[Violation]:
     """Why the sender must not send this item now (empty = send)."""
     checks = [
         rule_approved(a), rule_approver_account(db, a), rule_second_approval(db, settings, a), rule_never_follow(a), rule_blocklist(db, settings, a),

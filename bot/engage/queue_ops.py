@@ -19,6 +19,7 @@ a reply needs two different approvers. The last decision can be undone for
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -77,8 +78,9 @@ def _now(now: datetime | None) -> str:
     return to_stored(now or datetime.now(timezone.utc))
 
 
-def transition(db, item_id: int, to: str, actor: str, action: str, at: str, *, updates: dict[str, Any] | None = None,
-               detail: dict[str, Any] | None = None, expect: tuple[str, ...] | None = None) -> store.QueueItem:
+def transition(db: sqlite3.Connection, item_id: int, to: str, actor: str, action: str, at: str, *,
+               updates: dict[str, Any] | None = None, detail: dict[str, Any] | None = None,
+               expect: tuple[str, ...] | None = None) -> store.QueueItem:
     """Move one item to ``to`` inside the caller's transaction, with its audit row."""
     item = store.get_item(db, item_id)
     if item is None:
@@ -103,7 +105,7 @@ def _require_person(by: str | None, what: str) -> str:
     return by.strip()  # type: ignore[union-attr]
 
 
-def _require_right(db, by: str, right: str, what: str) -> str:
+def _require_right(db: sqlite3.Connection, by: str, right: str, what: str) -> str:
     """``by`` must be an active account whose role allows ``right``.
 
     Approving always needs such an account (nothing is posted without an
@@ -126,7 +128,7 @@ def _require_right(db, by: str, right: str, what: str) -> str:
     return account.name
 
 
-def first_approver(db, item_id: int) -> str | None:
+def first_approver(db: sqlite3.Connection, item_id: int) -> str | None:
     """Who gave the first of two approvals since the draft last changed (None = nobody yet)."""
     first = None
     for row in store.audit_for(db, item_id):
@@ -137,7 +139,7 @@ def first_approver(db, item_id: int) -> str | None:
     return first
 
 
-def _each(db, ids: list[int], fn) -> list[Change]:
+def _each(db: sqlite3.Connection, ids: list[int], fn) -> list[Change]:
     out = []
     for item_id in ids:
         try:
@@ -149,8 +151,8 @@ def _each(db, ids: list[int], fn) -> list[Change]:
     return out
 
 
-def approve(db, ids: list[int], by: str, now: datetime | None = None, *, retry_failed: bool = True,
-            second_approval: bool = False) -> list[Change]:
+def approve(db: sqlite3.Connection, ids: list[int], by: str, now: datetime | None = None, *,
+            retry_failed: bool = True, second_approval: bool = False) -> list[Change]:
     """A named person approves items (pending ones; failed ones only with ``retry_failed``).
 
     With ``second_approval``, a reply's first approval is recorded and the item
@@ -183,7 +185,8 @@ def approve(db, ids: list[int], by: str, now: datetime | None = None, *, retry_f
     return _each(db, ids, one)
 
 
-def settle_follow(db, ids: list[int], by: str, done: bool, now: datetime | None = None) -> list[Change]:
+def settle_follow(db: sqlite3.Connection, ids: list[int], by: str, done: bool,
+                  now: datetime | None = None) -> list[Change]:
     """A follow suggestion is a to-do: a person followed by hand (done) or decided not to (dismissed)."""
     by = _require_person(by, "settling a follow suggestion")
     by = _require_right(db, by, "todo", "settling a follow suggestion")
@@ -200,7 +203,8 @@ def settle_follow(db, ids: list[int], by: str, done: bool, now: datetime | None 
     return _each(db, ids, one)
 
 
-def undo(db, item_id: int, by: str, window_s: float, now: datetime | None = None) -> store.QueueItem:
+def undo(db: sqlite3.Connection, item_id: int, by: str, window_s: float,
+         now: datetime | None = None) -> store.QueueItem:
     """Take back one's own last decision on an item within ``window_s`` seconds: it is pending again."""
     by = _require_person(by, "undoing")
     moment = now or datetime.now(timezone.utc)
@@ -227,7 +231,8 @@ def undo(db, item_id: int, by: str, window_s: float, now: datetime | None = None
     return store.get_item(db, item_id)  # type: ignore[return-value]
 
 
-def reject(db, ids: list[int], by: str, reason: str = "", now: datetime | None = None) -> list[Change]:
+def reject(db: sqlite3.Connection, ids: list[int], by: str, reason: str = "",
+           now: datetime | None = None) -> list[Change]:
     by = _require_person(by, "rejecting")
     by = _require_right(db, by, "reject", "rejecting")
     at = _now(now)
@@ -240,7 +245,8 @@ def reject(db, ids: list[int], by: str, reason: str = "", now: datetime | None =
     return _each(db, ids, one)
 
 
-def edit(db, item_id: int, text: str, by: str, settings: Settings, now: datetime | None = None) -> store.QueueItem:
+def edit(db: sqlite3.Connection, item_id: int, text: str, by: str, settings: Settings,
+         now: datetime | None = None) -> store.QueueItem:
     """Change a draft. An approved item goes back to pending: the approval was for the old text."""
     by = _require_person(by, "editing")
     by = _require_right(db, by, "edit", "editing")
@@ -265,14 +271,14 @@ def edit(db, item_id: int, text: str, by: str, settings: Settings, now: datetime
                                    "approved_by": None, "approved_at": None})
 
 
-def cancel(db, item_id: int, by: str, reason: str, now: datetime | None = None) -> store.QueueItem:
+def cancel(db: sqlite3.Connection, item_id: int, by: str, reason: str, now: datetime | None = None) -> store.QueueItem:
     at = _now(now)
     with transaction(db):
         return transition(db, item_id, "cancelled", by, "cancel", at, expect=("pending", "approved"),
                           detail={"reason": reason}, updates={"last_error": reason})
 
 
-def cancel_open_for_user(db, platform: str, uid: str, by: str, reason: str, at: str) -> list[int]:
+def cancel_open_for_user(db: sqlite3.Connection, platform: str, uid: str, by: str, reason: str, at: str) -> list[int]:
     """Inside the caller's transaction: cancel every pending/approved item to this user."""
     ids = store.open_items_for_user(db, platform, uid)
     for item_id in ids:
@@ -280,7 +286,7 @@ def cancel_open_for_user(db, platform: str, uid: str, by: str, reason: str, at: 
     return ids
 
 
-def expire_due(db, now: datetime | None = None) -> int:
+def expire_due(db: sqlite3.Connection, now: datetime | None = None) -> int:
     """Pending items whose window closed before anyone reviewed them."""
     at = _now(now)
     with transaction(db):
@@ -290,7 +296,7 @@ def expire_due(db, now: datetime | None = None) -> int:
     return len(ids)
 
 
-def resolve(db, item_id: int, sent: bool, by: str, remote_id: str | None = None, note: str = "",
+def resolve(db: sqlite3.Connection, item_id: int, sent: bool, by: str, remote_id: str | None = None, note: str = "",
             now: datetime | None = None) -> store.QueueItem:
     """A person settles an item whose outcome the bot cannot know: one handed
     out in the manual worklist, or an ``unknown`` the platform cannot confirm."""

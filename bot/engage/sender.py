@@ -25,12 +25,13 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from config import Settings
 from config.times import to_stored
@@ -39,8 +40,12 @@ from storage.db import transaction
 from storage.liveness import pid_alive
 
 from bot.engage import policy, queue_ops
+from bot.engage.followers import ensure_follower_baseline
 from bot.errors import HuaxiangError
 from bot.engage.worklist import Worklist
+
+if TYPE_CHECKING:
+    from bot.find.sources.base import SendResult
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +87,20 @@ class SendSummary:
         return out
 
 
-# -- transports -----------------------------------------------------------------
+# -- platforms --------------------------------------------------------------------
 
-def make_transport(settings: Settings, mode: str):
+class SendPlatform(Protocol):
+    """What the sender needs of a platform adapter (every ``bot.find.sources.base.Source``
+    is one). An adapter may also offer ``find_own_reply`` (to reconcile unknown
+    outcomes; without it they wait for a person) and ``follower_ids`` (the
+    follow-back baseline)."""
+
+    def reply(self, post_pid: str, text: str, idempotency_key: str) -> SendResult: ...
+
+    def repost(self, post_pid: str, text: str, idempotency_key: str) -> SendResult: ...
+
+
+def make_transport(settings: Settings, mode: str) -> SendPlatform:
     """The adapter for ``[engagement].send_source``, checked against the mode."""
     from bot.find.sources import open_source, send_platforms, source_class
 
@@ -106,10 +122,7 @@ def make_transport(settings: Settings, mode: str):
 
 # -- the lease --------------------------------------------------------------------
 
-    return True
-
-
-def _acquire(db, holder: dict[str, Any]) -> bool:
+def _acquire(db: sqlite3.Connection, holder: dict[str, Any]) -> bool:
     with transaction(db):
         raw = store.meta_get(db, LEASE_KEY)
         if raw:
@@ -131,12 +144,12 @@ def _acquire(db, holder: dict[str, Any]) -> bool:
     return True
 
 
-def _refresh(db, holder: dict[str, Any]) -> None:
+def _refresh(db: sqlite3.Connection, holder: dict[str, Any]) -> None:
     with transaction(db):
         store.meta_set(db, LEASE_KEY, json.dumps({**holder, "expires": time.time() + LEASE_TTL_S}))
 
 
-def _release(db, holder: dict[str, Any]) -> None:
+def _release(db: sqlite3.Connection, holder: dict[str, Any]) -> None:
     with transaction(db):
         raw = store.meta_get(db, LEASE_KEY)
         if raw and json.loads(raw).get("token") == holder["token"]:
@@ -145,7 +158,7 @@ def _release(db, holder: dict[str, Any]) -> None:
 
 # -- helpers ------------------------------------------------------------------------
 
-def _action(db, item: store.QueueItem, when: datetime) -> policy.Action:
+def _action(db: sqlite3.Connection, item: store.QueueItem, when: datetime) -> policy.Action:
     post_text, post_created_at = store.post_text_and_time(db, item.post_id)
     return policy.Action(kind=item.kind, platform=item.platform or "", target_uid=item.target_uid or "",
                          post_id=item.post_id, post_text=post_text, text=item.text or "", when=when,
@@ -159,7 +172,7 @@ def idempotency_key(item: store.QueueItem) -> str:
     return f"huaxiang-{item.id}"
 
 
-def _recover_crashed(db, summary: SendSummary, at: str) -> None:
+def _recover_crashed(db: sqlite3.Connection, summary: SendSummary, at: str) -> None:
     """Items left 'sending' by a run that died mid-request: their outcome is unknown."""
     with transaction(db):
         for item in store.items_with_status(db, ("sending",)):
@@ -173,12 +186,13 @@ def _recover_crashed(db, summary: SendSummary, at: str) -> None:
             summary.recovered += 1
 
 
-def _reconcile(db, settings: Settings, transport, summary: SendSummary, at: str) -> None:
+def _reconcile(db: sqlite3.Connection, settings: Settings, platform: SendPlatform, summary: SendSummary,
+               at: str) -> None:
     """Look for our comment before anything is ever tried again."""
     from bot.find.errors import SourceError, UnsupportedError
 
     for item in store.items_with_status(db, ("unknown",)):
-        finder = getattr(transport, "find_own_reply", None)
+        finder = getattr(platform, "find_own_reply", None)
         if finder is None or item.kind == "repost":
             continue  # cannot tell: a person resolves it
         try:
@@ -208,16 +222,16 @@ def _reconcile(db, settings: Settings, transport, summary: SendSummary, at: str)
                 summary.reconciled_absent += 1
 
 
-def _request(transport, item: store.QueueItem):
+def _request(platform: SendPlatform, item: store.QueueItem) -> tuple[str, str | None, str | None]:
     """Returns ('sent', remote_id, None) | ('failed', None, error) | ('unknown', None, error) | ('blocked', ...)."""
     from bot.find.errors import BlockedError, OutcomeUnknownError, SourceError, UnsupportedError
 
     key = idempotency_key(item)
     try:
         if item.kind == "repost":
-            res = transport.repost(item.post_pid, item.text, key)
+            res = platform.repost(item.post_pid, item.text, key)
         else:
-            res = transport.reply(item.post_pid, item.text, key)
+            res = platform.reply(item.post_pid, item.text, key)
     except OutcomeUnknownError as exc:
         return "unknown", None, str(exc)
     except BlockedError as exc:
@@ -241,119 +255,143 @@ def _request(transport, item: store.QueueItem):
 
 # -- the run ----------------------------------------------------------------------------
 
-def run_send(db, settings: Settings, now: datetime | None = None, stop: threading.Event | None = None,
-             transport=None, dry_run: bool | None = None, max_items: int | None = None,
-             worklist_dir: str | None = None) -> SendSummary:
-    """Send due approved items (see the module docstring for the guarantees)."""
+@dataclass
+class _Run:
+    """One send run: where actions go (a live ``platform``, or a person's
+    ``worklist`` in manual mode: exactly one of them), its lease and its clock."""
+
+    db: sqlite3.Connection
+    settings: Settings
+    summary: SendSummary
+    stop: threading.Event
+    holder: dict[str, Any]
+    started: datetime
+    frozen: bool                         # ``now`` was given: time stands still, waits end the run
+    platform: SendPlatform | None = None
+    worklist: Worklist | None = None
+    virtual: datetime | None = None      # manual mode's clock: advanced to each rule's time
+    attempted: set[int] = field(default_factory=set)
+
+    def now(self) -> datetime:
+        if self.worklist is not None or self.frozen:
+            return self.virtual or self.started
+        return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def run_send(db: sqlite3.Connection, settings: Settings, now: datetime | None = None,
+             stop: threading.Event | None = None, platform: SendPlatform | None = None, dry_run: bool | None = None,
+             max_items: int | None = None, worklist_dir: str | None = None) -> SendSummary:
+    """Send due approved items (see the module docstring for the guarantees).
+
+    ``platform`` is the adapter to send through; by default the one
+    ``[engagement].send_source`` names, or in manual mode a worklist written to
+    ``worklist_dir``. Without a platform, send mode ``dry-run`` changes nothing."""
     mode = settings.engagement.send_mode
     if dry_run is None:
-        dry_run = mode == "dry-run" and transport is None
-    stop = stop or threading.Event()
-    frozen = now is not None
+        dry_run = mode == "dry-run" and platform is None
     clock_now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     if dry_run:
         return _dry_run(db, settings, clock_now)
-    summary = SendSummary(mode=mode if mode != "dry-run" else "direct")
-    manual = mode == "manual" and transport is None
-    if manual:
-        transport = Worklist(settings, worklist_dir, clock_now)
-    elif transport is None:
-        transport = make_transport(settings, mode)
-    hands_out = bool(getattr(transport, "hands_out", False))
     holder = {"host": socket.gethostname(), "pid": os.getpid(), "token": os.urandom(8).hex()}
+    r = _Run(db, settings, SendSummary(mode=mode if mode != "dry-run" else "direct"), stop or threading.Event(),
+             holder, clock_now, frozen=now is not None)
+    if mode == "manual" and platform is None:
+        r.worklist = Worklist(settings, worklist_dir, clock_now)
+    else:
+        r.platform = platform or make_transport(settings, mode)
     if not _acquire(db, holder):
-        summary.busy = 1
-        summary.stopped_reason = "another sender is running"
-        return summary
+        r.summary.busy = 1
+        r.summary.stopped_reason = "another sender is running"
+        return r.summary
     try:
-        _before_sending(db, settings, transport, summary, clock_now, hands_out)
-        virtual = clock_now
-
-        def clock() -> datetime:
-            return virtual if (manual or frozen) else datetime.now(timezone.utc).replace(microsecond=0)
-
-        sent_this_run = 0
-        attempted: set[int] = set()
-        while not stop.is_set():
-            if max_items is not None and sent_this_run >= max_items:
-                break
-            t = clock()
-            due = [i for i in store.due_items(db, to_stored(t)) if i.id not in attempted]
-            if not due:
-                break
-            summary.due = max(summary.due, len(due))
-            progressed, wait_until, wait_rule = _one_pass(db, settings, transport, due, t, hands_out, summary, clock,
-                                                          stop, attempted)
-            if progressed:
-                sent_this_run += 1
-                _refresh(db, holder)
-            if summary.stopped_reason or stop.is_set():
-                break
-            if progressed:
-                continue
-            if wait_until is None:
-                break
-            # Everything due is waiting for a rule.
-            if manual and wait_until - clock_now <= MANUAL_HORIZON:
-                virtual = wait_until
-                continue
-            if not frozen and not manual and (wait_until - t).total_seconds() <= MAX_SLEEP_S:
-                _sleep_until(db, holder, wait_until, stop)
-                if stop.is_set():
-                    break
-                continue
-            summary.waiting = len([i for i in due if i.id not in attempted])
-            summary.stopped_reason = f"waiting: {wait_rule} until {to_stored(wait_until)}"
-            break
+        _before_sending(r)
+        _send_due(r, max_items)
     finally:
         _release(db, holder)
-        if hands_out:
-            path = transport.close()
-            summary.worklist = str(path) if path else None
-    return summary
+        if r.worklist is not None:
+            path = r.worklist.close()
+            r.summary.worklist = str(path) if path else None
+    return r.summary
 
 
-def _before_sending(db, settings: Settings, transport, summary: SendSummary, clock_now: datetime,
-                    hands_out: bool) -> None:
+def _before_sending(r: _Run) -> None:
     """Expire what is past its time, settle attempts a crash left open, and
-    (for a live transport) reconcile unknown outcomes and take the follower
+    (for a live platform) reconcile unknown outcomes and take the follower
     baseline before anything new goes out."""
-    queue_ops.expire_due(db, clock_now)
-    at = to_stored(clock_now)
-    _recover_crashed(db, summary, at)
-    if not hands_out:
-        _reconcile(db, settings, transport, summary, at)
-        if store.due_items(db, at):
-            from bot.engage.outcomes import ensure_follower_baseline
-
-            ensure_follower_baseline(db, settings, transport)
+    queue_ops.expire_due(r.db, r.started)
+    at = to_stored(r.started)
+    _recover_crashed(r.db, r.summary, at)
+    if r.platform is not None:
+        _reconcile(r.db, r.settings, r.platform, r.summary, at)
+        if store.due_items(r.db, at):
+            ensure_follower_baseline(r.db, r.settings, r.platform)
 
 
-def _one_pass(db, settings: Settings, transport, due: list, t: datetime, hands_out: bool, summary: SendSummary,
-              clock, stop: threading.Event, attempted: set[int]) -> tuple[bool, datetime | None, str | None]:
+def _send_due(r: _Run, max_items: int | None) -> None:
+    """Pass over the due items until none is left, ``max_items`` went out, the
+    platform refused us, or everything waits for a rule longer than this run may."""
+    progressed_count = 0
+    while not r.stop.is_set() and (max_items is None or progressed_count < max_items):
+        t = r.now()
+        due = [i for i in store.due_items(r.db, to_stored(t)) if i.id not in r.attempted]
+        if not due:
+            return
+        r.summary.due = max(r.summary.due, len(due))
+        progressed, wait_until, wait_rule = _one_pass(r, due, t)
+        if progressed:
+            progressed_count += 1
+            _refresh(r.db, r.holder)
+        if r.summary.stopped_reason or r.stop.is_set():
+            return
+        if progressed:
+            continue
+        if wait_until is None:
+            return
+        if not _wait(r, t, wait_until):
+            r.summary.waiting = len([i for i in due if i.id not in r.attempted])
+            r.summary.stopped_reason = f"waiting: {wait_rule} until {to_stored(wait_until)}"
+            return
+
+
+def _wait(r: _Run, t: datetime, until: datetime) -> bool:
+    """Wait for a rule's time if this run may: a worklist's virtual clock moves
+    ahead (up to ``MANUAL_HORIZON``), the real clock sleeps (up to
+    ``MAX_SLEEP_S``), a frozen clock never waits. False: the run ends here."""
+    if r.worklist is not None:
+        if until - r.started > MANUAL_HORIZON:
+            return False
+        r.virtual = until
+        return True
+    if r.frozen or (until - t).total_seconds() > MAX_SLEEP_S:
+        return False
+    _sleep_until(r.db, r.holder, until, r.stop)
+    return True
+
+
+def _one_pass(r: _Run, due: list[store.QueueItem], t: datetime) -> tuple[bool, datetime | None, str | None]:
     """Try the due items in order until one is sent (or handed out, or ends
     unknown/failed): then the caller re-reads the queue, since caps and
     spacing changed. Returns (progressed, earliest wait, its rule)."""
     wait_until, wait_rule = None, None
     for item in due:
-        if stop.is_set():
+        if r.stop.is_set():
             break
-        verdict, detail = _send_one(db, settings, transport, item, t, hands_out, summary, clock)
+        verdict, detail = _send_one(r, item, t)
         if verdict == "wait":
-            summary.waits[detail.rule] += 1
+            r.summary.waits[detail.rule] += 1
             if detail.retry_at and (wait_until is None or detail.retry_at < wait_until):
                 wait_until, wait_rule = detail.retry_at, detail.rule
             continue
-        attempted.add(item.id)
+        r.attempted.add(item.id)
         if verdict == "blocked":
-            summary.stopped_reason = detail
+            r.summary.stopped_reason = detail
             break
         if verdict in ("sent", "unknown", "failed", "handed_out"):
             return True, wait_until, wait_rule
     return False, wait_until, wait_rule
 
 
-def _sleep_until(db, holder: dict[str, Any], wait_until: datetime, stop: threading.Event) -> None:
+def _sleep_until(db: sqlite3.Connection, holder: dict[str, Any], wait_until: datetime, stop: threading.Event) -> None:
     """Sleep in short steps, renewing the lease, so no one takes over a live sender."""
     while not stop.is_set():
         left = (wait_until - datetime.now(timezone.utc)).total_seconds()
@@ -363,7 +401,7 @@ def _sleep_until(db, holder: dict[str, Any], wait_until: datetime, stop: threadi
         _refresh(db, holder)
 
 
-def _hold(db, item: store.QueueItem, why: policy.Violation, at: str, summary: SendSummary) -> None:
+def _hold(db: sqlite3.Connection, item: store.QueueItem, why: policy.Violation, at: str, summary: SendSummary) -> None:
     """An approved item a send-time rule refuses (e.g. its approver was disabled since) stays
     approved but is not sent; the reason goes to the item, the audit log (once per reason,
     so a sender polling every minute does not flood it) and the send summary."""
@@ -376,16 +414,17 @@ def _hold(db, item: store.QueueItem, why: policy.Violation, at: str, summary: Se
                          detail={"rule": why.rule, "reason": why.message})
 
 
-def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datetime, hands_out: bool,
-              summary: SendSummary, clock):
-    at = to_stored(t)
+def _send_one(r: _Run, item: store.QueueItem, t: datetime) -> tuple[str, Any]:
+    """Re-check every rule and mark the item ``sending`` in one transaction,
+    committed before the request; then hand it out or send it. Returns the
+    verdict and, for a refusal or a wait, the violation (or the reason)."""
+    db, summary, at = r.db, r.summary, to_stored(t)
     with transaction(db):
         current = store.get_item(db, item.id)
         if current is None or current.status != "approved":
             summary.skipped += 1
             return "skipped", None
-        violations = policy.send_violations(db, settings, _action(db, current, t))
-        decisive = policy.first_blocking(violations)
+        decisive = policy.first_blocking(policy.send_violations(db, r.settings, _action(db, current, t)))
         if decisive is not None and decisive.action == "skip":
             _hold(db, current, decisive, at, summary)
             return "skipped", decisive
@@ -405,16 +444,28 @@ def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datet
         log_id = store.start_send_log(db, current.id, attempt, summary.mode, idempotency_key(current), at,
                                       current.text or "")
     # Committed: from here a crash leaves the item 'sending' -> 'unknown', never resent blindly.
-    if hands_out:
-        transport.add(store.item_detail(db, sending.id), t)
-        with transaction(db):
-            store.finish_send_log(db, log_id, "handed_out", at)
-            store.append_audit(db, at, queue_ops.SENDER, "hand_out", sending.id, "sending", "sending",
-                               sending.text, sending.text, {"worklist": str(transport.csv_path)})
-        summary.handed_out += 1
-        return "handed_out", None
-    outcome, remote_id, error = _request(transport, sending)
-    done = to_stored(clock())
+    if r.worklist is not None:
+        return _hand_out(r, r.worklist, sending, log_id, t)
+    return _deliver(r, r.platform, sending, log_id)
+
+
+def _hand_out(r: _Run, worklist: Worklist, sending: store.QueueItem, log_id: int, t: datetime) -> tuple[str, None]:
+    """Manual mode: the item goes on the worklist and stays ``sending`` until a person confirms it."""
+    at = to_stored(t)
+    worklist.add(store.item_detail(r.db, sending.id), t)
+    with transaction(r.db):
+        store.finish_send_log(r.db, log_id, "handed_out", at)
+        store.append_audit(r.db, at, queue_ops.SENDER, "hand_out", sending.id, "sending", "sending",
+                           sending.text, sending.text, {"worklist": str(worklist.csv_path)})
+    r.summary.handed_out += 1
+    return "handed_out", None
+
+
+def _deliver(r: _Run, platform: SendPlatform, sending: store.QueueItem, log_id: int) -> tuple[str, str | None]:
+    """The request, and the item's state from its answer: sent, unknown or failed."""
+    db, summary = r.db, r.summary
+    outcome, remote_id, error = _request(platform, sending)
+    done = to_stored(r.now())
     with transaction(db):
         if outcome == "sent":
             store.finish_send_log(db, log_id, "sent", done, remote_id=remote_id)
@@ -437,7 +488,7 @@ def _send_one(db, settings: Settings, transport, item: store.QueueItem, t: datet
     return "failed", None
 
 
-def _dry_run(db, settings: Settings, t: datetime) -> SendSummary:
+def _dry_run(db: sqlite3.Connection, settings: Settings, t: datetime) -> SendSummary:
     """What would be sent now, changing nothing."""
     summary = SendSummary(mode="dry-run")
     due = store.due_items(db, to_stored(t))

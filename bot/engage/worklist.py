@@ -29,8 +29,6 @@ class Worklist:
     """Rows are appended to the CSV as they are handed out (a crash loses
     nothing already written); the HTML page is written at ``close``."""
 
-    hands_out = True
-
     def __init__(self, settings: Settings, folder: str | Path | None = None, started: datetime | None = None):
         self.settings = settings
         self.folder = Path(folder or settings.engagement.worklist_dir)

@@ -82,7 +82,12 @@ def _pos_cutter(user_words: tuple[str, ...]):
     from nlp.tokenize import _jieba_with, usable_dict_word
 
     words = tuple(sorted({w for w in (usable_dict_word(x) for x in user_words) if w}))
-    return jieba.posseg.POSTokenizer(_jieba_with(words))
+    tagger = jieba.posseg.POSTokenizer(_jieba_with(words))
+    # jieba hands a tokenizer's user-word tags to the first tagger built over it and
+    # then forgets them; the tokenizer is memoised and outlives this cache's entries,
+    # so a later tagger would tag the campaign's words 'x'. Each tagger gets them itself.
+    tagger.word_tag_tab.update(dict.fromkeys(words, "n"))
+    return tagger
 
 
 # An analysis keyword that begins with one of these is usually a verb's

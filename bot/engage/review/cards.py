@@ -9,6 +9,8 @@ Why on the server: the page stays a thin renderer (``textContent`` only), and
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import tzinfo
 from typing import Any
 
 from config import Settings
@@ -67,7 +69,7 @@ def explanation_text(row: dict[str, Any], lang: str = "zh") -> str:
     return explain.explanation(row.get("explanation_facts"), lang, row.get("explanation") or row.get("reason") or "")
 
 
-def history(db, item_id: int, tz) -> list[dict[str, Any]]:
+def history(db: sqlite3.Connection, item_id: int, tz: tzinfo) -> list[dict[str, Any]]:
     out = []
     for a in store.audit_for(db, item_id):
         detail = _loads(a.get("detail")) or {}
@@ -78,7 +80,7 @@ def history(db, item_id: int, tz) -> list[dict[str, Any]]:
     return out
 
 
-def context(db, detail: dict[str, Any], tz, lang: str = "zh") -> dict[str, Any]:
+def context(db: sqlite3.Connection, detail: dict[str, Any], tz: tzinfo, lang: str = "zh") -> dict[str, Any]:
     """Thread, why, draft reasoning and history for one item."""
     row = store.queue_row(db, detail["id"])
     comments = store.thread_comments(db, detail.get("platform"), detail.get("post_pid"))
@@ -106,7 +108,8 @@ def allowed_actions(item: dict[str, Any], rights: set[str]) -> list[str]:
     return acts
 
 
-def card(db, item: dict[str, Any], settings: Settings, tz, rights: set[str], first: str | None = None) -> dict[str, Any]:
+def card(db: sqlite3.Connection, item: dict[str, Any], settings: Settings, tz: tzinfo, rights: set[str],
+         first: str | None = None) -> dict[str, Any]:
     """One queue row made ready for the page: links, local times, context, allowed actions."""
     item["post_link"] = post_link(item["platform"], item["post_pid"], item["post_url"], settings.sources)
     item["profile_link"] = profile_link(item["platform"], item["target_uid"], item["user_url"])
