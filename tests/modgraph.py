@@ -116,18 +116,18 @@ def _walk(node: ast.AST, in_function: bool = False) -> Iterator[tuple[ast.AST, b
 
 
 @cache
-def all_imports() -> tuple[Import, ...]:
+def all_imports(root: Path = REPO) -> tuple[Import, ...]:
     """Every import of one of our modules by another, wherever it is written:
     at module level, inside a function, under ``if TYPE_CHECKING`` (a type
     named is still a dependency), or as ``importlib.import_module("literal")``."""
-    modules = read_modules()
+    modules = read_modules(root)
     found: set[Import] = set()
     for module in modules.values():
         for node, in_function in _walk(module.tree):
             for target in _targets(node, module, modules):
                 if ours(target) and target != module.name:
                     found.add(Import(module.name, target, node.lineno, in_function))
-    return tuple(sorted(found, key=lambda i: (str(read_modules()[i.source].path), i.line, i.target)))
+    return tuple(sorted(found, key=lambda i: (str(modules[i.source].path), i.line, i.target)))
 
 
 def edges(imports: Iterable[Import]) -> dict[str, set[str]]:
