@@ -179,3 +179,47 @@ def test_platform_names_only_in_adapters() -> None:
                 found.setdefault(f"{m.path}:{s.line}", []).append(repr(s.text))
     bad = [f"{where}: {', '.join(names)}" for where, names in found.items()]
     assert not bad, _listing("platform names outside bot/find/sources/ (ask the adapter instead)", bad)
+
+
+# The reader itself, on a small made-up tree: what the rules above would miss
+# if it stopped seeing it.
+
+def _tree(root, files: dict[str, str]):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    for package in ("config", "storage", "nlp", "bot"):
+        (root / package).mkdir(exist_ok=True)
+    return root
+
+
+def test_the_reader_sees_deferred_relative_and_typing_imports(tmp_path) -> None:
+    root = _tree(tmp_path, {
+        "bot/__init__.py": "",
+        "bot/find/__init__.py": "",
+        "bot/find/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.engage import b\n",
+        "bot/engage/__init__.py": "from . import b\n",
+        "bot/engage/b.py": "def f():\n    from ..find import a\n    import importlib\n    importlib.import_module('nlp.x')\n",
+        "nlp/x.py": "",
+    })
+    found = {(i.source, i.target, i.in_function) for i in all_imports(root)}
+    assert found == {
+        ("bot.find.a", "bot.engage.b", False),
+        ("bot.engage", "bot.engage.b", False),
+        ("bot.engage.b", "bot.find.a", True),
+        ("bot.engage.b", "nlp.x", True),
+    }
+    assert cycles(edges(all_imports(root))) == [["bot.engage.b", "bot.find.a"]]
+
+
+def test_the_reader_keeps_code_strings_and_drops_docstrings(tmp_path) -> None:
+    root = _tree(tmp_path, {
+        "bot/m.py": '"""SELECT in a docstring is prose."""\n'
+                    'def f(t):\n    """DELETE FROM here: prose too."""\n'
+                    '    return f"UPDATE {t} SET n = 1", "weibo"\n',
+    })
+    texts = [s.text for s in string_constants(read_modules(root)["bot.m"])]
+    assert texts == ["UPDATE _ SET n = 1", "weibo"]
+    assert SQL.search(texts[0]) and not SQL.search("select a file from here")
+    assert [(name, length) for name, _, length in functions(read_modules(root)["bot.m"])] == [("f", 3)]
