@@ -1,7 +1,7 @@
 """Settings: schema, defaults, loading and validation. Imports nothing of ours."""
 
 from config.loader import (
-    DEFAULT_FILENAME, ConfigError, configured_secrets, find_config, load_file, load_settings, parse_settings, resolve_secret,
+    DEFAULT_FILENAME, ConfigError, configured_secrets, example_text, find_config, load_file, load_settings, parse_settings, resolve_secret,
     with_environment,
 )
 from config.schema import (
@@ -20,6 +20,6 @@ from config.schema import (
 __all__ = [
     "DEFAULT_FILENAME", "AnalysisSettings", "AudienceSettings", "ConfigError", "DatabaseSettings", "EngagementSettings",
     "PlatformRules", "QuerySettings", "ScheduleSettings", "Settings", "SourceSettings", "TemplateSettings",
-    "configured_secrets", "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
+    "configured_secrets", "example_text", "find_config", "load_file", "load_settings", "parse_settings", "resolve_secret",
     "with_environment",
 ]

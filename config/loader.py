@@ -13,6 +13,7 @@ import os
 import tomllib
 import types
 import typing
+from importlib import resources
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -451,3 +452,9 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
                     if "=" in part:
                         found.append(part.split("=", 1)[1].strip())
     return tuple(dict.fromkeys(v for v in found if v))
+
+
+def example_text() -> str:
+    """The annotated example campaign config shipped with the package: ``init``
+    writes it for the user to edit, ``demo`` runs the sandbox campaign from it."""
+    return resources.files("config").joinpath("example.toml").read_text(encoding="utf-8")

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from config import with_environment
+from config import example_text, with_environment
 from bot.argtypes import SEED
-from bot.commands.init import example_text
 from bot.context import Context
 from bot.find.sources import local_platforms, platform_rules
 from bot.progress import progress_bar
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
               + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "empty"), markup=False)
     _show_queue_sample(ctx)
 
-    from bot.commands.review import review_instructions
+    from bot.engage.review.address import review_instructions
 
     out.print(review_instructions(ctx.db_path), markup=False)
 

@@ -7,17 +7,12 @@ configs; a commented example that runs as written teaches every key.
 from __future__ import annotations
 
 import argparse
-from importlib import resources
 from pathlib import Path
 
-from config import DEFAULT_FILENAME, load_file
+from config import DEFAULT_FILENAME, example_text, load_file
 from bot.context import Context
 from bot.errors import HuaxiangError
 from bot.find.sources import platform_rules
-
-
-def example_text() -> str:
-    return resources.files("config").joinpath("example.toml").read_text(encoding="utf-8")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,6 +13,7 @@ import ipaddress
 
 from bot.argtypes import PORT
 from bot.context import Context
+from bot.engage.review.address import review_url
 from bot.errors import HuaxiangError
 
 
@@ -28,23 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also accept this Host name on a loopback bind (the name a reverse proxy forwards); repeatable")
     p.add_argument("--print-only", action="store_true", help="print the URL and token, do not serve")
     p.set_defaults(func=run)
-
-
-def review_url(host: str, port: int, token: str) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}/?token={token}"
-
-
-def review_instructions(db_path, port: int = 8765) -> str:
-    """How to open the review page for this database (for `demo` and `plan`)."""
-    from bot.engage.review.auth import load_or_create_token
-
-    token = load_or_create_token(db_path)
-    db_arg = "" if str(db_path) == "huaxiang.db" else f" --db {db_path}"
-    return (f"review the queue in your browser: run `huaxiang{db_arg} review --port {port}`, "
-            f"then open {review_url('127.0.0.1', port, token)}")
 
 
 def _loopback(host: str) -> bool:
