@@ -76,17 +76,24 @@ def _invalidate_stale_tokens(db: sqlite3.Connection, tokenizer: Tokenizer) -> No
 
 
 def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: Progress | None = None,
-                       workers: int | None = None) -> tuple[int, int, list[int]]:
+                       workers: int | None = None,
+                       started: Callable[[], None] | None = None) -> tuple[int, int, list[int]]:
     """Cut every post that has no valid cached tokens; returns (tokenised,
-    reused, ids of the posts cut)."""
+    reused, ids of the posts cut). ``started()`` is called once the worker
+    processes exist (or at once when none are needed): work begun there on
+    a thread runs beside the cutting without being forked into the workers."""
     _invalidate_stale_tokens(db, tokenizer)
     with transaction(db):
         pending = token_store.pending_token_posts(db)
     reused = input_store.count_posts(db) - len(pending)
     if not pending:
+        if started:
+            started()
         return 0, reused, []
     done = 0
     with tokenizer.pool(workers, len(pending)) as runner:
+        if started:
+            started()
         # Read and submit the next batch before storing the previous one, so
         # the workers never wait for SQLite.
         prev = None
