@@ -118,5 +118,8 @@ def _analyse(db: sqlite3.Connection, settings: Settings, run_id: int, k: int | s
     numeric = _Preload(NUMERIC_PART)
     cut = update_token_cache(db, tokenizer, progress, started=numeric.start)
     timings["tokens"] = time.perf_counter() - t0
-    return numeric.module().analyse_tokenised(db, settings, run_id, k, asked_k, tokenizer, cut, timings, progress,
+    t0 = time.perf_counter()
+    stages = numeric.module()
+    timings["imports"] = time.perf_counter() - t0     # what the import thread had left when cutting ended
+    return stages.analyse_tokenised(db, settings, run_id, k, asked_k, tokenizer, cut, timings, progress,
                                               full, stop)
