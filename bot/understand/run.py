@@ -17,6 +17,7 @@ import importlib
 import sys
 import threading
 import time
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import sqlite3
@@ -103,7 +104,7 @@ class _Preload:
         except Exception:       # noqa: BLE001 - module() imports again on the main thread and raises it there
             pass
 
-    def module(self):
+    def module(self) -> ModuleType:
         if self.thread is not None:
             self.thread.join()
         return importlib.import_module(self.name)
