@@ -10,7 +10,10 @@ Prints:
 - user-level ARI / NMI on NLPCC 2016 Weibo users (k auto)
 - analyze throughput on 100,000 posts vs single-core jieba.cut in the same run
   (timed alternately ``--repeat`` times, best of each; ``--speed-texts headline``
-  for one ~20-character sentence per post instead of two)
+  for one ~20-character sentence per post instead of two; ``--speed-texts
+  thucnews --speed-users 1000 --cli`` for issue 18's measurement: THUCNews
+  headlines, 100 posts per user drawn by interest, ``huaxiang analyze`` in a
+  fresh process, imports included)
 - re-analysis time after adding 1% new posts, as a share of the full run
 
 Users are built as in the data README: each user has one interest label and
@@ -27,6 +30,7 @@ import os
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +43,8 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v
 
 from bot.understand.run import run_analysis  # noqa: E402
 from config import Settings  # noqa: E402
-from storage.db import connect, transaction  # noqa: E402
+from storage.analysis_runs import last_analysis_run  # noqa: E402
+from storage.db import connect, opened, transaction  # noqa: E402
 from storage.posts import upsert_posts  # noqa: E402
 from storage.records import Post  # noqa: E402
 
@@ -151,29 +156,67 @@ def bench_posts(tmp: Path, texts: list[str], labels: list[int]) -> None:
     db.close()
 
 
-def speed_corpus(data: Path, n_posts: int, kind: str) -> tuple[list[str], list[str], list[list[int]], random.Random]:
-    """(posts, 1% more posts, users as lists of post indexes (3-15 each), the
-    generator to go on with): ``pair`` joins two random sentences of the pool
-    (~50 characters, the figures published so far); ``headline`` is one
-    sentence per post (~20 characters, the issue's "headline-length")."""
+def _user_sizes(n_posts: int, n_users: int, rng: random.Random) -> list[int]:
+    """Posts per user: ``n_posts`` shared evenly by ``n_users``, or 3-15 each when ``n_users`` is 0."""
+    if n_users:
+        base, extra = divmod(n_posts, n_users)
+        return [base + (u < extra) for u in range(n_users)]
+    sizes, i = [], 0
+    while i < n_posts:
+        sizes.append(min(rng.randint(3, 15), n_posts - i))
+        i += sizes[-1]
+    return sizes
+
+
+def _interest_texts(data: Path, sizes: list[int], rng: random.Random, noise: float = 0.2) -> list[str]:
+    """THUCNews headlines user by user: each user has one label and draws 80%
+    of its posts from it (without replacement while the label has enough), 20% from others."""
+    heads, labels = load_thucnews(data)
+    by: dict[int, list[str]] = {}
+    for t, y in zip(heads, labels):
+        by.setdefault(y, []).append(t)
+    classes = sorted(by)
+    texts: list[str] = []
+    for n in sizes:
+        y = rng.choice(classes)
+        n_noise = sum(rng.random() < noise for _ in range(n))
+        own = n - n_noise
+        texts += rng.sample(by[y], own) if own <= len(by[y]) else [rng.choice(by[y]) for _ in range(own)]
+        texts += [rng.choice(by[rng.choice([c for c in classes if c != y])]) for _ in range(n_noise)]
+    return texts
+
+
+def speed_corpus(data: Path, n_posts: int, kind: str,
+                 n_users: int = 0) -> tuple[list[str], list[str], list[list[int]], random.Random]:
+    """(posts, 1% more posts, users as lists of post indexes, the generator to
+    go on with): ``pair`` joins two random sentences of the pool (~50
+    characters, the figures published so far); ``headline`` is one random
+    sentence per post (~20 characters, the issue's "headline-length");
+    ``thucnews`` is labelled THUCNews headlines drawn by each user's interest.
+    Users have 3-15 posts, or with ``n_users`` the posts are shared evenly."""
     pool = load_pool(data)
     rng = random.Random(1)
-    if kind == "headline":
-        texts = [rng.choice(pool) for _ in range(n_posts)]
+    if kind == "thucnews":
+        sizes = _user_sizes(n_posts, n_users, rng)
+        texts = _interest_texts(data, sizes, rng)
         extra = [rng.choice(pool) for _ in range(n_posts // 100)]
     else:
-        texts = [rng.choice(pool) + "，" + rng.choice(pool) for _ in range(n_posts)]
-        extra = [rng.choice(pool) + "。" + rng.choice(pool) for _ in range(n_posts // 100)]
+        if kind == "headline":
+            texts = [rng.choice(pool) for _ in range(n_posts)]
+            extra = [rng.choice(pool) for _ in range(n_posts // 100)]
+        else:
+            texts = [rng.choice(pool) + "，" + rng.choice(pool) for _ in range(n_posts)]
+            extra = [rng.choice(pool) + "。" + rng.choice(pool) for _ in range(n_posts // 100)]
+        sizes = _user_sizes(n_posts, n_users, rng)
     users, i = [], 0
-    while i < n_posts:
-        n = rng.randint(3, 15)
-        users.append(list(range(i, min(i + n, n_posts))))
+    for n in sizes:
+        users.append(list(range(i, i + n)))
         i += n
     return texts, extra, users, rng
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the tokenising workers)."""
+    """CPU time of this process and of its finished children (the tokenising workers, a CLI process)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -185,61 +228,82 @@ def _timed(fn) -> tuple[float, float, object]:
     return time.perf_counter() - w, _cpu_seconds() - c, out
 
 
-def _copy_db(src: Path, dst: Path):
+def _copy_db(src: Path, dst: Path) -> Path:
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(str(dst) + suffix):
             os.remove(str(dst) + suffix)
     shutil.copyfile(src, dst)
-    return connect(dst)
+    return dst
 
 
-def bench_speed(tmp: Path, data: Path, n_posts: int, kind: str = "pair", repeat: int = 2) -> None:
+def _analyze_here(path: Path) -> dict:
+    """run_analysis in this process (imports already paid): what the run reports."""
+    db = connect(path)
+    try:
+        s = run_analysis(db, SETTINGS, k="auto")
+    finally:
+        db.close()
+    return {"k": s.k, "encoder": s.encoder, "timings": s.timings, "tokenized": s.tokenized, "reused": s.reused}
+
+
+def _analyze_cli(path: Path) -> dict:
+    """``huaxiang --db PATH analyze`` in a fresh process, imports included (what a user waits for)."""
+    cmd = [sys.executable, "-m", "bot", "--db", str(path), "-q", "analyze", "--k", "auto",
+           "--encoder", SETTINGS.analysis.encoder]
+    subprocess.run(cmd, cwd=path.parent, check=True, stdout=subprocess.DEVNULL)
+    with opened(path) as db:
+        run = last_analysis_run(db)
+    m = json.loads(run["metrics"])
+    return {"k": run["k"], "encoder": m["encoder"], "timings": m["timings"], "tokenized": m["tokenized"],
+            "reused": m["reused"]}
+
+
+def bench_speed(tmp: Path, data: Path, n_posts: int, kind: str = "pair", repeat: int = 2,
+                n_users: int = 0, cli: bool = False) -> None:
     """jieba.cut and analyze timed alternately ``repeat`` times (analyze on a
     fresh copy of the same database each time), best of each compared: on a
     shared machine a burst of other work then spoils one run, not the ratio."""
     import jieba
 
-    texts, extra, users, rng = speed_corpus(data, n_posts, kind)
+    texts, extra, users, rng = speed_corpus(data, n_posts, kind, n_users)
     db = fresh_db(tmp, "speed_built")
     store_users(db, texts, users)
     db.close()
     jieba.setLogLevel(60)
     jieba.initialize()
+    analyze = _analyze_cli if cli else _analyze_here
     cuts, runs = [], []
     for _ in range(max(1, repeat)):
         cuts.append(_timed(lambda: sum(1 for s in texts for _ in jieba.cut(s))))
-        db = _copy_db(tmp / "speed_built.db", tmp / "speed.db")
-        runs.append(_timed(lambda: run_analysis(db, SETTINGS, k="auto")))
-        if len(runs) < repeat:
-            db.close()
+        path = _copy_db(tmp / "speed_built.db", tmp / "speed.db")
+        runs.append(_timed(lambda: analyze(path)))
     t_jieba, n_tok = min(c[0] for c in cuts), cuts[0][2]
     t_full, _, s = min(runs, key=lambda r: r[0])
     chars = sum(map(len, texts)) / len(texts)
+    how = "`huaxiang analyze` in a fresh process, imports included" if cli else "run_analysis in this process"
     print(f"throughput on {n_posts} {kind} posts ({chars:.0f} characters each on average; {len(users)} users,"
           f" {os.cpu_count()} cores; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}):", flush=True)
     print(f"  single-core jieba.cut: best {t_jieba:.1f}s = {n_posts / t_jieba:,.0f} posts/s ({n_tok} tokens;"
           f" runs {', '.join(f'{w:.1f}s (cpu {c:.1f}s)' for w, c, _ in cuts)})")
-    print(f"  huaxiang analyze end to end: best {t_full:.1f}s = {n_posts / t_full:,.0f} posts/s"
-          f" (k={s.k}; features: {s.encoder}; {', '.join(f'{k} {v:.1f}s' for k, v in s.timings.items())};"
+    print(f"  huaxiang analyze end to end ({how}): best {t_full:.1f}s = {n_posts / t_full:,.0f} posts/s"
+          f" (k={s['k']}; features: {s['encoder']}; {', '.join(f'{k} {v:.1f}s' for k, v in s['timings'].items())};"
           f" runs {', '.join(f'{w:.1f}s (cpu {c:.1f}s with workers)' for w, c, _ in runs)})")
     print(f"  ratio analyze / jieba.cut throughput (best vs best): {t_jieba / t_full:.2f}x (target >= 1.5x)", flush=True)
-    bench_reanalysis(db, extra, users, t_full, rng)
-    db.close()
+    bench_reanalysis(path, extra, users, t_full, rng, analyze)
 
 
-def bench_reanalysis(db, extra: list[str], users: list[list[int]], t_full: float, rng: random.Random) -> None:
+def bench_reanalysis(path: Path, extra: list[str], users: list[list[int]], t_full: float, rng: random.Random,
+                     analyze) -> None:
     """1% new posts spread over existing and new users, analysed incrementally."""
     new_users = [(rng.randrange(len(users)) if j % 2 else len(users) + j, j) for j in range(len(extra))]
     posts = [Post(platform="bench", pid=f"new-{j}", uid=f"u{u}", text=extra[j],
                   created_at="2026-11-29T12:00:00+08:00") for u, j in new_users]
-    with transaction(db):
+    with opened(path) as db, transaction(db):
         upsert_posts(db, posts)
-    t = time.perf_counter()
-    s2 = run_analysis(db, SETTINGS, k="auto")
-    t_re = time.perf_counter() - t
+    t_re, _, s2 = _timed(lambda: analyze(path))
     print(f"  re-analysis after +{len(extra)} posts (1%): {t_re:.1f}s = {t_re / t_full:.0%} of the full run"
-          f" (target < 10%; tokenised {s2.tokenized}, reused {s2.reused};"
-          f" {', '.join(f'{k} {v:.1f}s' for k, v in s2.timings.items())})", flush=True)
+          f" (target < 10%; tokenised {s2['tokenized']}, reused {s2['reused']};"
+          f" {', '.join(f'{k} {v:.1f}s' for k, v in s2['timings'].items())})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,8 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("thuc", "posts", "nlpcc", "speed"), action="append")
     ap.add_argument("--users", type=int, default=1000, help="synthetic THUCNews users (default 1000)")
     ap.add_argument("--speed-posts", type=int, default=100_000)
-    ap.add_argument("--speed-texts", choices=("pair", "headline"), default="pair",
-                    help="speed corpus: two sentences per post (~50 characters, default) or one (~20, headline-length)")
+    ap.add_argument("--speed-texts", choices=("pair", "headline", "thucnews"), default="pair",
+                    help="speed corpus: two random sentences per post (~50 characters, default), one (~20,"
+                         " headline-length), or THUCNews headlines drawn by each user's interest")
+    ap.add_argument("--speed-users", type=int, default=0,
+                    help="speed: share the posts evenly among this many users (default 0: 3-15 posts per user)")
+    ap.add_argument("--cli", action="store_true",
+                    help="speed: time `huaxiang analyze` in a fresh process (imports included) instead of in this one")
     ap.add_argument("--repeat", type=int, default=2,
                     help="speed: jieba.cut and analyze timed alternately this many times, best of each compared")
     ap.add_argument("--encoder", choices=("auto", "words", "semantic"), default="auto",
@@ -273,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             texts, labels = load_thucnews(data)
             bench_posts(tmp, texts, labels)
         if "speed" in only:
-            bench_speed(tmp, data, args.speed_posts, args.speed_texts, args.repeat)
+            bench_speed(tmp, data, args.speed_posts, args.speed_texts, args.repeat, args.speed_users, args.cli)
     print(f"peak memory (max RSS of this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 

@@ -25,19 +25,43 @@ from bot.find.sources import platform_rules
 log = logging.getLogger("huaxiang")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="huaxiang",
-        description="画像 huaxiang: find, understand and carefully engage audiences on Chinese social media.",
-    )
+def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH", help="SQLite database file (default: [database].path, ./huaxiang.db)")
     parser.add_argument("--config", metavar="PATH", help="campaign config (default: ./huaxiang.toml, then built-in defaults)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     parser.add_argument("--version", action="version", version=f"huaxiang {__version__}")
+
+
+def _command_names(argv: list[str] | None) -> list[str]:
+    """The command ``argv`` names, or all of them (help, no command, a typo).
+
+    Why: each command module imports what it needs at the top, and a run of
+    ``analyze`` should not wait for the crawler's and the planner's imports.
+    """
+    names = sorted(info.name for info in pkgutil.iter_modules(bot.commands.__path__))
+    if argv is None:
+        return names
+    pre = argparse.ArgumentParser(prog="huaxiang", add_help=False, exit_on_error=False)
+    _global_options(pre)
+    try:
+        rest = pre.parse_known_args(argv)[1]
+    except argparse.ArgumentError:
+        return names        # the full parser reports it
+    given = [a for a in rest if not a.startswith("-")][:1]
+    return given if given and given[0] in names else names
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names is registered."""
+    parser = argparse.ArgumentParser(
+        prog="huaxiang",
+        description="画像 huaxiang: find, understand and carefully engage audiences on Chinese social media.",
+    )
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(bot.commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"bot.commands.{info.name}")
+    for name in _command_names(argv):
+        module = importlib.import_module(f"bot.commands.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
@@ -59,7 +83,8 @@ def setup_logging(verbose: int, quiet: bool, level_name: str = "INFO") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

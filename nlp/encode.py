@@ -15,17 +15,22 @@ uses words alone.
 The cost is about 100 short posts per second on two cores. The analysis
 therefore embeds each distinct cleaned text once and caches the vector
 (``bot.understand.caches``).
+
+SciPy and scikit-learn are imported where they are used: the token cache
+needs this module's helpers before either has loaded (``bot.understand.run``
+loads them on a thread while the workers cut words).
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.preprocessing import normalize
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 MAX_CHARS = 256          # beyond this a post's topic is settled; the cost grows with length
 MIN_CHARS = 2            # shorter cleaned texts are not embedded (see ``embeddable``)
@@ -127,7 +132,7 @@ class VectorMeans:
         for i, v in enumerate(self._sums):
             if v is not None:
                 out[i] = v
-        return normalize(out)
+        return _normalize(out)
 
 
 def semantic_weight(terms_per_row: float) -> float:
@@ -157,7 +162,7 @@ def fill_missing(S: np.ndarray, Z: np.ndarray, k: int = 10, pool: int = 50_000, 
         sims = np.asarray(Z[rows], dtype=np.float32) @ Zh.T
         near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         out[rows] = S[have[near]].mean(axis=1)
-    return normalize(out)
+    return _normalize(out)
 
 
 def join_dense(Z: np.ndarray, S: np.ndarray | None, weight: float) -> np.ndarray:
@@ -167,11 +172,20 @@ def join_dense(Z: np.ndarray, S: np.ndarray | None, weight: float) -> np.ndarray
     if S is None:
         return Z
     a, b = np.float32(np.sqrt(1.0 - weight)), np.float32(np.sqrt(weight))    # float32 all through (1M rows)
-    return normalize(np.hstack([a * np.asarray(Z, dtype=np.float32), b * np.asarray(S, dtype=np.float32)]))
+    return _normalize(np.hstack([a * np.asarray(Z, dtype=np.float32), b * np.asarray(S, dtype=np.float32)]))
+
+
+def _normalize(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (scikit-learn's ``normalize``)."""
+    from sklearn.preprocessing import normalize
+
+    return normalize(X)
 
 
 def join_sparse(X: sp.spmatrix, S: np.ndarray | None, weight: float) -> sp.csr_matrix:
     """The same join for the sparse TF-IDF rows the refining classifier reads."""
+    import scipy.sparse as sp
+
     if S is None:
         return sp.csr_matrix(X)
     a, b = np.float32(np.sqrt(1.0 - weight)), np.float32(np.sqrt(weight))

@@ -241,6 +241,11 @@ class _Runner:
     def __init__(self, tokenizer: Tokenizer, procs, workers: int) -> None:
         self.tokenizer, self.procs, self.workers = tokenizer, procs, workers
 
+    @property
+    def parallel(self) -> bool:
+        """True when chunks go to worker processes (their steps must not use this process's resources)."""
+        return self.procs is not None
+
     def _chunks(self, texts: Sequence[str]) -> list[Sequence[str]]:
         size = max(500, min(4000, len(texts) // (self.workers * 6) or 500))
         return [texts[i:i + size] for i in range(0, len(texts), size)]

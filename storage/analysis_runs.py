@@ -53,3 +53,9 @@ def note_incremental(db: sqlite3.Connection, model_id: int, changed_posts: int) 
 
 def drop_model(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM analysis_models")
+
+
+def last_analysis_run(db: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest analysis run (status, k, counts, metrics JSON): what a run in another process found."""
+    rows = dict_rows(db.execute("SELECT * FROM analysis_runs ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None

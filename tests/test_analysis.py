@@ -251,14 +251,13 @@ def test_tiny_inputs(db, n_users):
 
 
 def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
-    """Several batches through the process pool give the same cache as one process."""
+    """Several chunks cut and stored by the worker processes give the same cache as one process."""
     import bot.understand.caches as caches
     import nlp.tokenize as tokenize
     from storage.db import connect
 
     db, _ = corpus_db
     s = make_settings(SETTINGS)
-    monkeypatch.setattr(caches, "TOKEN_BATCH", 400)
     monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
     tk = caches.build_tokenizer(s, db)
     done, reused, ids = caches.update_token_cache(db, tk, workers=2)

@@ -330,10 +330,10 @@ def test_an_audience_of_unfocused_users_is_flagged_mixed_not_confidently_named(d
     audience of their own: it must say it is mixed."""
     import functools
 
-    from bot.understand import run
+    from bot.understand import full
     from nlp.cluster import AudienceClusterer
 
-    monkeypatch.setattr(run, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
+    monkeypatch.setattr(full, "AudienceClusterer", functools.partial(AudienceClusterer, outliers=0))
     posts, truth = corpus(n_users=300, random_share=0.35)
     load(db, posts)
     run_analysis(db, make_settings({}))

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import sqlite3
 
@@ -22,14 +23,13 @@ from storage import analysis_input as input_store
 from storage import analysis_runs as run_store
 from storage import tokens as token_store
 from storage import vectors as vector_store
-from storage.db import transaction
+from storage.db import database_path, opened, transaction
 from storage.tokens import text_hash
 from bot.errors import HuaxiangError
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int | None], None]
-TOKEN_BATCH = 20_000
 VECTOR_BATCH = 256              # texts per encoder call and per stored transaction (a kill loses at most one)
 
 
@@ -76,35 +76,51 @@ def _invalidate_stale_tokens(db: sqlite3.Connection, tokenizer: Tokenizer) -> No
 
 
 def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: Progress | None = None,
-                       workers: int | None = None) -> tuple[int, int, list[int]]:
+                       workers: int | None = None,
+                       started: Callable[[], None] | None = None) -> tuple[int, int, list[int]]:
     """Cut every post that has no valid cached tokens; returns (tokenised,
-    reused, ids of the posts cut)."""
+    reused, ids of the posts cut). ``started()`` is called once the worker
+    processes exist (or at once when none are needed): work begun there on
+    a thread runs beside the cutting without being forked into the workers.
+
+    Each worker reads, cuts and stores its own chunk of posts through its own
+    connection, so this process neither ships the texts and tokens back and
+    forth nor writes them: it stays free for what ``started`` began. An
+    in-memory database cannot be shared, so it is cut here.
+    """
     _invalidate_stale_tokens(db, tokenizer)
     with transaction(db):
         pending = token_store.pending_token_posts(db)
     reused = input_store.count_posts(db) - len(pending)
     if not pending:
+        if started:
+            started()
         return 0, reused, []
-    done = 0
-    with tokenizer.pool(workers, len(pending)) as runner:
-        # Read and submit the next batch before storing the previous one, so
-        # the workers never wait for SQLite.
-        prev = None
-        for i in range(0, len(pending) + TOKEN_BATCH, TOKEN_BATCH):
-            ids = pending[i:i + TOKEN_BATCH]
-            rows = token_store.post_texts_for_tokens(db, ids) if ids else []
-            handle = runner.submit(process_chunk, [r[1] for r in rows]) if rows else None
-            if prev is not None:
-                prev_rows, prev_handle = prev
-                out = prev_handle.get()
-                with transaction(db):
-                    token_store.store_tokens(db, ((pid, chash, text_hash(text), *p)
-                                            for (pid, text, chash), p in zip(prev_rows, out)))
-                done += len(prev_rows)
-                if progress:
-                    progress("tokenise", len(prev_rows), len(pending))
-            prev = (rows, handle) if rows else None
-    return done, reused, pending
+    path = database_path(db)
+    with tokenizer.pool(workers, len(pending) if path else 0) as runner:
+        if started:
+            started()
+        step = partial(cut_and_store_at, path) if runner.parallel else partial(_cut_and_store, db)
+        report = (lambda n: progress("tokenise", n, len(pending))) if progress else None
+        done = runner.run(step, pending, report)
+    return len(done), reused, pending
+
+
+def _cut_and_store(db: sqlite3.Connection, post_ids: Sequence[int]) -> list[int]:
+    """Read, clean, cut and store these posts' tokens in one transaction
+    (a killed run keeps every chunk it finished); returns the ids stored."""
+    rows = token_store.post_texts_for_tokens(db, post_ids)
+    out = process_chunk([r[1] for r in rows])
+    with transaction(db):
+        token_store.store_tokens(db, ((pid, chash, text_hash(text), *p) for (pid, text, chash), p in zip(rows, out)))
+    return [r[0] for r in rows]
+
+
+def cut_and_store_at(path: str, post_ids: Sequence[int]) -> list[int]:
+    """Worker step: ``_cut_and_store`` through this process's own connection
+    (a forked process must not use its parent's)."""
+    with opened(path, migrate=False) as db:
+        return _cut_and_store(db, post_ids)
 
 
 # ------------------------------------------------------------------ sentence vectors
