@@ -28,14 +28,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from config import SourceSettings
 from bot.find.errors import HttpError, UnreachableError
 from bot.find.retry import Budgets, RetryPolicy
+
+if TYPE_CHECKING:        # httpx is imported where a client is made: settings load without it
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,8 @@ class PoliteClient:
         cookie: str | None = None,
         headers: dict[str, str] | None = None,
     ):
+        import httpx
+
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
@@ -218,6 +221,8 @@ class PoliteClient:
         return self._request("POST", url, data=data, json=json, headers=headers, retry=False)
 
     def _request(self, method: str, url: str, retry: bool, **kw: Any) -> httpx.Response:
+        import httpx
+
         host = urlsplit(url).netloc
         attempts = self.settings.max_retries + 1
         refused = False

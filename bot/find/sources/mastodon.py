@@ -25,8 +25,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import httpx
-
 from bot.find.errors import BlockedError, HttpError, OutcomeUnknownError, PayloadError, SourceError
 from bot.find.sources.base import Page, SendResult, Source, text_key
 from bot.find.sources.rss import html_to_text
@@ -481,6 +479,8 @@ class MastodonSource(Source):
         try:
             resp = self.http.post(self._url(path), json=body, headers=headers)
         except HttpError as exc:
+            import httpx
+
             if isinstance(exc.__cause__, httpx.ConnectError):
                 return SendResult(ok=False, error=f"{path}: could not connect (nothing was sent)")
             raise OutcomeUnknownError(f"{path}: {exc.kind}; the status may or may not exist now "

@@ -22,9 +22,6 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-from bs4 import BeautifulSoup
-
 from bot.find.http import parse_retry_after
 from bot.find.errors import BlockedError, PayloadError, SourceError, UnsupportedError
 from bot.find.sources.base import Page, Source
@@ -52,6 +49,8 @@ def html_to_text(html: Any) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return _tidy(html)
+    from bs4 import BeautifulSoup   # here, not at the top: loading settings checks platform names, not feeds
+
     soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(["script", "style", "template"]):
         tag.decompose()
@@ -109,6 +108,8 @@ def parse_feed(content: bytes | str, feed_url: str, group: str | None = None,
     headers = {"content-type": content_type} if content_type else None
     if isinstance(content, str):
         content = content.encode("utf-8")   # a str starting with http would be fetched as a URL
+    import feedparser               # here, not at the top: loading settings checks platform names, not feeds
+
     parsed = feedparser.parse(content, response_headers=headers)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements"
@@ -155,6 +156,8 @@ def split_weibo_repost(body_html: str) -> tuple[str, _Original | None]:
     (``readable`` mode adds a ``原博：`` link). Returns (own HTML, the original)."""
     if "<blockquote" not in body_html:
         return body_html, None
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(body_html, "lxml")
     for quote in soup.find_all("blockquote"):
         author = None
@@ -223,6 +226,8 @@ def parse_entry_posts(entry: Any, feed_url: str, feed_link: str | None = None, f
 
 
 def _with_text(entry: Any, body_html: str) -> Any:
+    import feedparser
+
     copy = feedparser.FeedParserDict(entry)
     copy["summary"] = body_html
     copy.pop("content", None)

@@ -17,9 +17,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from config import SourceSettings
 from bot.find.http import parse_retry_after
@@ -30,6 +28,9 @@ from bot.find.sources.weibo_parse import (CHINA, ItemError, card_kind, clean_tex
                                      parse_info_cards, parse_mblog, parse_thread, parse_user, rendering_keys,
                                      text_key, walk_cards)
 from storage.records import Post, User
+
+if TYPE_CHECKING:        # httpx is imported where it is needed: settings load without it
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +463,8 @@ class WeiboSource(Source):
         try:
             resp = self.http.post(self.api_base + path, data=form, headers=self._write_headers(idempotency_key))
         except HttpError as exc:
+            import httpx
+
             if isinstance(exc.__cause__, httpx.ConnectError):
                 return SendResult(ok=False, error=f"{what}: could not connect (nothing was sent)")
             raise OutcomeUnknownError(f"{what}: {exc.kind}; the platform may or may not have applied it") from exc
