@@ -13,11 +13,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import sqlite3
 
 from config import Settings
-from nlp import encode
 from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, engine_name, process_chunk, usable_dict_word
 from storage import analysis_input as input_store
 from storage import analysis_runs as run_store
@@ -26,6 +26,9 @@ from storage import vectors as vector_store
 from storage.db import database_path, opened, transaction
 from storage.tokens import text_hash
 from bot.errors import HuaxiangError
+
+if TYPE_CHECKING:   # nlp.encode brings NumPy: imported by the vector steps, after the workers started cutting
+    from nlp import encode
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,8 @@ def choose_encoder(settings: Settings, n_posts: int, n_cached: int = 0) -> encod
     large import goes to words alone, where users have many posts and words
     are both fast and good enough.
     """
+    from nlp import encode
+
     mode = settings.analysis.encoder
     if mode == "words":
         return None
@@ -176,6 +181,8 @@ def warn_on_encoder_change(db: sqlite3.Connection, encoder: encode.SentenceEncod
 def _texts_to_embed(db: sqlite3.Connection, model: str,
                     user_ids: Sequence[int] | None) -> tuple[list[tuple[str, str]], set[str]]:
     """((key, text) without a vector from this model yet, keys of all embeddable texts)."""
+    from nlp import encode
+
     with transaction(db):
         have = vector_store.vector_keys(db, model)
         keys: set[str] = set()
@@ -198,6 +205,8 @@ def update_vector_cache(db: sqlite3.Connection, encoder: encode.SentenceEncoder,
     posts) that has no vector from this encoder yet. Returns how many were
     embedded and the keys of all those texts. Stored batch by batch, so a
     killed run keeps what it finished."""
+    from nlp import encode
+
     pending, keys = _texts_to_embed(db, encoder.name, user_ids)
     for i in range(0, len(pending), VECTOR_BATCH):
         if stop is not None and stop.is_set():
