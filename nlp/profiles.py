@@ -139,7 +139,8 @@ class ProfileBuilder:
                     own.texts.append(clean)
             if tokens:
                 terms.extend(tokens.split())
-            terms.extend(TOPIC_PREFIX + t for t in post_topics(topics, topics_json))
+            if topics or topics_json:      # most posts have neither: skip building an empty set
+                terms.extend(TOPIC_PREFIX + t for t in post_topics(topics, topics_json))
             if mentions:
                 terms.extend(MENTION_PREFIX + m for m in mentions.split("\t") if m)
             if created:
