@@ -8,16 +8,17 @@ hours). Hours are local to the campaign's time zone.
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime, timezone, tzinfo
 
-from config.times import UTC, parse_stored
+# Times arrive parsed: reading the stored text is config.times' job, done by
+# the stage that feeds nlp/ (nlp/ imports nothing but itself).
 
 
-def local_hour(created_at: str | None, tz: ZoneInfo) -> int | None:
+def local_hour(when: datetime | None, tz: tzinfo) -> int | None:
     """The hour of a post in ``tz`` (a naive time is taken as already local)."""
-    dt = parse_stored(created_at, naive=tz)
-    return None if dt is None else dt.astimezone(tz).hour
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=tz)).astimezone(tz).hour
 
 
 def peak_hours(hist: list[int], n: int = 3) -> list[int]:
@@ -26,13 +27,12 @@ def peak_hours(hist: list[int], n: int = 3) -> list[int]:
     return [h for h in order[:n] if hist[h] > 0]
 
 
-def recency(last: str | None, now: datetime | None = None, half_life_days: float = 30.0) -> float:
-    """1.0 for a post just now, halving every ``half_life_days``; 0 when unknown."""
-    dt = parse_stored(last)
-    if dt is None:
+def recency(last: datetime | None, now: datetime | None = None, half_life_days: float = 30.0) -> float:
+    """1.0 for a post just now, halving every ``half_life_days``; 0 when unknown (``last`` is aware)."""
+    if last is None:
         return 0.0
-    now = now or datetime.now(UTC)
-    days = max(0.0, (now - dt).total_seconds() / 86400)
+    now = now or datetime.now(timezone.utc)
+    days = max(0.0, (now - last).total_seconds() / 86400)
     return 0.5 ** (days / half_life_days)
 
 

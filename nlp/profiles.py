@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,7 +42,7 @@ class Profiles:
     n_posts: np.ndarray
     hours: np.ndarray                 # users x 24
     engagement: np.ndarray            # sum of reposts+comments+likes
-    last_post: list[str | None]
+    last_post: list[datetime | None]   # each user's latest post (or last_seen), aware
     relevance: dict[str, list[Relevance]]
     total_posts: int
     semantic: np.ndarray | None = None   # users x dim sentence vectors (mean of their posts'), when used
@@ -89,10 +90,11 @@ class ProfileBuilder:
     words).
     """
 
-    def __init__(self, tokenizer: Tokenizer, tz: ZoneInfo, min_posts: int = 1,
-                 vector_of: Callable[[str], bytes | None] | None = None, post_best: PostBest | None = None,
-                 excludes: Sequence[Sequence[str]] = ()) -> None:
+    def __init__(self, tokenizer: Tokenizer, tz: ZoneInfo, parse_time: Callable[[str | None], datetime | None],
+                 min_posts: int = 1, vector_of: Callable[[str], bytes | None] | None = None,
+                 post_best: PostBest | None = None, excludes: Sequence[Sequence[str]] = ()) -> None:
         self.tokenizer, self.tz, self.min_posts = tokenizer, tz, max(1, min_posts)
+        self.parse_time = parse_time       # stored ISO text -> aware datetime (the stage passes config.times')
         self.vector_of, self.post_best, self.excludes = vector_of, post_best, list(excludes)
         self.means = encode.VectorMeans() if vector_of is not None else None
         self.counter = TermCounter()
@@ -100,7 +102,7 @@ class ProfileBuilder:
         self.n_posts: list[int] = []
         self.hours: list[list[int]] = []
         self.engagement: list[float] = []
-        self.last_post: list[str | None] = []
+        self.last_post: list[datetime | None] = []
         self.total = 0
         self._hour_cache: dict[str, int | None] = {}
 
@@ -121,7 +123,7 @@ class ProfileBuilder:
         self.n_posts.append(len(rows))
         self.hours.append(own.hours)
         self.engagement.append(own.engagement)
-        self.last_post.append(own.last or profile.get("last_seen"))
+        self.last_post.append(self.parse_time(own.last or profile.get("last_seen")))
         if self.post_best is not None:
             self.post_best.add(own.vectors, own.texts, [[any(x in txt for x in ex) for ex in self.excludes]
                                                         for txt in own.texts])
@@ -159,7 +161,7 @@ class ProfileBuilder:
             return cache[created]
         if len(cache) > HOUR_CACHE_MAX:
             cache.clear()
-        h = cache[created] = activity.local_hour(created, self.tz)
+        h = cache[created] = activity.local_hour(self.parse_time(created), self.tz)
         return h
 
     def finish(self) -> Profiles:

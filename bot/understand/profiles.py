@@ -8,11 +8,13 @@ hands over batches that never split a user, with the users' stored rows
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite3
 
 from config import Settings
+from config.times import parse_stored
 from nlp import meaning
 from nlp.profiles import ProfileBuilder, Profiles, by_user
 from nlp.tokenize import Tokenizer
@@ -42,7 +44,8 @@ def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokeni
     (``bot.understand.relevance``)."""
     excludes = [t.exclude for t in targets_of(settings)] if post_best is not None else []
     vector_of = (lambda clean: vectors.get(text_hash(clean))) if vectors is not None else None
-    builder = ProfileBuilder(tokenizer, campaign_zone(settings), settings.analysis.min_posts, vector_of,
+    zone = campaign_zone(settings)
+    builder = ProfileBuilder(tokenizer, zone, partial(parse_stored, naive=zone), settings.analysis.min_posts, vector_of,
                              post_best, excludes)
     for batch in input_store.iter_user_posts(db, user_ids=only_users):
         profiles = input_store.user_profiles(db, sorted({r[0] for r in batch}))
