@@ -7,6 +7,7 @@ Global options go before the subcommand: ``huaxiang --db x.db import posts.jsonl
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import pkgutil
@@ -126,5 +127,20 @@ def main(argv: list[str] | None = None) -> int:
             ctx.close()
 
 
+def run() -> None:
+    """The ``huaxiang`` program: ``main`` with the arguments given, then exit with its code.
+
+    Why ``gc.freeze()`` first: on the way out Python garbage-collects every
+    object still alive, and once NumPy, SciPy and scikit-learn are loaded
+    that took 0.3 s of every ``analyze`` (0.36 s against 0.07 s), memory the
+    system takes back anyway. Frozen objects are skipped; the output streams
+    are still flushed and ``atexit`` handlers still run. Only here, never in
+    ``main``: the tests call ``main`` many times in one process.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
