@@ -201,7 +201,9 @@ def _scan_threads() -> int:
 def _one_thread_here() -> None:
     """One OpenMP thread for k-means in this (pool) thread too: OpenMP's limit
     is per thread, so the caller's ``threadpool_limits`` does not reach new
-    threads, and a k-means on more threads would also round differently."""
+    threads, and a k-means on more threads would also round differently.
+    Run once per pool thread (its initializer): each call inspects every
+    loaded library, 4 ms."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="openmp")
@@ -234,13 +236,12 @@ def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, samp
     D = cosine_distances_of(S)
 
     def score(k: int, starts: int) -> float | None:
-        _one_thread_here()
         labels = _kmeans(S, k, seed, n_init=starts, minibatch_above=minibatch_above)
         return silhouette_from_distances(D, labels, per_cluster) if len(set(labels.tolist())) >= 2 else None
 
     ks = [k for k in range(k_min, k_max + 1) if k < len(S)]
     ahead = _scan_threads()
-    with ThreadPoolExecutor(ahead) as pool:
+    with ThreadPoolExecutor(ahead, initializer=_one_thread_here) as pool:
         # Each k's k-means is independent and seeded, so k ahead of the one
         # being judged are scored at once on the other cores (k-means releases
         # the GIL); the scan still stops where the serial one would, and
