@@ -13,15 +13,14 @@ user's self-chosen tags); bio words count as ordinary words.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import filterfalse
 
 import numpy as np
 import scipy.sparse as sp
 
-TOPIC_PREFIX = "#"
-MENTION_PREFIX = "@"
-TAG_PREFIX = "tag:"
+from nlp.user_posts import MENTION_PREFIX, TAG_PREFIX, TOPIC_PREFIX
+
 
 
 def is_word(term: str) -> bool:
@@ -44,7 +43,10 @@ class TermCounter:
         # Counting first (Counter's C loop) and mapping with C-level iterators
         # keeps a Python-level step out of each of a million term occurrences;
         # first-seen order is kept, so vocabulary and matrix are unchanged.
-        counts = Counter(terms)
+        self.add_counts(Counter(terms))
+
+    def add_counts(self, counts: Mapping[str, int | float]) -> None:
+        """Append one row from counts already made (term -> count, in first-seen order)."""
         if counts:
             vocab = self.vocab
             n = len(counts)
@@ -58,6 +60,27 @@ class TermCounter:
             self._data.append(c[order])
             self._nnz += n
         self._indptr.append(self._nnz)
+
+    def add_rows(self, terms: Sequence[str], indptr: Sequence[int], ids: Sequence[int],
+                 counts: Sequence[float]) -> None:
+        """Append rows counted elsewhere over their own vocabulary ``terms``
+        (first-seen order; row r is ``terms[ids[k]]`` with ``counts[k]`` for k
+        in ``indptr[r]:indptr[r+1]``): the same rows and vocabulary as
+        ``add_counts`` of each row in turn, with a lookup per distinct term
+        instead of one per (row, term)."""
+        vocab = self.vocab
+        new = list(filterfalse(vocab.__contains__, terms))
+        if new:
+            vocab.update(zip(new, range(len(vocab), len(vocab) + len(new))))
+        to_global = np.fromiter(map(vocab.__getitem__, terms), dtype=np.int32, count=len(terms))
+        ptr = np.asarray(indptr, dtype=np.int64)
+        cols = to_global[np.asarray(ids, dtype=np.int64)]
+        rows = np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
+        order = np.argsort(rows * len(vocab) + cols, kind="stable")     # by row, then column
+        self._indices.append(cols[order])
+        self._data.append(np.asarray(counts, dtype=np.float32)[order])
+        self._indptr.extend((ptr[1:] + self._nnz).tolist())
+        self._nnz += len(cols)
 
     @property
     def n_rows(self) -> int:

@@ -21,13 +21,16 @@ user dictionary. Without rjieba installed, jieba cuts (same words, slower).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import multiprocessing as mp
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import islice
 from importlib import resources
 from typing import NamedTuple
 
@@ -85,13 +88,40 @@ def _jieba_with(user_words: tuple[str, ...]):
 
 
 @lru_cache(maxsize=1)
+def _rjieba_installed() -> bool:
+    """Whether rjieba is installed, known without importing it (its import
+    loads a dictionary: 0.14 s the analysis would wait for before forking)."""
+    return importlib.util.find_spec("rjieba") is not None
+
+
+@lru_cache(maxsize=1)
 def _rjieba_module():
-    try:
-        import rjieba
-    except ImportError:
+    """rjieba, or None when it is not installed (jieba cuts then). Installed
+    but failing to load is an error: the token cache says which engine cut."""
+    if not _rjieba_installed():
         log.info("rjieba not installed: cutting with jieba (same words, slower)")
         return None
+    try:
+        import rjieba
+    except ImportError as exc:
+        raise ImportError(f"rjieba is installed but does not load ({exc}); reinstall it"
+                          " (pip install --force-reinstall rjieba) or uninstall it to cut with jieba") from exc
     return rjieba
+
+
+def _new_cutter(rjieba):
+    """A fresh rjieba instance; the first one asked for is the instance
+    rjieba built on import.
+
+    Why: importing rjieba loads its dictionary into a module-level instance
+    (0.1 s), and a new instance loads it again (another 0.1 s, which the
+    analysis would wait for before forking). Nothing here uses rjieba's
+    module-level functions, so the first cutter takes that instance (popped
+    from the module's namespace: atomic, so two threads never share it) and
+    adds its words to it; later cutters load their own.
+    """
+    taken = vars(rjieba).pop("_DEFAULT_JIEBA", None)
+    return taken if taken is not None else rjieba.Jieba()
 
 
 @lru_cache(maxsize=4)
@@ -101,7 +131,7 @@ def _cutter_with(user_words: tuple[str, ...]):
     rjieba = _rjieba_module()
     if rjieba is None:
         return None
-    rj = rjieba.Jieba()
+    rj = _new_cutter(rjieba)
     for w in user_words:
         rj.add_word(w, max(rj.suggest_freq(w), 20000), "n")
     return rj
@@ -109,7 +139,7 @@ def _cutter_with(user_words: tuple[str, ...]):
 
 def engine_name() -> str:
     """Which library cuts words: part of the token-cache version."""
-    return "rjieba" if _rjieba_module() is not None else "jieba"
+    return "rjieba" if _rjieba_installed() else "jieba"
 
 
 class Tokenizer:
@@ -205,20 +235,27 @@ class Tokenizer:
 
     @contextmanager
     def pool(self, workers: int | None = None, n_texts: int | None = None):
-        """Yields a runner: ``run(chunk_fn, texts, progress) -> list`` and
+        """Yields a :class:`Runner`: ``run(chunk_fn, texts, progress) -> list``,
         ``submit(chunk_fn, texts) -> handle`` (``handle.get() -> list``) so
-        the caller can store one batch while the workers cut the next. One
-        process pool serves all calls (workers inherit the loaded dictionary
-        via fork, or rebuild it under spawn). Serial with few texts or one core."""
-        workers = workers if workers is not None else (os.cpu_count() or 1)
-        if workers <= 1 or (n_texts is not None and n_texts < PARALLEL_MIN):
-            _set_worker(self)
-            yield _Runner(self, None, 1)
-            return
-        self.warm()
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_set_worker, initargs=(self,)) as procs:
-            yield _Runner(self, procs, workers)
+        the caller can store one batch while the workers cut the next, and
+        ``stream`` for other steps in the workers. One process pool serves
+        all calls. Serial with few texts (``n_texts``; the caller may
+        ``start()`` the workers later) or one core (the dictionary is loaded
+        once there is work).
+
+        The dictionary is not loaded here before forking: a process that has
+        it already passes it on, and otherwise each worker loads its own at
+        once, side by side, while the caller goes on (the analysis forks
+        first and looks for the posts to cut meanwhile)."""
+        runner = Runner(self, workers if workers is not None else (os.cpu_count() or 1))
+        try:
+            if n_texts is None:
+                runner.start()
+            else:
+                runner.start_for(n_texts)
+            yield runner
+        finally:
+            runner.close()
 
 
 class _Done:
@@ -237,14 +274,50 @@ class _Pending:
         return [x for part in self.result.get() for x in part]
 
 
-class _Runner:
-    def __init__(self, tokenizer: Tokenizer, procs, workers: int) -> None:
-        self.tokenizer, self.procs, self.workers = tokenizer, procs, workers
+class Runner:
+    """Chunks of work for the worker processes once started, for this process until then."""
+
+    def __init__(self, tokenizer: Tokenizer, workers: int) -> None:
+        self.tokenizer, self.workers, self.procs = tokenizer, max(1, workers), None
 
     @property
     def parallel(self) -> bool:
         """True when chunks go to worker processes (their steps must not use this process's resources)."""
         return self.procs is not None
+
+    def start(self) -> None:
+        """Fork the worker processes (nothing with one core, or when they run).
+        Before starting any thread: a forked process has only the forking one."""
+        if self.procs is None and self.workers > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            self.procs = ctx.Pool(self.workers, initializer=_set_worker, initargs=(self.tokenizer,))
+
+    def start_for(self, n_texts: int) -> None:
+        """``start()`` when this many texts are worth the processes."""
+        if n_texts >= PARALLEL_MIN:
+            self.start()
+
+    def close(self) -> None:
+        """Stop the worker processes (they hold nothing to keep)."""
+        if self.procs is not None:
+            self.procs.terminate()
+            self.procs = None
+
+    def stream(self, fn: Callable[[Sequence], list], items: Sequence, size: int) -> Iterator[list]:
+        """``fn`` over chunks of ``size`` items in the workers; each chunk's
+        result in order, as soon as it is there. At most two chunks per
+        worker are out at once: a result not taken yet waits in this
+        process's memory (``imap`` would let them all pile up)."""
+        if self.procs is None:
+            raise RuntimeError("stream() needs the worker processes: start() them first")
+        chunks = (items[i:i + size] for i in range(0, len(items), size))
+        out = deque(self.procs.apply_async(fn, (c,)) for c in islice(chunks, 2 * self.workers))
+        while out:
+            result = out.popleft().get()
+            nxt = next(chunks, None)
+            if nxt is not None:
+                out.append(self.procs.apply_async(fn, (nxt,)))
+            yield result
 
     def _chunks(self, texts: Sequence[str]) -> list[Sequence[str]]:
         size = max(500, min(4000, len(texts) // (self.workers * 6) or 500))
@@ -291,6 +364,14 @@ def _set_worker(tokenizer: Tokenizer) -> None:
     """Pool initializer: the tokenizer this process uses (a per-process slot, set once)."""
     global _WORKER
     _WORKER = tokenizer.warm()
+
+
+def worker_tokenizer() -> Tokenizer:
+    """The tokenizer of this worker process (set when the pool started it):
+    for other steps the pool runs, such as summing users up."""
+    if _WORKER is None:
+        raise RuntimeError("not in a tokenizer worker: run this through Tokenizer.pool()")
+    return _WORKER
 
 
 def tokenize_chunk(texts: Sequence[str]) -> list[list[str]]:

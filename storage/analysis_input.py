@@ -2,7 +2,7 @@
 
 Why streamed in batches that never split a user: profiles are built one user
 at a time, and a million posts must not be in memory at once. The row order
-of ``iter_user_posts`` is ``nlp.profiles.POST_FIELDS``.
+of ``iter_user_posts`` is ``nlp.user_posts.POST_FIELDS``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ _USER_POSTS_SQL = ("SELECT p.user_id, p.id, t.tokens, t.topics, t.mentions, p.cr
 
 def count_posts(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+
+
+def user_ids_with_posts(db: sqlite3.Connection) -> list[int]:
+    """Every user with a stored post, in the order ``iter_user_posts`` reads them."""
+    return [r[0] for r in db.execute("SELECT DISTINCT user_id FROM posts WHERE user_id IS NOT NULL ORDER BY user_id")]
 
 
 def iter_user_posts(db: sqlite3.Connection, batch: int = 20000,

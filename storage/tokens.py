@@ -75,6 +75,12 @@ def invalidate_tokens_containing(db: sqlite3.Connection, words: Iterable[str]) -
     return n
 
 
+def count_untokenised(db: sqlite3.Connection) -> int:
+    """How many posts have no cached tokens at all (a quick count: stale ones
+    are found by ``pending_token_posts``)."""
+    return db.execute("SELECT (SELECT COUNT(*) FROM posts) - (SELECT COUNT(*) FROM post_tokens)").fetchone()[0]
+
+
 def pending_token_posts(db: sqlite3.Connection) -> list[int]:
     """Ids of posts to (re-)tokenise: no cached tokens, or a text that changed.
 

@@ -250,6 +250,32 @@ def test_tiny_inputs(db, n_users):
     assert again.n_users == n_users
 
 
+def test_profiles_summed_up_by_the_workers_equal_those_built_here(corpus_db, monkeypatch):
+    """A full run has its cutting workers sum the users up, a few users per
+    chunk; the profiles are those one process builds, row for row."""
+    import numpy as np
+
+    import bot.understand.caches as caches
+    import bot.understand.profiles as profiles
+
+    db, _ = corpus_db
+    s = make_settings(SETTINGS)
+    tk = caches.build_tokenizer(s, db)
+    caches.update_token_cache(db, tk, workers=1)
+    here = profiles.build_profiles(db, s, tk)
+    monkeypatch.setattr(profiles, "USERS_PER_CHUNK", 7)      # many chunks, users split across them
+    with tk.pool(2) as workers:
+        assert workers.parallel
+        there = profiles.build_profiles(db, s, tk, workers=workers)
+    assert there.user_ids == here.user_ids and len(here.user_ids) == 240
+    assert there.terms == here.terms
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(there.counts, name), getattr(here.counts, name)), name
+    assert np.array_equal(there.hours, here.hours) and np.array_equal(there.n_posts, here.n_posts)
+    assert np.array_equal(there.engagement, here.engagement)
+    assert there.last_post == here.last_post and there.total_posts == here.total_posts
+
+
 def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
     """Several chunks cut and stored by the worker processes give the same cache as one process."""
     import bot.understand.caches as caches

@@ -90,6 +90,7 @@ def test_tokenizer_falls_back_to_jieba_without_rjieba(monkeypatch):
 
     monkeypatch.setattr(tokenize_mod, "_cutter_with", lambda words: None)
     monkeypatch.setattr(tokenize_mod, "_rjieba_module", lambda: None)
+    monkeypatch.setattr(tokenize_mod, "_rjieba_installed", lambda: False)
     assert tokenize_mod.engine_name() == "jieba"
     text = clean_post("今天又去撸铁了，东芝m600-02s硬盘").text
     assert Tokenizer(["撸铁"])(text) == ["撸铁", "东芝", "m600", "02s", "硬盘"]
@@ -122,6 +123,29 @@ def test_ctfidf_finds_distinctive_words():
     W = ctfidf(sp.csr_matrix([[5, 1, 1], [1, 5, 1]]))
     assert W[0, 0] > W[0, 2] and W[1, 1] > W[1, 2]
     assert auto_name([("健身房", 1), ("健身", 0.9), ("增肌", 0.8), ("蛋白粉", 0.5)]) == "健身房·增肌·蛋白粉"
+
+
+def test_rows_counted_elsewhere_make_the_same_matrix_and_vocabulary():
+    """A worker's compact chunk (its own vocabulary) added with add_rows equals add_counts row by row."""
+    from collections import Counter
+
+    from nlp.user_posts import SummaryChunk, UserSummary
+
+    rows = [["b", "a", "b"], [], ["c", "a"], ["d", "d", "b", "e"], ["a"]]
+    one = TermCounter()
+    one.add(["z", "a"])
+    for r in rows:
+        one.add(r)
+    other = TermCounter()
+    other.add(["z", "a"])
+    summaries = [(i, UserSummary(len(r), Counter(r), [0] * 24, 0.0, None)) for i, r in enumerate(rows)]
+    for part in (summaries[:2], summaries[2:]):
+        chunk = SummaryChunk.of(part)
+        other.add_rows(chunk.terms, chunk.indptr, chunk.ids, chunk.counts)
+    a, b = one.matrix(), other.matrix()
+    assert one.terms() == other.terms() == ["z", "a", "b", "c", "d", "e"]
+    assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data) and a.shape == b.shape
 
 
 def test_clustering_recovers_planted_groups_and_chooses_k():

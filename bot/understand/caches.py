@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlite3
 
 from config import Settings
-from nlp.tokenize import TOKENIZER_VERSION, Tokenizer, engine_name, process_chunk, usable_dict_word
+from nlp.tokenize import TOKENIZER_VERSION, Runner, Tokenizer, engine_name, process_chunk, usable_dict_word
 from storage import analysis_input as input_store
 from storage import analysis_runs as run_store
 from storage import tokens as token_store
@@ -78,34 +79,48 @@ def _invalidate_stale_tokens(db: sqlite3.Connection, tokenizer: Tokenizer) -> No
         token_store.set_token_dictionary(db, f"{version}|{tokenizer.fingerprint}", tokenizer.user_words)
 
 
+@contextmanager
+def cutting_workers(db: sqlite3.Connection, tokenizer: Tokenizer, workers: int | None = None) -> Iterator[Runner]:
+    """The worker processes of one analysis: forked at once when many posts
+    have no tokens yet, so they load their dictionary while this process
+    finds what to cut; kept for the profiles once the cutting is done. An
+    in-memory database cannot be shared, so its posts are cut here."""
+    path = database_path(db)
+    with tokenizer.pool(workers, token_store.count_untokenised(db) if path else 0) as runner:
+        yield runner
+
+
 def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: Progress | None = None,
-                       workers: int | None = None,
-                       started: Callable[[], None] | None = None) -> tuple[int, int, list[int]]:
+                       workers: int | None = None, started: Callable[[], None] | None = None,
+                       runner: Runner | None = None) -> tuple[int, int, list[int]]:
     """Cut every post that has no valid cached tokens; returns (tokenised,
-    reused, ids of the posts cut). ``started()`` is called once the worker
-    processes exist (or at once when none are needed): work begun there on
-    a thread runs beside the cutting without being forked into the workers.
+    reused, ids of the posts cut). ``runner``: the ``cutting_workers`` to use
+    (else this call forks its own, ``workers`` of them). ``started()`` is
+    called once the worker processes exist (or when none are needed): work
+    begun there on a thread runs beside the cutting without being forked
+    into the workers.
 
     Each worker reads, cuts and stores its own chunk of posts through its own
     connection, so this process neither ships the texts and tokens back and
-    forth nor writes them: it stays free for what ``started`` began. An
-    in-memory database cannot be shared, so it is cut here.
+    forth nor writes them: it stays free for what ``started`` began.
     """
+    if runner is None:
+        with cutting_workers(db, tokenizer, workers) as own:
+            return update_token_cache(db, tokenizer, progress, started=started, runner=own)
     _invalidate_stale_tokens(db, tokenizer)
     with transaction(db):
         pending = token_store.pending_token_posts(db)
     reused = input_store.count_posts(db) - len(pending)
-    if not pending:
-        if started:
-            started()
-        return 0, reused, []
     path = database_path(db)
-    with tokenizer.pool(workers, len(pending) if path else 0) as runner:
-        if started:
-            started()
-        step = partial(cut_and_store_at, path) if runner.parallel else partial(_cut_and_store, db)
-        report = (lambda n: progress("tokenise", n, len(pending))) if progress else None
-        done = runner.run(step, pending, report)
+    if path:
+        runner.start_for(len(pending))      # more to cut than posts without tokens (a dictionary change made many stale)
+    if started:
+        started()
+    if not pending:
+        return 0, reused, []
+    step = partial(cut_and_store_at, path) if runner.parallel else partial(_cut_and_store, db)
+    report = (lambda n: progress("tokenise", n, len(pending))) if progress else None
+    done = runner.run(step, pending, report)
     return len(done), reused, pending
 
 

@@ -22,7 +22,7 @@ from config import Settings
 from nlp import encode, meaning, saved_model
 from nlp.cluster import AudienceClusterer
 from nlp.features import ProfileVectorizer
-from nlp.tokenize import Tokenizer
+from nlp.tokenize import Runner, Tokenizer
 from storage import analysis_runs as run_store
 from storage import vectors as vector_store
 from storage.db import transaction
@@ -53,9 +53,11 @@ def _settings_key(settings: Settings, tokenizer: Tokenizer, encoder: encode.Sent
 
 def analyse_tokenised(db: sqlite3.Connection, settings: Settings, run_id: int, k: int | str, asked_k: bool,
                       tokenizer: Tokenizer, cut: tuple[int, int, list[int]], timings: dict[str, float],
-                      progress: Progress | None, full: bool | None, stop: threading.Event | None) -> AnalysisSummary:
+                      progress: Progress | None, full: bool | None, stop: threading.Event | None,
+                      workers: Runner | None = None) -> AnalysisSummary:
     """With the token cache up to date (``cut``: tokenised, reused, ids of the
-    posts cut), a full run or an incremental one (see ``run_analysis``)."""
+    posts cut), a full run or an incremental one (see ``run_analysis``).
+    ``workers``: the cutting processes, when running, for the profiles."""
     tokenized, reused, cut_ids = cut
     encoder = choose_encoder(settings, tokenized + reused, cached_vectors(db))
     key = _settings_key(settings, tokenizer, encoder)
@@ -65,7 +67,8 @@ def analyse_tokenised(db: sqlite3.Connection, settings: Settings, run_id: int, k
         summary = run_incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress,
                                   encoder, stop)
     else:
-        summary = FullRun(db, settings, run_id, tokenizer, k, key, timings, progress, encoder, stop, asked_k).run()
+        summary = FullRun(db, settings, run_id, tokenizer, k, key, timings, progress, encoder, stop, asked_k,
+                          workers).run()
     summary.tokenized, summary.reused = tokenized, reused
     summary.encoder = "words" if encoder is None else f"words + {encoder.name}"
     return summary
@@ -94,6 +97,7 @@ class FullRun:
     encoder: encode.SentenceEncoder | None
     stop: threading.Event | None
     asked_k: bool
+    workers: Runner | None = None      # the cutting processes (sum the users up), stopped once profiles are built
 
     def _vectors(self) -> tuple[dict[str, bytes] | None, int]:
         """(every embeddable text's stored vector by key, how many were embedded now), or (None, 0) for words alone."""
@@ -125,7 +129,10 @@ class FullRun:
         targets = prospects.targets_of(self.settings)
         sem_queries = prospects.sentence_queries(targets, self.encoder if vectors is not None else None)
         post_best = meaning.PostBest(sem_queries[0]) if sem_queries[0] is not None else None
-        prof = build_profiles(db, self.settings, self.tokenizer, self.progress, vectors=vectors, post_best=post_best)
+        prof = build_profiles(db, self.settings, self.tokenizer, self.progress, vectors=vectors, post_best=post_best,
+                              workers=self.workers)
+        if self.workers is not None:
+            self.workers.close()
         del vectors
         timings["profiles"] = time.perf_counter() - t
         n = len(prof.user_ids)

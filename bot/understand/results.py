@@ -20,7 +20,7 @@ import sqlite3
 from config import Settings
 from nlp import keywords as kw, matching, tiers
 from nlp.cluster import AudienceClusterer
-from nlp.features import MENTION_PREFIX, TOPIC_PREFIX
+from nlp.user_posts import MENTION_PREFIX, TOPIC_PREFIX
 from nlp.profiles import Profiles
 from nlp.signals import Signals, best_target, stat_rows, top_influencers, user_signals
 from storage import analysis_input as input_store

@@ -27,7 +27,8 @@ from nlp.tokenize import TOKENIZER_VERSION
 from storage import analysis_runs as run_store
 from storage.db import transaction
 from bot.errors import HuaxiangError
-from bot.understand.caches import AnalysisInterrupted, Progress, build_tokenizer, update_token_cache
+from bot.understand.caches import (AnalysisInterrupted, Progress, build_tokenizer, cutting_workers,
+                                   update_token_cache)
 
 if TYPE_CHECKING:
     from bot.understand.results import AnalysisSummary
@@ -113,14 +114,16 @@ class _Preload:
 def _analyse(db: sqlite3.Connection, settings: Settings, run_id: int, k: int | str, asked_k: bool,
              timings: dict[str, float], progress: Progress | None, full: bool | None,
              stop: threading.Event | None) -> AnalysisSummary:
-    """Bring the token cache up to date (the numeric half loading meanwhile), then a full or an incremental run."""
+    """Bring the token cache up to date (the numeric half loading meanwhile), then a full or an incremental run
+    (a full one has the cutting workers sum the users up for the profiles)."""
     t0 = time.perf_counter()
     tokenizer = build_tokenizer(settings, db)
     numeric = _Preload(NUMERIC_PART)
-    cut = update_token_cache(db, tokenizer, progress, started=numeric.start)
-    timings["tokens"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    stages = numeric.module()
-    timings["imports"] = time.perf_counter() - t0     # what the import thread had left when cutting ended
-    return stages.analyse_tokenised(db, settings, run_id, k, asked_k, tokenizer, cut, timings, progress,
-                                              full, stop)
+    with cutting_workers(db, tokenizer) as workers:
+        cut = update_token_cache(db, tokenizer, progress, started=numeric.start, runner=workers)
+        timings["tokens"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        stages = numeric.module()
+        timings["imports"] = time.perf_counter() - t0     # what the import thread had left when cutting ended
+        return stages.analyse_tokenised(db, settings, run_id, k, asked_k, tokenizer, cut, timings, progress,
+                                        full, stop, workers)
