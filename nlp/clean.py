@@ -14,6 +14,7 @@ import html
 import importlib.util
 import json
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -86,9 +87,27 @@ def to_simplified(text: str) -> str:
     """Traditional -> simplified Chinese; untouched when nothing traditional is in it."""
     if not text or _traditional_only().isdisjoint(text):
         return text
-    import zhconv
+    return _zhconv().convert(text, "zh-cn")
 
-    return zhconv.convert(text, "zh-cn")
+
+@lru_cache(maxsize=1)
+def _zhconv():
+    """zhconv, imported with ``pkg_resources`` hidden for the moment.
+
+    zhconv reads its table through ``pkg_resources`` when that imports, and
+    from the file beside it otherwise (the same file). Importing
+    ``pkg_resources`` costs 0.1 s, in every word-cutting worker that meets
+    one traditional character, and nothing else here uses it.
+    """
+    hide = "pkg_resources" not in sys.modules
+    if hide:
+        sys.modules["pkg_resources"] = None      # makes `from pkg_resources import ...` raise ImportError
+    try:
+        import zhconv
+    finally:
+        if hide and "pkg_resources" in sys.modules and sys.modules["pkg_resources"] is None:
+            del sys.modules["pkg_resources"]
+    return zhconv
 
 
 def normalize_width(text: str) -> str:

@@ -152,16 +152,11 @@ def subword_matrix(terms: Sequence[str], max_n: int = 2) -> tuple[sp.csr_matrix,
     for i, t in enumerate(terms):
         if not is_word(t) or not ("\u4e00" <= t[0] <= "\u9fff"):
             continue
-        grams = set()
-        L = len(t)
-        for n in range(1, max_n + 1):
-            if L <= n and n > 1:
-                break
-            for j in range(L - n + 1):
-                grams.add(t[j:j + n])
-        if L == 1:
-            grams = {t}
-        for g in grams:
+        grams = list(t) if max_n == 1 else [t[j:j + n] for n in range(1, min(max_n, len(t) - 1 or 1) + 1)
+                                            for j in range(len(t) - n + 1)]
+        # Each gram once, in order: the columns come out the same in every process
+        # (a set's order follows the string hash, which changes per process).
+        for g in dict.fromkeys(grams):
             rows.append(i)
             cols.append(vocab.setdefault(g, len(vocab)))
     M = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(terms), max(len(vocab), 1)))

@@ -15,7 +15,7 @@ from typing import Any
 from storage.db import chunked, dict_rows, marks
 
 _USER_POSTS_SQL = ("SELECT p.user_id, p.id, t.tokens, t.topics, t.mentions, p.created_at, p.reposts, p.comments,"
-                   " p.likes, t.clean, p.topics FROM posts p JOIN post_tokens t ON t.post_id = p.id")
+                   " p.likes, {clean}, p.topics FROM posts p JOIN post_tokens t ON t.post_id = p.id")
 
 
 def count_posts(db: sqlite3.Connection) -> int:
@@ -27,20 +27,23 @@ def user_ids_with_posts(db: sqlite3.Connection) -> list[int]:
     return [r[0] for r in db.execute("SELECT DISTINCT user_id FROM posts WHERE user_id IS NOT NULL ORDER BY user_id")]
 
 
-def iter_user_posts(db: sqlite3.Connection, batch: int = 20000,
-                    user_ids: Sequence[int] | None = None) -> Iterator[list[tuple]]:
+def iter_user_posts(db: sqlite3.Connection, batch: int = 20000, user_ids: Sequence[int] | None = None,
+                    texts: bool = True) -> Iterator[list[tuple]]:
     """Posts with their cached tokens, ordered by user, in batches that never
     split a user: (user_id, post_id, tokens, topics, mentions, created_at,
     reposts, comments, likes, clean, topics JSON). Streams, so 1M posts fit in
-    memory. With ``user_ids``: only those users' posts."""
+    memory. With ``user_ids``: only those users' posts. ``texts=False``
+    leaves the cleaned text out (None): only sentence vectors need it, and it
+    is the longest column."""
+    sql = _USER_POSTS_SQL.format(clean="t.clean" if texts else "NULL")
     if user_ids is not None:
         for chunk in chunked(sorted(set(user_ids))):
-            rows = db.execute(_USER_POSTS_SQL + " WHERE p.user_id IN (" + marks(len(chunk)) + ")"
-                              " ORDER BY p.user_id, p.id", chunk).fetchall()
+            rows = db.execute(sql + " WHERE p.user_id IN (" + marks(len(chunk)) + ") ORDER BY p.user_id, p.id",
+                              chunk).fetchall()
             if rows:
                 yield rows
         return
-    cur = db.execute(_USER_POSTS_SQL + " WHERE p.user_id IS NOT NULL ORDER BY p.user_id, p.id")
+    cur = db.execute(sql + " WHERE p.user_id IS NOT NULL ORDER BY p.user_id, p.id")
     buf: list[tuple] = []
     while True:
         rows = cur.fetchmany(batch)

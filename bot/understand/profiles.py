@@ -65,7 +65,7 @@ def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokeni
             if progress:
                 progress("profiles", sum(chunk.n_posts), None)
         return builder.finish()
-    for batch in input_store.iter_user_posts(db, user_ids=only_users):
+    for batch in input_store.iter_user_posts(db, user_ids=only_users, texts=vectors is not None):
         profiles = input_store.user_profiles(db, sorted({r[0] for r in batch}))
         for uid, rows in by_user(batch):
             builder.add(uid, rows, profiles.get(uid, {}))

@@ -29,7 +29,7 @@ def summarise_users_at(path: str, zone: ZoneInfo, min_posts: int, user_ids: Sequ
     summariser = Summariser(worker_tokenizer(), zone, partial(parse_stored, naive=zone))
     out: list[tuple[int, UserSummary]] = []
     with opened(path, migrate=False) as db:
-        for batch in input_store.iter_user_posts(db, user_ids=user_ids):
+        for batch in input_store.iter_user_posts(db, user_ids=user_ids, texts=False):
             stored = input_store.user_profiles(db, sorted({r[0] for r in batch}))
             for uid, rows in by_user(batch):
                 if len(rows) >= min_posts:
