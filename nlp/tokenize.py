@@ -303,14 +303,14 @@ class Runner:
             self.procs.terminate()
             self.procs = None
 
-    def stream(self, fn: Callable[[Sequence], list], items: Sequence, size: int) -> Iterator[list]:
-        """``fn`` over chunks of ``size`` items in the workers; each chunk's
-        result in order, as soon as it is there. At most two chunks per
-        worker are out at once: a result not taken yet waits in this
-        process's memory (``imap`` would let them all pile up)."""
+    def stream(self, fn: Callable[[Sequence], object], chunks: Iterable[Sequence]) -> Iterator:
+        """``fn`` over each chunk in the workers; each chunk's result in order,
+        as soon as it is there. At most two chunks per worker are out at once:
+        a result not taken yet waits in this process's memory (``imap`` would
+        let them all pile up)."""
         if self.procs is None:
             raise RuntimeError("stream() needs the worker processes: start() them first")
-        chunks = (items[i:i + size] for i in range(0, len(items), size))
+        chunks = iter(chunks)
         out = deque(self.procs.apply_async(fn, (c,)) for c in islice(chunks, 2 * self.workers))
         while out:
             result = out.popleft().get()
@@ -319,8 +319,13 @@ class Runner:
                 out.append(self.procs.apply_async(fn, (nxt,)))
             yield result
 
+    def chunk_size(self, n_items: int) -> int:
+        """Items per chunk: six chunks per worker, 500 to 4,000 each (small
+        enough to share the work out evenly, large enough to be worth a trip)."""
+        return max(500, min(4000, n_items // (self.workers * 6) or 500))
+
     def _chunks(self, texts: Sequence[str]) -> list[Sequence[str]]:
-        size = max(500, min(4000, len(texts) // (self.workers * 6) or 500))
+        size = self.chunk_size(len(texts))
         return [texts[i:i + size] for i in range(0, len(texts), size)]
 
     def submit(self, fn, texts: Sequence[str]):

@@ -22,9 +22,10 @@ def count_posts(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
 
 
-def user_ids_with_posts(db: sqlite3.Connection) -> list[int]:
-    """Every user with a stored post, in the order ``iter_user_posts`` reads them."""
-    return [r[0] for r in db.execute("SELECT DISTINCT user_id FROM posts WHERE user_id IS NOT NULL ORDER BY user_id")]
+def posts_per_user(db: sqlite3.Connection) -> list[tuple[int, int]]:
+    """(user id, how many posts) of every user with a stored post, in the order ``iter_user_posts`` reads them."""
+    return db.execute("SELECT user_id, COUNT(*) FROM posts WHERE user_id IS NOT NULL GROUP BY user_id"
+                      " ORDER BY user_id").fetchall()
 
 
 def iter_user_posts(db: sqlite3.Connection, batch: int = 20000, user_ids: Sequence[int] | None = None,

@@ -263,9 +263,9 @@ def test_profiles_summed_up_by_the_workers_equal_those_built_here(corpus_db, mon
     tk = caches.build_tokenizer(s, db)
     caches.update_token_cache(db, tk, workers=1)
     here = profiles.build_profiles(db, s, tk)
-    monkeypatch.setattr(profiles, "USERS_PER_CHUNK", 7)      # many chunks, users split across them
     with tk.pool(2) as workers:
         assert workers.parallel
+        monkeypatch.setattr(workers, "chunk_size", lambda n: 30)      # many chunks of a few users each
         there = profiles.build_profiles(db, s, tk, workers=workers)
     assert there.user_ids == here.user_ids and len(here.user_ids) == 240
     assert there.terms == here.terms

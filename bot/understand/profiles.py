@@ -23,7 +23,7 @@ from storage import analysis_input as input_store
 from storage.db import database_path
 from storage.tokens import text_hash
 from bot.understand.caches import Progress
-from bot.understand.summaries import USERS_PER_CHUNK, summarise_users_at
+from bot.understand.summaries import summarise_users_at, user_chunks
 from bot.understand.relevance import targets_of
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -60,7 +60,9 @@ def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokeni
     path = database_path(db)
     if workers is not None and workers.parallel and path and vectors is None and only_users is None:
         step = partial(summarise_users_at, path, zone, builder.min_posts)
-        for chunk in workers.stream(step, input_store.user_ids_with_posts(db), USERS_PER_CHUNK):
+        counts = input_store.posts_per_user(db)
+        chunks = user_chunks(counts, workers.chunk_size(sum(n for _u, n in counts)))
+        for chunk in workers.stream(step, chunks):
             builder.add_chunk(chunk)
             if progress:
                 progress("profiles", sum(chunk.n_posts), None)

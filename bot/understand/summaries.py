@@ -20,7 +20,22 @@ from nlp.user_posts import Summariser, SummaryChunk, UserSummary, by_user
 from storage import analysis_input as input_store
 from storage.db import opened
 
-USERS_PER_CHUNK = 200    # small enough that the main process adds one chunk while the workers sum the next ones
+def user_chunks(posts_per_user: Sequence[tuple[int, int]], posts_per_chunk: int) -> list[list[int]]:
+    """Consecutive users in chunks of about ``posts_per_chunk`` posts (a user is
+    never split): the workers' shares come out even however many posts each
+    user has."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    n = 0
+    for uid, count in posts_per_user:
+        current.append(uid)
+        n += count
+        if n >= posts_per_chunk:
+            chunks.append(current)
+            current, n = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def summarise_users_at(path: str, zone: ZoneInfo, min_posts: int, user_ids: Sequence[int]) -> SummaryChunk:
