@@ -290,7 +290,18 @@ class Runner:
         Before starting any thread: a forked process has only the forking one."""
         if self.procs is None and self.workers > 1:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            self.procs = ctx.Pool(self.workers, initializer=_set_worker, initargs=(self.tokenizer,))
+            barrier = ctx.Barrier(self.workers)
+            self.procs = ctx.Pool(self.workers, initializer=_set_worker, initargs=(self.tokenizer, barrier))
+
+    def each_worker(self, fn: Callable[[], object]) -> list:
+        """``fn()`` once in every worker process, not waited for (each
+        handle's ``get()`` waits and gives its result): for what each worker
+        holds, such as rows it cut and has not stored yet. Call it when no
+        other work is out: each worker takes one call and waits at a barrier
+        until all have theirs, so no worker can take two."""
+        if self.procs is None:
+            raise RuntimeError("each_worker() needs the worker processes: start() them first")
+        return [self.procs.apply_async(_in_each_worker, (fn,)) for _ in range(self.workers)]
 
     def start_for(self, n_texts: int) -> None:
         """``start()`` when this many texts are worth the processes."""
@@ -365,10 +376,21 @@ class ProcessedPost(NamedTuple):
 _WORKER: Tokenizer | None = None
 
 
-def _set_worker(tokenizer: Tokenizer) -> None:
-    """Pool initializer: the tokenizer this process uses (a per-process slot, set once)."""
-    global _WORKER
+_BARRIER = None
+EACH_WORKER_TIMEOUT_S = 600      # a worker that never comes to the barrier (it died) fails the call, not the wait
+
+
+def _set_worker(tokenizer: Tokenizer, barrier=None) -> None:
+    """Pool initializer: the tokenizer this process uses and the pool's
+    barrier (per-process slots, set once)."""
+    global _WORKER, _BARRIER
     _WORKER = tokenizer.warm()
+    _BARRIER = barrier
+
+
+def _in_each_worker(fn: Callable[[], object]) -> object:
+    _BARRIER.wait(EACH_WORKER_TIMEOUT_S)
+    return fn()
 
 
 def worker_tokenizer() -> Tokenizer:

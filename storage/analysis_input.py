@@ -28,6 +28,18 @@ def posts_per_user(db: sqlite3.Connection) -> list[tuple[int, int]]:
                       " ORDER BY user_id").fetchall()
 
 
+def user_posts_to_cut(db: sqlite3.Connection, user_ids: Sequence[int]) -> list[tuple]:
+    """These users' posts as a first analysis cuts and sums them up in one
+    pass, ordered by user: (user_id, post_id, text, content_hash,
+    created_at, reposts, comments, likes, topics JSON)."""
+    rows: list[tuple] = []
+    for chunk in chunked(sorted(set(user_ids))):
+        rows += db.execute("SELECT user_id, id, text, content_hash, created_at, reposts, comments, likes, topics"
+                           " FROM posts WHERE user_id IN (" + marks(len(chunk)) + ") ORDER BY user_id, id",
+                           chunk).fetchall()
+    return rows
+
+
 def iter_user_posts(db: sqlite3.Connection, batch: int = 20000, user_ids: Sequence[int] | None = None,
                     texts: bool = True) -> Iterator[list[tuple]]:
     """Posts with their cached tokens, ordered by user, in batches that never

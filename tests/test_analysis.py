@@ -276,6 +276,55 @@ def test_profiles_summed_up_by_the_workers_equal_those_built_here(corpus_db, mon
     assert there.last_post == here.last_post and there.total_posts == here.total_posts
 
 
+def test_a_first_analysis_cut_user_by_user_equals_cutting_then_profiling(corpus_db, tmp_path, monkeypatch):
+    """With no words cut yet the workers cut whole users and sum them up on
+    the way, storing the words only after all are cut: the same token cache
+    and the same profiles as cutting first and reading the words back."""
+    import numpy as np
+
+    import bot.understand.caches as caches
+    import bot.understand.profiles as profiles
+    import nlp.tokenize as tokenize
+    from bot.understand.summaries import FirstCut
+    from storage.db import connect
+
+    db, _ = corpus_db
+    s = make_settings(SETTINGS)
+    monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
+    tk = caches.build_tokenizer(s, db)
+    first = FirstCut(db, s, tk, lambda: True)
+    with caches.cutting_workers(db, tk, workers=2) as workers:
+        assert workers.parallel
+        monkeypatch.setattr(workers, "chunk_size", lambda n: 40)      # many chunks of a few users each
+        done, reused, ids = caches.update_token_cache(db, tk, runner=workers, first_cut=first)
+        first.settle()
+    assert done == len(ids) == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
+    cut = db.execute("SELECT post_id, text_hash, tokens, clean, topics, mentions FROM post_tokens ORDER BY post_id").fetchall()
+    other = connect(tmp_path / "serial.db")
+    posts, _ = make_corpus()
+    load(other, posts)
+    caches.update_token_cache(other, caches.build_tokenizer(s, other), workers=1)
+    assert cut == other.execute("SELECT post_id, text_hash, tokens, clean, topics, mentions FROM post_tokens"
+                                " ORDER BY post_id").fetchall()
+    here, there = profiles.build_profiles(other, s, tk), first.profiles
+    assert there.user_ids == here.user_ids and there.terms == here.terms
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(there.counts, name), getattr(here.counts, name)), name
+    assert np.array_equal(there.hours, here.hours) and there.last_post == here.last_post
+
+
+def test_each_worker_runs_once_in_every_worker():
+    """each_worker hands one call to every worker process, never two to one."""
+    import os
+
+    from nlp.tokenize import Tokenizer
+
+    with Tokenizer().pool(2) as workers:
+        for _ in range(3):
+            pids = [h.get(timeout=60) for h in workers.each_worker(os.getpid)]
+            assert len(set(pids)) == 2 and os.getpid() not in pids
+
+
 def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monkeypatch):
     """Several chunks cut and stored by the worker processes give the same cache as one process."""
     import bot.understand.caches as caches

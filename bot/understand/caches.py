@@ -92,13 +92,16 @@ def cutting_workers(db: sqlite3.Connection, tokenizer: Tokenizer, workers: int |
 
 def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: Progress | None = None,
                        workers: int | None = None, started: Callable[[], None] | None = None,
-                       runner: Runner | None = None) -> tuple[int, int, list[int]]:
+                       runner: Runner | None = None,
+                       first_cut: Callable[[Runner, list[int]], list[int]] | None = None) -> tuple[int, int, list[int]]:
     """Cut every post that has no valid cached tokens; returns (tokenised,
     reused, ids of the posts cut). ``runner``: the ``cutting_workers`` to use
     (else this call forks its own, ``workers`` of them). ``started()`` is
     called once the worker processes exist (or when none are needed): work
     begun there on a thread runs beside the cutting without being forked
-    into the workers.
+    into the workers. ``first_cut(runner, pending) -> ids cut`` does the
+    cutting instead when no post has tokens yet and the workers run (the
+    analysis cuts whole users then, and sums them up on the way).
 
     Each worker reads, cuts and stores its own chunk of posts through its own
     connection, so this process neither ships the texts and tokens back and
@@ -118,6 +121,9 @@ def update_token_cache(db: sqlite3.Connection, tokenizer: Tokenizer, progress: P
         started()
     if not pending:
         return 0, reused, []
+    if first_cut is not None and runner.parallel and reused == 0:
+        done = first_cut(runner, pending)
+        return len(done), reused, pending
     step = partial(cut_and_store_at, path) if runner.parallel else partial(_cut_and_store, db)
     report = (lambda n: progress("tokenise", n, len(pending))) if progress else None
     done = runner.run(step, pending, report)

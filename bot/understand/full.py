@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from config import Settings
 from nlp import encode, meaning, saved_model
 from nlp.cluster import AudienceClusterer
 from nlp.features import ProfileVectorizer
+from nlp.profiles import Profiles
 from nlp.tokenize import Runner, Tokenizer
 from storage import analysis_runs as run_store
 from storage import vectors as vector_store
@@ -54,21 +56,29 @@ def _settings_key(settings: Settings, tokenizer: Tokenizer, encoder: encode.Sent
 def analyse_tokenised(db: sqlite3.Connection, settings: Settings, run_id: int, k: int | str, asked_k: bool,
                       tokenizer: Tokenizer, cut: tuple[int, int, list[int]], timings: dict[str, float],
                       progress: Progress | None, full: bool | None, stop: threading.Event | None,
-                      workers: Runner | None = None) -> AnalysisSummary:
+                      workers: Runner | None = None, profiles: Profiles | None = None,
+                      settle: Callable[[], None] = lambda: None) -> AnalysisSummary:
     """With the token cache up to date (``cut``: tokenised, reused, ids of the
     posts cut), a full run or an incremental one (see ``run_analysis``).
-    ``workers``: the cutting processes, when running, for the profiles."""
+    ``workers``: the cutting processes, when running, for the profiles;
+    ``profiles``: everyone's word profiles when the cutting made them already,
+    and ``settle()`` waits until the words it cut are stored (a run that
+    clusters those profiles calls it after clustering, any other before it
+    reads a post's words)."""
     tokenized, reused, cut_ids = cut
     encoder = choose_encoder(settings, tokenized + reused, cached_vectors(db))
     key = _settings_key(settings, tokenizer, encoder)
     warn_on_encoder_change(db, encoder)
     model_row = None if full else run_store.load_model(db)
     if model_row is not None and _can_increment(model_row, key, str(k), tokenized):
+        settle()
         summary = run_incremental(db, settings, run_id, model_row, tokenizer, cut_ids, timings, progress,
                                   encoder, stop)
     else:
+        if encoder is not None or profiles is None:
+            settle()
         summary = FullRun(db, settings, run_id, tokenizer, k, key, timings, progress, encoder, stop, asked_k,
-                          workers).run()
+                          workers, profiles if encoder is None else None, settle).run()
     summary.tokenized, summary.reused = tokenized, reused
     summary.encoder = "words" if encoder is None else f"words + {encoder.name}"
     return summary
@@ -98,6 +108,8 @@ class FullRun:
     stop: threading.Event | None
     asked_k: bool
     workers: Runner | None = None      # the cutting processes (sum the users up), stopped once profiles are built
+    made: Profiles | None = None        # word profiles the cutting made already (no sentence vectors used)
+    settle: Callable[[], None] = lambda: None    # waits until the words the cutting made are stored
 
     def _vectors(self) -> tuple[dict[str, bytes] | None, int]:
         """(every embeddable text's stored vector by key, how many were embedded now), or (None, 0) for words alone."""
@@ -129,10 +141,9 @@ class FullRun:
         targets = prospects.targets_of(self.settings)
         sem_queries = prospects.sentence_queries(targets, self.encoder if vectors is not None else None)
         post_best = meaning.PostBest(sem_queries[0]) if sem_queries[0] is not None else None
-        prof = build_profiles(db, self.settings, self.tokenizer, self.progress, vectors=vectors, post_best=post_best,
-                              workers=self.workers)
-        if self.workers is not None:
-            self.workers.close()
+        prof = self.made or build_profiles(db, self.settings, self.tokenizer, self.progress, vectors=vectors,
+                                           post_best=post_best, workers=self.workers)
+        self.made = None
         del vectors
         timings["profiles"] = time.perf_counter() - t
         n = len(prof.user_ids)
@@ -145,6 +156,11 @@ class FullRun:
         k = self._k_for(n)
         model = AudienceClusterer(k=k).fit(X, prof.semantic)
         timings["cluster"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.settle()           # the workers stored the words they cut meanwhile, on the core clustering left idle
+        if self.workers is not None:
+            self.workers.close()
+        timings["settle"] = time.perf_counter() - t
         if self.progress:
             self.progress("cluster", 1, 1)
         t = time.perf_counter()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite3
 
@@ -23,18 +22,8 @@ from storage import analysis_input as input_store
 from storage.db import database_path
 from storage.tokens import text_hash
 from bot.understand.caches import Progress
-from bot.understand.summaries import summarise_users_at, user_chunks
+from bot.understand.summaries import campaign_zone, summarise_users_at, user_chunks
 from bot.understand.relevance import targets_of
-
-DEFAULT_ZONE = "Asia/Shanghai"
-
-
-def campaign_zone(settings: Settings) -> ZoneInfo:
-    """The zone active hours are counted in ([engagement].timezone, else China's)."""
-    try:
-        return ZoneInfo(settings.engagement.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_ZONE)
 
 
 def build_profiles(db: sqlite3.Connection, settings: Settings, tokenizer: Tokenizer,

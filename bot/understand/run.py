@@ -29,6 +29,7 @@ from storage.db import transaction
 from bot.errors import HuaxiangError
 from bot.understand.caches import (AnalysisInterrupted, Progress, build_tokenizer, cutting_workers,
                                    update_token_cache)
+from bot.understand.summaries import FirstCut
 
 if TYPE_CHECKING:
     from bot.understand.results import AnalysisSummary
@@ -105,6 +106,10 @@ class _Preload:
         except Exception:       # noqa: BLE001 - module() imports again on the main thread and raises it there
             pass
 
+    def ready(self) -> bool:
+        """Loaded (or failed), so ``module()`` would not wait."""
+        return self.thread is None or not self.thread.is_alive()
+
     def module(self) -> ModuleType:
         if self.thread is not None:
             self.thread.join()
@@ -114,16 +119,18 @@ class _Preload:
 def _analyse(db: sqlite3.Connection, settings: Settings, run_id: int, k: int | str, asked_k: bool,
              timings: dict[str, float], progress: Progress | None, full: bool | None,
              stop: threading.Event | None) -> AnalysisSummary:
-    """Bring the token cache up to date (the numeric half loading meanwhile), then a full or an incremental run
-    (a full one has the cutting workers sum the users up for the profiles)."""
+    """Bring the token cache up to date (the numeric half loading meanwhile), then a full or an incremental run.
+    The cutting workers sum the users up for a full run's profiles: on the way when no post had words yet
+    (``FirstCut``), else after the cutting."""
     t0 = time.perf_counter()
     tokenizer = build_tokenizer(settings, db)
     numeric = _Preload(NUMERIC_PART)
+    first = FirstCut(db, settings, tokenizer, numeric.ready, progress)
     with cutting_workers(db, tokenizer) as workers:
-        cut = update_token_cache(db, tokenizer, progress, started=numeric.start, runner=workers)
+        cut = update_token_cache(db, tokenizer, progress, started=numeric.start, runner=workers, first_cut=first)
         timings["tokens"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         stages = numeric.module()
         timings["imports"] = time.perf_counter() - t0     # what the import thread had left when cutting ended
         return stages.analyse_tokenised(db, settings, run_id, k, asked_k, tokenizer, cut, timings, progress,
-                                        full, stop, workers)
+                                        full, stop, workers, first.profiles, first.settle)
