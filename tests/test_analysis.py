@@ -284,6 +284,7 @@ def test_a_first_analysis_cut_user_by_user_equals_cutting_then_profiling(corpus_
 
     import bot.understand.caches as caches
     import bot.understand.profiles as profiles
+    import bot.understand.summaries as summaries
     import nlp.tokenize as tokenize
     from bot.understand.summaries import FirstCut
     from storage.db import connect
@@ -291,6 +292,7 @@ def test_a_first_analysis_cut_user_by_user_equals_cutting_then_profiling(corpus_
     db, _ = corpus_db
     s = make_settings(SETTINGS)
     monkeypatch.setattr(tokenize, "PARALLEL_MIN", 100)
+    monkeypatch.setattr(summaries, "HOLD_MAX_ROWS", 300)         # some rows stored at once, the rest held
     tk = caches.build_tokenizer(s, db)
     first = FirstCut(db, s, tk, lambda: True)
     with caches.cutting_workers(db, tk, workers=2) as workers:

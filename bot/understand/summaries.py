@@ -80,13 +80,16 @@ def cut_and_summarise_at(path: str, zone: ZoneInfo, min_posts: int,
     the users up from the words just cut. Returns the summaries and the ids
     of the posts cut; the token rows stay in this worker until
     ``store_held_at`` (the store would otherwise take cores the cutting
-    needs, while the clustering later leaves one idle)."""
+    needs, while the clustering later leaves one idle), the latest
+    ``HOLD_MAX_ROWS`` of them on a large corpus."""
     summariser = Summariser(worker_tokenizer(), zone, partial(parse_stored, naive=zone))
     with opened(path, migrate=False) as db:
         posts = input_store.user_posts_to_cut(db, user_ids)
         stored = input_store.user_profiles(db, sorted({p[0] for p in posts}))
-    cut = process_chunk([p[2] or "" for p in posts])
-    _HELD.append([(p[1], p[3], text_hash(p[2] or ""), *c) for p, c in zip(posts, cut)])
+        cut = process_chunk([p[2] or "" for p in posts])
+        _HELD.append([(p[1], p[3], text_hash(p[2] or ""), *c) for p, c in zip(posts, cut)])
+        while sum(map(len, _HELD)) > HOLD_MAX_ROWS:      # a large corpus: store the oldest now, memory stays bounded
+            _store_oldest(db)
     # The rows iter_user_posts would read back (nlp.user_posts.POST_FIELDS), without the cleaned text.
     rows = [(p[0], p[1], c[0], c[2], c[3], p[4], p[5], p[6], p[7], None, p[8]) for p, c in zip(posts, cut)]
     out = [(uid, summariser.summarise(rs, stored.get(uid, {}))) for uid, rs in by_user(rows) if len(rs) >= min_posts]
@@ -94,6 +97,14 @@ def cut_and_summarise_at(path: str, zone: ZoneInfo, min_posts: int,
 
 
 _HELD: list[list[tuple]] = []      # in a worker process: token rows cut and not stored yet, a list per chunk
+HOLD_MAX_ROWS = 60_000              # per worker (about 20 MB): beyond it the oldest rows are stored at once
+
+
+def _store_oldest(db: sqlite3.Connection) -> int:
+    rows = _HELD.pop(0)
+    with transaction(db):
+        token_store.store_tokens(db, rows)
+    return len(rows)
 
 
 def store_held_at(path: str) -> int:
@@ -107,10 +118,7 @@ def store_held_at(path: str) -> int:
     n = 0
     with opened(path, migrate=False) as db:
         while _HELD:
-            rows = _HELD.pop(0)
-            with transaction(db):
-                token_store.store_tokens(db, rows)
-            n += len(rows)
+            n += _store_oldest(db)
     return n
 
 
