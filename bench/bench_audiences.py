@@ -301,9 +301,15 @@ def bench_reanalysis(path: Path, extra: list[str], users: list[list[int]], t_ful
     with opened(path) as db, transaction(db):
         upsert_posts(db, posts)
     t_re, _, s2 = _timed(lambda: analyze(path))
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in s2["timings"].items())
+    if analyze is _analyze_cli:
+        # A fresh process pays its start-up and imports whatever changed: the < 10% target is for the analysis.
+        print(f"  re-analysis after +{len(extra)} posts (1%), `huaxiang analyze` in a fresh process: {t_re:.1f}s"
+              f" = {t_re / t_full:.0%} of the full run (the < 10% target is for the analysis itself, in-process:"
+              f" run without --cli; tokenised {s2['tokenized']}, reused {s2['reused']}; {stages})", flush=True)
+        return
     print(f"  re-analysis after +{len(extra)} posts (1%): {t_re:.1f}s = {t_re / t_full:.0%} of the full run"
-          f" (target < 10%; tokenised {s2['tokenized']}, reused {s2['reused']};"
-          f" {', '.join(f'{k} {v:.1f}s' for k, v in s2['timings'].items())})", flush=True)
+          f" (target < 10%; tokenised {s2['tokenized']}, reused {s2['reused']}; {stages})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

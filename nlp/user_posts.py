@@ -90,16 +90,19 @@ def by_user(batch: Sequence[tuple]) -> Iterator[tuple[int, Sequence[tuple]]]:
         start = end
 
 
-def post_topics(topics: str | None, topics_json: str | None) -> set[str]:
-    """A post's #topics#: the tab-joined ones from its text, and those a platform or import listed."""
-    tps = set(topics.split("\t")) if topics else set()
+def post_topics(topics: str | None, topics_json: str | None) -> list[str]:
+    """A post's #topics#, each once: the tab-joined ones from its text, then
+    those a platform or import listed. In that order, not a set's: a set's
+    order follows the per-process string hash, and the order terms are first
+    seen in decides the matrix columns, so results would change from one run
+    to the next."""
+    tps = topics.split("\t") if topics else []
     if topics_json and topics_json != "[]":
         try:
-            tps.update(t.lower() for t in json.loads(topics_json) if isinstance(t, str))
+            tps += [t.lower() for t in json.loads(topics_json) if isinstance(t, str)]
         except ValueError:
             pass
-    tps.discard("")
-    return tps
+    return [t for t in dict.fromkeys(tps) if t]
 
 
 class Summariser:

@@ -3,6 +3,7 @@ renames that survive, tiers, relevance, token cache reuse, history."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -346,3 +347,41 @@ def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monke
     caches.update_token_cache(other, caches.build_tokenizer(s, other), workers=1)
     serial = other.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     assert parallel == serial
+
+
+def test_profiles_do_not_depend_on_the_string_hash(tmp_path):
+    """Two processes with different string hashes (PYTHONHASHSEED) make the
+    same term columns and character columns in the same order: the order
+    terms are first seen in decides the matrix columns (and so the
+    clustering), so no set's order may decide it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from storage.db import connect
+
+    posts, _ = make_corpus(n_users=40)
+    posts.append(Post(platform="test", pid="multi", uid="u0", text="#健身打卡# #吃货日常# #旅行日记# 今天真开心",
+                      topics=["旅行日记", "王者荣耀", "健身打卡"], created_at="2026-11-20T10:00:00+08:00"))
+    path = tmp_path / "hash.db"
+    db = connect(path)
+    load(db, posts)
+    db.close()
+    code = ("import json, sys\n"
+            "from config import Settings\n"
+            "from storage.db import connect\n"
+            "from bot.understand.caches import build_tokenizer, update_token_cache\n"
+            "from bot.understand.profiles import build_profiles\n"
+            "from nlp.features import subword_matrix\n"
+            "db, s = connect(sys.argv[1]), Settings()\n"
+            "tk = build_tokenizer(s, db)\n"
+            "update_token_cache(db, tk, workers=1)\n"
+            "terms = build_profiles(db, s, tk).terms\n"
+            "print(json.dumps([terms, subword_matrix(terms, max_n=2)[1]], ensure_ascii=False))\n")
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.run([sys.executable, "-c", code, str(path)], cwd=root, check=True, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
+    terms, grams = json.loads(runs[0])
+    assert "#王者荣耀" in terms and "荣耀" in grams
+    assert runs[0] == runs[1] == runs[2]
