@@ -69,8 +69,7 @@ def child(db_path: str, targets: bool = False) -> None:
     s = run_analysis(db, settings)
     print(json.dumps({"seconds": time.perf_counter() - t, "k": s.k, "users": s.n_users, "posts": s.n_posts,
                       "timings": s.timings,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def main() -> int:
@@ -95,8 +94,7 @@ def main() -> int:
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"analyze {r['posts']} posts / {r['users']} users: {r['seconds']:.0f}s, k={r['k']},"
-              f" peak RSS of the analysing process {r['peak_mb']:.0f} MB (target < 2048 MB), of its largest"
-              f" word-cutting worker {r['worker_peak_mb']:.0f} MB; stages: "
+              f" peak RSS of the analysing process {r['peak_mb']:.0f} MB (target < 2048 MB); stages: "
               + ", ".join(f"{k} {v:.0f}s" for k, v in r["timings"].items()))
     return 0
 
