@@ -277,6 +277,18 @@ def test_profiles_summed_up_by_the_workers_equal_those_built_here(corpus_db, mon
     assert there.last_post == here.last_post and there.total_posts == here.total_posts
 
 
+def _cut_in_one_process(tmp_path, settings):
+    """The same corpus in a database of its own, its words cut in this process alone."""
+    import bot.understand.caches as caches
+    from storage.db import connect
+
+    other = connect(tmp_path / "serial.db")
+    posts, _ = make_corpus()
+    load(other, posts)
+    caches.update_token_cache(other, caches.build_tokenizer(settings, other), workers=1)
+    return other
+
+
 def test_a_first_analysis_cut_user_by_user_equals_cutting_then_profiling(corpus_db, tmp_path, monkeypatch):
     """With no words cut yet the workers cut whole users and sum them up on
     the way, storing the words only after all are cut: the same token cache
@@ -288,7 +300,6 @@ def test_a_first_analysis_cut_user_by_user_equals_cutting_then_profiling(corpus_
     import bot.understand.summaries as summaries
     import nlp.tokenize as tokenize
     from bot.understand.summaries import FirstCut
-    from storage.db import connect
 
     db, _ = corpus_db
     s = make_settings(SETTINGS)
@@ -303,10 +314,7 @@ def test_a_first_analysis_cut_user_by_user_equals_cutting_then_profiling(corpus_
         first.settle()
     assert done == len(ids) == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
     cut = db.execute("SELECT post_id, text_hash, tokens, clean, topics, mentions FROM post_tokens ORDER BY post_id").fetchall()
-    other = connect(tmp_path / "serial.db")
-    posts, _ = make_corpus()
-    load(other, posts)
-    caches.update_token_cache(other, caches.build_tokenizer(s, other), workers=1)
+    other = _cut_in_one_process(tmp_path, s)
     assert cut == other.execute("SELECT post_id, text_hash, tokens, clean, topics, mentions FROM post_tokens"
                                 " ORDER BY post_id").fetchall()
     here, there = profiles.build_profiles(other, s, tk), first.profiles
@@ -332,7 +340,6 @@ def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monke
     """Several chunks cut and stored by the worker processes give the same cache as one process."""
     import bot.understand.caches as caches
     import nlp.tokenize as tokenize
-    from storage.db import connect
 
     db, _ = corpus_db
     s = make_settings(SETTINGS)
@@ -341,10 +348,7 @@ def test_parallel_pipelined_token_cache_equals_serial(corpus_db, tmp_path, monke
     done, reused, ids = caches.update_token_cache(db, tk, workers=2)
     assert done == len(ids) == db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] and reused == 0
     parallel = db.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
-    other = connect(tmp_path / "serial.db")
-    posts, _ = make_corpus()
-    load(other, posts)
-    caches.update_token_cache(other, caches.build_tokenizer(s, other), workers=1)
+    other = _cut_in_one_process(tmp_path, s)
     serial = other.execute("SELECT post_id, tokens, clean, topics FROM post_tokens ORDER BY post_id").fetchall()
     assert parallel == serial
 
