@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 class KChoice:
     k: int
     scores: dict[int, float] = field(default_factory=dict)   # k -> silhouette
+    # k -> k-means labels of every row with full starts (the contenders, when the scan saw all rows)
+    labels: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 PARALLEL_SVD_MIN_NNZ = 500_000   # below this, threads cost more than they save
@@ -233,10 +235,13 @@ def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, samp
     rng = np.random.default_rng(seed)
     S = Z if n <= sample else Z[rng.choice(n, sample, replace=False)]
     best, scores = k_min, {}
+    kept: dict[int, np.ndarray] = {}
     D = cosine_distances_of(S)
 
     def score(k: int, starts: int) -> float | None:
         labels = _kmeans(S, k, seed, n_init=starts, minibatch_above=minibatch_above)
+        if starts == n_init and S is Z:
+            kept[k] = labels
         return silhouette_from_distances(D, labels, per_cluster) if len(set(labels.tolist())) >= 2 else None
 
     ks = [k for k in range(k_min, k_max + 1) if k < len(S)]
@@ -271,7 +276,7 @@ def choose_k(Z: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, samp
         top = max(scores.values())
         # Ties go to fewer audiences (a person reads every audience).
         best = min(kk for kk, v in scores.items() if v >= top - tolerance * abs(top))
-    return KChoice(best, scores)
+    return KChoice(best, scores, kept)
 
 
 def self_train(X: sp.spmatrix, Z: np.ndarray, labels: np.ndarray, k: int, rounds: int = 6, keep: float = 0.8,
@@ -566,8 +571,10 @@ class AudienceClusterer:
         k = max(1, min(k, n))
         if k < 2:
             return np.zeros(n, dtype=np.int64)
-        labels = _kmeans(Z, k, self.seed, n_init=10 if n <= self.minibatch_above else 3,
-                         minibatch_above=self.minibatch_above)
+        labels = self.k_choice_.labels.get(k)     # choose_k ran this very k-means (same rows, seed and starts)
+        if labels is None:
+            labels = _kmeans(Z, k, self.seed, n_init=10 if n <= self.minibatch_above else 3,
+                             minibatch_above=self.minibatch_above)
         if self.split and (self.k == "auto" or self.k is None):
             # A split must stand out about as clearly as the audiences themselves do.
             bar = max(SPLIT_MIN_SILHOUETTE, SPLIT_SHARE_OF_FIT * self.k_choice_.scores.get(k, 0.0))
