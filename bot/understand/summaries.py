@@ -8,10 +8,11 @@ in user order, into the term matrix.
 
 Two ways: after the cutting, the workers read the users' stored words back
 (``summarise_users_at``); and in a first analysis, when no post has words
-yet, each worker cuts, stores and sums up whole users in one pass
-(``cut_and_summarise_at``, driven by :class:`FirstCut`), so nothing is read
-twice. This module stays light (no NumPy): the workers were forked before
-NumPy was loaded, and they import it to run these steps.
+yet, each worker cuts and sums up whole users in one pass and stores the
+words once all are cut (``cut_and_summarise_at``, ``store_held_at``, driven
+by :class:`FirstCut`), so nothing is read twice. This module stays light
+(no NumPy): the workers were forked before NumPy was loaded, and these
+steps need none.
 """
 
 from __future__ import annotations
