@@ -107,7 +107,7 @@ class FullRun:
     encoder: encode.SentenceEncoder | None
     stop: threading.Event | None
     asked_k: bool
-    workers: Runner | None = None      # the cutting processes (sum the users up), stopped once profiles are built
+    workers: Runner | None = None      # the cutting processes (sum the users up), stopped after clustering
     made: Profiles | None = None        # word profiles the cutting made already (no sentence vectors used)
     settle: Callable[[], None] = lambda: None    # waits until the words the cutting made are stored
 

@@ -41,6 +41,27 @@ if TYPE_CHECKING:     # NumPy: loaded on a thread while the workers cut
 
 log = logging.getLogger(__name__)
 
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def campaign_zone(settings: Settings) -> ZoneInfo:
+    """The zone active hours are counted in ([engagement].timezone, else China's)."""
+    try:
+        return ZoneInfo(settings.engagement.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+_HELD: list[list[tuple]] = []      # in a worker process: token rows cut and not stored yet, a list per chunk
+HOLD_MAX_ROWS = 60_000              # per worker (about 20 MB): beyond it the oldest rows are stored at once
+
+
+def _store_oldest(db: sqlite3.Connection) -> int:
+    rows = _HELD.pop(0)
+    with transaction(db):
+        token_store.store_tokens(db, rows)
+    return len(rows)
+
 
 def user_chunks(posts_per_user: Sequence[tuple[int, int]], posts_per_chunk: int) -> list[list[int]]:
     """Consecutive users in chunks of about ``posts_per_chunk`` posts (a user is
@@ -95,17 +116,6 @@ def cut_and_summarise_at(path: str, zone: ZoneInfo, min_posts: int,
     rows = [(p[0], p[1], c[0], c[2], c[3], p[4], p[5], p[6], p[7], None, p[8]) for p, c in zip(posts, cut)]
     out = [(uid, summariser.summarise(rs, stored.get(uid, {}))) for uid, rs in by_user(rows) if len(rs) >= min_posts]
     return SummaryChunk.of(out), [p[1] for p in posts]
-
-
-_HELD: list[list[tuple]] = []      # in a worker process: token rows cut and not stored yet, a list per chunk
-HOLD_MAX_ROWS = 60_000              # per worker (about 20 MB): beyond it the oldest rows are stored at once
-
-
-def _store_oldest(db: sqlite3.Connection) -> int:
-    rows = _HELD.pop(0)
-    with transaction(db):
-        token_store.store_tokens(db, rows)
-    return len(rows)
 
 
 def store_held_at(path: str) -> int:
@@ -192,14 +202,3 @@ class FirstCut:
         from nlp.profiles import ProfileBuilder
 
         return ProfileBuilder(self.tokenizer, zone, partial(parse_stored, naive=zone), self.settings.analysis.min_posts)
-
-
-DEFAULT_ZONE = "Asia/Shanghai"
-
-
-def campaign_zone(settings: Settings) -> ZoneInfo:
-    """The zone active hours are counted in ([engagement].timezone, else China's)."""
-    try:
-        return ZoneInfo(settings.engagement.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_ZONE)
